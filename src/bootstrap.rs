@@ -1,0 +1,249 @@
+//! Applies the tenants declared in the configuration to Postgres at start-up.
+//!
+//! Idempotent: a second start with the same file changes no row (and writes no audit entry);
+//! a changed file updates exactly what changed. Providers and servers the file no longer
+//! declares are deleted when the file owned them. Tenants removed from the file are kept,
+//! since deleting a tenant's users and grants because a line went missing would be worse.
+
+use sqlx::{PgConnection, PgPool};
+use uuid::Uuid;
+
+use crate::{
+    config::{Config, ProviderConfig, TenantConfig},
+    crypto::{Sealed, Sealer, hash, signing},
+    store::{
+        StoreError,
+        audit::{self, AuditEntry},
+        signing_keys,
+        tenants::{self, McpServerInput, ProviderInput, TenantInput, Upserted},
+    },
+};
+
+/// What the bootstrap did, per kind of row.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Report {
+    pub inserted: usize,
+    pub updated: usize,
+    pub unchanged: usize,
+    pub pruned: u64,
+    pub keys_created: usize,
+}
+
+impl Report {
+    fn count(&mut self, outcome: Upserted) {
+        match outcome {
+            Upserted::Inserted(_) => self.inserted += 1,
+            Upserted::Updated(_) => self.updated += 1,
+            Upserted::Unchanged(_) => self.unchanged += 1,
+        }
+    }
+}
+
+/// Upserts every configured tenant, each in its own transaction.
+pub async fn apply_config_tenants(
+    pool: &PgPool,
+    config: &Config,
+    sealer: &Sealer,
+) -> Result<Report, StoreError> {
+    let mut report = Report::default();
+    for tenant in &config.tenants {
+        let mut tx = pool.begin().await?;
+        apply_tenant(&mut tx, tenant, sealer, &mut report).await?;
+        tx.commit().await?;
+    }
+    Ok(report)
+}
+
+async fn apply_tenant(
+    conn: &mut PgConnection,
+    t: &TenantConfig,
+    sealer: &Sealer,
+    report: &mut Report,
+) -> Result<(), StoreError> {
+    let display_name = t.display_name.clone().unwrap_or_else(|| t.slug.to_string());
+    let input = TenantInput {
+        slug: &t.slug,
+        display_name: &display_name,
+        scopes: &t.scopes,
+        access_token_ttl_seconds: t.access_token_ttl.map(|d| d.get().as_secs() as i64),
+    };
+    let outcome = tenants::upsert_config_tenant(conn, &input).await?;
+    report.count(outcome);
+    let tenant_id = outcome.id();
+    if !matches!(outcome, Upserted::Unchanged(_)) {
+        let after =
+            serde_json::json!({"slug": t.slug, "display_name": display_name, "scopes": t.scopes});
+        audit_config_change(
+            conn,
+            tenant_id,
+            "tenant.upsert",
+            "tenant",
+            tenant_id.to_string(),
+            after,
+        )
+        .await?;
+    }
+    let mut provider_ids = Vec::new();
+    for (position, p) in t.providers.iter().enumerate() {
+        let id = apply_provider(conn, tenant_id, position as i32, p, sealer, report).await?;
+        provider_ids.push((p.name.clone(), id));
+    }
+    for s in &t.mcp_servers {
+        let provider = s.provider.as_ref().or(t.providers.first().map(|p| &p.name));
+        let provider_id = provider.and_then(|name| {
+            provider_ids
+                .iter()
+                .find(|(n, _)| n == name)
+                .map(|(_, id)| *id)
+        });
+        let input = McpServerInput {
+            name: &s.name,
+            upstream_url: s.url.as_str(),
+            provider_id,
+            scopes: s.scopes.as_deref(),
+            required_scopes: &s.required_scopes,
+            forward_upstream_token: s.forward_upstream_token,
+            exchange_client_id: s.token_exchange.as_ref().map(|x| x.client_id.as_str()),
+            exchange_secret_hash: s
+                .token_exchange
+                .as_ref()
+                .map(|x| hash::sha256(x.client_secret.expose().as_bytes()).to_vec()),
+        };
+        let outcome = tenants::upsert_config_mcp_server(conn, tenant_id, &input).await?;
+        if !matches!(outcome, Upserted::Unchanged(_)) {
+            let after = serde_json::json!({"name": s.name, "url": s.url, "provider": provider});
+            audit_config_change(
+                conn,
+                tenant_id,
+                "mcp_server.upsert",
+                "mcp_server",
+                outcome.id().to_string(),
+                after,
+            )
+            .await?;
+        }
+        report.count(outcome);
+    }
+    let provider_names: Vec<String> = t.providers.iter().map(|p| p.name.to_string()).collect();
+    let server_names: Vec<String> = t.mcp_servers.iter().map(|s| s.name.to_string()).collect();
+    report.pruned +=
+        tenants::prune_config_children(conn, tenant_id, &provider_names, &server_names).await?;
+    if ensure_signing_key(conn, tenant_id, sealer).await? {
+        report.keys_created += 1;
+    }
+    Ok(())
+}
+
+async fn apply_provider(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    position: i32,
+    p: &ProviderConfig,
+    sealer: &Sealer,
+    report: &mut Report,
+) -> Result<Uuid, StoreError> {
+    let aad = format!("provider:{tenant_id}:{}:client_secret", p.name);
+    let client_secret = match &p.client_secret {
+        None => None,
+        Some(secret) => {
+            Some(reuse_or_seal(conn, tenant_id, p, secret.expose(), &aad, sealer).await?)
+        }
+    };
+    let settings = serde_json::json!({ "dev_user": p.dev_user.as_ref().map(|u| serde_json::json!({
+        "subject": u.subject, "email": u.email, "name": u.name,
+    })) });
+    let input = ProviderInput {
+        name: &p.name,
+        kind: p.kind,
+        position,
+        issuer: p
+            .issuer
+            .as_ref()
+            .map(|u| u.as_str().trim_end_matches('/').to_owned()),
+        client_id: p.client_id.as_deref(),
+        client_secret,
+        scopes: p.scopes.as_deref(),
+        authorization_url: p.authorization_url.as_ref().map(|u| u.to_string()),
+        token_url: p.token_url.as_ref().map(|u| u.to_string()),
+        userinfo_url: p.userinfo_url.as_ref().map(|u| u.to_string()),
+        jwks_url: p.jwks_url.as_ref().map(|u| u.to_string()),
+        revocation_url: p.revocation_url.as_ref().map(|u| u.to_string()),
+        default_token_lifetime_seconds: p.default_token_lifetime.map(|d| d.get().as_secs() as i64),
+        settings,
+    };
+    let outcome = tenants::upsert_config_provider(conn, tenant_id, &input).await?;
+    if !matches!(outcome, Upserted::Unchanged(_)) {
+        // The secret itself is never audited; only whether one is set.
+        let after = serde_json::json!({"name": p.name, "kind": p.kind, "issuer": p.issuer,
+            "client_id": p.client_id, "client_secret_set": p.client_secret.is_some()});
+        audit_config_change(
+            conn,
+            tenant_id,
+            "provider.upsert",
+            "provider",
+            outcome.id().to_string(),
+            after,
+        )
+        .await?;
+    }
+    report.count(outcome);
+    Ok(outcome.id())
+}
+
+/// Keeps the stored ciphertext when it still opens to the configured secret.
+async fn reuse_or_seal(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    p: &ProviderConfig,
+    secret: &str,
+    aad: &str,
+    sealer: &Sealer,
+) -> Result<Sealed, StoreError> {
+    if let Some(existing) = tenants::provider_secret(conn, tenant_id, p.name.as_str()).await?
+        && existing.key_id == sealer.active_key_id()
+        && sealer
+            .open(&existing, aad)
+            .is_ok_and(|plain| hash::constant_time_eq(&plain, secret.as_bytes()))
+    {
+        return Ok(existing);
+    }
+    Ok(sealer.seal_str(secret, aad))
+}
+
+/// Gives a tenant its first signing key; returns whether one was created.
+pub async fn ensure_signing_key(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    sealer: &Sealer,
+) -> Result<bool, StoreError> {
+    let key = signing::generate_es256();
+    let sealed = sealer.seal(
+        key.private_pkcs8_der.expose(),
+        &format!("signing_key:{}", key.kid),
+    );
+    signing_keys::insert_if_no_active(conn, tenant_id, &key.kid, &sealed, &key.public).await
+}
+
+async fn audit_config_change(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    action: &str,
+    target_type: &str,
+    target_id: String,
+    after: serde_json::Value,
+) -> Result<(), StoreError> {
+    audit::record(
+        conn,
+        &AuditEntry {
+            tenant_id: Some(tenant_id),
+            actor: "config",
+            action,
+            target_type: Some(target_type),
+            target_id: Some(target_id),
+            before: None,
+            after: Some(after),
+            request_id: None,
+        },
+    )
+    .await
+}

@@ -1,0 +1,98 @@
+//! The command line: `serve`, `migrate`, `check-config`, `config-schema`.
+
+use std::{path::PathBuf, process::ExitCode};
+
+use clap::{Parser, Subcommand};
+
+use crate::{config::Config, startup::Application, store, telemetry};
+
+/// Exit status for configuration errors (as promised in the README).
+const EXIT_CONFIG: u8 = 2;
+const EXIT_FAILURE: u8 = 1;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "mcp-auth-bridge",
+    version,
+    about = "OAuth 2.1 authorization server and gateway for MCP servers"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the service (migrates the database and applies configured tenants first).
+    Serve(ConfigArg),
+    /// Apply pending database migrations and exit.
+    Migrate(ConfigArg),
+    /// Validate the configuration and print it, secrets redacted.
+    CheckConfig(ConfigArg),
+    /// Print the JSON Schema of the configuration file.
+    ConfigSchema,
+}
+
+#[derive(Debug, clap::Args)]
+struct ConfigArg {
+    /// TOML configuration file; `MCP_AUTH_BRIDGE__*` variables override it.
+    #[arg(long, short, env = "MCP_AUTH_BRIDGE_CONFIG")]
+    config: Option<PathBuf>,
+}
+
+/// Runs the parsed command and maps every failure to one message and an exit status.
+pub fn run(cli: Cli) -> ExitCode {
+    match cli.command {
+        Command::ConfigSchema => {
+            print!("{}", crate::config::json_schema());
+            ExitCode::SUCCESS
+        }
+        Command::CheckConfig(arg) => match Config::load(arg.config.as_deref()) {
+            Ok(config) => {
+                print!("{}", config.to_redacted_toml());
+                ExitCode::SUCCESS
+            }
+            Err(e) => fail(EXIT_CONFIG, &e),
+        },
+        Command::Migrate(arg) => with_config(arg, |config| async move {
+            let pool = store::connect(&config.database).await?;
+            store::migrate(&pool).await?;
+            tracing::info!("migrations applied");
+            Ok(())
+        }),
+        Command::Serve(arg) => with_config(arg, |config| async move {
+            let app = Application::build(config).await?;
+            tracing::info!(port = app.port(), "listening");
+            app.run_until_stopped().await?;
+            Ok(())
+        }),
+    }
+}
+
+fn with_config<F, Fut>(arg: ConfigArg, body: F) -> ExitCode
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    let config = match Config::load(arg.config.as_deref()) {
+        Ok(config) => config,
+        Err(e) => return fail(EXIT_CONFIG, &e),
+    };
+    telemetry::init(&config.log);
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return fail(EXIT_FAILURE, &e),
+    };
+    match runtime.block_on(body(config)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            tracing::error!(error = %e, "stopped");
+            fail(EXIT_FAILURE, &e)
+        }
+    }
+}
+
+fn fail(code: u8, error: &dyn std::fmt::Display) -> ExitCode {
+    eprintln!("mcp-auth-bridge: {error}");
+    ExitCode::from(code)
+}

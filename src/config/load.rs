@@ -1,0 +1,116 @@
+//! Reading the configuration: defaults, then the TOML file, then `MCP_AUTH_BRIDGE__*` variables.
+
+use std::{fmt, path::Path};
+
+use figment::{
+    Figment,
+    providers::{Env, Format, Toml},
+};
+
+use super::{model::Config, validate};
+
+/// The prefix of environment overrides; `__` separates nested keys
+/// (`MCP_AUTH_BRIDGE__DATABASE__URL` sets `database.url`).
+pub const ENV_PREFIX: &str = "MCP_AUTH_BRIDGE__";
+
+/// One thing wrong with the configuration, with the key it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub key: String,
+    pub reason: String,
+}
+
+impl Problem {
+    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
+        Self {
+            key: key.into(),
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Why the configuration could not be used. Its `Display` is the one message an operator sees.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read configuration file {path}: {reason}")]
+    Unreadable { path: String, reason: String },
+    #[error("invalid configuration:\n{}", ProblemList(.0))]
+    Invalid(Vec<Problem>),
+}
+
+struct ProblemList<'a>(&'a [Problem]);
+
+impl fmt::Display for ProblemList<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, p) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "  {}: {}", p.key, p.reason)?;
+        }
+        Ok(())
+    }
+}
+
+impl Config {
+    /// Loads and validates the configuration from an optional file and the process environment.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        Self::load_from(path, Env::prefixed(ENV_PREFIX).split("__"))
+    }
+
+    /// Loads from a TOML string and explicit `(variable, value)` overrides, for tests.
+    pub fn load_str(toml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let mut figment = Figment::new().merge(Toml::string(toml));
+        for (key, value) in env {
+            let key = key.strip_prefix(ENV_PREFIX).unwrap_or(key);
+            let dotted = key.to_ascii_lowercase().replace("__", ".");
+            let value: figment::value::Value = value
+                .parse()
+                .unwrap_or_else(|_| figment::value::Value::from(value.to_string()));
+            figment = figment.merge((dotted, value));
+        }
+        finish(figment)
+    }
+
+    fn load_from(path: Option<&Path>, env: Env) -> Result<Config, ConfigError> {
+        let mut figment = Figment::new();
+        if let Some(path) = path {
+            let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Unreadable {
+                path: path.display().to_string(),
+                reason: e.to_string(),
+            })?;
+            figment = figment.merge(Toml::string(&text));
+        }
+        finish(figment.merge(env))
+    }
+
+    /// The effective configuration as TOML, secrets redacted (what `check-config` prints).
+    pub fn to_redacted_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_else(|e| format!("# cannot render: {e}"))
+    }
+}
+
+fn finish(figment: Figment) -> Result<Config, ConfigError> {
+    let config: Config = figment.extract().map_err(from_figment)?;
+    let problems = validate::problems(&config);
+    if problems.is_empty() {
+        Ok(config)
+    } else {
+        Err(ConfigError::Invalid(problems))
+    }
+}
+
+fn from_figment(error: figment::Error) -> ConfigError {
+    let problems = error
+        .into_iter()
+        .map(|e| {
+            let key = if e.path.is_empty() {
+                "(top level)".to_string()
+            } else {
+                e.path.join(".")
+            };
+            Problem::new(key, e.kind.to_string())
+        })
+        .collect();
+    ConfigError::Invalid(problems)
+}

@@ -1,0 +1,378 @@
+//! The configuration's shape: every key an operator can set, with its default.
+//!
+//! `config/example.toml` documents each key and `config/schema.json` is generated from these
+//! types (`mcp-auth-bridge config-schema`); a test fails when either drifts.
+
+use std::net::SocketAddr;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::duration::HumanDuration;
+use crate::domain::{ProviderKind, ResourceName, Secret, TenantSlug};
+
+/// The whole configuration. Unknown keys are errors, so a typo never silently does nothing.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Relaxes the rules that protect production: an ephemeral sealing key is generated when
+    /// none is configured, and the built-in `dev` upstream provider is allowed. Never in production.
+    #[serde(default)]
+    pub dev_mode: bool,
+    /// The URL clients use to reach this service; issuers and resource URLs derive from it.
+    pub public_url: url::Url,
+    #[serde(default)]
+    pub server: ServerConfig,
+    pub database: DatabaseConfig,
+    #[serde(default)]
+    pub log: LogConfig,
+    #[serde(default)]
+    pub crypto: CryptoConfig,
+    #[serde(default)]
+    pub auth: AuthConfig,
+    #[serde(default)]
+    pub registration: RegistrationConfig,
+    #[serde(default)]
+    pub gateway: GatewayConfig,
+    #[serde(default)]
+    pub admin: AdminConfig,
+    /// Tenants declared here are upserted into Postgres at start-up; tenants can also live
+    /// only in the database (managed through the admin API).
+    #[serde(default)]
+    pub tenants: Vec<TenantConfig>,
+}
+
+/// The HTTP listener.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port to listen on (`0` picks a free port).
+    pub bind: SocketAddr,
+    /// How long in-flight requests may take to finish after SIGTERM/SIGINT.
+    pub shutdown_grace: HumanDuration,
+    /// Largest request body accepted by the OAuth and admin endpoints, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            shutdown_grace: HumanDuration::secs(30),
+            max_body_bytes: 64 * 1024,
+        }
+    }
+}
+
+/// Postgres, the one store.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DatabaseConfig {
+    /// `postgres://user:password@host:port/database`; a secret because it may hold a password.
+    pub url: Secret<String>,
+    #[serde(default = "defaults::max_connections")]
+    pub max_connections: u32,
+    /// How long a request waits for a pooled connection before failing (half-open connections
+    /// after a Postgres restart must not hang requests forever).
+    #[serde(default = "defaults::acquire_timeout")]
+    pub acquire_timeout: HumanDuration,
+    /// Server-side `statement_timeout` for every connection.
+    #[serde(default = "defaults::statement_timeout")]
+    pub statement_timeout: HumanDuration,
+    /// Create the database at start-up when it does not exist (needs the CREATEDB privilege).
+    #[serde(default = "defaults::yes")]
+    pub create_if_missing: bool,
+}
+
+/// Logging output.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `auto` (pretty on a terminal, JSON otherwise), `pretty` or `json`.
+    pub format: LogFormat,
+    /// Filter directives used when `RUST_LOG` is not set, e.g. `info,sqlx=warn`.
+    pub filter: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            format: LogFormat::Auto,
+            filter: "info,sqlx=warn".into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    Auto,
+    Pretty,
+    Json,
+}
+
+/// Keys that seal secrets at rest (AES-256-GCM).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct CryptoConfig {
+    /// Id of the key that seals new secrets; must be one of `keys`.
+    pub active_key: Option<String>,
+    /// All keys that may open stored secrets: id → 32 bytes, base64 (standard or URL-safe).
+    /// Keep an old key here after rotating until nothing sealed with it remains.
+    pub keys: std::collections::BTreeMap<String, Secret<String>>,
+}
+
+/// Lifetimes and caches of the authorization server.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AuthConfig {
+    /// How long a user context stays in the gateway's cache.
+    pub cache_ttl: HumanDuration,
+    /// Most user contexts kept in the cache.
+    pub cache_capacity: u64,
+    /// How often the sweeper runs; `"0s"` disables it.
+    pub cleanup_interval: HumanDuration,
+    /// Lifetime of the bridge's authorization codes (RFC 9700: at most 10 minutes).
+    pub authorization_code_ttl: HumanDuration,
+    /// Lifetime of a pending authorization (consent + upstream login).
+    pub pending_authorization_ttl: HumanDuration,
+    /// Lifetime of MCP access tokens unless a tenant overrides it.
+    pub access_token_ttl: HumanDuration,
+    /// Idle lifetime of an MCP refresh token (each rotation starts it again).
+    pub refresh_token_ttl: HumanDuration,
+    /// Absolute lifetime of a refresh-token family, however often it rotates.
+    pub refresh_family_max_lifetime: HumanDuration,
+    /// A reuse of a just-rotated refresh token within this window gets the same successor
+    /// (clients retry refreshes whose response they lost).
+    pub refresh_grace_period: HumanDuration,
+    /// An upstream access token this close to its expiry is refreshed before it is used.
+    pub upstream_refresh_skew: HumanDuration,
+    /// Leeway for `iat`/`nbf`/`exp` checks against other clocks.
+    pub clock_skew: HumanDuration,
+    /// How long revoked or expired rows are kept before the sweeper deletes them.
+    pub retention: HumanDuration,
+}
+
+impl Default for AuthConfig {
+    fn default() -> Self {
+        Self {
+            cache_ttl: HumanDuration::secs(300),
+            cache_capacity: 100_000,
+            cleanup_interval: HumanDuration::secs(300),
+            authorization_code_ttl: HumanDuration::secs(5 * 60),
+            pending_authorization_ttl: HumanDuration::secs(10 * 60),
+            access_token_ttl: HumanDuration::secs(30 * 86_400),
+            refresh_token_ttl: HumanDuration::secs(90 * 86_400),
+            refresh_family_max_lifetime: HumanDuration::secs(365 * 86_400),
+            refresh_grace_period: HumanDuration::secs(5),
+            upstream_refresh_skew: HumanDuration::secs(60),
+            clock_skew: HumanDuration::secs(60),
+            retention: HumanDuration::secs(7 * 86_400),
+        }
+    }
+}
+
+/// Dynamic client registration (RFC 7591) and client ID metadata documents.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegistrationConfig {
+    /// Whether `/t/{t}/register` accepts registrations.
+    pub enabled: bool,
+    /// Most dynamically registered clients per tenant.
+    pub max_clients_per_tenant: u32,
+    /// Registrations per client IP per minute (per replica).
+    pub rate_limit_per_minute: u32,
+    /// Most redirect URIs one client may register.
+    pub max_redirect_uris: usize,
+    /// Dynamically registered clients never used within this period are deleted.
+    pub unused_client_ttl: HumanDuration,
+    /// Accept `https` client ID metadata documents (`client_id` is a URL).
+    pub metadata_documents: bool,
+    /// Allow metadata documents on loopback and private addresses, and over `http`. Tests only.
+    pub allow_private_metadata_hosts: bool,
+    /// Timeout for fetching a metadata document.
+    pub metadata_fetch_timeout: HumanDuration,
+}
+
+impl Default for RegistrationConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            max_clients_per_tenant: 10_000,
+            rate_limit_per_minute: 20,
+            max_redirect_uris: 10,
+            unused_client_ttl: HumanDuration::secs(30 * 86_400),
+            metadata_documents: true,
+            allow_private_metadata_hosts: false,
+            metadata_fetch_timeout: HumanDuration::secs(5),
+        }
+    }
+}
+
+/// The reverse proxy in front of MCP servers.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct GatewayConfig {
+    /// Timeout to connect to an MCP server.
+    pub connect_timeout: HumanDuration,
+    /// Timeout until an MCP server sends the response head (streams then stay open).
+    pub first_byte_timeout: HumanDuration,
+    /// Largest request body forwarded to an MCP server, in bytes.
+    pub max_body_bytes: usize,
+    /// Bodies up to this size are buffered so a request can be replayed after a refresh.
+    pub replay_buffer_bytes: usize,
+    /// Browser origins allowed to call MCP servers through the gateway (`*` for any).
+    pub cors_allowed_origins: Vec<String>,
+}
+
+impl Default for GatewayConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: HumanDuration::secs(5),
+            first_byte_timeout: HumanDuration::secs(60),
+            max_body_bytes: 4 * 1024 * 1024,
+            replay_buffer_bytes: 256 * 1024,
+            cors_allowed_origins: Vec::new(),
+        }
+    }
+}
+
+/// The admin REST API.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct AdminConfig {
+    /// Bearer tokens allowed to call `/admin/v1`, stored as SHA-256 hashes.
+    pub tokens: Vec<AdminTokenConfig>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct AdminTokenConfig {
+    /// Who this token is, as written to the audit log.
+    pub name: String,
+    /// Lowercase hex SHA-256 of the token (`printf %s "$TOKEN" | sha256sum`).
+    pub sha256: String,
+    /// Restricts the token to one tenant; absent means every tenant.
+    #[serde(default)]
+    pub tenant: Option<TenantSlug>,
+}
+
+/// A tenant declared in the configuration file.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TenantConfig {
+    pub slug: TenantSlug,
+    #[serde(default)]
+    pub display_name: Option<String>,
+    /// Scopes MCP clients may request from this tenant.
+    #[serde(default = "defaults::tenant_scopes")]
+    pub scopes: Vec<String>,
+    /// Overrides `auth.access_token_ttl` for this tenant.
+    #[serde(default)]
+    pub access_token_ttl: Option<HumanDuration>,
+    /// The upstream identity providers users of this tenant log in with; the first is the
+    /// default for MCP servers that do not name one.
+    #[serde(default)]
+    pub providers: Vec<ProviderConfig>,
+    #[serde(default)]
+    pub mcp_servers: Vec<McpServerConfig>,
+}
+
+/// An upstream identity provider and the bridge's client registration with it.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ProviderConfig {
+    pub name: ResourceName,
+    pub kind: ProviderKind,
+    /// Issuer URL (OIDC discovery at `{issuer}/.well-known/openid-configuration`). For
+    /// Keycloak, the realm URL `…/realms/{realm}`.
+    #[serde(default)]
+    pub issuer: Option<url::Url>,
+    /// The bridge's client id at the IdP (the `dev` provider needs none).
+    #[serde(default)]
+    pub client_id: Option<String>,
+    #[serde(default)]
+    pub client_secret: Option<Secret<String>>,
+    /// Scopes requested upstream; absent means the provider kind's defaults.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    #[serde(default)]
+    pub authorization_url: Option<url::Url>,
+    #[serde(default)]
+    pub token_url: Option<url::Url>,
+    #[serde(default)]
+    pub userinfo_url: Option<url::Url>,
+    #[serde(default)]
+    pub jwks_url: Option<url::Url>,
+    #[serde(default)]
+    pub revocation_url: Option<url::Url>,
+    /// Lifetime assumed for upstream access tokens that come without `expires_in`.
+    #[serde(default)]
+    pub default_token_lifetime: Option<HumanDuration>,
+    /// The user the `dev` provider logs in.
+    #[serde(default)]
+    pub dev_user: Option<DevUserConfig>,
+}
+
+/// The demo user of the built-in `dev` provider.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DevUserConfig {
+    pub subject: String,
+    #[serde(default)]
+    pub email: Option<String>,
+    #[serde(default)]
+    pub name: Option<String>,
+}
+
+/// An MCP server (a protected resource) exposed at `/t/{tenant}/mcp/{name}`.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct McpServerConfig {
+    pub name: ResourceName,
+    /// Where the gateway forwards requests.
+    pub url: url::Url,
+    /// Upstream provider users log in with; absent means the tenant's first provider.
+    #[serde(default)]
+    pub provider: Option<ResourceName>,
+    /// Scopes advertised in the server's protected-resource metadata.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// Scopes a token must carry to call this server (otherwise 403 insufficient_scope).
+    #[serde(default)]
+    pub required_scopes: Vec<String>,
+    /// Forward the user's upstream access token to this server.
+    #[serde(default)]
+    pub forward_upstream_token: bool,
+    /// Credentials with which this server may exchange a user's MCP token for the upstream
+    /// token (RFC 8693); absent means it may not.
+    #[serde(default)]
+    pub token_exchange: Option<TokenExchangeCredentials>,
+}
+
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct TokenExchangeCredentials {
+    pub client_id: String,
+    pub client_secret: Secret<String>,
+}
+
+mod defaults {
+    use super::HumanDuration;
+
+    pub fn yes() -> bool {
+        true
+    }
+    pub fn max_connections() -> u32 {
+        10
+    }
+    pub fn acquire_timeout() -> HumanDuration {
+        HumanDuration::secs(5)
+    }
+    pub fn statement_timeout() -> HumanDuration {
+        HumanDuration::secs(30)
+    }
+    pub fn tenant_scopes() -> Vec<String> {
+        vec!["mcp".into()]
+    }
+}

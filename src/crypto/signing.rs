@@ -1,0 +1,126 @@
+//! Per-tenant JWT signing keys (ES256): generation, the public JWK, and jsonwebtoken keys.
+//!
+//! The private key leaves this module only as PKCS#8 DER inside a [`Secret`], to be sealed
+//! before it is stored.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use jsonwebtoken::{DecodingKey, EncodingKey};
+use p256::{ecdsa::SigningKey, pkcs8::EncodePrivateKey};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::Secret;
+
+/// The public half of a signing key as published in the tenant's JWKS.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PublicJwk {
+    pub kty: String,
+    pub crv: String,
+    pub x: String,
+    pub y: String,
+    pub kid: String,
+    #[serde(rename = "use")]
+    pub use_: String,
+    pub alg: String,
+}
+
+/// A freshly generated key pair.
+pub struct GeneratedKey {
+    pub kid: String,
+    pub private_pkcs8_der: Secret<Vec<u8>>,
+    pub public: PublicJwk,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("signing key material is invalid")]
+pub struct InvalidKey;
+
+/// Generates an ES256 key pair; its `kid` is the RFC 7638 JWK thumbprint.
+pub fn generate_es256() -> GeneratedKey {
+    let signing = SigningKey::random(&mut rand::rngs::OsRng);
+    let point = signing.verifying_key().to_encoded_point(false);
+    let x = URL_SAFE_NO_PAD.encode(point.x().map(|x| x.to_vec()).unwrap_or_default());
+    let y = URL_SAFE_NO_PAD.encode(point.y().map(|y| y.to_vec()).unwrap_or_default());
+    let kid = thumbprint(&x, &y);
+    let der = signing
+        .to_pkcs8_der()
+        .map(|doc| doc.as_bytes().to_vec())
+        .unwrap_or_default();
+    GeneratedKey {
+        kid: kid.clone(),
+        private_pkcs8_der: Secret::new(der),
+        public: PublicJwk {
+            kty: "EC".into(),
+            crv: "P-256".into(),
+            x,
+            y,
+            kid,
+            use_: "sig".into(),
+            alg: "ES256".into(),
+        },
+    }
+}
+
+/// RFC 7638: SHA-256 over the required members in lexicographic order, base64url.
+fn thumbprint(x: &str, y: &str) -> String {
+    let canonical = format!(r#"{{"crv":"P-256","kty":"EC","x":"{x}","y":"{y}"}}"#);
+    URL_SAFE_NO_PAD.encode(super::hash::sha256(canonical.as_bytes()))
+}
+
+pub fn encoding_key(private_pkcs8_der: &[u8]) -> EncodingKey {
+    EncodingKey::from_ec_der(private_pkcs8_der)
+}
+
+pub fn decoding_key(public: &PublicJwk) -> Result<DecodingKey, InvalidKey> {
+    DecodingKey::from_ec_components(&public.x, &public.y).map_err(|_| InvalidKey)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jsonwebtoken::{Algorithm, Header, Validation};
+
+    #[test]
+    fn a_token_signed_with_a_generated_key_verifies_with_its_jwk() {
+        let key = generate_es256();
+        let mut header = Header::new(Algorithm::ES256);
+        header.kid = Some(key.kid.clone());
+        let claims = serde_json::json!({"sub": "u1", "exp": 4_000_000_000u64});
+        let token = jsonwebtoken::encode(
+            &header,
+            &claims,
+            &encoding_key(key.private_pkcs8_der.expose()),
+        )
+        .unwrap();
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.validate_aud = false;
+        let data = jsonwebtoken::decode::<serde_json::Value>(
+            &token,
+            &decoding_key(&key.public).unwrap(),
+            &validation,
+        )
+        .unwrap();
+        assert_eq!(data.claims["sub"], "u1");
+    }
+
+    #[test]
+    fn another_keys_jwk_does_not_verify() {
+        let (a, b) = (generate_es256(), generate_es256());
+        assert_ne!(a.kid, b.kid);
+        let token = jsonwebtoken::encode(
+            &Header::new(Algorithm::ES256),
+            &serde_json::json!({"exp": 4_000_000_000u64}),
+            &encoding_key(a.private_pkcs8_der.expose()),
+        )
+        .unwrap();
+        let mut validation = Validation::new(Algorithm::ES256);
+        validation.validate_aud = false;
+        assert!(
+            jsonwebtoken::decode::<serde_json::Value>(
+                &token,
+                &decoding_key(&b.public).unwrap(),
+                &validation
+            )
+            .is_err()
+        );
+    }
+}

@@ -1,0 +1,191 @@
+//! Building the router and running the server until a signal stops it.
+
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+
+use axum::{Router, extract::Request, middleware, routing::get};
+use sqlx::PgPool;
+use tokio::net::TcpListener;
+use tower::ServiceBuilder;
+use tower_http::{
+    catch_panic::CatchPanicLayer, sensitive_headers::SetSensitiveRequestHeadersLayer,
+    trace::TraceLayer,
+};
+
+use crate::{
+    bootstrap,
+    config::Config,
+    crypto::Sealer,
+    health,
+    state::AppState,
+    store,
+    telemetry::{self, request_id},
+};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartupError {
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error("sealing keys: {0}")]
+    Seal(#[from] crate::crypto::seal::SealError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+}
+
+/// The whole HTTP surface. Tests call this with their own state.
+///
+/// Layer order, outermost first: request id (so every later layer and log line has it),
+/// sensitive-header marking (before tracing, so `Authorization` and cookies never reach a log),
+/// the trace span, metrics, then panic catching closest to the handlers.
+pub fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/healthz", get(health::healthz))
+        .route("/readyz", get(health::readyz))
+        .route("/metrics", get(health::metrics))
+        .with_state(state)
+        .layer(
+            ServiceBuilder::new()
+                .layer(middleware::from_fn(request_id::layer))
+                .layer(SetSensitiveRequestHeadersLayer::new([
+                    http::header::AUTHORIZATION,
+                    http::header::COOKIE,
+                    http::header::PROXY_AUTHORIZATION,
+                ]))
+                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                    // The path only: query strings carry codes and states.
+                    let request_id = req
+                        .extensions()
+                        .get::<request_id::RequestId>()
+                        .map(|r| r.0.as_str())
+                        .unwrap_or("-");
+                    tracing::info_span!("request", %request_id, method = %req.method(), path = %req.uri().path())
+                }))
+                .layer(middleware::from_fn(telemetry::http_metrics::record))
+                .layer(CatchPanicLayer::new()),
+        )
+}
+
+/// Whether `build` prepares the database (create, migrate, apply configured tenants) or takes
+/// it as it is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum DatabaseSetup {
+    Prepare,
+    AsIs,
+}
+
+/// A bound, ready-to-run server.
+pub struct Application {
+    listener: TcpListener,
+    router: Router,
+    shutdown_grace: Duration,
+    state: AppState,
+}
+
+impl Application {
+    /// Connects to Postgres (creating the database when allowed), migrates, applies the
+    /// configured tenants and binds the listener.
+    pub async fn build(config: Config) -> Result<Self, StartupError> {
+        let pool = store::connect(&config.database).await?;
+        Self::build_with_pool(config, pool, DatabaseSetup::Prepare).await
+    }
+
+    /// Like [`Application::build`] with a given pool (tests pass `#[sqlx::test]`'s).
+    pub async fn build_with_pool(
+        config: Config,
+        pool: PgPool,
+        setup: DatabaseSetup,
+    ) -> Result<Self, StartupError> {
+        let (sealer, ephemeral) = Sealer::from_config(&config.crypto, config.dev_mode)?;
+        if ephemeral {
+            tracing::warn!(
+                "DEV MODE: no crypto.keys configured, sealing with an EPHEMERAL key; stored upstream \
+                 tokens and signing keys become unreadable at restart. Never run like this in production."
+            );
+        }
+        if setup == DatabaseSetup::Prepare {
+            store::migrate(&pool).await?;
+            let report = bootstrap::apply_config_tenants(&pool, &config, &sealer).await?;
+            tracing::info!(?report, "configured tenants applied");
+        }
+        let addr = config.server.bind;
+        let listener = TcpListener::bind(addr)
+            .await
+            .map_err(|source| StartupError::Bind { addr, source })?;
+        let shutdown_grace = config.server.shutdown_grace.get();
+        let state = AppState {
+            config: Arc::new(config),
+            pool,
+            sealer: Arc::new(sealer),
+            metrics: telemetry::metrics::handle(),
+        };
+        Ok(Self {
+            listener,
+            router: router(state.clone()),
+            shutdown_grace,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.listener.local_addr().map(|a| a.port()).unwrap_or(0)
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serves until SIGTERM or SIGINT.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serves until `shutdown` completes, then lets in-flight requests finish within the
+    /// configured grace period and drops whatever is still running after it.
+    pub async fn run_until(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> std::io::Result<()> {
+        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let service = self
+            .router
+            .into_make_service_with_connect_info::<SocketAddr>();
+        let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
+            let _ = stop_rx.wait_for(|stop| *stop).await;
+        });
+        let mut server = tokio::spawn(async move { server.await });
+        tokio::select! {
+            done = &mut server => return done.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            () = shutdown => {}
+        }
+        tracing::info!(grace = ?self.shutdown_grace, "shutting down: draining in-flight requests");
+        let _ = stop_tx.send(true);
+        match tokio::time::timeout(self.shutdown_grace, &mut server).await {
+            Ok(done) => done.unwrap_or_else(|e| Err(std::io::Error::other(e))),
+            Err(_) => {
+                tracing::warn!("grace period over; dropping the remaining connections");
+                server.abort();
+                Ok(())
+            }
+        }
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! { () = ctrl_c => {}, () = terminate => {} }
+}

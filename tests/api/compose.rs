@@ -1,0 +1,1 @@
+//! docker-compose.yml checks (filled in by its own change).

@@ -1,0 +1,1 @@
+//! Demo MCP server checks (filled in by its own change).

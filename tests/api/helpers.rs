@@ -1,0 +1,66 @@
+//! `TestApp`: the real application on a random loopback port, over a fresh database.
+
+use mcp_auth_bridge::{
+    config::Config,
+    startup::{Application, DatabaseSetup},
+};
+use sqlx::PgPool;
+
+/// A 32-byte sealing key that is obviously a test value.
+pub const TEST_SEALING_KEY: &str = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0=";
+
+/// The smallest valid configuration for tests; `extra` is appended TOML (tenants, overrides).
+pub fn test_config(extra: &str) -> Config {
+    let toml = format!(
+        r#"
+public_url = "http://127.0.0.1:1"
+[server]
+bind = "127.0.0.1:0"
+shutdown_grace = "2s"
+[database]
+url = "postgres://unused@127.0.0.1:1/unused"
+[crypto]
+active_key = "test"
+[crypto.keys]
+test = "{TEST_SEALING_KEY}"
+{extra}
+"#
+    );
+    Config::load_str(&toml, &[]).unwrap_or_else(|e| panic!("test config invalid: {e}"))
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub port: u16,
+    pub pool: PgPool,
+    pub http: reqwest::Client,
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.address, path)
+    }
+}
+
+/// Builds the application over `pool` (migrating it and applying the configured tenants) and
+/// serves it in the background until the test ends.
+pub async fn spawn_app(pool: PgPool, config: Config) -> TestApp {
+    spawn_app_with(pool, config, DatabaseSetup::Prepare).await
+}
+
+pub async fn spawn_app_with(pool: PgPool, config: Config, setup: DatabaseSetup) -> TestApp {
+    let app = Application::build_with_pool(config, pool.clone(), setup)
+        .await
+        .expect("application builds");
+    let port = app.port();
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        pool,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client"),
+    }
+}

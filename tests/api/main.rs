@@ -1,0 +1,9 @@
+//! One test binary (fast to link), one module per concern. Each `#[sqlx::test]` gets its own
+//! fresh database from the Postgres named by `DATABASE_URL` in `.env`.
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod compose;
+mod demo_mcp_server;
+mod helpers;

@@ -1,0 +1,1 @@
+//! The fake upstream IdP (filled in by its own change).

@@ -29,6 +29,8 @@ test = "{TEST_SEALING_KEY}"
     Config::load_str(&toml, &[]).unwrap_or_else(|e| panic!("test config invalid: {e}"))
 }
 
+// Not every test binary module reads every field.
+#[allow(dead_code)]
 pub struct TestApp {
     pub address: String,
     pub port: u16,

@@ -7,3 +7,8 @@ mod support;
 mod compose;
 mod demo_mcp_server;
 mod helpers;
+mod bootstrap;
+mod cli;
+mod config_file;
+mod health;
+mod migrations;

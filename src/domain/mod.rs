@@ -1,12 +1,18 @@
 //! Pure domain types: parsed once at the edge, trusted behind it. No IO, no axum, no sqlx.
 
+pub mod pkce;
 pub mod provider_kind;
+pub mod redirect_uri;
+pub mod scope;
 pub mod secret;
 pub mod server_name;
 pub mod tenant;
 pub mod tenant_slug;
 
+pub use pkce::PkceChallenge;
 pub use provider_kind::ProviderKind;
+pub use redirect_uri::{ApplicationType, RedirectUri};
+pub use scope::Scopes;
 pub use secret::Secret;
 pub use server_name::ResourceName;
 pub use tenant::{McpServer, UpstreamProvider};

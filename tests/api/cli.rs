@@ -16,11 +16,19 @@ fn an_invalid_configuration_exits_with_status_2_and_one_clear_message() {
         "dev_mode = true\npublic_url = \"http://127.0.0.1:1\"\n[database]\nurl = \"postgres://x@127.0.0.1/x\"\n[auth]\ncache_ttl = \"0s\"\n",
     )
     .unwrap();
-    let out = bridge().args(["check-config", "--config"]).arg(&path).env_remove("RUST_BACKTRACE").output().unwrap();
+    let out = bridge()
+        .args(["check-config", "--config"])
+        .arg(&path)
+        .env_remove("RUST_BACKTRACE")
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("auth.cache_ttl: must be > 0"), "{stderr}");
-    assert!(!stderr.contains("panicked") && !stderr.contains("backtrace"), "{stderr}");
+    assert!(
+        !stderr.contains("panicked") && !stderr.contains("backtrace"),
+        "{stderr}"
+    );
 }
 
 #[test]
@@ -39,7 +47,10 @@ fn serve_with_an_invalid_configuration_exits_with_status_2_before_touching_anyth
 
 #[test]
 fn a_missing_configuration_file_is_a_clear_error() {
-    let out = bridge().args(["check-config", "--config", "/nonexistent/bridge.toml"]).output().unwrap();
+    let out = bridge()
+        .args(["check-config", "--config", "/nonexistent/bridge.toml"])
+        .output()
+        .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr.contains("/nonexistent/bridge.toml"), "{stderr}");
@@ -56,11 +67,18 @@ fn version_prints_the_crate_version() {
 fn check_config_prints_the_effective_configuration_without_secrets() {
     let out = bridge()
         .args(["check-config", "--config", "config/dev.toml"])
-        .env("MCP_AUTH_BRIDGE__DATABASE__URL", "postgres://u:canary-db-password@127.0.0.1/x")
+        .env(
+            "MCP_AUTH_BRIDGE__DATABASE__URL",
+            "postgres://u:canary-db-password@127.0.0.1/x",
+        )
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     assert!(stdout.contains("slug = \"demo\""), "{stdout}");
     assert!(!stdout.contains("canary-db-password"), "{stdout}");
 }

@@ -51,21 +51,30 @@ fn an_unknown_key_is_rejected_naming_it() {
 
 #[test]
 fn a_value_of_the_wrong_type_is_rejected_naming_the_key() {
-    let err = problems(&format!("{MINIMAL}[auth]\ncache_capacity = \"lots\"\n"), &[]);
+    let err = problems(
+        &format!("{MINIMAL}[auth]\ncache_capacity = \"lots\"\n"),
+        &[],
+    );
     assert!(err.contains("auth.cache_capacity"), "{err}");
 }
 
 #[test]
 fn a_bad_duration_is_rejected_with_the_expected_form() {
     let err = problems(&format!("{MINIMAL}[auth]\ncache_ttl = \"soon\"\n"), &[]);
-    assert!(err.contains("auth.cache_ttl") && err.contains("\"300s\""), "{err}");
+    assert!(
+        err.contains("auth.cache_ttl") && err.contains("\"300s\""),
+        "{err}"
+    );
 }
 
 #[test]
 fn without_a_sealing_key_only_dev_mode_may_start() {
     let prod = MINIMAL.replace("dev_mode = true", "dev_mode = false");
     let err = problems(&prod, &[]);
-    assert!(err.contains("crypto.keys: no sealing key configured"), "{err}");
+    assert!(
+        err.contains("crypto.keys: no sealing key configured"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -82,19 +91,31 @@ client_id = "bridge"
 "#
     );
     let err = problems(&toml, &[]);
-    assert!(err.contains("tenants[0].providers[0].client_secret: is required"), "{err}");
+    assert!(
+        err.contains("tenants[0].providers[0].client_secret: is required"),
+        "{err}"
+    );
 }
 
 #[test]
 fn a_missing_database_url_is_named() {
-    let err = problems("dev_mode = true\npublic_url = \"http://127.0.0.1:1\"\n", &[]);
+    let err = problems(
+        "dev_mode = true\npublic_url = \"http://127.0.0.1:1\"\n",
+        &[],
+    );
     assert!(err.contains("database"), "{err}");
 }
 
 #[test]
 fn an_invalid_tenant_slug_is_rejected() {
-    let err = problems(&format!("{MINIMAL}[[tenants]]\nslug = \"Not_Valid\"\n"), &[]);
-    assert!(err.contains("tenants") && err.contains("lowercase"), "{err}");
+    let err = problems(
+        &format!("{MINIMAL}[[tenants]]\nslug = \"Not_Valid\"\n"),
+        &[],
+    );
+    assert!(
+        err.contains("tenants") && err.contains("lowercase"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -105,13 +126,22 @@ fn the_dev_provider_is_refused_outside_dev_mode() {
         crate::helpers::TEST_SEALING_KEY
     );
     let err = problems(&toml, &[]);
-    assert!(err.contains("tenants[0].providers[0].kind: the dev provider needs dev_mode = true"), "{err}");
+    assert!(
+        err.contains("tenants[0].providers[0].kind: the dev provider needs dev_mode = true"),
+        "{err}"
+    );
 }
 
 #[test]
 fn several_problems_are_reported_together() {
-    let err = problems(&format!("{MINIMAL}[auth]\ncache_ttl = \"0s\"\naccess_token_ttl = \"0s\"\n"), &[]);
-    assert!(err.contains("auth.cache_ttl") && err.contains("auth.access_token_ttl"), "{err}");
+    let err = problems(
+        &format!("{MINIMAL}[auth]\ncache_ttl = \"0s\"\naccess_token_ttl = \"0s\"\n"),
+        &[],
+    );
+    assert!(
+        err.contains("auth.cache_ttl") && err.contains("auth.access_token_ttl"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -119,13 +149,22 @@ fn environment_variables_override_the_file() {
     let config = Config::load_str(
         MINIMAL,
         &[
-            ("MCP_AUTH_BRIDGE__DATABASE__URL", "postgres://other@127.0.0.1:5432/y"),
+            (
+                "MCP_AUTH_BRIDGE__DATABASE__URL",
+                "postgres://other@127.0.0.1:5432/y",
+            ),
             ("MCP_AUTH_BRIDGE__AUTH__CACHE_TTL", "10m"),
-            ("MCP_AUTH_BRIDGE__CRYPTO__KEYS__K9", crate::helpers::TEST_SEALING_KEY),
+            (
+                "MCP_AUTH_BRIDGE__CRYPTO__KEYS__K9",
+                crate::helpers::TEST_SEALING_KEY,
+            ),
         ],
     )
     .unwrap();
-    assert_eq!(config.database.url.expose(), "postgres://other@127.0.0.1:5432/y");
+    assert_eq!(
+        config.database.url.expose(),
+        "postgres://other@127.0.0.1:5432/y"
+    );
     assert_eq!(config.auth.cache_ttl.get().as_secs(), 600);
     assert!(config.crypto.keys.contains_key("k9"));
     assert!(ENV_PREFIX.ends_with("__"));
@@ -156,7 +195,10 @@ client_secret = "canary-client-secret"
     );
     let printed = Config::load_str(&toml, &[]).unwrap().to_redacted_toml();
     assert!(!printed.contains("canary-client-secret"), "{printed}");
-    assert!(!printed.contains(crate::helpers::TEST_SEALING_KEY), "{printed}");
+    assert!(
+        !printed.contains(crate::helpers::TEST_SEALING_KEY),
+        "{printed}"
+    );
     assert!(!printed.contains("postgres://"), "{printed}");
     assert!(printed.contains("[redacted]"));
 }

@@ -4,11 +4,11 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-mod compose;
-mod demo_mcp_server;
-mod helpers;
 mod bootstrap;
 mod cli;
+mod compose;
 mod config_file;
+mod demo_mcp_server;
 mod health;
+mod helpers;
 mod migrations;

@@ -5,15 +5,17 @@ use sqlx::PgPool;
 #[sqlx::test(migrations = false)]
 async fn migrations_apply_to_a_fresh_database_and_a_second_run_changes_nothing(pool: PgPool) {
     mcp_auth_bridge::store::migrate(&pool).await.unwrap();
-    let first: Vec<(i64, bool)> = sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let first: Vec<(i64, bool)> =
+        sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     mcp_auth_bridge::store::migrate(&pool).await.unwrap();
-    let second: Vec<(i64, bool)> = sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
-        .fetch_all(&pool)
-        .await
-        .unwrap();
+    let second: Vec<(i64, bool)> =
+        sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")
+            .fetch_all(&pool)
+            .await
+            .unwrap();
     assert!(!first.is_empty() && first.iter().all(|(_, ok)| *ok));
     assert_eq!(first, second);
 }
@@ -28,11 +30,25 @@ async fn the_schema_holds_every_table_of_the_design(pool: PgPool) {
     .await
     .unwrap();
     for t in [
-        "tenants", "upstream_providers", "mcp_servers", "oauth_clients", "consents",
-        "pending_authorizations", "authorization_codes", "grants", "access_tokens",
-        "refresh_token_families", "refresh_tokens", "signing_keys", "audit_log", "sweeper_runs",
+        "tenants",
+        "upstream_providers",
+        "mcp_servers",
+        "oauth_clients",
+        "consents",
+        "pending_authorizations",
+        "authorization_codes",
+        "grants",
+        "access_tokens",
+        "refresh_token_families",
+        "refresh_tokens",
+        "signing_keys",
+        "audit_log",
+        "sweeper_runs",
     ] {
-        assert!(tables.iter().any(|x| x == t), "missing table {t}: {tables:?}");
+        assert!(
+            tables.iter().any(|x| x == t),
+            "missing table {t}: {tables:?}"
+        );
     }
 }
 
@@ -44,20 +60,34 @@ async fn deleting_a_tenant_deletes_everything_that_cannot_outlive_it(pool: PgPoo
         .execute(&pool)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO upstream_providers (id, tenant_id, name, kind) VALUES ($1, $2, 'p', 'oidc')")
-        .bind(uuid::Uuid::new_v4())
+    sqlx::query(
+        "INSERT INTO upstream_providers (id, tenant_id, name, kind) VALUES ($1, $2, 'p', 'oidc')",
+    )
+    .bind(uuid::Uuid::new_v4())
+    .bind(tenant)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query(
+        "INSERT INTO audit_log (tenant_id, actor, action) VALUES ($1, 'test', 'tenant.create')",
+    )
+    .bind(tenant)
+    .execute(&pool)
+    .await
+    .unwrap();
+    sqlx::query("DELETE FROM tenants WHERE id = $1")
         .bind(tenant)
         .execute(&pool)
         .await
         .unwrap();
-    sqlx::query("INSERT INTO audit_log (tenant_id, actor, action) VALUES ($1, 'test', 'tenant.create')")
-        .bind(tenant)
-        .execute(&pool)
+    let providers: i64 = sqlx::query_scalar("SELECT count(*) FROM upstream_providers")
+        .fetch_one(&pool)
         .await
         .unwrap();
-    sqlx::query("DELETE FROM tenants WHERE id = $1").bind(tenant).execute(&pool).await.unwrap();
-    let providers: i64 = sqlx::query_scalar("SELECT count(*) FROM upstream_providers").fetch_one(&pool).await.unwrap();
-    let audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log").fetch_one(&pool).await.unwrap();
+    let audit: i64 = sqlx::query_scalar("SELECT count(*) FROM audit_log")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
     assert_eq!(providers, 0, "providers cascade with their tenant");
     assert_eq!(audit, 1, "the audit log outlives what it describes");
 }

@@ -60,7 +60,8 @@ COPY --from=builder /out/mcp-auth-bridge /usr/local/bin/mcp-auth-bridge
 # Inside a container the listener must not be bound to loopback (the built-in default).
 ENV MCP_AUTH_BRIDGE__SERVER__BIND=0.0.0.0:8080
 
-USER mcp-auth-bridge:mcp-auth-bridge
+# Numeric, so that orchestrators (Kubernetes `runAsNonRoot`) can verify it is not root.
+USER 10001:10001
 
 EXPOSE 8080
 

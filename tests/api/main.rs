@@ -6,4 +6,5 @@ mod support;
 
 mod compose;
 mod demo_mcp_server;
+mod fake_idp;
 mod helpers;

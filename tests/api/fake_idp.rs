@@ -514,3 +514,57 @@ async fn revoking_a_refresh_token_ends_its_grant() {
     );
     assert_eq!(idp.counters().revoke, 1);
 }
+
+#[tokio::test]
+async fn reuse_detection_revokes_the_whole_grant() {
+    let idp = start(ProviderMode::Keycloak).await;
+    idp.set_refresh_reuse_detection(true);
+    let MintedTokens { refresh_token, .. } = idp.mint_tokens("openid", true);
+    let old = refresh_token.expect("a refresh token");
+    let rotated = json(refresh(&idp, &old).await).await;
+    let new = rotated["refresh_token"].as_str().expect("rotated");
+
+    assert_eq!(refresh(&idp, &old).await.status(), StatusCode::BAD_REQUEST);
+
+    assert!(!idp.is_refresh_token_valid(new));
+    assert_eq!(idp.current_refresh_token(), None);
+}
+
+#[tokio::test]
+async fn a_zero_ttl_token_is_expired_at_once() {
+    let idp = start(ProviderMode::Oidc).await;
+    idp.set_access_token_ttl(Some(std::time::Duration::ZERO));
+    let MintedTokens { access_token, .. } = idp.mint_tokens("openid", false);
+
+    let response = bearer_get(&idp.api_url(), &access_token).await;
+
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    idp.set_access_token_ttl(None);
+    let MintedTokens { access_token, .. } = idp.mint_tokens("openid", false);
+    let body = json(bearer_get(&idp.api_url(), &access_token).await).await;
+    assert_eq!(body["sub"], "user-1");
+    assert_eq!(idp.counters().api, 2);
+}
+
+#[tokio::test]
+async fn a_github_app_token_expires_in_8_hours_and_rotates() {
+    let idp = start(ProviderMode::Github { app: true }).await;
+    idp.set_github_public_email(false);
+    let code = login(&idp, &[]).await;
+
+    let body = json(exchange(&idp, &code, VERIFIER).await).await;
+    assert_eq!(body["expires_in"], 28800);
+    assert_eq!(body["refresh_token_expires_in"], 15_897_600);
+    let old = body["refresh_token"].as_str().expect("refresh token");
+    let rotated = json(refresh(&idp, old).await).await;
+    assert_ne!(rotated["refresh_token"].as_str(), Some(old));
+    let reuse = json(refresh(&idp, old).await).await;
+    assert_eq!(reuse["error"], "bad_refresh_token");
+
+    let access = rotated["access_token"].as_str().expect("access token");
+    let user = json(bearer_get(&idp.userinfo_url(), access).await).await;
+    assert!(user["email"].is_null());
+    let emails = json(bearer_get(&idp.emails_url(), access).await).await;
+    assert_eq!(emails[0]["email"], "user1@example.test");
+    assert_eq!(emails[0]["primary"], true);
+}

@@ -46,6 +46,11 @@ impl FakeIdp {
     pub fn invalid_grant_on_next_refresh(&self) {
         self.shared.knobs().invalid_grant_next_refresh = true;
     }
+    /// Reusing a rotated-away refresh token revokes its whole grant (as Auth0, Okta, RFC 9700
+    /// §4.14.2 do); off by default.
+    pub fn set_refresh_reuse_detection(&self, on: bool) {
+        self.shared.knobs().reuse_detection = on;
+    }
     /// Every refresh token issued so far answers `invalid_grant` from now on.
     pub fn revoke_all_refresh_tokens(&self) {
         let mut inner = self.shared.inner();

@@ -80,6 +80,9 @@ pub struct FakeIdpOptions {
     pub user: FakeUser,
     /// `None`: the provider's default (3600 s; GitHub App 8 h; GitHub OAuth app never expires).
     pub access_token_ttl: Option<Duration>,
+    /// Defaults to the *mode's* behaviour only through [`FakeIdpOptions::for_mode`]:
+    /// `FakeIdpOptions { mode, ..Default::default() }` takes Keycloak's `true`. Google ignores it
+    /// (Google never rotates and never returns `refresh_token` on refresh).
     pub rotate_refresh_tokens: bool,
     pub id_token_alg: IdTokenAlg,
 }

@@ -98,6 +98,8 @@ pub struct Knobs {
     pub fault: Fault,
     pub deny_next_login: bool,
     pub invalid_grant_next_refresh: bool,
+    /// Presenting a spent refresh token revokes its whole grant (RFC 9700 §4.14.2).
+    pub reuse_detection: bool,
     /// GitHub: whether `/user` shows the email (else `null`, as for a private email).
     pub github_public_email: bool,
     /// `None`: any loopback `http` redirect URI; `Some`: exactly these.
@@ -125,6 +127,8 @@ pub struct AccessRecord {
 pub struct RefreshRecord {
     pub family: u64,
     pub revoked: bool,
+    /// Spent by rotation (as opposed to revoked).
+    pub rotated: bool,
     pub scope: String,
 }
 
@@ -140,6 +144,16 @@ pub struct Inner {
     pub google_consented: bool,
     pub last_authorize: Option<Params>,
     pub last_token_request: Option<Params>,
+}
+
+impl Inner {
+    /// Revokes every token of one grant.
+    pub fn revoke_family(&mut self, family: u64) {
+        let refresh = self.refresh.values_mut().filter(|r| r.family == family);
+        refresh.for_each(|r| r.revoked = true);
+        let access = self.access.values_mut().filter(|a| a.family == family);
+        access.for_each(|a| a.revoked = true);
+    }
 }
 
 /// What one issue produced.
@@ -192,6 +206,7 @@ impl Shared {
                 fault: Fault::None,
                 deny_next_login: false,
                 invalid_grant_next_refresh: false,
+                reuse_detection: false,
                 github_public_email: true,
                 redirect_uris: None,
             }),
@@ -247,6 +262,7 @@ impl Shared {
             let record = RefreshRecord {
                 family,
                 revoked: false,
+                rotated: false,
                 scope: scope.to_owned(),
             };
             inner.refresh.insert(token.clone(), record);

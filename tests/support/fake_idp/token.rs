@@ -185,20 +185,29 @@ fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAu
 
 fn refresh(shared: &Shared, token: &str, scope: Option<String>) -> Result<Value, OAuthError> {
     let bad = || OAuthError::invalid_grant("refresh token invalid").github_as("bad_refresh_token");
-    let rotate = {
+    let (rotate, reuse_detection) = {
         let mut knobs = shared.knobs();
         if std::mem::take(&mut knobs.invalid_grant_next_refresh) {
             return Err(bad());
         }
-        knobs.rotate
+        // Google never rotates refresh tokens, whatever the options say.
+        let rotate = knobs.rotate && shared.mode != ProviderMode::Google;
+        (rotate, knobs.reuse_detection)
     };
     let (family, granted) = {
         let mut inner = shared.inner();
-        let record = inner.refresh.get_mut(token).filter(|r| !r.revoked);
-        let record = record.ok_or_else(bad)?;
+        let record = inner.refresh.get_mut(token).ok_or_else(bad)?;
+        let family = record.family;
+        if record.revoked {
+            if record.rotated && reuse_detection {
+                inner.revoke_family(family);
+            }
+            return Err(bad());
+        }
         // Rotation: the presented token is spent (RFC 9700 §4.14.2).
         record.revoked |= rotate;
-        (record.family, record.scope.clone())
+        record.rotated |= rotate;
+        (family, record.scope.clone())
     };
     let scope = match scope {
         Some(asked) if !is_subset(&asked, &granted) => {

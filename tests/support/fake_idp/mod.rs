@@ -8,9 +8,14 @@
 //! assert_eq!(idp.counters().token_refresh, 1);
 //! ```
 //!
-//! One file per concern: `modes` (per-provider paths and quirks), `state` (tokens, faults,
-//! counters), `authorize`, `token`, `userinfo`, `revoke`, `jwks` (keys, id tokens, discovery),
+//! One file per concern: `modes` (per-provider paths and quirks, URL getters), `state` (tokens,
+//! knobs, counters), `control` (the test's knobs and read-backs), `authorize`, `token`,
+//! `userinfo`, `revoke`, `jwks` (keys, id tokens, discovery), `request` (parsing hostile input),
 //! `reply` (error and bearer-challenge shapes), `router` (wiring).
+//!
+//! Start with [`FakeIdpOptions::for_mode`] so that rotation follows the provider; the fake
+//! accepts any loopback `http(s)` redirect URI unless [`FakeIdp::set_redirect_uris`] says
+//! otherwise.
 
 mod authorize;
 mod control;

@@ -9,6 +9,7 @@ mod cli;
 mod compose;
 mod config_file;
 mod demo_mcp_server;
+mod fake_idp;
 mod health;
 mod helpers;
 mod migrations;

@@ -10,11 +10,10 @@ use uuid::Uuid;
 
 use crate::{
     config::{Config, ProviderConfig, TenantConfig},
-    crypto::{Sealed, Sealer, hash, signing},
+    crypto::{Sealed, Sealer, hash},
     store::{
         StoreError,
         audit::{self, AuditEntry},
-        signing_keys,
         tenants::{self, McpServerInput, ProviderInput, TenantInput, Upserted},
     },
 };
@@ -128,7 +127,7 @@ async fn apply_tenant(
     let server_names: Vec<String> = t.mcp_servers.iter().map(|s| s.name.to_string()).collect();
     report.pruned +=
         tenants::prune_config_children(conn, tenant_id, &provider_names, &server_names).await?;
-    if ensure_signing_key(conn, tenant_id, sealer).await? {
+    if crate::tokens::keys::ensure_key(conn, tenant_id, sealer).await? {
         report.keys_created += 1;
     }
     Ok(())
@@ -208,20 +207,6 @@ async fn reuse_or_seal(
         return Ok(existing);
     }
     Ok(sealer.seal_str(secret, aad))
-}
-
-/// Gives a tenant its first signing key; returns whether one was created.
-pub async fn ensure_signing_key(
-    conn: &mut PgConnection,
-    tenant_id: Uuid,
-    sealer: &Sealer,
-) -> Result<bool, StoreError> {
-    let key = signing::generate_es256();
-    let sealed = sealer.seal(
-        key.private_pkcs8_der.expose(),
-        &format!("signing_key:{}", key.kid),
-    );
-    signing_keys::insert_if_no_active(conn, tenant_id, &key.kid, &sealed, &key.public).await
 }
 
 async fn audit_config_change(

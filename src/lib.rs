@@ -13,8 +13,12 @@ pub mod config;
 pub mod crypto;
 /// Pure domain types, parsed at the edge.
 pub mod domain;
+/// Error types and their HTTP shapes (RFC 6749 JSON, HTML pages).
+pub mod error;
 /// `/healthz`, `/readyz`, `/metrics`.
 pub mod health;
+/// Server-rendered HTML pages (consent, errors).
+pub mod pages;
 /// Building the router, binding, running until a signal, draining.
 pub mod startup;
 /// What handlers share: configuration, pool, keyring, metrics.
@@ -23,3 +27,7 @@ pub mod state;
 pub mod store;
 /// Tracing, request ids, Prometheus metrics.
 pub mod telemetry;
+/// The bridge's MCP access tokens: tenant keys, signing, verification.
+pub mod tokens;
+/// Upstream identity providers: endpoints, login, tokens, user context.
+pub mod upstream;

@@ -1,5 +1,8 @@
 //! Pure domain types: parsed once at the edge, trusted behind it. No IO, no axum, no sqlx.
 
+pub mod authorization;
+pub mod client;
+pub mod grant;
 pub mod pkce;
 pub mod provider_kind;
 pub mod redirect_uri;
@@ -8,7 +11,11 @@ pub mod secret;
 pub mod server_name;
 pub mod tenant;
 pub mod tenant_slug;
+pub mod user_context;
 
+pub use authorization::{AuthorizationCode, PendingAuthorization};
+pub use client::{AuthMethod, Client, ClientKind};
+pub use grant::{Grant, GrantStatus, UpstreamTokens};
 pub use pkce::PkceChallenge;
 pub use provider_kind::ProviderKind;
 pub use redirect_uri::{ApplicationType, RedirectUri};
@@ -17,3 +24,4 @@ pub use secret::Secret;
 pub use server_name::ResourceName;
 pub use tenant::{McpServer, UpstreamProvider};
 pub use tenant_slug::TenantSlug;
+pub use user_context::UserContext;

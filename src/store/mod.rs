@@ -1,9 +1,15 @@
 //! All SQL lives here: one file per table family, each returning domain types.
 
 pub mod audit;
+pub mod clients;
+pub mod codes;
+pub mod consents;
+pub mod grants;
 pub mod health;
+pub mod pending;
 pub mod pool;
 pub mod signing_keys;
 pub mod tenants;
+pub mod tokens;
 
 pub use pool::{StoreError, connect, migrate};

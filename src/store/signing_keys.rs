@@ -33,21 +33,54 @@ pub async fn insert_if_no_active(
 }
 
 /// The tenant's published keys: the active one and retired ones still within `publish_until`.
-pub async fn published(
-    conn: &mut PgConnection,
-    tenant_id: Uuid,
-) -> Result<Vec<PublicJwk>, StoreError> {
+pub async fn published(pool: &sqlx::PgPool, tenant_id: Uuid) -> Result<Vec<PublicJwk>, StoreError> {
     let rows: Vec<(serde_json::Value,)> = sqlx::query_as(
         "SELECT public_jwk FROM signing_keys
          WHERE tenant_id = $1 AND (status = 'active' OR publish_until > now())
          ORDER BY created_at DESC",
     )
     .bind(tenant_id)
-    .fetch_all(&mut *conn)
+    .fetch_all(pool)
     .await?;
     rows.into_iter()
         .map(|(v,)| {
             serde_json::from_value(v).map_err(|e| StoreError::Corrupt(format!("public jwk: {e}")))
         })
         .collect()
+}
+
+/// The tenant's active key: its kid and sealed private key.
+pub async fn active(
+    pool: &sqlx::PgPool,
+    tenant_id: Uuid,
+) -> Result<Option<(String, Sealed)>, StoreError> {
+    let row: Option<(String, Vec<u8>, String)> = sqlx::query_as(
+        "SELECT kid, private_key, private_key_key_id FROM signing_keys WHERE tenant_id = $1 AND status = 'active'",
+    )
+    .bind(tenant_id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(kid, blob, key_id)| (kid, Sealed { key_id, blob })))
+}
+
+/// Retires the tenant's active key (it stays published until `publish_until`) and makes
+/// `key` the active one, atomically. Returns the retired kid, if there was one.
+pub async fn rotate(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    publish_until: chrono::DateTime<chrono::Utc>,
+    kid: &str,
+    private_key: &Sealed,
+    public: &PublicJwk,
+) -> Result<Option<String>, StoreError> {
+    let retired: Option<String> = sqlx::query_scalar(
+        "UPDATE signing_keys SET status = 'retired', retired_at = now(), publish_until = $2
+         WHERE tenant_id = $1 AND status = 'active' RETURNING kid",
+    )
+    .bind(tenant_id)
+    .bind(publish_until)
+    .fetch_optional(&mut *conn)
+    .await?;
+    insert_if_no_active(conn, tenant_id, kid, private_key, public).await?;
+    Ok(retired)
 }

@@ -1,0 +1,100 @@
+//! OAuth clients of a tenant.
+
+use uuid::Uuid;
+
+use super::{ApplicationType, RedirectUri};
+
+/// Where a client's registration came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ClientKind {
+    /// RFC 7591 dynamic registration.
+    Dynamic,
+    /// `client_id` is an https URL whose JSON document describes the client.
+    MetadataDocument,
+    /// Created by an operator.
+    Static,
+}
+
+impl ClientKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Dynamic => "dynamic",
+            Self::MetadataDocument => "metadata_document",
+            Self::Static => "static",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "dynamic" => Some(Self::Dynamic),
+            "metadata_document" => Some(Self::MetadataDocument),
+            "static" => Some(Self::Static),
+            _ => None,
+        }
+    }
+}
+
+/// How a client authenticates at the token endpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AuthMethod {
+    /// Public client: PKCE is its only proof.
+    None,
+    ClientSecretBasic,
+    ClientSecretPost,
+}
+
+impl AuthMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::None => "none",
+            Self::ClientSecretBasic => "client_secret_basic",
+            Self::ClientSecretPost => "client_secret_post",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        match value {
+            "none" => Some(Self::None),
+            "client_secret_basic" => Some(Self::ClientSecretBasic),
+            "client_secret_post" => Some(Self::ClientSecretPost),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct Client {
+    /// Row id; what other tables reference.
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    /// What the client sends as `client_id`.
+    pub client_id: String,
+    pub kind: ClientKind,
+    pub auth_method: AuthMethod,
+    pub application_type: ApplicationType,
+    pub client_name: Option<String>,
+    pub redirect_uris: Vec<RedirectUri>,
+    pub grant_types: Vec<String>,
+    pub scope: Option<String>,
+    pub metadata: serde_json::Value,
+    pub secret_hash: Option<Vec<u8>>,
+}
+
+impl Client {
+    /// The registered redirect URI that `requested` matches, if any.
+    pub fn redirect_uri_for(&self, requested: &str) -> Option<&RedirectUri> {
+        self.redirect_uris.iter().find(|r| r.matches(requested))
+    }
+
+    /// True when every redirect URI points at the user's own machine: the consent page warns,
+    /// since such a client could be anything running locally.
+    pub fn only_loopback_redirects(&self) -> bool {
+        self.redirect_uris.iter().all(|r| {
+            url::Url::parse(r.as_str()).is_ok_and(|u| super::redirect_uri::is_loopback(&u))
+        })
+    }
+
+    pub fn display_name(&self) -> &str {
+        self.client_name.as_deref().unwrap_or(&self.client_id)
+    }
+}

@@ -1,0 +1,244 @@
+//! Errors as each surface shows them: RFC 6749 section 5.2 JSON for the OAuth endpoints, an HTML
+//! page for browser-facing failures that must not redirect. Internal errors are logged with
+//! context here and reach clients only as a generic message.
+
+use std::borrow::Cow;
+
+use axum::{
+    Json,
+    http::{HeaderValue, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+};
+use serde::Serialize;
+
+/// RFC 6749 / 7591 / 8707 / 6750 error codes the bridge emits.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    InvalidRequest,
+    InvalidClient,
+    InvalidGrant,
+    UnauthorizedClient,
+    UnsupportedGrantType,
+    UnsupportedResponseType,
+    UnsupportedTokenType,
+    InvalidScope,
+    InvalidTarget,
+    AccessDenied,
+    ServerError,
+    TemporarilyUnavailable,
+    InvalidClientMetadata,
+    InvalidRedirectUri,
+    InvalidToken,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::InvalidRequest => "invalid_request",
+            Self::InvalidClient => "invalid_client",
+            Self::InvalidGrant => "invalid_grant",
+            Self::UnauthorizedClient => "unauthorized_client",
+            Self::UnsupportedGrantType => "unsupported_grant_type",
+            Self::UnsupportedResponseType => "unsupported_response_type",
+            Self::UnsupportedTokenType => "unsupported_token_type",
+            Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::AccessDenied => "access_denied",
+            Self::ServerError => "server_error",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidToken => "invalid_token",
+        }
+    }
+
+    /// The status RFC 6749 section 5.2 (and RFC 6750 / 7591) give each code.
+    pub fn status(self) -> StatusCode {
+        match self {
+            Self::InvalidClient | Self::InvalidToken => StatusCode::UNAUTHORIZED,
+            Self::AccessDenied => StatusCode::FORBIDDEN,
+            Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
+            Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
+            _ => StatusCode::BAD_REQUEST,
+        }
+    }
+}
+
+/// An OAuth error response. Build it with a code and a description meant for the client
+/// developer; never put internal error text in the description.
+#[derive(Debug, Clone)]
+pub struct OAuthError {
+    pub code: ErrorCode,
+    pub description: Cow<'static, str>,
+    status: Option<StatusCode>,
+    www_authenticate: Option<String>,
+    retry_after: Option<u64>,
+}
+
+impl OAuthError {
+    pub fn new(code: ErrorCode, description: impl Into<Cow<'static, str>>) -> Self {
+        Self {
+            code,
+            description: description.into(),
+            status: None,
+            www_authenticate: None,
+            retry_after: None,
+        }
+    }
+
+    pub fn invalid_request(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidRequest, d)
+    }
+
+    pub fn invalid_grant(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidGrant, d)
+    }
+
+    /// `invalid_client` with the `WWW-Authenticate` challenge RFC 6749 asks for.
+    pub fn invalid_client(d: impl Into<Cow<'static, str>>) -> Self {
+        Self::new(ErrorCode::InvalidClient, d)
+            .with_www_authenticate("Basic realm=\"mcp-auth-bridge\"".into())
+    }
+
+    /// Logs `error` with its context and returns a generic `server_error`.
+    pub fn internal(context: &str, error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%error, context, "internal error");
+        Self::new(ErrorCode::ServerError, "internal error; see the server log")
+    }
+
+    pub fn unavailable(description: &'static str, retry_after_secs: u64) -> Self {
+        let mut e = Self::new(ErrorCode::TemporarilyUnavailable, description);
+        e.retry_after = Some(retry_after_secs);
+        e
+    }
+
+    pub fn with_status(mut self, status: StatusCode) -> Self {
+        self.status = Some(status);
+        self
+    }
+
+    pub fn with_www_authenticate(mut self, value: String) -> Self {
+        self.www_authenticate = Some(value);
+        self
+    }
+
+    pub fn status(&self) -> StatusCode {
+        self.status.unwrap_or_else(|| self.code.status())
+    }
+}
+
+#[derive(Serialize)]
+struct Body<'a> {
+    error: &'static str,
+    #[serde(skip_serializing_if = "str::is_empty")]
+    error_description: &'a str,
+}
+
+impl IntoResponse for OAuthError {
+    fn into_response(self) -> Response {
+        let body = Body {
+            error: self.code.as_str(),
+            error_description: &self.description,
+        };
+        let mut response = (self.status(), Json(body)).into_response();
+        let headers = response.headers_mut();
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        if let Some(value) = self
+            .www_authenticate
+            .and_then(|v| HeaderValue::from_str(&v).ok())
+        {
+            headers.insert(header::WWW_AUTHENTICATE, value);
+        }
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
+        response
+    }
+}
+
+impl From<crate::store::StoreError> for OAuthError {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::internal("store", &e)
+    }
+}
+
+/// A browser-facing error that must not redirect (unknown client, unregistered redirect URI,
+/// expired authorization): a small server-rendered page.
+#[derive(Debug, Clone)]
+pub struct ErrorPage {
+    pub status: StatusCode,
+    pub title: &'static str,
+    pub message: Cow<'static, str>,
+}
+
+impl ErrorPage {
+    pub fn new(
+        status: StatusCode,
+        title: &'static str,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self {
+            status,
+            title,
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(context: &str, error: &dyn std::fmt::Display) -> Self {
+        tracing::error!(%error, context, "internal error");
+        Self::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Something went wrong",
+            "Please try again later.",
+        )
+    }
+}
+
+impl From<crate::store::StoreError> for ErrorPage {
+    fn from(e: crate::store::StoreError) -> Self {
+        Self::internal("store", &e)
+    }
+}
+
+impl IntoResponse for ErrorPage {
+    fn into_response(self) -> Response {
+        let html = crate::pages::error_page(self.title, &self.message);
+        let mut response = (self.status, Html(html)).into_response();
+        crate::pages::harden(response.headers_mut());
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_code_maps_to_the_status_rfc_6749_gives_it() {
+        assert_eq!(ErrorCode::InvalidClient.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(ErrorCode::InvalidGrant.status(), StatusCode::BAD_REQUEST);
+        assert_eq!(
+            ErrorCode::UnsupportedGrantType.status(),
+            StatusCode::BAD_REQUEST
+        );
+        assert_eq!(
+            ErrorCode::ServerError.status(),
+            StatusCode::INTERNAL_SERVER_ERROR
+        );
+    }
+
+    #[test]
+    fn an_oauth_error_is_json_with_no_store_and_a_challenge_for_invalid_client() {
+        let response = OAuthError::invalid_client("bad secret").into_response();
+        assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+        assert_eq!(response.headers()[header::CACHE_CONTROL], "no-store");
+        assert!(
+            response.headers()[header::WWW_AUTHENTICATE]
+                .to_str()
+                .unwrap()
+                .starts_with("Basic")
+        );
+    }
+}

@@ -1,0 +1,76 @@
+//! The bridge's authorization codes: stored hashed, redeemed once, atomically.
+
+use sqlx::{PgConnection, Row};
+
+use super::StoreError;
+use crate::domain::{AuthorizationCode, PkceChallenge, Scopes};
+
+pub async fn insert(conn: &mut PgConnection, c: &AuthorizationCode) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO authorization_codes (code_hash, tenant_id, client_pk, grant_id, mcp_server_id,
+             redirect_uri, code_challenge, scopes, resource, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(&c.code_hash)
+    .bind(c.tenant_id)
+    .bind(c.client_pk)
+    .bind(c.grant_id)
+    .bind(c.mcp_server_id)
+    .bind(&c.redirect_uri)
+    .bind(c.code_challenge.as_str())
+    .bind(c.scopes.to_vec())
+    .bind(&c.resource)
+    .bind(c.expires_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The outcome of presenting a code.
+pub enum Redemption {
+    /// First use: the code is now spent.
+    Redeemed(AuthorizationCode),
+    /// The code was already used: a replay.
+    Replayed,
+    Unknown,
+}
+
+/// Marks the code used in the same statement that reads it (`UPDATE … WHERE used_at IS NULL
+/// RETURNING`): of any number of concurrent redemptions exactly one wins. Losers wait on the
+/// row lock until the winner's transaction commits, so by the time they see `Replayed` the
+/// tokens the winner issued are visible and can be revoked.
+pub async fn redeem(conn: &mut PgConnection, code_hash: &[u8]) -> Result<Redemption, StoreError> {
+    let row = sqlx::query(
+        "UPDATE authorization_codes SET used_at = now() WHERE code_hash = $1 AND used_at IS NULL
+         RETURNING code_hash, tenant_id, client_pk, grant_id, mcp_server_id, redirect_uri,
+                   code_challenge, scopes, resource, expires_at",
+    )
+    .bind(code_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(row) = row {
+        return Ok(Redemption::Redeemed(AuthorizationCode {
+            code_hash: row.try_get("code_hash")?,
+            tenant_id: row.try_get("tenant_id")?,
+            client_pk: row.try_get("client_pk")?,
+            grant_id: row.try_get("grant_id")?,
+            mcp_server_id: row.try_get("mcp_server_id")?,
+            redirect_uri: row.try_get("redirect_uri")?,
+            code_challenge: PkceChallenge::from_trusted(row.try_get("code_challenge")?),
+            scopes: Scopes::from_trusted(row.try_get::<Vec<String>, _>("scopes")?),
+            resource: row.try_get("resource")?,
+            expires_at: row.try_get("expires_at")?,
+        }));
+    }
+    let exists: bool = sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM authorization_codes WHERE code_hash = $1)",
+    )
+    .bind(code_hash)
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(if exists {
+        Redemption::Replayed
+    } else {
+        Redemption::Unknown
+    })
+}

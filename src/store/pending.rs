@@ -1,0 +1,156 @@
+//! Pending authorizations: single-use rows that carry an authorization from `/authorize`
+//! through consent and the upstream login to the callback (possibly on another replica).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Row, postgres::PgRow};
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::{
+    crypto::Sealed,
+    domain::{PendingAuthorization, PkceChallenge, Scopes},
+};
+
+const COLUMNS: &str =
+    "id, tenant_id, client_pk, provider_id, mcp_server_id, redirect_uri, client_state,
+    code_challenge, scopes, resource, consent_binding_hash, upstream_nonce, expires_at,
+    upstream_pkce_verifier, upstream_pkce_key_id";
+
+fn from_row(row: &PgRow) -> Result<PendingAuthorization, StoreError> {
+    Ok(PendingAuthorization {
+        id: row.try_get("id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        client_pk: row.try_get("client_pk")?,
+        provider_id: row.try_get("provider_id")?,
+        mcp_server_id: row.try_get("mcp_server_id")?,
+        redirect_uri: row.try_get("redirect_uri")?,
+        client_state: row.try_get("client_state")?,
+        code_challenge: PkceChallenge::from_trusted(row.try_get("code_challenge")?),
+        scopes: Scopes::from_trusted(row.try_get::<Vec<String>, _>("scopes")?),
+        resource: row.try_get("resource")?,
+        consent_binding_hash: row.try_get("consent_binding_hash")?,
+        upstream_nonce: row.try_get("upstream_nonce")?,
+        expires_at: row.try_get("expires_at")?,
+    })
+}
+
+pub async fn insert(pool: &PgPool, p: &PendingAuthorization) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO pending_authorizations (id, tenant_id, client_pk, provider_id, mcp_server_id,
+             redirect_uri, client_state, code_challenge, scopes, resource, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(p.id)
+    .bind(p.tenant_id)
+    .bind(p.client_pk)
+    .bind(p.provider_id)
+    .bind(p.mcp_server_id)
+    .bind(&p.redirect_uri)
+    .bind(&p.client_state)
+    .bind(p.code_challenge.as_str())
+    .bind(p.scopes.to_vec())
+    .bind(&p.resource)
+    .bind(p.expires_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// A pending authorization still awaiting consent (no upstream state yet) and not expired.
+pub async fn find_awaiting_consent(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<PendingAuthorization>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM pending_authorizations
+         WHERE id = $1 AND tenant_id = $2 AND expires_at > $3 AND upstream_state_hash IS NULL"
+    ))
+    .bind(id)
+    .bind(tenant_id)
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// What consent adds before the browser goes upstream.
+pub struct UpstreamBinding<'a> {
+    pub state_hash: Vec<u8>,
+    pub pkce_verifier: &'a Sealed,
+    pub nonce: &'a str,
+    pub consent_binding_hash: Vec<u8>,
+}
+
+/// Records the approval; succeeds once per pending authorization (a second approval of the
+/// same request, e.g. a double-submitted form, finds nothing to update).
+pub async fn approve(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    id: Uuid,
+    b: &UpstreamBinding<'_>,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE pending_authorizations
+         SET upstream_state_hash = $3, upstream_pkce_verifier = $4, upstream_pkce_key_id = $5,
+             upstream_nonce = $6, consent_binding_hash = $7
+         WHERE id = $1 AND tenant_id = $2 AND upstream_state_hash IS NULL AND expires_at > $8",
+    )
+    .bind(id)
+    .bind(tenant_id)
+    .bind(&b.state_hash)
+    .bind(&b.pkce_verifier.blob)
+    .bind(&b.pkce_verifier.key_id)
+    .bind(b.nonce)
+    .bind(&b.consent_binding_hash)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// Consumes the pending authorization whose upstream `state` hashes to `state_hash`: the row is
+/// deleted in the same statement that reads it, so a state is usable once even under races.
+/// Returns it with its sealed upstream PKCE verifier; the caller checks expiry.
+pub async fn consume_by_state(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    state_hash: &[u8],
+) -> Result<Option<(PendingAuthorization, Sealed)>, StoreError> {
+    let row = sqlx::query(&format!(
+        "DELETE FROM pending_authorizations WHERE tenant_id = $1 AND upstream_state_hash = $2 RETURNING {COLUMNS}"
+    ))
+    .bind(tenant_id)
+    .bind(state_hash)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let pending = from_row(&row)?;
+    let verifier = Sealed {
+        blob: row
+            .try_get::<Option<Vec<u8>>, _>("upstream_pkce_verifier")?
+            .unwrap_or_default(),
+        key_id: row
+            .try_get::<Option<String>, _>("upstream_pkce_key_id")?
+            .unwrap_or_default(),
+    };
+    Ok(Some((pending, verifier)))
+}
+
+/// Deletes a pending authorization (the user denied consent).
+pub async fn delete(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<PendingAuthorization>, StoreError> {
+    let row = sqlx::query(&format!(
+        "DELETE FROM pending_authorizations WHERE id = $1 AND tenant_id = $2 AND upstream_state_hash IS NULL RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(tenant_id)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}

@@ -1,0 +1,302 @@
+//! MCP access-token records, refresh-token families and their rotating refresh tokens.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool, Row};
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::{crypto::Sealed, domain::GrantStatus};
+
+pub struct NewFamily<'a> {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    pub grant_id: Uuid,
+    pub client_pk: Uuid,
+    pub mcp_server_id: Uuid,
+    pub code_hash: Option<&'a [u8]>,
+    pub scopes: Vec<String>,
+    pub resource: &'a str,
+    pub absolute_expires_at: DateTime<Utc>,
+}
+
+pub async fn insert_family(conn: &mut PgConnection, f: &NewFamily<'_>) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO refresh_token_families (id, tenant_id, grant_id, client_pk, mcp_server_id,
+             code_hash, scopes, resource, absolute_expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(f.id)
+    .bind(f.tenant_id)
+    .bind(f.grant_id)
+    .bind(f.client_pk)
+    .bind(f.mcp_server_id)
+    .bind(f.code_hash)
+    .bind(&f.scopes)
+    .bind(f.resource)
+    .bind(f.absolute_expires_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub async fn insert_refresh_token(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+    family_id: Uuid,
+    tenant_id: Uuid,
+    generation: i32,
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO refresh_tokens (token_hash, family_id, tenant_id, generation, expires_at)
+         VALUES ($1, $2, $3, $4, $5)",
+    )
+    .bind(token_hash)
+    .bind(family_id)
+    .bind(tenant_id)
+    .bind(generation)
+    .bind(expires_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+pub struct NewAccessToken<'a> {
+    pub jti: Uuid,
+    pub tenant_id: Uuid,
+    pub grant_id: Uuid,
+    pub client_pk: Uuid,
+    pub family_id: Option<Uuid>,
+    pub mcp_server_id: Uuid,
+    pub subject: &'a str,
+    pub audience: &'a str,
+    pub scopes: Vec<String>,
+    pub issued_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+pub async fn insert_access_token(
+    conn: &mut PgConnection,
+    t: &NewAccessToken<'_>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "INSERT INTO access_tokens (jti, tenant_id, grant_id, client_pk, family_id, mcp_server_id,
+             subject, audience, scopes, issued_at, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+    )
+    .bind(t.jti)
+    .bind(t.tenant_id)
+    .bind(t.grant_id)
+    .bind(t.client_pk)
+    .bind(t.family_id)
+    .bind(t.mcp_server_id)
+    .bind(t.subject)
+    .bind(t.audience)
+    .bind(&t.scopes)
+    .bind(t.issued_at)
+    .bind(t.expires_at)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Revokes a family: its refresh tokens, and the access tokens issued from it.
+pub async fn revoke_family(
+    conn: &mut PgConnection,
+    family_id: Uuid,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
+        .bind(family_id)
+        .bind(now)
+        .bind(reason)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE refresh_tokens SET status = 'revoked', grace_until = NULL, grace_response = NULL, grace_response_key_id = NULL WHERE family_id = $1")
+        .bind(family_id)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+    )
+    .bind(family_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// Revokes every family issued from a code (the code was replayed). Returns how many.
+pub async fn revoke_families_from_code(
+    conn: &mut PgConnection,
+    code_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<usize, StoreError> {
+    let ids: Vec<Uuid> =
+        sqlx::query_scalar("SELECT id FROM refresh_token_families WHERE code_hash = $1")
+            .bind(code_hash)
+            .fetch_all(&mut *conn)
+            .await?;
+    for id in &ids {
+        revoke_family(conn, *id, "code_replay", now).await?;
+    }
+    Ok(ids.len())
+}
+
+/// A refresh token locked for rotation, with its family.
+pub struct LockedRefresh {
+    pub family_id: Uuid,
+    pub tenant_id: Uuid,
+    pub generation: i32,
+    pub status: String,
+    pub expires_at: DateTime<Utc>,
+    pub grace_until: Option<DateTime<Utc>>,
+    pub grace_response: Option<Sealed>,
+    pub family_revoked: bool,
+    pub family_expires_at: DateTime<Utc>,
+    pub grant_id: Uuid,
+    pub grant_status: GrantStatus,
+    pub client_pk: Uuid,
+    pub mcp_server_id: Uuid,
+    pub scopes: Vec<String>,
+    pub resource: String,
+    pub subject: String,
+}
+
+/// Reads a refresh token and locks its row (`FOR UPDATE`) so concurrent presentations of the
+/// same token are served one after the other within their transactions.
+pub async fn lock_refresh_token(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+) -> Result<Option<LockedRefresh>, StoreError> {
+    let row = sqlx::query(
+        "SELECT rt.family_id, rt.tenant_id, rt.generation, rt.status, rt.expires_at, rt.grace_until,
+                rt.grace_response, rt.grace_response_key_id,
+                f.revoked_at IS NOT NULL AS family_revoked, f.absolute_expires_at, f.grant_id,
+                f.client_pk, f.mcp_server_id, f.scopes, f.resource, g.status AS grant_status, g.subject
+         FROM refresh_tokens rt
+         JOIN refresh_token_families f ON f.id = rt.family_id
+         JOIN grants g ON g.id = f.grant_id
+         WHERE rt.token_hash = $1
+         FOR UPDATE OF rt",
+    )
+    .bind(token_hash)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let grace_response = match (
+        row.try_get::<Option<Vec<u8>>, _>("grace_response")?,
+        row.try_get::<Option<String>, _>("grace_response_key_id")?,
+    ) {
+        (Some(blob), Some(key_id)) => Some(Sealed { blob, key_id }),
+        _ => None,
+    };
+    Ok(Some(LockedRefresh {
+        family_id: row.try_get("family_id")?,
+        tenant_id: row.try_get("tenant_id")?,
+        generation: row.try_get("generation")?,
+        status: row.try_get("status")?,
+        expires_at: row.try_get("expires_at")?,
+        grace_until: row.try_get("grace_until")?,
+        grace_response,
+        family_revoked: row.try_get("family_revoked")?,
+        family_expires_at: row.try_get("absolute_expires_at")?,
+        grant_id: row.try_get("grant_id")?,
+        grant_status: GrantStatus::parse(row.try_get("grant_status")?),
+        client_pk: row.try_get("client_pk")?,
+        mcp_server_id: row.try_get("mcp_server_id")?,
+        scopes: row.try_get("scopes")?,
+        resource: row.try_get("resource")?,
+        subject: row.try_get("subject")?,
+    }))
+}
+
+/// Marks a refresh token rotated, keeping the sealed response for the grace period.
+pub async fn mark_rotated(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+    grace_until: DateTime<Utc>,
+    grace_response: &Sealed,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET status = 'rotated', rotated_at = $2, grace_until = $3,
+             grace_response = $4, grace_response_key_id = $5
+         WHERE token_hash = $1",
+    )
+    .bind(token_hash)
+    .bind(now)
+    .bind(grace_until)
+    .bind(&grace_response.blob)
+    .bind(&grace_response.key_id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
+/// The family a refresh token belongs to, for revocation (RFC 7009).
+pub async fn family_of_refresh_token(
+    pool: &PgPool,
+    token_hash: &[u8],
+) -> Result<Option<(Uuid, Uuid, Uuid)>, StoreError> {
+    let row: Option<(Uuid, Uuid, Uuid)> = sqlx::query_as(
+        "SELECT f.id, f.tenant_id, f.client_pk FROM refresh_tokens rt
+         JOIN refresh_token_families f ON f.id = rt.family_id WHERE rt.token_hash = $1",
+    )
+    .bind(token_hash)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row)
+}
+
+/// Whether an access token is still good: not revoked, its grant active.
+#[derive(Clone, Debug)]
+pub struct AccessTokenState {
+    pub grant_id: Uuid,
+    pub client_pk: Uuid,
+    pub revoked: bool,
+    pub grant_status: GrantStatus,
+    pub client_id: String,
+}
+
+pub async fn access_token_state(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    jti: Uuid,
+) -> Result<Option<AccessTokenState>, StoreError> {
+    let row = sqlx::query(
+        "SELECT a.grant_id, a.client_pk, a.revoked_at IS NOT NULL AS revoked, g.status, c.client_id
+         FROM access_tokens a JOIN grants g ON g.id = a.grant_id JOIN oauth_clients c ON c.id = a.client_pk
+         WHERE a.jti = $1 AND a.tenant_id = $2",
+    )
+    .bind(jti)
+    .bind(tenant_id)
+    .fetch_optional(pool)
+    .await?;
+    row.map(|row| {
+        Ok(AccessTokenState {
+            grant_id: row.try_get("grant_id")?,
+            client_pk: row.try_get("client_pk")?,
+            revoked: row.try_get("revoked")?,
+            grant_status: GrantStatus::parse(row.try_get("status")?),
+            client_id: row.try_get("client_id")?,
+        })
+    })
+    .transpose()
+}
+
+pub async fn revoke_access_token(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    jti: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE access_tokens SET revoked_at = $3 WHERE jti = $1 AND tenant_id = $2 AND revoked_at IS NULL")
+        .bind(jti)
+        .bind(tenant_id)
+        .bind(now)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

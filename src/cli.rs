@@ -38,7 +38,7 @@ enum Command {
         #[arg(long, default_value = "127.0.0.1:9000")]
         bind: SocketAddr,
         /// When set, every POST first checks the `X-Auth-Upstream-Token` against this URL and
-        /// answers 401 when it does.
+        /// answers 401 when that URL does.
         #[arg(long)]
         upstream_check_url: Option<url::Url>,
     },

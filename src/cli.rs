@@ -1,6 +1,6 @@
-//! The command line: `serve`, `migrate`, `check-config`, `config-schema`.
+//! The command line: `serve`, `migrate`, `check-config`, `config-schema`, `demo-mcp-server`.
 
-use std::{path::PathBuf, process::ExitCode};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
@@ -31,6 +31,17 @@ enum Command {
     CheckConfig(ConfigArg),
     /// Print the JSON Schema of the configuration file.
     ConfigSchema,
+    /// Run the demo MCP server (Streamable HTTP at `/mcp`, in-memory sessions, no configuration
+    /// file, no database) until SIGINT/SIGTERM.
+    DemoMcpServer {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:9000")]
+        bind: SocketAddr,
+        /// When set, every POST first checks the `X-Auth-Upstream-Token` against this URL and
+        /// answers 401 when that URL does.
+        #[arg(long)]
+        upstream_check_url: Option<url::Url>,
+    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -60,6 +71,23 @@ pub fn run(cli: Cli) -> ExitCode {
             tracing::info!("migrations applied");
             Ok(())
         }),
+        Command::DemoMcpServer {
+            bind,
+            upstream_check_url,
+        } => {
+            telemetry::init(&crate::config::LogConfig::default());
+            let options = crate::demo_mcp_server::DemoMcpOptions {
+                upstream_check_url,
+                ..Default::default()
+            };
+            let run = |rt: tokio::runtime::Runtime| {
+                rt.block_on(crate::demo_mcp_server::run_until_signal(bind, options))
+            };
+            match tokio::runtime::Runtime::new().and_then(run) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => fail(EXIT_FAILURE, &e),
+            }
+        }
         Command::Serve(arg) => with_config(arg, |config| async move {
             let app = Application::build(config).await?;
             tracing::info!(port = app.port(), "listening");

@@ -11,6 +11,8 @@ pub mod cli;
 pub mod config;
 /// Random tokens, hashes, sealing at rest, signing keys.
 pub mod crypto;
+/// A small spec-following MCP server (Streamable HTTP) for tests, benches and the demo.
+pub mod demo_mcp_server;
 /// Pure domain types, parsed at the edge.
 pub mod domain;
 /// Error types and their HTTP shapes (RFC 6749 JSON, HTML pages).

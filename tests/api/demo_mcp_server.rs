@@ -1,1 +1,9 @@
-//! Demo MCP server checks (filled in by its own change).
+//! The demo MCP server speaks the Streamable HTTP transport (MCP 2025-11-25) over real loopback
+//! HTTP: sessions, JSON and SSE answers, the GET stream, errors, and upstream check mode.
+
+mod client;
+mod errors;
+mod sessions;
+mod streams;
+mod tools;
+mod upstream_check;

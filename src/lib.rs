@@ -19,6 +19,8 @@ pub mod domain;
 pub mod error;
 /// `/healthz`, `/readyz`, `/metrics`.
 pub mod health;
+/// The MCP-facing OAuth 2.1 authorization server endpoints.
+pub mod oauth;
 /// Server-rendered HTML pages (consent, errors).
 pub mod pages;
 /// Building the router, binding, running until a signal, draining.

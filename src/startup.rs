@@ -1,6 +1,6 @@
 //! Building the router and running the server until a signal stops it.
 
-use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, time::Duration};
 
 use axum::{Router, extract::Request, middleware, routing::get};
 use sqlx::PgPool;
@@ -44,6 +44,7 @@ pub fn router(state: AppState) -> Router {
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
+        .merge(crate::oauth::routes())
         .with_state(state)
         .layer(
             ServiceBuilder::new()
@@ -114,12 +115,7 @@ impl Application {
             .await
             .map_err(|source| StartupError::Bind { addr, source })?;
         let shutdown_grace = config.server.shutdown_grace.get();
-        let state = AppState {
-            config: Arc::new(config),
-            pool,
-            sealer: Arc::new(sealer),
-            metrics: telemetry::metrics::handle(),
-        };
+        let state = AppState::new(config, pool, sealer);
         Ok(Self {
             listener,
             router: router(state.clone()),
@@ -172,7 +168,7 @@ impl Application {
     }
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let ctrl_c = async {
         let _ = tokio::signal::ctrl_c().await;
     };

@@ -1,11 +1,11 @@
-//! What every handler can reach: configuration, the pool, the keyring.
+//! What every handler can reach: configuration, the pool, the keyring, caches and clients.
 
 use std::sync::Arc;
 
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
-use crate::{config::Config, crypto::Sealer};
+use crate::{config::Config, crypto::Sealer, tokens::TenantKeys, upstream::Upstream};
 
 /// Cheap to clone: everything inside is shared.
 #[derive(Clone)]
@@ -14,4 +14,47 @@ pub struct AppState {
     pub pool: PgPool,
     pub sealer: Arc<Sealer>,
     pub metrics: PrometheusHandle,
+    pub keys: TenantKeys,
+    pub upstream: Upstream,
+}
+
+impl AppState {
+    pub fn new(config: Config, pool: PgPool, sealer: Sealer) -> Self {
+        let sealer = Arc::new(sealer);
+        let leeway = config.auth.clock_skew.get().as_secs();
+        Self {
+            keys: TenantKeys::new(pool.clone(), sealer.clone()),
+            upstream: Upstream::new(
+                pool.clone(),
+                sealer.clone(),
+                config.public_url.clone(),
+                leeway,
+            ),
+            metrics: crate::telemetry::metrics::handle(),
+            config: Arc::new(config),
+            pool,
+            sealer,
+        }
+    }
+
+    /// `{public_url}/t/{tenant}`: the tenant's issuer identifier.
+    pub fn issuer(&self, tenant: &str) -> String {
+        format!(
+            "{}/t/{tenant}",
+            self.config.public_url.as_str().trim_end_matches('/')
+        )
+    }
+
+    /// `{public_url}/t/{tenant}/mcp/{server}`: an MCP server's canonical resource URL.
+    pub fn resource_url(&self, tenant: &str, server: &str) -> String {
+        format!("{}/mcp/{server}", self.issuer(tenant))
+    }
+
+    /// Any absolute URL under `public_url`.
+    pub fn public(&self, path: &str) -> String {
+        format!(
+            "{}{path}",
+            self.config.public_url.as_str().trim_end_matches('/')
+        )
+    }
 }

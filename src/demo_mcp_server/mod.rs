@@ -22,7 +22,6 @@ mod methods;
 mod observe;
 mod post;
 mod sessions;
-mod signal;
 mod state;
 mod stream;
 mod tools;
@@ -121,7 +120,7 @@ pub async fn serve(
 pub async fn run_until_signal(bind: SocketAddr, options: DemoMcpOptions) -> std::io::Result<()> {
     let listener = TcpListener::bind(bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "demo MCP server listening on /mcp");
-    serve(listener, options, signal::shutdown_signal()).await
+    serve(listener, options, crate::startup::shutdown_signal()).await
 }
 
 async fn run(

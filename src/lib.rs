@@ -13,6 +13,8 @@ pub mod config;
 pub mod crypto;
 /// A small spec-following MCP server (Streamable HTTP) for tests, benches and the demo.
 pub mod demo_mcp_server;
+/// The built-in `dev` upstream IdP (dev_mode only).
+pub mod dev_idp;
 /// Pure domain types, parsed at the edge.
 pub mod domain;
 /// Error types and their HTTP shapes (RFC 6749 JSON, HTML pages).

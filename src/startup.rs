@@ -40,11 +40,12 @@ pub enum StartupError {
 /// sensitive-header marking (before tracing, so `Authorization` and cookies never reach a log),
 /// the trace span, metrics, then panic catching closest to the handlers.
 pub fn router(state: AppState) -> Router {
+    let max_body = state.config.server.max_body_bytes;
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
-        .merge(crate::oauth::routes())
+        .merge(crate::oauth::routes(max_body))
         .with_state(state)
         .layer(
             ServiceBuilder::new()
@@ -98,6 +99,17 @@ impl Application {
         pool: PgPool,
         setup: DatabaseSetup,
     ) -> Result<Self, StartupError> {
+        Self::build_with(config, pool, setup, None).await
+    }
+
+    /// Like [`Application::build_with_pool`] on a listener bound beforehand, so a test can put
+    /// the port into `public_url` before the application is built.
+    pub async fn build_with(
+        config: Config,
+        pool: PgPool,
+        setup: DatabaseSetup,
+        listener: Option<TcpListener>,
+    ) -> Result<Self, StartupError> {
         let (sealer, ephemeral) = Sealer::from_config(&config.crypto, config.dev_mode)?;
         if ephemeral {
             tracing::warn!(
@@ -111,9 +123,12 @@ impl Application {
             tracing::info!(?report, "configured tenants applied");
         }
         let addr = config.server.bind;
-        let listener = TcpListener::bind(addr)
-            .await
-            .map_err(|source| StartupError::Bind { addr, source })?;
+        let listener = match listener {
+            Some(l) => l,
+            None => TcpListener::bind(addr)
+                .await
+                .map_err(|source| StartupError::Bind { addr, source })?,
+        };
         let shutdown_grace = config.server.shutdown_grace.get();
         let state = AppState::new(config, pool, sealer);
         Ok(Self {

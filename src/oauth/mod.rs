@@ -1,16 +1,30 @@
 //! The MCP-facing OAuth 2.1 authorization server: discovery, registration, authorization with
 //! consent, the upstream callback, token, revocation, introspection, userinfo.
 
+pub mod authorize;
+pub mod callback;
+pub mod clients;
+pub mod consent;
+pub mod cookies;
+pub mod introspect;
 pub mod metadata;
+pub mod params;
+pub mod redirect;
+pub mod revoke;
 pub mod tenant;
+pub mod token;
+pub mod userinfo;
 
-use axum::{Router, routing::get};
+use axum::{
+    Router,
+    routing::{get, post},
+};
 
 use crate::state::AppState;
 
 /// Every authorization-server route. CORS is open on the machine-to-machine endpoints that
 /// browser-based MCP clients call (discovery, JWKS, register, token); never on `/authorize`.
-pub fn routes() -> Router<AppState> {
+pub fn routes(max_body_bytes: usize) -> Router<AppState> {
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::Any)
         .allow_methods([
@@ -47,6 +61,22 @@ pub fn routes() -> Router<AppState> {
             get(metadata::protected_resource),
         )
         .route("/t/{tenant}/jwks.json", get(metadata::jwks))
-        .layer(cors);
-    Router::new().merge(machine)
+        .route("/t/{tenant}/token", post(token::token))
+        .route("/t/{tenant}/revoke", post(revoke::revoke))
+        .route("/t/{tenant}/introspect", post(introspect::introspect))
+        .route(
+            "/t/{tenant}/userinfo",
+            get(userinfo::userinfo).post(userinfo::userinfo),
+        )
+        .layer(cors)
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes));
+    let browser = Router::new()
+        .route("/t/{tenant}/authorize", get(authorize::authorize))
+        .route("/t/{tenant}/consent", post(consent::submit))
+        .route("/t/{tenant}/callback/{provider}", get(callback::callback))
+        .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes));
+    Router::new()
+        .merge(machine)
+        .merge(browser)
+        .merge(crate::dev_idp::routes())
 }

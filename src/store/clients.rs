@@ -166,3 +166,14 @@ pub async fn touch(pool: &PgPool, id: Uuid, now: DateTime<Utc>) -> Result<(), St
         .await?;
     Ok(())
 }
+
+/// A client by its row id (what pending authorizations, codes and grants reference).
+pub async fn find_by_pk(pool: &PgPool, id: Uuid) -> Result<Option<Client>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM oauth_clients WHERE id = $1"
+    ))
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}

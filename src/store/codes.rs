@@ -39,13 +39,18 @@ pub enum Redemption {
 /// RETURNING`): of any number of concurrent redemptions exactly one wins. Losers wait on the
 /// row lock until the winner's transaction commits, so by the time they see `Replayed` the
 /// tokens the winner issued are visible and can be revoked.
-pub async fn redeem(conn: &mut PgConnection, code_hash: &[u8]) -> Result<Redemption, StoreError> {
+pub async fn redeem(
+    conn: &mut PgConnection,
+    tenant_id: uuid::Uuid,
+    code_hash: &[u8],
+) -> Result<Redemption, StoreError> {
     let row = sqlx::query(
-        "UPDATE authorization_codes SET used_at = now() WHERE code_hash = $1 AND used_at IS NULL
+        "UPDATE authorization_codes SET used_at = now() WHERE code_hash = $1 AND tenant_id = $2 AND used_at IS NULL
          RETURNING code_hash, tenant_id, client_pk, grant_id, mcp_server_id, redirect_uri,
                    code_challenge, scopes, resource, expires_at",
     )
     .bind(code_hash)
+    .bind(tenant_id)
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(row) = row {

@@ -393,3 +393,20 @@ pub async fn list_providers(
         })
         .collect()
 }
+
+/// The MCP server whose RFC 8693 / introspection credentials carry this client id, with the
+/// stored hash of its secret.
+pub async fn find_server_by_exchange_client(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    client_id: &str,
+) -> Result<Option<(Uuid, String, Vec<u8>)>, StoreError> {
+    Ok(sqlx::query_as(
+        "SELECT id, name, exchange_secret_hash FROM mcp_servers
+         WHERE tenant_id = $1 AND exchange_client_id = $2 AND exchange_secret_hash IS NOT NULL",
+    )
+    .bind(tenant_id)
+    .bind(client_id)
+    .fetch_optional(pool)
+    .await?)
+}

@@ -4,6 +4,7 @@
 
 pub mod access;
 pub mod keys;
+pub mod validate;
 
 pub use access::{AccessClaims, TokenError};
 pub use keys::TenantKeys;

@@ -50,8 +50,15 @@ pub async fn spawn_app(pool: PgPool, config: Config) -> TestApp {
     spawn_app_with(pool, config, DatabaseSetup::Prepare).await
 }
 
-pub async fn spawn_app_with(pool: PgPool, config: Config, setup: DatabaseSetup) -> TestApp {
-    let app = Application::build_with_pool(config, pool.clone(), setup)
+/// Binds first, so `public_url` (from which issuers, callback and consent URLs derive) can name
+/// the real port.
+pub async fn spawn_app_with(pool: PgPool, mut config: Config, setup: DatabaseSetup) -> TestApp {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let port = listener.local_addr().expect("addr").port();
+    config.public_url = format!("http://127.0.0.1:{port}").parse().expect("url");
+    let app = Application::build_with(config, pool.clone(), setup, Some(listener))
         .await
         .expect("application builds");
     let port = app.port();

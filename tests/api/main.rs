@@ -13,3 +13,5 @@ mod fake_idp;
 mod health;
 mod helpers;
 mod migrations;
+mod oauth_flow;
+mod oauth_support;

@@ -1,0 +1,347 @@
+//! The built-in `dev` upstream IdP (in the spirit of Dex's mock connector), for local trials
+//! only: refused unless `dev_mode = true`. It logs in the provider's configured demo user after
+//! one click and issues short-lived upstream tokens with refresh. Its codes and tokens are
+//! HMAC-signed, self-contained values, so it keeps no state and works on every replica.
+//! It goes through the same upstream code path (authorize redirect, code exchange with PKCE,
+//! userinfo, refresh) as a real provider.
+
+use axum::{
+    Form, Json, Router,
+    body::Bytes,
+    extract::{Path, Query, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+    routing::get,
+};
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::{
+    crypto::hash::constant_time_eq,
+    domain::{ProviderKind, UpstreamProvider, pkce},
+    oauth::{params::Params, tenant},
+    pages::{self, escape},
+    state::AppState,
+};
+
+/// Access tokens of the dev IdP live five minutes, so refresh is exercised in a short trial.
+const ACCESS_TTL: i64 = 300;
+const REFRESH_TTL: i64 = 7 * 86_400;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route(
+            "/dev-idp/t/{tenant}/{provider}/authorize",
+            get(login_page).post(login),
+        )
+        .route(
+            "/dev-idp/t/{tenant}/{provider}/token",
+            axum::routing::post(token),
+        )
+        .route("/dev-idp/t/{tenant}/{provider}/userinfo", get(userinfo))
+}
+
+#[derive(Serialize, Deserialize)]
+struct Claims {
+    k: String,
+    sub: String,
+    exp: i64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ch: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    ru: Option<String>,
+    #[serde(default)]
+    n: String,
+}
+
+struct Ctx {
+    provider: UpstreamProvider,
+    key: [u8; 32],
+    tenant: String,
+}
+
+fn refused(status: StatusCode, m: &str) -> Response {
+    (
+        status,
+        Json(json!({"error": "invalid_request", "error_description": m})),
+    )
+        .into_response()
+}
+
+async fn ctx(state: &AppState, tenant_raw: &str, provider: &str) -> Result<Ctx, Response> {
+    if !state.config.dev_mode {
+        return Err(refused(
+            StatusCode::NOT_FOUND,
+            "the dev provider needs dev_mode = true",
+        ));
+    }
+    let t = tenant::resolve(state, tenant_raw)
+        .await
+        .map_err(|_| refused(StatusCode::NOT_FOUND, "unknown tenant"))?;
+    let providers = tenant::providers(state, &t)
+        .await
+        .map_err(|_| refused(StatusCode::INTERNAL_SERVER_ERROR, "store"))?;
+    let provider = providers
+        .into_iter()
+        .find(|p| p.kind == ProviderKind::Dev && p.name.as_str() == provider)
+        .ok_or_else(|| refused(StatusCode::NOT_FOUND, "unknown dev provider"))?;
+    let key = state
+        .sealer
+        .derive_key(&format!("dev-idp:{}:{}", t.slug(), provider.name));
+    Ok(Ctx {
+        provider,
+        key,
+        tenant: t.slug().to_owned(),
+    })
+}
+
+fn sign(key: &[u8; 32], claims: &Claims) -> String {
+    let payload = URL_SAFE_NO_PAD.encode(serde_json::to_vec(claims).unwrap_or_default());
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).expect("any key length");
+    mac.update(payload.as_bytes());
+    format!(
+        "{payload}.{}",
+        URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    )
+}
+
+fn open(key: &[u8; 32], token: &str, kind: &str) -> Option<Claims> {
+    let (payload, signature) = token.split_once('.')?;
+    let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).ok()?;
+    mac.update(payload.as_bytes());
+    let expected = URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes());
+    if !constant_time_eq(expected.as_bytes(), signature.as_bytes()) {
+        return None;
+    }
+    let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
+    (claims.k == kind && claims.exp > chrono::Utc::now().timestamp()).then_some(claims)
+}
+
+fn user(p: &UpstreamProvider) -> (String, Option<String>, Option<String>) {
+    let u = p.settings.get("dev_user");
+    let s = |k: &str| {
+        u.and_then(|u| u.get(k))
+            .and_then(|v| v.as_str())
+            .map(str::to_owned)
+    };
+    (
+        s("subject").unwrap_or_else(|| "dev-user".into()),
+        s("email"),
+        s("name"),
+    )
+}
+
+async fn login_page(
+    State(state): State<AppState>,
+    Path((t, p)): Path<(String, String)>,
+    Query(q): Query<Vec<(String, String)>>,
+) -> Response {
+    let c = match ctx(&state, &t, &p).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let expected = state
+        .upstream
+        .callback_url(&c.tenant, &c.provider)
+        .to_string();
+    let get = |k: &str| {
+        q.iter()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default()
+    };
+    if get("redirect_uri") != expected
+        || get("code_challenge_method") != "S256"
+        || get("code_challenge").is_empty()
+    {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "redirect_uri must be the bridge callback and PKCE S256 is required",
+        );
+    }
+    let (subject, email, name) = user(&c.provider);
+    let hidden: String = ["state", "code_challenge", "redirect_uri"]
+        .iter()
+        .map(|k| {
+            format!(
+                "<input type=\"hidden\" name=\"{k}\" value=\"{}\">",
+                escape(get(k))
+            )
+        })
+        .collect();
+    let body = format!(
+        "<h1>Development sign-in</h1><div class=\"box warn\">This is the built-in <code>dev</code> identity provider. \
+It exists only in dev_mode and signs in a demo user without a password.</div>\
+<div class=\"box\"><dl><dt>User</dt><dd>{}</dd><dt>Email</dt><dd>{}</dd><dt>Subject</dt><dd><code>{}</code></dd></dl></div>\
+<form method=\"post\">{hidden}<button class=\"primary\" type=\"submit\">Sign in as {}</button></form>",
+        escape(name.as_deref().unwrap_or(&subject)),
+        escape(email.as_deref().unwrap_or("-")),
+        escape(&subject),
+        escape(name.as_deref().unwrap_or(&subject)),
+    );
+    let mut response = Html(pages::layout("Development sign-in", &body)).into_response();
+    pages::harden(response.headers_mut());
+    response
+}
+
+#[derive(Deserialize)]
+struct LoginForm {
+    state: String,
+    code_challenge: String,
+    redirect_uri: String,
+}
+
+async fn login(
+    State(state): State<AppState>,
+    Path((t, p)): Path<(String, String)>,
+    Form(f): Form<LoginForm>,
+) -> Response {
+    let c = match ctx(&state, &t, &p).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    if f.redirect_uri != state.upstream.callback_url(&c.tenant, &c.provider).as_str() {
+        return refused(
+            StatusCode::BAD_REQUEST,
+            "redirect_uri must be the bridge callback",
+        );
+    }
+    let (subject, _, _) = user(&c.provider);
+    let code = sign(
+        &c.key,
+        &Claims {
+            k: "code".into(),
+            sub: subject,
+            exp: chrono::Utc::now().timestamp() + 120,
+            ch: Some(f.code_challenge),
+            ru: Some(f.redirect_uri.clone()),
+            n: crate::crypto::random::token(),
+        },
+    );
+    let mut location =
+        url::Url::parse(&f.redirect_uri).unwrap_or_else(|_| state.config.public_url.clone());
+    location
+        .query_pairs_mut()
+        .append_pair("code", &code)
+        .append_pair("state", &f.state);
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(location.as_str()) {
+        response.headers_mut().insert(header::LOCATION, v);
+    }
+    response
+}
+
+async fn token(
+    State(state): State<AppState>,
+    Path((t, p)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let c = match ctx(&state, &t, &p).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let invalid_grant = || {
+        (
+            StatusCode::BAD_REQUEST,
+            Json(json!({"error": "invalid_grant"})),
+        )
+            .into_response()
+    };
+    let Ok(params) = Params::parse(&body) else {
+        return refused(StatusCode::BAD_REQUEST, "malformed form");
+    };
+    let secret = state.upstream.dev_client_secret(&c.tenant, &c.provider);
+    let presented = crate::oauth::token::client_auth::presented(&headers, &params)
+        .ok()
+        .and_then(|p| p.secret);
+    if !presented.is_some_and(|s| constant_time_eq(s.as_bytes(), secret.as_bytes())) {
+        return (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_client"})),
+        )
+            .into_response();
+    }
+    let subject = match params.get("grant_type") {
+        Some("authorization_code") => {
+            let Some(code) = params
+                .get("code")
+                .and_then(|code| open(&c.key, code, "code"))
+            else {
+                return invalid_grant();
+            };
+            let verified = params
+                .get("code_verifier")
+                .is_some_and(|v| code.ch.as_deref() == Some(pkce::challenge_for(v).as_str()));
+            if !verified || code.ru.as_deref() != params.get("redirect_uri") {
+                return invalid_grant();
+            }
+            code.sub
+        }
+        Some("refresh_token") => match params
+            .get("refresh_token")
+            .and_then(|r| open(&c.key, r, "refresh"))
+        {
+            Some(r) => r.sub,
+            None => return invalid_grant(),
+        },
+        _ => {
+            return (
+                StatusCode::BAD_REQUEST,
+                Json(json!({"error": "unsupported_grant_type"})),
+            )
+                .into_response();
+        }
+    };
+    let now = chrono::Utc::now().timestamp();
+    let mint = |k: &str, ttl: i64| {
+        sign(
+            &c.key,
+            &Claims {
+                k: k.into(),
+                sub: subject.clone(),
+                exp: now + ttl,
+                ch: None,
+                ru: None,
+                n: crate::crypto::random::token(),
+            },
+        )
+    };
+    Json(json!({
+        "access_token": mint("access", ACCESS_TTL),
+        "token_type": "Bearer",
+        "expires_in": ACCESS_TTL,
+        "refresh_token": mint("refresh", REFRESH_TTL),
+        "scope": "profile email",
+    }))
+    .into_response()
+}
+
+async fn userinfo(
+    State(state): State<AppState>,
+    Path((t, p)): Path<(String, String)>,
+    headers: HeaderMap,
+) -> Response {
+    let c = match ctx(&state, &t, &p).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
+    let token = crate::oauth::userinfo::bearer(&headers);
+    if token.and_then(|t| open(&c.key, t, "access")).is_none() {
+        let mut r = (
+            StatusCode::UNAUTHORIZED,
+            Json(json!({"error": "invalid_token"})),
+        )
+            .into_response();
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static("Bearer error=\"invalid_token\""),
+        );
+        return r;
+    }
+    let (subject, email, name) = user(&c.provider);
+    Json(json!({"sub": subject, "email": email, "name": name, "preferred_username": subject}))
+        .into_response()
+}

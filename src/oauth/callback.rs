@@ -1,0 +1,256 @@
+//! `GET /t/{tenant}/callback/{provider}`: where the upstream IdP sends the browser back.
+//!
+//! The upstream `state` is consumed once (the pending row is deleted as it is read), must come
+//! back to the browser that approved the consent (consent cookie), and for IdPs that send RFC 9207
+//! `iss` the issuer must be the one we sent the user to (mix-up defence). Then the upstream code
+//! is exchanged, the grant stored with its tokens sealed, and the client gets the bridge's own
+//! single-use code.
+
+use axum::{
+    extract::{Path, RawQuery, State},
+    http::{HeaderMap, StatusCode, header},
+    response::Response,
+};
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::{
+    cookies,
+    params::Params,
+    redirect,
+    tenant::{self, TenantContext},
+};
+use crate::{
+    crypto::{hash, random},
+    domain::{AuthorizationCode, PendingAuthorization, UpstreamProvider},
+    error::{ErrorCode, ErrorPage},
+    state::AppState,
+    store::{self, grants::NewGrant},
+    upstream::{Login, UpstreamError},
+};
+
+pub async fn callback(
+    State(state): State<AppState>,
+    Path((raw, provider_name)): Path<(String, String)>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Result<Response, ErrorPage> {
+    let ctx = tenant::resolve(&state, &raw).await?;
+    let bad = |m: &'static str| {
+        ErrorPage::new(StatusCode::BAD_REQUEST, "Sign-in could not be completed", m)
+    };
+    let params = Params::parse(query.as_deref().unwrap_or("").as_bytes())
+        .map_err(|_| bad("The response from the identity provider was malformed."))?;
+    let upstream_state = params
+        .get("state")
+        .ok_or_else(|| bad("The response from the identity provider has no state."))?;
+    let state_hash = hash::sha256(upstream_state.as_bytes());
+    let (pending, verifier) = store::pending::consume_by_state(&state.pool, ctx.tenant.id, &state_hash)
+        .await?
+        .ok_or_else(|| bad("This sign-in has already been used or does not exist. Start again from your application."))?;
+    let providers = tenant::providers(&state, &ctx).await?;
+    let provider = providers
+        .into_iter()
+        .find(|p| p.id == pending.provider_id && p.name.as_str() == provider_name)
+        .ok_or_else(|| bad("This response came back to the wrong identity provider."))?;
+    let client = store::clients::find_by_pk(&state.pool, pending.client_pk)
+        .await?
+        .ok_or_else(|| bad("The client was removed."))?;
+    check_browser(&state, &headers, &pending, &client.client_id)?;
+    let now = Utc::now();
+    let fail = |code: ErrorCode, description: &str| {
+        let mut r = redirect::error(
+            &pending.redirect_uri,
+            code,
+            description,
+            pending.client_state.as_deref(),
+            &ctx.issuer,
+            StatusCode::FOUND,
+        );
+        r.headers_mut().append(
+            header::SET_COOKIE,
+            cookies::clear_consent(&state, pending.id),
+        );
+        r
+    };
+    if pending.expires_at <= now {
+        return Ok(fail(
+            ErrorCode::AccessDenied,
+            "the authorization expired; start again",
+        ));
+    }
+    if let Some(error) = params.get("error") {
+        tracing::info!(error = %crate::upstream::error::sanitize(error), provider = %provider.name, "upstream returned an error");
+        let code = if error == "access_denied" {
+            ErrorCode::AccessDenied
+        } else {
+            ErrorCode::ServerError
+        };
+        return Ok(fail(code, "the identity provider did not sign the user in"));
+    }
+    let Some(code) = params.get("code") else {
+        return Ok(fail(
+            ErrorCode::ServerError,
+            "the identity provider returned no code",
+        ));
+    };
+    if let Err(description) = check_issuer(&state, &ctx, &provider, params.get("iss")).await {
+        return Ok(fail(ErrorCode::ServerError, description));
+    }
+    let verifier = match state
+        .sealer
+        .open_string(&verifier, &format!("pending:{}:pkce", pending.id))
+    {
+        Ok(v) => v,
+        Err(e) => return Err(ErrorPage::internal("pending pkce verifier", &e)),
+    };
+    let login = match state
+        .upstream
+        .finish_login(
+            ctx.slug(),
+            &provider,
+            code,
+            &verifier,
+            pending.upstream_nonce.as_deref(),
+            now,
+        )
+        .await
+    {
+        Ok(login) => login,
+        Err(e) => {
+            tracing::warn!(error = %e, provider = %provider.name, "upstream login failed");
+            let (code, description) = match e {
+                UpstreamError::Rejected(_) => (
+                    ErrorCode::AccessDenied,
+                    "the identity provider refused the sign-in",
+                ),
+                UpstreamError::Unavailable { .. } => (
+                    ErrorCode::TemporarilyUnavailable,
+                    "the identity provider is unavailable; try again",
+                ),
+                _ => (ErrorCode::ServerError, "the sign-in could not be completed"),
+            };
+            return Ok(fail(code, description));
+        }
+    };
+    let bridge_code = complete(&state, &ctx, &provider, &pending, &login).await?;
+    let mut params = vec![("code", bridge_code.as_str())];
+    if let Some(s) = pending.client_state.as_deref() {
+        params.push(("state", s));
+    }
+    params.push(("iss", ctx.issuer.as_str()));
+    let mut response = redirect::to_client(&pending.redirect_uri, &params, StatusCode::FOUND);
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        cookies::clear_consent(&state, pending.id),
+    );
+    headers.append(
+        header::SET_COOKIE,
+        cookies::remember_user(&state, ctx.slug(), &login.user.subject),
+    );
+    tracing::info!(client = %client.client_id, provider = %provider.name, "authorization code issued");
+    Ok(response)
+}
+
+/// The callback must arrive in the browser that approved the consent.
+fn check_browser(
+    state: &AppState,
+    headers: &HeaderMap,
+    pending: &PendingAuthorization,
+    client_id: &str,
+) -> Result<(), ErrorPage> {
+    let nonce = cookies::consent_nonce(state, headers, pending.id, client_id);
+    let bound = match (nonce, &pending.consent_binding_hash) {
+        (Some(nonce), Some(expected)) => {
+            hash::constant_time_eq(&hash::sha256(nonce.as_bytes()), expected)
+        }
+        _ => false,
+    };
+    if bound {
+        Ok(())
+    } else {
+        Err(ErrorPage::new(
+            StatusCode::FORBIDDEN,
+            "Sign-in could not be completed",
+            "This sign-in was started in another browser. Start again from your application.",
+        ))
+    }
+}
+
+/// RFC 9207: when the IdP names itself, it must be the IdP we sent the user to.
+async fn check_issuer(
+    state: &AppState,
+    ctx: &TenantContext,
+    provider: &UpstreamProvider,
+    iss: Option<&str>,
+) -> Result<(), &'static str> {
+    let Some(iss) = iss else { return Ok(()) };
+    let endpoints = state
+        .upstream
+        .endpoints(ctx.slug(), provider)
+        .await
+        .map_err(|_| "the identity provider is unavailable")?;
+    match endpoints.issuer {
+        Some(expected) if expected.trim_end_matches('/') == iss.trim_end_matches('/') => Ok(()),
+        Some(_) => Err("the response came from an unexpected issuer"),
+        None => Ok(()),
+    }
+}
+
+/// Stores the grant, records the consent and issues the bridge code, in one transaction.
+async fn complete(
+    state: &AppState,
+    ctx: &TenantContext,
+    provider: &UpstreamProvider,
+    pending: &PendingAuthorization,
+    login: &Login,
+) -> Result<String, ErrorPage> {
+    let grant_id = Uuid::new_v4();
+    let code = random::token();
+    let user_context =
+        serde_json::to_value(&login.user).map_err(|e| ErrorPage::internal("user context", &e))?;
+    let now = Utc::now();
+    let mut tx = state
+        .pool
+        .begin()
+        .await
+        .map_err(|e| ErrorPage::internal("begin", &e))?;
+    let grant = NewGrant {
+        id: grant_id,
+        tenant_id: ctx.tenant.id,
+        provider_id: provider.id,
+        client_pk: pending.client_pk,
+        subject: &login.user.subject,
+        user_context: &user_context,
+        tokens: &login.tokens,
+    };
+    store::grants::insert(&mut tx, &state.sealer, &grant).await?;
+    let scopes = pending.scopes.to_vec();
+    store::consents::record(
+        &mut tx,
+        ctx.tenant.id,
+        pending.client_pk,
+        &login.user.subject,
+        pending.mcp_server_id,
+        &scopes,
+    )
+    .await?;
+    let record = AuthorizationCode {
+        code_hash: hash::sha256(code.as_bytes()).to_vec(),
+        tenant_id: ctx.tenant.id,
+        client_pk: pending.client_pk,
+        grant_id,
+        mcp_server_id: pending.mcp_server_id,
+        redirect_uri: pending.redirect_uri.clone(),
+        code_challenge: pending.code_challenge.clone(),
+        scopes: pending.scopes.clone(),
+        resource: pending.resource.clone(),
+        expires_at: now + state.config.auth.authorization_code_ttl.to_chrono(),
+    };
+    store::codes::insert(&mut tx, &record).await?;
+    tx.commit()
+        .await
+        .map_err(|e| ErrorPage::internal("commit", &e))?;
+    Ok(code)
+}

@@ -1,0 +1,248 @@
+//! The consent page (MCP security best practices for proxies with one upstream client id):
+//! the user sees which client asks for which MCP server and scopes before the browser is sent
+//! upstream. `POST /t/{tenant}/consent` approves or denies.
+
+use axum::{
+    Form,
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{Html, IntoResponse, Response},
+};
+use chrono::Utc;
+use serde::Deserialize;
+use uuid::Uuid;
+
+use super::{
+    cookies, redirect,
+    tenant::{self, TenantContext},
+};
+use crate::{
+    crypto::hash,
+    domain::{Client, PendingAuthorization},
+    error::{ErrorCode, ErrorPage},
+    pages::{self, escape},
+    state::AppState,
+    store,
+};
+
+fn pending_max_age(state: &AppState) -> u64 {
+    state.config.auth.pending_authorization_ttl.get().as_secs()
+}
+
+/// Renders the page with a fresh CSRF token and consent cookie.
+pub async fn render(
+    state: &AppState,
+    ctx: &TenantContext,
+    client: &Client,
+    pending: &PendingAuthorization,
+) -> Result<Response, ErrorPage> {
+    let binding =
+        cookies::new_consent_binding(state, pending.id, &client.client_id, pending_max_age(state));
+    let redirect_host = url::Url::parse(&pending.redirect_uri)
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| pending.redirect_uri.clone());
+    let warning = if client.only_loopback_redirects() {
+        "<div class=\"box warn\"><strong>Check that you started this.</strong> This client sends the \
+         result to a program on your own computer. Any program can register such a client: approve only \
+         if you just asked an application on this computer to connect.</div>"
+    } else {
+        ""
+    };
+    let scopes: String = pending
+        .scopes
+        .iter()
+        .map(|s| format!("<code>{}</code> ", escape(s)))
+        .collect();
+    let body = format!(
+        "<h1>Allow access?</h1>\
+<p><strong>{client_name}</strong> wants to use <strong>{server}</strong> on {tenant} on your behalf.</p>{warning}\
+<div class=\"box\"><dl><dt>Application</dt><dd>{client_name}<br><small>client id <code>{client_id}</code></small></dd>\
+<dt>Will receive the result at</dt><dd><code>{redirect_host}</code></dd>\
+<dt>MCP server</dt><dd><code>{resource}</code></dd><dt>Permissions</dt><dd>{scopes}</dd></dl></div>\
+<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"pending\" value=\"{pending}\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<button class=\"primary\" type=\"submit\" name=\"decision\" value=\"approve\">Approve</button>\
+<button type=\"submit\" name=\"decision\" value=\"deny\">Deny</button></form>\
+<p><small>You will then sign in with your organisation's identity provider.</small></p>",
+        client_name = escape(client.display_name()),
+        client_id = escape(&client.client_id),
+        server = escape(pending.resource.rsplit('/').next().unwrap_or_default()),
+        tenant = escape(&ctx.tenant.display_name),
+        redirect_host = escape(&redirect_host),
+        resource = escape(&pending.resource),
+        action = escape(&format!("{}/consent", ctx.issuer)),
+        pending = pending.id,
+        csrf = binding.csrf,
+    );
+    let mut response = Html(pages::layout("Allow access?", &body)).into_response();
+    pages::harden(response.headers_mut());
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, binding.set_cookie);
+    Ok(response)
+}
+
+#[derive(Deserialize)]
+pub struct ConsentForm {
+    pending: String,
+    csrf: String,
+    decision: String,
+}
+
+pub async fn submit(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    form: Result<Form<ConsentForm>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, ErrorPage> {
+    let ctx = tenant::resolve(&state, &raw).await?;
+    let expired = || {
+        ErrorPage::new(
+            StatusCode::BAD_REQUEST,
+            "This request has expired",
+            "Start again from your application.",
+        )
+    };
+    let Ok(Form(form)) = form else {
+        return Err(ErrorPage::new(
+            StatusCode::BAD_REQUEST,
+            "Invalid form",
+            "The consent form was incomplete.",
+        ));
+    };
+    let id = Uuid::parse_str(&form.pending).map_err(|_| expired())?;
+    let now = Utc::now();
+    let pending = store::pending::find_awaiting_consent(&state.pool, ctx.tenant.id, id, now)
+        .await?
+        .ok_or_else(expired)?;
+    let client = store_client(&state, &pending).await?;
+    let forged = || {
+        ErrorPage::new(
+            StatusCode::FORBIDDEN,
+            "Request not accepted",
+            "This form was not submitted from the page this server showed you.",
+        )
+    };
+    let nonce = cookies::consent_nonce(&state, &headers, pending.id, &client.client_id)
+        .ok_or_else(forged)?;
+    if !cookies::csrf_ok(&state, pending.id, &nonce, &form.csrf) {
+        return Err(forged());
+    }
+    match form.decision.as_str() {
+        "approve" => approve(&state, &ctx, &client, &pending, &nonce).await,
+        _ => {
+            store::pending::delete(&state.pool, ctx.tenant.id, pending.id).await?;
+            let mut response = redirect::error(
+                &pending.redirect_uri,
+                ErrorCode::AccessDenied,
+                "the user denied access",
+                pending.client_state.as_deref(),
+                &ctx.issuer,
+                StatusCode::SEE_OTHER,
+            );
+            response.headers_mut().append(
+                header::SET_COOKIE,
+                cookies::clear_consent(&state, pending.id),
+            );
+            Ok(response)
+        }
+    }
+}
+
+async fn store_client(
+    state: &AppState,
+    pending: &PendingAuthorization,
+) -> Result<Client, ErrorPage> {
+    store::clients::find_by_pk(&state.pool, pending.client_pk)
+        .await?
+        .ok_or_else(|| {
+            ErrorPage::new(
+                StatusCode::BAD_REQUEST,
+                "Unknown client",
+                "The client was removed.",
+            )
+        })
+}
+
+/// Approval for a returning user who consented before: a consent cookie is still set, so the
+/// callback stays bound to this browser.
+pub async fn go_upstream(
+    state: &AppState,
+    ctx: &TenantContext,
+    client: &Client,
+    pending: &PendingAuthorization,
+) -> Result<Response, ErrorPage> {
+    let binding =
+        cookies::new_consent_binding(state, pending.id, &client.client_id, pending_max_age(state));
+    let mut response = approve(state, ctx, client, pending, &binding.nonce).await?;
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, binding.set_cookie);
+    Ok(response)
+}
+
+/// Creates the upstream `state`, PKCE verifier and nonce (only now, after consent), stores them
+/// with the pending authorization, and sends the browser to the IdP.
+async fn approve(
+    state: &AppState,
+    ctx: &TenantContext,
+    client: &Client,
+    pending: &PendingAuthorization,
+    nonce: &str,
+) -> Result<Response, ErrorPage> {
+    let providers = tenant::providers(state, ctx).await?;
+    let provider = providers
+        .iter()
+        .find(|p| p.id == pending.provider_id)
+        .ok_or_else(|| {
+            ErrorPage::new(
+                StatusCode::BAD_GATEWAY,
+                "Sign-in unavailable",
+                "The identity provider was removed.",
+            )
+        })?;
+    let unavailable = |e: crate::upstream::UpstreamError| {
+        tracing::warn!(error = %e, provider = %provider.name, "cannot reach upstream for authorization");
+        ErrorPage::new(
+            StatusCode::BAD_GATEWAY,
+            "Sign-in unavailable",
+            "The identity provider cannot be reached right now. Please try again.",
+        )
+    };
+    let endpoints = state
+        .upstream
+        .endpoints(ctx.slug(), provider)
+        .await
+        .map_err(unavailable)?;
+    let upstream = state
+        .upstream
+        .authorization_redirect(ctx.slug(), provider, &endpoints)
+        .map_err(unavailable)?;
+    let verifier = state.sealer.seal_str(
+        upstream.pkce_verifier.expose(),
+        &format!("pending:{}:pkce", pending.id),
+    );
+    let binding = store::pending::UpstreamBinding {
+        state_hash: hash::sha256(upstream.state.expose().as_bytes()).to_vec(),
+        pkce_verifier: &verifier,
+        nonce: &upstream.nonce,
+        consent_binding_hash: hash::sha256(nonce.as_bytes()).to_vec(),
+    };
+    if !store::pending::approve(&state.pool, ctx.tenant.id, pending.id, &binding, Utc::now())
+        .await?
+    {
+        return Err(ErrorPage::new(
+            StatusCode::CONFLICT,
+            "Already answered",
+            "This request was already approved or has expired.",
+        ));
+    }
+    tracing::info!(client = %client.client_id, provider = %provider.name, "consent approved; redirecting upstream");
+    let mut response = StatusCode::SEE_OTHER.into_response();
+    if let Ok(location) = HeaderValue::from_str(upstream.url.as_str()) {
+        response.headers_mut().insert(header::LOCATION, location);
+    }
+    pages::harden(response.headers_mut());
+    Ok(response)
+}

@@ -1,0 +1,100 @@
+//! `POST /t/{tenant}/introspect` (RFC 7662) for resource servers: MCP servers authenticate with
+//! the credentials configured for them (or a confidential client with its secret). Expired,
+//! revoked, malformed and other tenants' tokens are all just `{"active": false}`.
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+use chrono::Utc;
+use serde_json::json;
+
+use super::{
+    tenant::{self, TenantContext},
+    token::{client_auth, form},
+};
+use crate::{
+    crypto::hash, domain::AuthMethod, error::OAuthError, oauth::params::Params, state::AppState,
+    store, tokens::validate::validate,
+};
+
+/// Authenticates the caller as one of the tenant's MCP servers or a confidential client.
+pub async fn authenticate_resource_server(
+    state: &AppState,
+    ctx: &TenantContext,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<String, OAuthError> {
+    let presented = client_auth::presented(headers, params)?;
+    let secret = presented
+        .secret
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_client("credentials are required"))?;
+    if let Some((_, name, stored)) = store::tenants::find_server_by_exchange_client(
+        &state.pool,
+        ctx.tenant.id,
+        &presented.client_id,
+    )
+    .await?
+    {
+        if hash::constant_time_eq(&hash::sha256(secret.as_bytes()), &stored) {
+            return Ok(format!("mcp_server:{name}"));
+        }
+        return Err(OAuthError::invalid_client("client authentication failed"));
+    }
+    let client = client_auth::authenticate(state, ctx, headers, params).await?;
+    if client.auth_method == AuthMethod::None {
+        return Err(OAuthError::invalid_client(
+            "public clients may not introspect",
+        ));
+    }
+    Ok(format!("client:{}", client.client_id))
+}
+
+pub async fn introspect(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let ctx = tenant::resolve(&state, &raw).await?;
+    let params = form(&headers, &body)?;
+    authenticate_resource_server(&state, &ctx, &headers, &params).await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let leeway = state.config.auth.clock_skew.get().as_secs();
+    let body = match validate(
+        &state.keys,
+        &state.pool,
+        ctx.tenant.id,
+        &ctx.issuer,
+        token,
+        Utc::now(),
+        leeway,
+    )
+    .await
+    {
+        Ok(v) => json!({
+            "active": true,
+            "scope": v.claims.scope,
+            "client_id": v.claims.client_id,
+            "sub": v.claims.sub,
+            "aud": v.claims.aud,
+            "iss": v.claims.iss,
+            "exp": v.claims.exp,
+            "iat": v.claims.iat,
+            "jti": v.claims.jti,
+            "token_type": "Bearer",
+        }),
+        Err(_) => json!({"active": false}),
+    };
+    let mut response = Json(body).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}

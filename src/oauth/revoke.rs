@@ -1,0 +1,69 @@
+//! `POST /t/{tenant}/revoke` (RFC 7009): access tokens by `jti`, refresh tokens with their whole
+//! family. Unknown or foreign tokens answer 200 too (section 2.2), so the endpoint is no oracle.
+
+use axum::{
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::Utc;
+
+use super::{
+    tenant,
+    token::{client_auth, form},
+};
+use crate::{crypto::hash, error::OAuthError, state::AppState, store, tokens::access};
+
+pub async fn revoke(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let ctx = tenant::resolve(&state, &raw).await?;
+    let params = form(&headers, &body)?;
+    let client = client_auth::authenticate(&state, &ctx, &headers, &params).await?;
+    let token = params
+        .get("token")
+        .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let now = Utc::now();
+    if token.bytes().filter(|b| *b == b'.').count() == 2 {
+        // An access token: verified (even if expired) so a forged one revokes nothing.
+        let far_future_leeway = u64::MAX / 4;
+        if let Ok(claims) = access::verify(
+            &state.keys,
+            ctx.tenant.id,
+            &ctx.issuer,
+            token,
+            now,
+            far_future_leeway,
+        )
+        .await
+            && claims.client_id == client.client_id
+        {
+            store::tokens::revoke_access_token(&state.pool, ctx.tenant.id, claims.jti, now).await?;
+            tracing::info!(client = %client.client_id, "access token revoked");
+        }
+    } else if let Some((family, tenant_id, client_pk)) =
+        store::tokens::family_of_refresh_token(&state.pool, &hash::sha256(token.as_bytes())).await?
+        && tenant_id == ctx.tenant.id
+        && client_pk == client.id
+    {
+        let mut tx = state
+            .pool
+            .begin()
+            .await
+            .map_err(|e| OAuthError::internal("begin", &e))?;
+        store::tokens::revoke_family(&mut tx, family, "revoked", now).await?;
+        tx.commit()
+            .await
+            .map_err(|e| OAuthError::internal("commit", &e))?;
+        tracing::info!(client = %client.client_id, "refresh token family revoked");
+    }
+    let mut response = StatusCode::OK.into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    Ok(response)
+}

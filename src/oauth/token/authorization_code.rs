@@ -1,0 +1,162 @@
+//! `grant_type=authorization_code` (RFC 6749 section 4.1.3, OAuth 2.1): PKCE, exact redirect URI,
+//! matching resource, single use; a replayed code revokes every token issued from it
+//! (RFC 9700 section 4.2.4).
+
+use chrono::Utc;
+use uuid::Uuid;
+
+use super::issue::{self, Subject, TokenResponse};
+use crate::{
+    crypto::hash,
+    domain::{Client, GrantStatus},
+    error::{ErrorCode, OAuthError},
+    oauth::{params::Params, tenant::TenantContext},
+    state::AppState,
+    store::{self, codes::Redemption, tokens::NewFamily},
+};
+
+pub async fn exchange(
+    state: &AppState,
+    ctx: &TenantContext,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let code = params
+        .get("code")
+        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
+    let verifier = params
+        .get("code_verifier")
+        .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
+    let redirect_uri = params
+        .get("redirect_uri")
+        .ok_or_else(|| OAuthError::invalid_request("redirect_uri is required"))?;
+    let code_hash = hash::sha256(code.as_bytes());
+    let now = Utc::now();
+    let mut tx = state
+        .pool
+        .begin()
+        .await
+        .map_err(|e| OAuthError::internal("begin", &e))?;
+    let record = match store::codes::redeem(&mut tx, ctx.tenant.id, &code_hash).await? {
+        Redemption::Redeemed(record) => record,
+        Redemption::Unknown => return Err(OAuthError::invalid_grant("unknown authorization code")),
+        Redemption::Replayed => {
+            let revoked =
+                store::tokens::revoke_families_from_code(&mut tx, &code_hash, now).await?;
+            tx.commit()
+                .await
+                .map_err(|e| OAuthError::internal("commit", &e))?;
+            tracing::warn!(client = %client.client_id, revoked_families = revoked, "authorization code replayed; tokens issued from it revoked");
+            return Err(OAuthError::invalid_grant("authorization code already used"));
+        }
+    };
+    // From here the code is spent whatever happens: a failed check must not leave it usable for
+    // another guess (e.g. brute-forcing the verifier).
+    let checked = check(client, params, redirect_uri, verifier, &record, now);
+    let grant = store::grants::find(&state.pool, record.grant_id).await?;
+    let checked = checked.and_then(|()| match grant {
+        Some(g) if g.status == GrantStatus::Active => Ok(g),
+        _ => Err(OAuthError::invalid_grant(
+            "the grant behind this code is no longer active",
+        )),
+    });
+    let grant = match checked {
+        Ok(grant) => grant,
+        Err(e) => {
+            tx.commit()
+                .await
+                .map_err(|e| OAuthError::internal("commit", &e))?;
+            return Err(e);
+        }
+    };
+    let family_id = Uuid::new_v4();
+    let family_expires_at = now + state.config.auth.refresh_family_max_lifetime.to_chrono();
+    store::tokens::insert_family(
+        &mut tx,
+        &NewFamily {
+            id: family_id,
+            tenant_id: ctx.tenant.id,
+            grant_id: grant.id,
+            client_pk: client.id,
+            mcp_server_id: record.mcp_server_id,
+            code_hash: Some(&code_hash),
+            scopes: record.scopes.to_vec(),
+            resource: &record.resource,
+            absolute_expires_at: family_expires_at,
+        },
+    )
+    .await?;
+    let subject = Subject {
+        grant_id: grant.id,
+        client_pk: client.id,
+        client_id: &client.client_id,
+        subject: &grant.subject,
+        mcp_server_id: record.mcp_server_id,
+        resource: &record.resource,
+        family_id: Some(family_id),
+    };
+    let (access_token, expires_in) =
+        issue::access_token(&mut tx, state, ctx, &subject, &record.scopes, now).await?;
+    let refresh = if client.grant_types.iter().any(|g| g == "refresh_token") {
+        Some(
+            issue::refresh_token(
+                &mut tx,
+                state,
+                ctx.tenant.id,
+                family_id,
+                1,
+                family_expires_at,
+                now,
+            )
+            .await?,
+        )
+    } else {
+        None
+    };
+    tx.commit()
+        .await
+        .map_err(|e| OAuthError::internal("commit", &e))?;
+    Ok(TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in,
+        refresh_token: refresh,
+        scope: record.scopes.to_string(),
+    })
+}
+
+fn check(
+    client: &Client,
+    params: &Params,
+    redirect_uri: &str,
+    verifier: &str,
+    record: &crate::domain::AuthorizationCode,
+    now: chrono::DateTime<Utc>,
+) -> Result<(), OAuthError> {
+    if record.client_pk != client.id {
+        return Err(OAuthError::invalid_grant(
+            "the code was issued to another client",
+        ));
+    }
+    if record.expires_at <= now {
+        return Err(OAuthError::invalid_grant("the code has expired"));
+    }
+    if record.redirect_uri != redirect_uri {
+        return Err(OAuthError::invalid_grant(
+            "redirect_uri differs from the authorization request",
+        ));
+    }
+    if let Some(resource) = params.get("resource")
+        && resource.trim_end_matches('/') != record.resource
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "resource differs from the authorization request",
+        ));
+    }
+    match record.code_challenge.verify(verifier) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(OAuthError::invalid_grant("PKCE verification failed")),
+        Err(e) => Err(OAuthError::invalid_grant(e.to_string())),
+    }
+}

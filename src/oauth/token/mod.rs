@@ -1,0 +1,80 @@
+//! `POST /t/{tenant}/token`: one grant type per file; this file parses the request strictly,
+//! authenticates the client and dispatches on `grant_type`.
+
+pub mod authorization_code;
+pub mod client_auth;
+pub mod issue;
+pub mod refresh_token;
+
+use axum::{
+    Json,
+    body::Bytes,
+    extract::{Path, State},
+    http::{HeaderMap, HeaderValue, header},
+    response::{IntoResponse, Response},
+};
+
+use super::{params::Params, tenant};
+use crate::{
+    error::{ErrorCode, OAuthError},
+    state::AppState,
+};
+
+pub async fn token(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, OAuthError> {
+    let ctx = tenant::resolve(&state, &raw).await?;
+    let params = form(&headers, &body)?;
+    let grant_type = params
+        .get("grant_type")
+        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    if !matches!(grant_type, "authorization_code" | "refresh_token") {
+        return Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            "supported: authorization_code, refresh_token",
+        ));
+    }
+    let client = client_auth::authenticate(&state, &ctx, &headers, &params).await?;
+    if !client.grant_types.iter().any(|g| g == grant_type) {
+        return Err(OAuthError::new(
+            ErrorCode::UnauthorizedClient,
+            "this client may not use this grant type",
+        ));
+    }
+    crate::store::clients::touch(&state.pool, client.id, chrono::Utc::now()).await?;
+    let response = match grant_type {
+        "authorization_code" => {
+            authorization_code::exchange(&state, &ctx, &client, &params).await?
+        }
+        _ => refresh_token::exchange(&state, &ctx, &client, &params).await?,
+    };
+    let mut response = Json(response).into_response();
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+        .headers_mut()
+        .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    Ok(response)
+}
+
+/// The body as form parameters; any other content type is refused.
+pub fn form(headers: &HeaderMap, body: &[u8]) -> Result<Params, OAuthError> {
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|v| {
+            v.trim()
+                .eq_ignore_ascii_case("application/x-www-form-urlencoded")
+        });
+    if !is_form {
+        return Err(OAuthError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        ));
+    }
+    Params::parse(body).map_err(|e| OAuthError::invalid_request(e.to_string()))
+}

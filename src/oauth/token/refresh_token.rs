@@ -1,0 +1,162 @@
+//! `grant_type=refresh_token` with rotation on every use (OAuth 2.1 section 4.3.1).
+//!
+//! Concurrent presentations of one token are serialised by a row lock. The first rotates; a
+//! reuse of the just-rotated token within `auth.refresh_grace_period` gets the very same
+//! response (clients retry refreshes whose answer they lost, sometimes from two places); a reuse
+//! after that is treated as theft and revokes the whole family and its access tokens.
+
+use chrono::{DateTime, Utc};
+
+use super::issue::{self, Subject, TokenResponse};
+use crate::{
+    crypto::hash,
+    domain::{Client, GrantStatus, Scopes},
+    error::{ErrorCode, OAuthError},
+    oauth::{params::Params, tenant::TenantContext},
+    state::AppState,
+    store::{self, tokens::LockedRefresh},
+};
+
+fn grace_aad(token_hash: &[u8]) -> String {
+    format!("refresh:{}:grace", crate::crypto::hash::hex(token_hash))
+}
+
+pub async fn exchange(
+    state: &AppState,
+    ctx: &TenantContext,
+    client: &Client,
+    params: &Params,
+) -> Result<TokenResponse, OAuthError> {
+    let token = params
+        .get("refresh_token")
+        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let token_hash = hash::sha256(token.as_bytes());
+    let now = Utc::now();
+    let commit = |e: sqlx::Error| OAuthError::internal("refresh transaction", &e);
+    let mut tx = state.pool.begin().await.map_err(commit)?;
+    let Some(locked) = store::tokens::lock_refresh_token(&mut tx, &token_hash).await? else {
+        return Err(OAuthError::invalid_grant("unknown refresh token"));
+    };
+    if locked.tenant_id != ctx.tenant.id || locked.client_pk != client.id {
+        return Err(OAuthError::invalid_grant("unknown refresh token"));
+    }
+    if locked.family_revoked || locked.status == "revoked" {
+        return Err(OAuthError::invalid_grant("refresh token revoked"));
+    }
+    if locked.status == "rotated" {
+        if let (Some(until), Some(sealed)) = (locked.grace_until, &locked.grace_response)
+            && until > now
+        {
+            let json = state
+                .sealer
+                .open(sealed, &grace_aad(&token_hash))
+                .map_err(|e| OAuthError::internal("grace response", &e))?;
+            tracing::info!(client = %client.client_id, "refresh retried within the grace period; same successor returned");
+            return serde_json::from_slice(&json)
+                .map_err(|e| OAuthError::internal("grace response", &e));
+        }
+        store::tokens::revoke_family(&mut tx, locked.family_id, "reuse", now).await?;
+        tx.commit().await.map_err(commit)?;
+        tracing::warn!(client = %client.client_id, family = %locked.family_id, "rotated refresh token reused; family revoked");
+        return Err(OAuthError::invalid_grant("refresh token already used"));
+    }
+    let scopes = narrowed_scopes(params, &locked)?;
+    check(params, &locked, now)?;
+    let response = rotate(
+        &mut tx,
+        state,
+        ctx,
+        client,
+        &locked,
+        &scopes,
+        &token_hash,
+        now,
+    )
+    .await?;
+    tx.commit().await.map_err(commit)?;
+    Ok(response)
+}
+
+fn check(params: &Params, locked: &LockedRefresh, now: DateTime<Utc>) -> Result<(), OAuthError> {
+    if locked.expires_at <= now || locked.family_expires_at <= now {
+        return Err(OAuthError::invalid_grant("refresh token expired"));
+    }
+    if locked.grant_status != GrantStatus::Active {
+        return Err(OAuthError::invalid_grant("the user must authorize again"));
+    }
+    if let Some(resource) = params.get("resource")
+        && resource.trim_end_matches('/') != locked.resource
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "resource differs from the original grant",
+        ));
+    }
+    Ok(())
+}
+
+/// Scope may narrow, never widen (RFC 6749 section 6).
+fn narrowed_scopes(params: &Params, locked: &LockedRefresh) -> Result<Scopes, OAuthError> {
+    let granted = Scopes::from_trusted(locked.scopes.clone());
+    match params.get("scope") {
+        None => Ok(granted),
+        Some(s) => {
+            let asked = Scopes::parse(s)
+                .map_err(|e| OAuthError::new(ErrorCode::InvalidScope, e.to_string()))?;
+            if asked.is_subset_of(&granted) {
+                Ok(asked)
+            } else {
+                Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    "scope exceeds the original grant",
+                ))
+            }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn rotate(
+    tx: &mut sqlx::PgConnection,
+    state: &AppState,
+    ctx: &TenantContext,
+    client: &Client,
+    locked: &LockedRefresh,
+    scopes: &Scopes,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, OAuthError> {
+    let successor = issue::refresh_token(
+        tx,
+        state,
+        ctx.tenant.id,
+        locked.family_id,
+        locked.generation + 1,
+        locked.family_expires_at,
+        now,
+    )
+    .await?;
+    let subject = Subject {
+        grant_id: locked.grant_id,
+        client_pk: client.id,
+        client_id: &client.client_id,
+        subject: &locked.subject,
+        mcp_server_id: locked.mcp_server_id,
+        resource: &locked.resource,
+        family_id: Some(locked.family_id),
+    };
+    let (access_token, expires_in) =
+        issue::access_token(tx, state, ctx, &subject, scopes, now).await?;
+    let response = TokenResponse {
+        access_token,
+        token_type: "Bearer".into(),
+        expires_in,
+        refresh_token: Some(successor),
+        scope: scopes.to_string(),
+    };
+    let json = serde_json::to_vec(&response).map_err(|e| OAuthError::internal("encode", &e))?;
+    let sealed = state.sealer.seal(&json, &grace_aad(token_hash));
+    let grace_until = now + state.config.auth.refresh_grace_period.to_chrono();
+    store::tokens::mark_rotated(tx, token_hash, now, grace_until, &sealed).await?;
+    Ok(response)
+}

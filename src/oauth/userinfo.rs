@@ -1,0 +1,77 @@
+//! `GET /t/{tenant}/userinfo`: the user behind an MCP access token, as the bridge knows them.
+
+use axum::{
+    Json,
+    extract::{Path, State},
+    http::{HeaderMap, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use chrono::Utc;
+use serde_json::json;
+
+use super::tenant;
+use crate::{
+    error::{ErrorCode, OAuthError},
+    state::AppState,
+    store,
+    tokens::validate::{Refused, validate},
+};
+
+/// `Authorization: Bearer …` (RFC 6750 section 2.1), case-insensitive scheme.
+pub fn bearer(headers: &HeaderMap) -> Option<&str> {
+    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
+    let (scheme, token) = value.split_once(' ')?;
+    scheme
+        .eq_ignore_ascii_case("bearer")
+        .then(|| token.trim())
+        .filter(|t| !t.is_empty())
+}
+
+fn invalid_token(description: &'static str) -> OAuthError {
+    OAuthError::new(ErrorCode::InvalidToken, description)
+        .with_status(StatusCode::UNAUTHORIZED)
+        .with_www_authenticate(format!(
+            "Bearer error=\"invalid_token\", error_description=\"{description}\""
+        ))
+}
+
+pub async fn userinfo(
+    State(state): State<AppState>,
+    Path(raw): Path<String>,
+    headers: HeaderMap,
+) -> Result<Response, OAuthError> {
+    let ctx = tenant::resolve(&state, &raw).await?;
+    let token = bearer(&headers).ok_or_else(|| {
+        OAuthError::new(ErrorCode::InvalidRequest, "a bearer token is required")
+            .with_status(StatusCode::UNAUTHORIZED)
+            .with_www_authenticate("Bearer".into())
+    })?;
+    let leeway = state.config.auth.clock_skew.get().as_secs();
+    let validated = validate(
+        &state.keys,
+        &state.pool,
+        ctx.tenant.id,
+        &ctx.issuer,
+        token,
+        Utc::now(),
+        leeway,
+    )
+    .await
+    .map_err(|e| match e {
+        Refused::NeedsReauth => invalid_token("the user must authorize again"),
+        Refused::Revoked => invalid_token("the token has been revoked"),
+        Refused::Token(_) => invalid_token("the token is invalid or expired"),
+    })?;
+    let grant = store::grants::find(&state.pool, validated.state.grant_id)
+        .await?
+        .ok_or_else(|| invalid_token("the token has been revoked"))?;
+    let u = &grant.user_context;
+    Ok(Json(json!({
+        "sub": grant.subject,
+        "email": u.get("email"),
+        "name": u.get("name"),
+        "preferred_username": u.get("username"),
+        "provider": u.get("provider"),
+    }))
+    .into_response())
+}

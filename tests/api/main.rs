@@ -13,5 +13,6 @@ mod fake_idp;
 mod health;
 mod helpers;
 mod migrations;
+mod oauth_errors;
 mod oauth_flow;
 mod oauth_support;

@@ -166,9 +166,12 @@ impl<'a> Flow<'a> {
             .send()
             .await
             .unwrap();
-        assert_eq!(consent.status(), StatusCode::OK, "consent page");
-        let html = consent.text().await.unwrap();
-        let upstream = self.approve(&html).await;
+        let upstream = match consent.status() {
+            // A returning user who already consented goes straight upstream.
+            StatusCode::SEE_OTHER => location(&consent),
+            StatusCode::OK => self.approve(&consent.text().await.unwrap()).await,
+            other => panic!("authorize answered {other}"),
+        };
         self.finish_upstream(&upstream).await
     }
 

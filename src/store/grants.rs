@@ -79,10 +79,15 @@ fn from_row(row: &PgRow) -> Result<Grant, StoreError> {
     })
 }
 
-pub async fn find(pool: &PgPool, id: Uuid) -> Result<Option<Grant>, StoreError> {
+/// Works on the pool or inside a transaction (callers holding a transaction must not take a
+/// second connection: under load that starves the pool).
+pub async fn find<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
+    id: Uuid,
+) -> Result<Option<Grant>, StoreError> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM grants WHERE id = $1"))
         .bind(id)
-        .fetch_optional(pool)
+        .fetch_optional(executor)
         .await?;
     row.as_ref().map(from_row).transpose()
 }

@@ -53,6 +53,10 @@ pub async fn spawn_app(pool: PgPool, config: Config) -> TestApp {
 /// Binds first, so `public_url` (from which issuers, callback and consent URLs derive) can name
 /// the real port.
 pub async fn spawn_app_with(pool: PgPool, mut config: Config, setup: DatabaseSetup) -> TestApp {
+    // `TEST_LOG=1 cargo test …` shows the service's logs (zero2prod's trick); silent otherwise.
+    if std::env::var_os("TEST_LOG").is_some() {
+        mcp_auth_bridge::telemetry::init(&config.log);
+    }
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .expect("bind");

@@ -15,4 +15,6 @@ mod helpers;
 mod migrations;
 mod oauth_errors;
 mod oauth_flow;
+mod oauth_isolation;
+mod oauth_races;
 mod oauth_support;

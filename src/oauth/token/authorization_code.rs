@@ -32,6 +32,9 @@ pub async fn exchange(
         .ok_or_else(|| OAuthError::invalid_request("redirect_uri is required"))?;
     let code_hash = hash::sha256(code.as_bytes());
     let now = Utc::now();
+    // Loaded before the transaction: a transaction must never wait for a second pooled
+    // connection, or concurrent redemptions starve the pool while holding the code's row lock.
+    let signer = state.keys.signer(ctx.tenant.id).await?;
     let mut tx = state
         .pool
         .begin()
@@ -53,7 +56,7 @@ pub async fn exchange(
     // From here the code is spent whatever happens: a failed check must not leave it usable for
     // another guess (e.g. brute-forcing the verifier).
     let checked = check(client, params, redirect_uri, verifier, &record, now);
-    let grant = store::grants::find(&state.pool, record.grant_id).await?;
+    let grant = store::grants::find(&mut *tx, record.grant_id).await?;
     let checked = checked.and_then(|()| match grant {
         Some(g) if g.status == GrantStatus::Active => Ok(g),
         _ => Err(OAuthError::invalid_grant(
@@ -96,7 +99,7 @@ pub async fn exchange(
         family_id: Some(family_id),
     };
     let (access_token, expires_in) =
-        issue::access_token(&mut tx, state, ctx, &subject, &record.scopes, now).await?;
+        issue::access_token(&mut tx, state, &signer, ctx, &subject, &record.scopes, now).await?;
     let refresh = if client.grant_types.iter().any(|g| g == "refresh_token") {
         Some(
             issue::refresh_token(

@@ -13,7 +13,7 @@ use crate::{
     oauth::tenant::TenantContext,
     state::AppState,
     store::tokens::{self, NewAccessToken},
-    tokens::{AccessClaims, access},
+    tokens::{AccessClaims, access, keys::Signer},
 };
 
 /// The RFC 6749 section 5.1 response body.
@@ -45,10 +45,13 @@ fn access_ttl(state: &AppState, ctx: &TenantContext) -> chrono::Duration {
         .unwrap_or_else(|| state.config.auth.access_token_ttl.to_chrono())
 }
 
-/// Signs an access token and records its `jti`, in the caller's transaction.
+/// Signs an access token and records its `jti`, in the caller's transaction. The signer is
+/// loaded by the caller *before* its transaction: a transaction must never wait for a second
+/// pooled connection (under concurrent redemptions that starves the pool).
 pub async fn access_token(
     conn: &mut PgConnection,
     state: &AppState,
+    signer: &Signer,
     ctx: &TenantContext,
     s: &Subject<'_>,
     scopes: &Scopes,
@@ -66,9 +69,8 @@ pub async fn access_token(
         iat: now.timestamp(),
         exp: (now + ttl).timestamp(),
     };
-    let signer = state.keys.signer(ctx.tenant.id).await?;
-    let jwt = access::sign(&signer, &claims)
-        .map_err(|e| OAuthError::internal("sign access token", &e))?;
+    let jwt =
+        access::sign(signer, &claims).map_err(|e| OAuthError::internal("sign access token", &e))?;
     let record = NewAccessToken {
         jti,
         tenant_id: ctx.tenant.id,

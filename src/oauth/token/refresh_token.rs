@@ -33,6 +33,8 @@ pub async fn exchange(
     let token_hash = hash::sha256(token.as_bytes());
     let now = Utc::now();
     let commit = |e: sqlx::Error| OAuthError::internal("refresh transaction", &e);
+    // Loaded before the transaction, so the transaction never waits for a second connection.
+    let signer = state.keys.signer(ctx.tenant.id).await?;
     let mut tx = state.pool.begin().await.map_err(commit)?;
     let Some(locked) = store::tokens::lock_refresh_token(&mut tx, &token_hash).await? else {
         return Err(OAuthError::invalid_grant("unknown refresh token"));
@@ -65,6 +67,7 @@ pub async fn exchange(
     let response = rotate(
         &mut tx,
         state,
+        &signer,
         ctx,
         client,
         &locked,
@@ -119,6 +122,7 @@ fn narrowed_scopes(params: &Params, locked: &LockedRefresh) -> Result<Scopes, OA
 async fn rotate(
     tx: &mut sqlx::PgConnection,
     state: &AppState,
+    signer: &crate::tokens::keys::Signer,
     ctx: &TenantContext,
     client: &Client,
     locked: &LockedRefresh,
@@ -146,7 +150,7 @@ async fn rotate(
         family_id: Some(locked.family_id),
     };
     let (access_token, expires_in) =
-        issue::access_token(tx, state, ctx, &subject, scopes, now).await?;
+        issue::access_token(tx, state, signer, ctx, &subject, scopes, now).await?;
     let response = TokenResponse {
         access_token,
         token_type: "Bearer".into(),

@@ -1,0 +1,257 @@
+//! Tenant isolation, and hostile bearer tokens: a token, code, client or refresh token of tenant
+//! A is useless at tenant B; forged, tampered, expired or `alg: none` tokens get a 401, never a
+//! 500.
+
+use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use sqlx::PgPool;
+
+use crate::{
+    helpers::{TestApp, spawn_app, test_config},
+    oauth_support::{Flow, REDIRECT_URI, keycloak_tenant, public_client},
+    support::fake_idp::{FakeIdp, FakeIdpOptions},
+};
+
+async fn two_tenants(pool: &PgPool) -> (FakeIdp, TestApp) {
+    let idp = FakeIdp::start(FakeIdpOptions::default()).await;
+    let acme = keycloak_tenant(&idp, "");
+    let globex = acme.replace("slug = \"acme\"", "slug = \"globex\"");
+    let app = spawn_app(pool.clone(), test_config(&format!("{acme}\n{globex}"))).await;
+    (idp, app)
+}
+
+#[sqlx::test]
+async fn tokens_codes_and_clients_of_one_tenant_are_useless_at_another(pool: PgPool) {
+    let (_idp, app) = two_tenants(&pool).await;
+    let client_id = public_client(&pool, "acme", REDIRECT_URI).await;
+    let flow = Flow::new(&app, "acme", &client_id);
+    let tokens = flow.tokens().await;
+
+    let userinfo = app
+        .http
+        .get(app.url("/t/globex/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), StatusCode::UNAUTHORIZED);
+
+    let at_globex = Flow {
+        tenant: "globex",
+        ..Flow::new(&app, "acme", &client_id)
+    };
+    let r = at_globex
+        .browser
+        .get(at_globex.authorize_url(&[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::BAD_REQUEST,
+        "acme's client is unknown at globex"
+    );
+
+    let code = flow.code().await;
+    let stolen = app
+        .http
+        .post(app.url("/t/globex/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", REDIRECT_URI),
+            ("client_id", &client_id),
+            ("code_verifier", &flow.verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        stolen.status(),
+        StatusCode::UNAUTHORIZED,
+        "the client does not exist there"
+    );
+    assert_eq!(
+        flow.redeem(&code).await.status(),
+        StatusCode::OK,
+        "the code still works at its own tenant"
+    );
+
+    let refresh = app
+        .http
+        .post(app.url("/t/globex/token"))
+        .form(&[
+            ("grant_type", "refresh_token"),
+            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", &client_id),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refresh.status(), StatusCode::UNAUTHORIZED);
+
+    let introspect = app
+        .http
+        .post(app.url("/t/globex/introspect"))
+        .basic_auth("tools-server", Some("tools-server-secret-test"))
+        .form(&[("token", tokens["access_token"].as_str().unwrap())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        introspect.json::<Value>().await.unwrap(),
+        json!({"active": false})
+    );
+}
+
+fn forge(header: &Value, claims: &Value, signature: &str) -> String {
+    format!(
+        "{}.{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string()),
+        signature
+    )
+}
+
+#[sqlx::test]
+async fn forged_tampered_and_malformed_bearer_tokens_get_401_and_never_500(pool: PgPool) {
+    let (_idp, app) = two_tenants(&pool).await;
+    let client_id = public_client(&pool, "acme", REDIRECT_URI).await;
+    let tokens = Flow::new(&app, "acme", &client_id).tokens().await;
+    let good = tokens["access_token"].as_str().unwrap();
+    let parts: Vec<&str> = good.split('.').collect();
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[1]).unwrap()).unwrap();
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(parts[0]).unwrap()).unwrap();
+
+    let mut tampered = claims.clone();
+    tampered["sub"] = json!("someone-else");
+    let mut expired = claims.clone();
+    expired["exp"] = json!(1);
+    let mut unknown_kid = header.clone();
+    unknown_kid["kid"] = json!("no-such-key");
+    let hostile = vec![
+        forge(&json!({"alg": "none", "typ": "JWT"}), &claims, ""),
+        forge(
+            &json!({"alg": "HS256", "kid": header["kid"]}),
+            &claims,
+            parts[2],
+        ),
+        forge(&header, &tampered, parts[2]),
+        forge(&header, &expired, parts[2]),
+        forge(&unknown_kid, &claims, parts[2]),
+        "not-a-jwt".into(),
+        "a.b.c".into(),
+        "x".repeat(20_000),
+        format!("{good}x"),
+    ];
+    for token in hostile {
+        let r = app
+            .http
+            .get(app.url("/t/acme/userinfo"))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            r.status(),
+            StatusCode::UNAUTHORIZED,
+            "{}",
+            &token[..token.len().min(60)]
+        );
+    }
+    let ok = app
+        .http
+        .get(app.url("/t/acme/userinfo"))
+        .bearer_auth(good)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), StatusCode::OK);
+}
+
+#[sqlx::test]
+async fn introspection_reports_active_tokens_to_authenticated_resource_servers_only(pool: PgPool) {
+    let (_idp, app) = two_tenants(&pool).await;
+    let client_id = public_client(&pool, "acme", REDIRECT_URI).await;
+    let tokens = Flow::new(&app, "acme", &client_id).tokens().await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let url = app.url("/t/acme/introspect");
+    let active: Value = app
+        .http
+        .post(&url)
+        .basic_auth("tools-server", Some("tools-server-secret-test"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(active["active"], true);
+    assert_eq!(active["aud"], app.url("/t/acme/mcp/tools"));
+    assert_eq!(active["client_id"], client_id);
+    let wrong = app
+        .http
+        .post(&url)
+        .basic_auth("tools-server", Some("wrong"))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), StatusCode::UNAUTHORIZED);
+    let public = app
+        .http
+        .post(&url)
+        .form(&[("token", token), ("client_id", client_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[sqlx::test]
+async fn discovery_is_served_at_all_four_paths_and_unknown_tenants_are_404(pool: PgPool) {
+    let (_idp, app) = two_tenants(&pool).await;
+    for path in [
+        "/.well-known/oauth-authorization-server/t/acme",
+        "/t/acme/.well-known/oauth-authorization-server",
+        "/.well-known/openid-configuration/t/acme",
+        "/t/acme/.well-known/openid-configuration",
+    ] {
+        let r = app
+            .http
+            .get(app.url(path))
+            .header("origin", "https://client.example")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{path}");
+        assert_eq!(r.headers()["access-control-allow-origin"], "*", "{path}");
+        let doc: Value = r.json().await.unwrap();
+        assert_eq!(doc["issuer"], app.url("/t/acme"));
+        assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
+    }
+    for path in [
+        "/.well-known/oauth-authorization-server/t/nobody",
+        "/.well-known/oauth-protected-resource/t/acme/mcp/nothing",
+        "/t/BAD%2F/jwks.json",
+    ] {
+        assert_eq!(
+            app.http.get(app.url(path)).send().await.unwrap().status(),
+            StatusCode::NOT_FOUND,
+            "{path}"
+        );
+    }
+    let jwks: Value = app
+        .http
+        .get(app.url("/t/acme/jwks.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(jwks["keys"][0]["alg"], "ES256");
+    assert!(jwks["keys"][0].get("d").is_none(), "no private part");
+}

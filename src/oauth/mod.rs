@@ -1,10 +1,18 @@
 //! The MCP-facing OAuth 2.1 authorization server: discovery, registration, authorization with
 //! consent, the upstream callback, token, revocation, introspection, userinfo.
 
+pub mod client_metadata;
+pub mod client_metadata_document;
+pub mod clients;
 pub mod metadata;
+pub mod rate_limit;
+pub mod register;
 pub mod tenant;
 
-use axum::{Router, routing::get};
+use axum::{
+    Router,
+    routing::{get, post},
+};
 
 use crate::state::AppState;
 
@@ -47,6 +55,11 @@ pub fn routes() -> Router<AppState> {
             get(metadata::protected_resource),
         )
         .route("/t/{tenant}/jwks.json", get(metadata::jwks))
+        .route("/t/{tenant}/register", post(register::register))
+        .route(
+            "/t/{tenant}/register/{client_id}",
+            get(register::read).delete(register::delete),
+        )
         .layer(cors);
     Router::new().merge(machine)
 }

@@ -10,7 +10,7 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::{
-    domain::{ApplicationType, AuthMethod, RedirectUri, Scopes, redirect_uri::RedirectUriError},
+    domain::{ApplicationType, AuthMethod, RedirectUri, Scopes},
     error::{ErrorCode, OAuthError},
 };
 
@@ -39,10 +39,7 @@ const URL_FIELDS: &[&str] = &["client_uri", "logo_uri", "tos_uri", "policy_uri"]
 pub enum MetadataError {
     /// RFC 7591 section 3.2.2 `invalid_redirect_uri`; names the index, never echoes the value.
     #[error("redirect_uris[{index}] {reason}")]
-    RedirectUri {
-        index: usize,
-        reason: RedirectUriError,
-    },
+    RedirectUri { index: usize, reason: String },
     /// RFC 7591 section 3.2.2 `invalid_client_metadata`.
     #[error("{0}")]
     Invalid(Cow<'static, str>),
@@ -207,8 +204,15 @@ fn redirect_uris(
     }
     let mut out: Vec<RedirectUri> = Vec::with_capacity(given.len());
     for (index, uri) in given.iter().enumerate() {
-        let parsed = RedirectUri::parse(uri, app)
-            .map_err(|reason| MetadataError::RedirectUri { index, reason })?;
+        let reject = |reason: String| MetadataError::RedirectUri { index, reason };
+        // RFC 3986 section 2: a URI is ASCII; internationalised hosts come as punycode. This
+        // keeps homoglyphs and bidi controls out of what consent pages and matching see.
+        if !uri.is_ascii() {
+            return Err(reject(
+                "must be ASCII (use punycode for internationalised hosts)".into(),
+            ));
+        }
+        let parsed = RedirectUri::parse(uri, app).map_err(|e| reject(e.to_string()))?;
         if !out.contains(&parsed) {
             out.push(parsed);
         }
@@ -254,8 +258,10 @@ fn client_name(given: Option<String>) -> Result<Option<String>, MetadataError> {
             "client_name must be at most {MAX_NAME_CHARS} characters"
         )));
     }
-    if name.chars().any(char::is_control) {
-        return Err(invalid("client_name must not contain control characters"));
+    if name.chars().any(is_unsafe_char) {
+        return Err(invalid(
+            "client_name must not contain control or bidirectional formatting characters",
+        ));
     }
     Ok((!name.is_empty()).then_some(name))
 }
@@ -267,13 +273,20 @@ fn contacts(given: Option<Vec<String>>) -> Result<Option<Vec<String>>, MetadataE
     if contacts.len() > MAX_CONTACTS
         || contacts
             .iter()
-            .any(|c| c.len() > MAX_CONTACT_BYTES || c.chars().any(char::is_control))
+            .any(|c| c.len() > MAX_CONTACT_BYTES || c.chars().any(is_unsafe_char))
     {
         return Err(invalid(format!(
             "contacts must be at most {MAX_CONTACTS} short strings"
         )));
     }
     Ok(Some(contacts))
+}
+
+/// Control characters, and the bidirectional overrides and isolates that let a name shown on the
+/// consent page read differently from what it is ("Trojan Source", CVE-2021-42574).
+fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
 }
 
 /// An absolute `https` URL with a host and no credentials, returned in its normalised form.
@@ -350,6 +363,7 @@ mod tests {
             json!({"application_type": "desktop"}),
             json!({"logo_uri": "http://a.example/logo.png"}),
             json!({"client_name": "a".repeat(201)}),
+            json!({"client_name": "Claude\u{202e}lihp"}),
             json!({"contacts": vec!["a@b.example"; 11]}),
         ] {
             let mut body = bad.clone();

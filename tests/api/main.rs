@@ -6,6 +6,7 @@ mod support;
 
 mod bootstrap;
 mod cli;
+mod client_metadata_document;
 mod compose;
 mod config_file;
 mod demo_mcp_server;
@@ -13,3 +14,4 @@ mod fake_idp;
 mod health;
 mod helpers;
 mod migrations;
+mod registration;

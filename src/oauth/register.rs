@@ -42,23 +42,8 @@ pub async fn register(
     headers: HeaderMap,
     body: Body,
 ) -> Result<Response, OAuthError> {
+    let ip = admit(&state, peer)?;
     let config = &state.config.registration;
-    if !config.enabled {
-        return Err(OAuthError::new(
-            ErrorCode::AccessDenied,
-            "dynamic client registration is disabled",
-        ));
-    }
-    let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(c)| c.0.ip());
-    if let Err(secs) = state
-        .registration_limiter
-        .check(ip, std::time::Instant::now())
-    {
-        return Err(
-            OAuthError::unavailable("too many registrations from this address", secs)
-                .with_status(StatusCode::TOO_MANY_REQUESTS),
-        );
-    }
     let ctx = tenant::resolve(&state, &raw_tenant).await?;
     let value = read_json(&headers, body, state.config.server.max_body_bytes).await?;
     let valid = validate(
@@ -126,6 +111,26 @@ pub async fn delete(
     }
     tracing::info!(tenant = ctx.slug(), client_id = %client_id, "client deleted by its registration token");
     Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// The cheap gates before any database work: the global switch (403) and the per-IP rate
+/// limit (429 with `Retry-After`). Returns the address the registration is recorded under.
+fn admit(state: &AppState, peer: PeerAddr) -> Result<IpAddr, OAuthError> {
+    if !state.config.registration.enabled {
+        return Err(OAuthError::new(
+            ErrorCode::AccessDenied,
+            "dynamic client registration is disabled",
+        ));
+    }
+    let ip = peer.map_or(IpAddr::V4(Ipv4Addr::UNSPECIFIED), |Extension(c)| c.0.ip());
+    state
+        .registration_limiter
+        .check(ip, std::time::Instant::now())
+        .map_err(|secs| {
+            OAuthError::unavailable("too many registrations from this address", secs)
+                .with_status(StatusCode::TOO_MANY_REQUESTS)
+        })?;
+    Ok(ip)
 }
 
 struct Credentials {

@@ -15,3 +15,4 @@ mod health;
 mod helpers;
 mod migrations;
 mod registration;
+mod registration_hostile;

@@ -1,7 +1,5 @@
-//! RFC 7591 dynamic registration and RFC 7592 read/delete, including hostile input: every bad
-//! request gets a 4xx in the OAuth error shape, never a 500.
-
-use std::time::{Duration, Instant};
+//! RFC 7591 dynamic registration and RFC 7592 read/delete, the rate limit and the per-tenant
+//! cap. Hostile input is in `registration_hostile`.
 
 use mcp_auth_bridge::crypto::hash;
 use reqwest::StatusCode;
@@ -38,14 +36,18 @@ url = "http://127.0.0.1:9/mcp"
 "#;
 
 /// Hostile-input tests send many requests; the limiter has its own test.
-const GENEROUS: &str = "[registration]\nrate_limit_per_minute = 10000\n";
+pub const GENEROUS: &str = "[registration]\nrate_limit_per_minute = 10000\n";
 
-async fn app(pool: PgPool, registration: &str) -> TestApp {
+pub async fn app(pool: PgPool, registration: &str) -> TestApp {
     app_with_body_limit(pool, registration, None).await
 }
 
 /// `[server]` is already in the base configuration, so the body limit is set on the value.
-async fn app_with_body_limit(pool: PgPool, registration: &str, limit: Option<usize>) -> TestApp {
+pub async fn app_with_body_limit(
+    pool: PgPool,
+    registration: &str,
+    limit: Option<usize>,
+) -> TestApp {
     let mut config = test_config(&format!("{registration}\n{TENANTS}"));
     if let Some(limit) = limit {
         config.server.max_body_bytes = limit;
@@ -53,7 +55,7 @@ async fn app_with_body_limit(pool: PgPool, registration: &str, limit: Option<usi
     spawn_app(pool, config).await
 }
 
-async fn register(app: &TestApp, tenant: &str, body: &Value) -> (StatusCode, Value) {
+pub async fn register(app: &TestApp, tenant: &str, body: &Value) -> (StatusCode, Value) {
     let response = app
         .http
         .post(app.url(&format!("/t/{tenant}/register")))
@@ -65,7 +67,7 @@ async fn register(app: &TestApp, tenant: &str, body: &Value) -> (StatusCode, Val
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-fn public_client() -> Value {
+pub fn public_client() -> Value {
     json!({
         "redirect_uris": ["http://127.0.0.1:3000/callback"],
         "token_endpoint_auth_method": "none",
@@ -267,200 +269,6 @@ async fn private_use_scheme_redirects_are_for_native_apps_only(pool: PgPool) {
             .unwrap()
             .starts_with("redirect_uris[0]")
     );
-}
-
-#[sqlx::test]
-async fn tricky_redirect_uris_are_refused_by_index_without_being_echoed(pool: PgPool) {
-    let app = app(pool, GENEROUS).await;
-    let long = format!("https://a.example/{}", "a".repeat(3000));
-    for uri in [
-        "javascript:alert(1)",
-        "data:text/html,<script>alert(1)</script>",
-        "http://evil.example/cb",
-        "https://a.example/cb#frag",
-        "https://*.example/cb",
-        "http://127.0.0.1.evil.example/",
-        "https://a.example\\@evil.example/cb",
-        "https://a.example/c b",
-        " https://a.example/cb",
-        "https://a.example/cb\n",
-        "https://аpple.example/cb",
-        "https://a.example/cb\u{202e}",
-        "https://user:pw@a.example/cb",
-        "relative/cb",
-        "",
-        long.as_str(),
-    ] {
-        let body = json!({"redirect_uris": ["https://ok.example/cb", uri]});
-        let (status, body) = register(&app, "acme", &body).await;
-        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
-        assert_eq!(body["error"], "invalid_redirect_uri", "{uri}");
-        let description = body["error_description"].as_str().unwrap();
-        assert!(description.starts_with("redirect_uris[1]"), "{description}");
-        assert!(description.len() < 200, "{description}");
-    }
-}
-
-#[sqlx::test]
-async fn odd_but_harmless_uris_never_cause_a_server_error(pool: PgPool) {
-    let app = app(pool, GENEROUS).await;
-    for uri in [
-        "HTTPS://A.EXAMPLE/cb",
-        "https:/a.example/cb",
-        "HtTpS://a.example:8443/cb",
-    ] {
-        let (status, body) = register(&app, "acme", &json!({"redirect_uris": [uri]})).await;
-        assert!(
-            status == StatusCode::CREATED || status == StatusCode::BAD_REQUEST,
-            "{uri}"
-        );
-        if status == StatusCode::CREATED {
-            assert_eq!(
-                body["redirect_uris"],
-                json!([uri]),
-                "stored exactly as sent"
-            );
-        }
-    }
-}
-
-#[sqlx::test]
-async fn malformed_and_mistyped_bodies_are_400s(pool: PgPool) {
-    let app = app(pool, GENEROUS).await;
-    let post = |body: &'static str, content_type: &'static str| {
-        app.http
-            .post(app.url("/t/acme/register"))
-            .header("content-type", content_type)
-            .body(body)
-            .send()
-    };
-    for (body, content_type, error) in [
-        (
-            "{\"redirect_uris\": [",
-            "application/json",
-            "invalid_request",
-        ),
-        ("not json", "application/json", "invalid_request"),
-        (
-            "{\"redirect_uris\": [\"https://a.example/cb\"]}",
-            "text/plain",
-            "invalid_request",
-        ),
-        (
-            "{\"redirect_uris\": [\"https://a.example/cb\"]}",
-            "application/x-www-form-urlencoded",
-            "invalid_request",
-        ),
-        ("[]", "application/json", "invalid_client_metadata"),
-        ("null", "application/json", "invalid_client_metadata"),
-        ("{}", "application/json", "invalid_client_metadata"),
-        (
-            "{\"redirect_uris\": \"x\"}",
-            "application/json",
-            "invalid_client_metadata",
-        ),
-        (
-            "{\"redirect_uris\": [1, 2]}",
-            "application/json",
-            "invalid_client_metadata",
-        ),
-        (
-            "{\"redirect_uris\": []}",
-            "application/json",
-            "invalid_client_metadata",
-        ),
-        (
-            "{\"redirect_uris\": [\"https://a.example/cb\"], \"client_name\": {}}",
-            "application/json",
-            "invalid_client_metadata",
-        ),
-        (
-            "{\"redirect_uris\": [\"https://a.example/cb\"], \"grant_types\": \"authorization_code\"}",
-            "application/json",
-            "invalid_client_metadata",
-        ),
-        (
-            "{\"redirect_uris\": [\"https://a.example/cb\"], \"token_endpoint_auth_method\": \"private_key_jwt\"}",
-            "application/json",
-            "invalid_client_metadata",
-        ),
-        (
-            "{\"redirect_uris\": [\"https://a.example/cb\"], \"scope\": \"mcp admin\"}",
-            "application/json",
-            "invalid_client_metadata",
-        ),
-        (
-            "{\"redirect_uris\": [\"https://a.example/cb\"], \"logo_uri\": \"javascript:x\"}",
-            "application/json",
-            "invalid_client_metadata",
-        ),
-    ] {
-        let response = post(body, content_type).await.unwrap();
-        assert_eq!(
-            response.status(),
-            StatusCode::BAD_REQUEST,
-            "{body} as {content_type}"
-        );
-        let json: Value = response.json().await.unwrap();
-        assert_eq!(json["error"], error, "{body}");
-    }
-    let deep = format!("{}{}", "[".repeat(10_000), "]".repeat(10_000));
-    let response = app
-        .http
-        .post(app.url("/t/acme/register"))
-        .header("content-type", "application/json")
-        .body(deep)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.status(), StatusCode::BAD_REQUEST, "deep nesting");
-}
-
-#[sqlx::test]
-async fn an_oversized_body_is_refused_with_413_declared_or_streamed(pool: PgPool) {
-    let app = app_with_body_limit(pool, GENEROUS, Some(4096)).await;
-    let big = json!({"redirect_uris": ["https://a.example/cb"], "client_name": "x".repeat(8000)});
-
-    let declared = app
-        .http
-        .post(app.url("/t/acme/register"))
-        .json(&big)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(declared.status(), StatusCode::PAYLOAD_TOO_LARGE);
-
-    // Chunked, without Content-Length: refused while streaming.
-    let chunks: Vec<Result<Vec<u8>, std::io::Error>> =
-        (0..64).map(|_| Ok(vec![b' '; 1024])).collect();
-    let streamed = app
-        .http
-        .post(app.url("/t/acme/register"))
-        .header("content-type", "application/json")
-        .body(reqwest::Body::wrap_stream(futures_util::stream::iter(
-            chunks,
-        )))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(streamed.status(), StatusCode::PAYLOAD_TOO_LARGE);
-    let body: Value = streamed.json().await.unwrap();
-    assert_eq!(body["error"], "invalid_request");
-}
-
-#[sqlx::test]
-async fn ten_thousand_redirect_uris_are_refused_quickly(pool: PgPool) {
-    let app = app_with_body_limit(pool, GENEROUS, Some(1048576)).await;
-    let uris: Vec<String> = (0..10_000)
-        .map(|i| format!("https://a.example/{i}"))
-        .collect();
-    let started = Instant::now();
-
-    let (status, body) = register(&app, "acme", &json!({"redirect_uris": uris})).await;
-
-    assert_eq!(status, StatusCode::BAD_REQUEST);
-    assert_eq!(body["error"], "invalid_client_metadata");
-    assert!(started.elapsed() < Duration::from_secs(5));
 }
 
 #[sqlx::test]

@@ -5,7 +5,10 @@ use std::sync::Arc;
 use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
-use crate::{config::Config, crypto::Sealer, tokens::TenantKeys, upstream::Upstream};
+use crate::{
+    config::Config, crypto::Sealer, oauth::rate_limit::RateLimiter, tokens::TenantKeys,
+    upstream::Upstream,
+};
 
 /// Cheap to clone: everything inside is shared.
 #[derive(Clone)]
@@ -16,6 +19,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub keys: TenantKeys,
     pub upstream: Upstream,
+    /// Per-IP limit on dynamic registration (in memory, per replica).
+    pub registration_limiter: Arc<RateLimiter>,
 }
 
 impl AppState {
@@ -31,6 +36,9 @@ impl AppState {
                 leeway,
             ),
             metrics: crate::telemetry::metrics::handle(),
+            registration_limiter: Arc::new(RateLimiter::new(
+                config.registration.rate_limit_per_minute,
+            )),
             config: Arc::new(config),
             pool,
             sealer,

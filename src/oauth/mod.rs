@@ -3,13 +3,17 @@
 
 pub mod authorize;
 pub mod callback;
+pub mod client_metadata;
+pub mod client_metadata_document;
 pub mod clients;
 pub mod consent;
 pub mod cookies;
 pub mod introspect;
 pub mod metadata;
 pub mod params;
+pub mod rate_limit;
 pub mod redirect;
+pub mod register;
 pub mod revoke;
 pub mod tenant;
 pub mod token;
@@ -61,6 +65,11 @@ pub fn routes(max_body_bytes: usize) -> Router<AppState> {
             get(metadata::protected_resource),
         )
         .route("/t/{tenant}/jwks.json", get(metadata::jwks))
+        .route("/t/{tenant}/register", post(register::register))
+        .route(
+            "/t/{tenant}/register/{client_id}",
+            get(register::read).delete(register::delete),
+        )
         .route("/t/{tenant}/token", post(token::token))
         .route("/t/{tenant}/revoke", post(revoke::revoke))
         .route("/t/{tenant}/introspect", post(introspect::introspect))

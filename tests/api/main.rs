@@ -1,11 +1,9 @@
 //! One test binary (fast to link), one module per concern. Each `#[sqlx::test]` gets its own
 //! fresh database from the Postgres named by `DATABASE_URL` in `.env`.
 
-#[path = "../support/mod.rs"]
-mod support;
-
 mod bootstrap;
 mod cli;
+mod client_metadata_document;
 mod compose;
 mod config_file;
 mod demo_mcp_server;
@@ -18,3 +16,7 @@ mod oauth_flow;
 mod oauth_isolation;
 mod oauth_races;
 mod oauth_support;
+mod registration;
+mod registration_hostile;
+#[path = "../support/mod.rs"]
+mod support;

@@ -17,6 +17,8 @@ pub mod demo_mcp_server;
 pub mod domain;
 /// Error types and their HTTP shapes (RFC 6749 JSON, HTML pages).
 pub mod error;
+/// The authenticated reverse proxy to MCP servers (identity headers, streaming, replay).
+pub mod gateway;
 /// `/healthz`, `/readyz`, `/metrics`.
 pub mod health;
 /// The MCP-facing OAuth 2.1 authorization server endpoints.

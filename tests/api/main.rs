@@ -13,3 +13,4 @@ mod fake_idp;
 mod health;
 mod helpers;
 mod migrations;
+mod proxy;

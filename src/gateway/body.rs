@@ -103,7 +103,11 @@ pub(super) async fn prepare(
         return Err(Failure::TooLarge);
     }
     if body.is_end_stream() {
-        return Ok(Outbound::Empty);
+        // An explicit `Content-Length: 0` is sent on as such; no length means no body at all.
+        return Ok(match declared {
+            Some(0) => Outbound::Buffered(Bytes::new()),
+            _ => Outbound::Empty,
+        });
     }
     match plan {
         Plan::Buffer(limit)

@@ -1,9 +1,14 @@
-//! Streaming through the proxy: the long-lived GET stream and a POST answered with SSE.
+//! Streaming through the proxy: the long-lived GET stream, a POST answered with SSE, and a
+//! request body passed on as it arrives.
 
+use axum::{Router, body::Body};
+use bytes::Bytes;
+use futures_util::StreamExt;
 use reqwest::{StatusCode, header};
 use serde_json::json;
+use tokio::time::timeout;
 
-use super::harness::{Setup, eventually, read_events, rpc};
+use super::harness::{PATIENCE, Setup, config, eventually, read_events, rpc, spawn_gateway};
 
 #[tokio::test]
 async fn the_get_stream_delivers_events_through_the_proxy_while_it_stays_open() {
@@ -56,4 +61,51 @@ async fn a_countdown_answered_with_sse_streams_progress_then_the_result() {
     );
     assert_eq!(events[0]["method"], "notifications/progress");
     assert_eq!(events[3]["id"], 11);
+}
+
+#[tokio::test]
+async fn a_request_body_reaches_the_mcp_server_before_the_client_has_finished_sending_it() {
+    // Arrange: an upstream that answers as soon as the first chunk arrives, and a client body
+    // that stays open until the test ends. A proxy that buffered would never see an answer.
+    let app = Router::new().fallback(|body: Body| async move {
+        let first = body.into_data_stream().next().await;
+        match first {
+            Some(Ok(chunk)) => String::from_utf8_lossy(&chunk).into_owned(),
+            _ => "no chunk".to_owned(),
+        }
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let upstream = url::Url::parse(&format!("http://{addr}/upload")).expect("url");
+    let gateway = spawn_gateway(upstream, &config()).await;
+    let (send, receive) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let body = futures_util::stream::unfold(receive, |mut receive| async move {
+        let chunk = receive.recv().await?;
+        Some((Ok::<_, std::io::Error>(chunk), receive))
+    });
+    send.send(Bytes::from_static(b"first chunk"))
+        .await
+        .expect("queued");
+
+    // Act
+    let response = timeout(
+        PATIENCE,
+        reqwest::Client::new()
+            .post(format!("http://{gateway}/t/acme/mcp/demo"))
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .body(reqwest::Body::wrap_stream(body))
+            .send(),
+    )
+    .await
+    .expect("answered while the upload is still open")
+    .expect("sent");
+
+    // Assert
+    assert_eq!(response.status(), StatusCode::OK);
+    let text = timeout(PATIENCE, response.text()).await.expect("in time");
+    assert_eq!(text.expect("text"), "first chunk");
+    drop(send);
 }

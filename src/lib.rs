@@ -19,6 +19,8 @@ pub mod dev_idp;
 pub mod domain;
 /// Error types and their HTTP shapes (RFC 6749 JSON, HTML pages).
 pub mod error;
+/// The authenticated reverse proxy to MCP servers (identity headers, streaming, replay).
+pub mod gateway;
 /// `/healthz`, `/readyz`, `/metrics`.
 pub mod health;
 /// The MCP-facing OAuth 2.1 authorization server endpoints.

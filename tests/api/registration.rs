@@ -110,7 +110,7 @@ async fn a_public_client_registers_and_gets_no_secret(pool: PgPool) {
     assert!(body["registration_access_token"].is_string());
     assert_eq!(
         body["registration_client_uri"],
-        format!("http://127.0.0.1:1/t/acme/register/{client_id}")
+        app.url(&format!("/t/acme/register/{client_id}"))
     );
     let (kind, secret_hash): (String, Option<Vec<u8>>) =
         sqlx::query_as("SELECT kind, client_secret_hash FROM oauth_clients WHERE client_id = $1")

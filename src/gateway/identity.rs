@@ -1,0 +1,166 @@
+//! Who a forwarded request is for, and the `X-Auth-*` headers that tell the MCP server.
+//!
+//! The values come from upstream identity providers, so they may hold anything (a display name
+//! with a newline, a non-ASCII email). Header values cannot, so every value is percent-encoded
+//! over control characters, non-ASCII bytes and `%` itself: always the same rule, so an MCP
+//! server can percent-decode every `X-Auth-*` value without guessing, and plain ASCII values
+//! (the usual case) arrive unchanged.
+
+use http::{HeaderMap, HeaderName, HeaderValue};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+
+/// Every request header starting with this (case-insensitively: header names are lowercase in
+/// `http`) belongs to the gateway; whatever a client sent under it is removed.
+pub(super) const IDENTITY_PREFIX: &str = "x-auth-";
+
+const SUBJECT: HeaderName = HeaderName::from_static("x-auth-subject");
+const EMAIL: HeaderName = HeaderName::from_static("x-auth-email");
+const NAME: HeaderName = HeaderName::from_static("x-auth-name");
+const TENANT: HeaderName = HeaderName::from_static("x-auth-tenant");
+const CLIENT_ID: HeaderName = HeaderName::from_static("x-auth-client-id");
+const SCOPES: HeaderName = HeaderName::from_static("x-auth-scopes");
+const UPSTREAM_TOKEN: HeaderName = HeaderName::from_static("x-auth-upstream-token");
+const ASSERTION: HeaderName = HeaderName::from_static("x-auth-assertion");
+
+/// Control characters (CR, LF, NUL, DEL…) cannot be in a header value; `%` is encoded so that
+/// decoding is unambiguous. Non-ASCII is always encoded by `utf8_percent_encode`.
+const UNSAFE_IN_VALUE: &AsciiSet = &CONTROLS.add(b'%');
+
+/// Who the request is for; turned into `X-Auth-*` headers. Built by the auth layer.
+///
+/// `Debug` leaves the two credentials out, so an `Identity` can be logged.
+#[derive(Clone, Default)]
+pub struct Identity {
+    /// The user's stable id at the upstream provider.
+    pub subject: String,
+    pub email: Option<String>,
+    /// Display name.
+    pub name: Option<String>,
+    /// Tenant slug.
+    pub tenant: String,
+    /// The MCP client the token was issued to.
+    pub client_id: String,
+    /// Granted scopes, sent space-separated.
+    pub scopes: Vec<String>,
+    /// Only for MCP servers that opted in: sent as `X-Auth-Upstream-Token`.
+    pub upstream_token: Option<String>,
+    /// A short-lived signed JWT for `X-Auth-Assertion`, so the MCP server can verify the
+    /// identity headers came from the gateway.
+    pub assertion: Option<String>,
+}
+
+impl std::fmt::Debug for Identity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Identity")
+            .field("subject", &self.subject)
+            .field("tenant", &self.tenant)
+            .field("client_id", &self.client_id)
+            .field("scopes", &self.scopes)
+            .field("upstream_token", &self.upstream_token.is_some())
+            .field("assertion", &self.assertion.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+impl Identity {
+    /// Removes every `x-auth-*` header (whoever set it) and adds this identity's.
+    pub(super) fn replace_headers(&self, headers: &mut HeaderMap) {
+        remove_identity_headers(headers);
+        insert(headers, SUBJECT, &self.subject, false);
+        insert(headers, TENANT, &self.tenant, false);
+        insert(headers, CLIENT_ID, &self.client_id, false);
+        insert(headers, SCOPES, &self.scopes.join(" "), false);
+        let optional = [
+            (EMAIL, &self.email, false),
+            (NAME, &self.name, false),
+            (UPSTREAM_TOKEN, &self.upstream_token, true),
+            (ASSERTION, &self.assertion, true),
+        ];
+        for (name, value, sensitive) in optional {
+            if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
+                insert(headers, name, value, sensitive);
+            }
+        }
+    }
+}
+
+/// Clients must not inject identity: any header named `x-auth-*` goes.
+pub(super) fn remove_identity_headers(headers: &mut HeaderMap) {
+    let spoofed: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| name.as_str().starts_with(IDENTITY_PREFIX))
+        .cloned()
+        .collect();
+    for name in spoofed {
+        headers.remove(name);
+    }
+}
+
+/// Sensitive values are marked so `http`'s and hyper's `Debug` output never shows them.
+fn insert(headers: &mut HeaderMap, name: HeaderName, value: &str, sensitive: bool) {
+    let encoded = utf8_percent_encode(value, UNSAFE_IN_VALUE).to_string();
+    match HeaderValue::from_str(&encoded) {
+        Ok(mut value) => {
+            value.set_sensitive(sensitive);
+            headers.insert(name, value);
+        }
+        // Unreachable after encoding; dropping the header is the safe failure.
+        Err(_) => tracing::warn!(header = %name, "identity header value dropped"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn identity() -> Identity {
+        Identity {
+            subject: "user-1".into(),
+            email: Some("ada@example.com".into()),
+            name: Some("Ada\r\nX-Auth-Subject: admin".into()),
+            tenant: "acme".into(),
+            client_id: "client-1".into(),
+            scopes: vec!["mcp".into(), "read".into()],
+            upstream_token: Some("upstream-secret".into()),
+            assertion: None,
+        }
+    }
+
+    #[test]
+    fn a_value_with_a_newline_is_percent_encoded_not_split() {
+        let mut headers = HeaderMap::new();
+        identity().replace_headers(&mut headers);
+        assert_eq!(headers[NAME], "Ada%0D%0AX-Auth-Subject: admin");
+        assert_eq!(headers[SUBJECT], "user-1");
+        assert_eq!(headers.get_all(SUBJECT).iter().count(), 1);
+    }
+
+    #[test]
+    fn non_ascii_and_percent_are_encoded() {
+        let mut headers = HeaderMap::new();
+        let mut identity = identity();
+        identity.name = Some("José 100%".into());
+        identity.replace_headers(&mut headers);
+        assert_eq!(headers[NAME], "Jos%C3%A9 100%25");
+    }
+
+    #[test]
+    fn spoofed_identity_headers_are_replaced_and_absent_ones_removed() {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-auth-subject", HeaderValue::from_static("admin"));
+        headers.insert("x-auth-assertion", HeaderValue::from_static("forged"));
+        headers.insert("x-auth-anything", HeaderValue::from_static("forged"));
+        identity().replace_headers(&mut headers);
+        assert_eq!(headers[SUBJECT], "user-1");
+        assert!(headers.get(ASSERTION).is_none());
+        assert!(headers.get("x-auth-anything").is_none());
+        assert_eq!(headers[SCOPES], "mcp read");
+        assert!(headers[UPSTREAM_TOKEN].is_sensitive());
+    }
+
+    #[test]
+    fn debug_leaves_the_credentials_out() {
+        let shown = format!("{:?}", identity());
+        assert!(!shown.contains("upstream-secret"));
+    }
+}

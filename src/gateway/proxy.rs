@@ -1,0 +1,349 @@
+//! The reverse proxy to MCP servers (Streamable HTTP, SSE included), independent of how the
+//! request was authenticated: the auth layer hands over an [`Identity`] and the MCP server's URL.
+//!
+//! Bodies stream both ways. The only timeouts are `connect_timeout` and `first_byte_timeout`
+//! (until the response head): after that a `GET` SSE stream stays open for as long as both the
+//! client and the MCP server keep it, and each chunk is passed on as it arrives.
+
+use std::{net::SocketAddr, sync::OnceLock, time::Duration};
+
+use axum::{
+    body::Body,
+    extract::{ConnectInfo, Request},
+    response::Response,
+};
+use futures_util::TryStreamExt;
+use http::{HeaderMap, Method, StatusCode, header, request::Parts};
+use serde_json::Value;
+use tokio::time::Instant;
+use url::Url;
+
+use super::{
+    body::{self, Outbound, Plan},
+    headers,
+    target::{BadTarget, target},
+    upstream_error::{Failure, rpc_id},
+};
+use crate::config::GatewayConfig;
+
+pub use super::identity::Identity;
+
+/// Idle pooled connections are closed after this; MCP clients often pause between calls.
+const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+/// Idle connections kept per MCP server.
+const POOL_MAX_IDLE_PER_HOST: usize = 64;
+/// Finds MCP servers that vanished under a long-lived SSE stream without closing it.
+const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
+/// What MCP uses, plus `HEAD`/`OPTIONS`. `TRACE` in particular would echo the identity headers
+/// (and the upstream token) back to the client.
+const ALLOWED_METHODS: [Method; 5] = [
+    Method::GET,
+    Method::HEAD,
+    Method::POST,
+    Method::DELETE,
+    Method::OPTIONS,
+];
+
+/// The gateway's HTTP client to MCP servers and its limits. Cheap to clone (the connection
+/// pool is shared).
+#[derive(Clone, Debug)]
+pub struct Proxy {
+    client: reqwest::Client,
+    first_byte_timeout: Duration,
+    max_body_bytes: usize,
+    replay_buffer_bytes: usize,
+}
+
+/// The outcome of [`Proxy::forward_replayable`].
+#[derive(Debug)]
+pub enum Forwarded {
+    /// Anything but a `401` from the MCP server, or a gateway error (502, 504, 413…).
+    Done(Response),
+    /// The MCP server answered `401` (its upstream API rejected the user's token). `replay` is
+    /// there when the request body was small enough to keep; drop `response` to replay.
+    Unauthorized {
+        response: Response,
+        replay: Option<Replay>,
+    },
+}
+
+/// A request that can be sent once more, with a fresh identity (a refreshed upstream token).
+/// Boxed inside, so a `Forwarded` stays as small as a `Response`.
+pub struct Replay(Box<(Outgoing, Outbound)>);
+
+impl std::fmt::Debug for Replay {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Replay")
+            .field("method", &self.0.0.method)
+            .field("body_bytes", &self.0.1.buffered().map_or(0, |b| b.len()))
+            .finish_non_exhaustive()
+    }
+}
+
+impl Replay {
+    /// Sends the request again with `identity`'s headers; the answer is relayed whatever it is.
+    pub async fn send(self, proxy: &Proxy, identity: &Identity) -> Response {
+        let (outgoing, body) = *self.0;
+        proxy.attempt(&outgoing, body, identity).await
+    }
+}
+
+/// A request ready for the MCP server, except for identity and body. Its headers are already
+/// cleaned, so a replay reuses them.
+struct Outgoing {
+    method: Method,
+    url: Url,
+    headers: HeaderMap,
+    /// The JSON-RPC request id, when the body was buffered and is one.
+    rpc_id: Option<Value>,
+}
+
+/// What the body is kept for.
+#[derive(Clone, Copy)]
+enum Purpose {
+    Forward,
+    Replay,
+}
+
+impl Proxy {
+    /// A pooled client that never follows redirects (a redirect is the MCP server's answer to
+    /// the client), never decompresses (bodies pass as sent), and ignores `HTTP_PROXY`-style
+    /// variables (MCP servers are reached directly).
+    pub fn new(config: &GatewayConfig) -> Self {
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.connect_timeout.get())
+            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+            .tcp_keepalive(TCP_KEEPALIVE)
+            .tcp_nodelay(true)
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .no_gzip()
+            .no_brotli()
+            .no_deflate()
+            .no_zstd()
+            .build()
+            .unwrap_or_else(|error| {
+                // Only TLS back-end initialisation can fail here; fall back to the defaults.
+                tracing::error!(%error, "gateway HTTP client could not be configured");
+                reqwest::Client::new()
+            });
+        Self {
+            client,
+            first_byte_timeout: config.first_byte_timeout.get(),
+            max_body_bytes: config.max_body_bytes,
+            replay_buffer_bytes: config.replay_buffer_bytes,
+        }
+    }
+
+    /// Forwards `request` to `upstream` + `rest` + the original query and relays the answer.
+    ///
+    /// `rest` is the percent-decoded path below `/t/{t}/mcp/{server}` as axum's `Path` gives it
+    /// (may be empty). Never fails: gateway errors are answered as JSON (502, 504, 413, 400, 405).
+    pub async fn forward(
+        &self,
+        request: Request,
+        upstream: &Url,
+        rest: &str,
+        identity: &Identity,
+    ) -> Response {
+        match self
+            .prepare(request, upstream, rest, Purpose::Forward)
+            .await
+        {
+            Ok((outgoing, body)) => self.attempt(&outgoing, body, identity).await,
+            Err(response) => response,
+        }
+    }
+
+    /// Like [`Proxy::forward`], but says whether the MCP server answered `401` and then keeps a
+    /// replayable copy of the request when its body fit in `replay_buffer_bytes`.
+    pub async fn forward_replayable(
+        &self,
+        request: Request,
+        upstream: &Url,
+        rest: &str,
+        identity: &Identity,
+    ) -> Forwarded {
+        let (outgoing, body) = match self.prepare(request, upstream, rest, Purpose::Replay).await {
+            Ok(prepared) => prepared,
+            Err(response) => return Forwarded::Done(response),
+        };
+        let kept = body.try_clone();
+        match self.send(&outgoing, body, identity).await {
+            Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
+                Forwarded::Unauthorized {
+                    response: relay(response),
+                    replay: kept.map(|body| Replay(Box::new((outgoing, body)))),
+                }
+            }
+            Ok(response) => Forwarded::Done(relay(response)),
+            Err(failure) => Forwarded::Done(fail(failure, outgoing.rpc_id.as_ref())),
+        }
+    }
+
+    async fn attempt(&self, outgoing: &Outgoing, body: Outbound, identity: &Identity) -> Response {
+        match self.send(outgoing, body, identity).await {
+            Ok(response) => relay(response),
+            Err(failure) => fail(failure, outgoing.rpc_id.as_ref()),
+        }
+    }
+
+    /// Checks method, path and body size, cleans the headers, and reads the body as far as
+    /// `purpose` needs. A refusal is the finished response.
+    async fn prepare(
+        &self,
+        request: Request,
+        upstream: &Url,
+        rest: &str,
+        purpose: Purpose,
+    ) -> Result<(Outgoing, Outbound), Response> {
+        let (parts, body) = request.into_parts();
+        if !ALLOWED_METHODS.contains(&parts.method) {
+            return Err(fail(Failure::MethodNotAllowed, None));
+        }
+        let url = target(upstream, rest, parts.uri.query()).map_err(|bad| {
+            fail(
+                match bad {
+                    BadTarget::DotSegment => Failure::BadPath,
+                    BadTarget::Upstream => Failure::BadUpstream,
+                },
+                None,
+            )
+        })?;
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map(|info| info.0);
+        let declared = body::declared_length(&parts.headers);
+        let json_post = is_json_post(&parts);
+        let plan = self.plan(purpose, json_post, declared);
+        let body = body::prepare(body, declared, plan, self.max_body_bytes)
+            .await
+            .map_err(|failure| fail(failure, None))?;
+        let rpc_id = body
+            .buffered()
+            .filter(|_| json_post)
+            .and_then(|b| rpc_id(b));
+        let outgoing = Outgoing {
+            headers: headers::outgoing(&parts, peer),
+            method: parts.method,
+            url,
+            rpc_id,
+        };
+        Ok((outgoing, body))
+    }
+
+    /// Replayable requests buffer what fits. Plain forwards stream, except a JSON `POST` of a
+    /// declared small size: that is one whole JSON-RPC message the MCP server must read in full
+    /// anyway, and having it lets a failure be answered as a JSON-RPC error for its `id`.
+    fn plan(&self, purpose: Purpose, json_post: bool, declared: Option<u64>) -> Plan {
+        let small = u64::try_from(self.replay_buffer_bytes)
+            .is_ok_and(|limit| declared.is_some_and(|length| length <= limit));
+        match purpose {
+            Purpose::Replay => Plan::Buffer(self.replay_buffer_bytes),
+            Purpose::Forward if json_post && small => Plan::Buffer(self.replay_buffer_bytes),
+            Purpose::Forward => Plan::Stream,
+        }
+    }
+
+    /// One attempt: until the response head, within `first_byte_timeout`. Records the metrics.
+    async fn send(
+        &self,
+        outgoing: &Outgoing,
+        body: Outbound,
+        identity: &Identity,
+    ) -> Result<reqwest::Response, Failure> {
+        let mut headers = outgoing.headers.clone();
+        identity.replace_headers(&mut headers);
+        let request = self
+            .client
+            .request(outgoing.method.clone(), outgoing.url.clone())
+            .headers(headers);
+        let (request, fault) = body.attach(request);
+        let started = Instant::now();
+        let result = match tokio::time::timeout(self.first_byte_timeout, request.send()).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => Err(classify(&error, fault.as_deref())),
+            Err(_) => Err(Failure::Timeout),
+        };
+        let elapsed = started.elapsed();
+        let status = match &result {
+            Ok(response) => response.status(),
+            Err(failure) => failure.status(),
+        };
+        metrics::histogram!("gateway_upstream_duration_seconds").record(elapsed.as_secs_f64());
+        metrics::counter!("gateway_upstream_requests_total", "status" => status.as_u16().to_string())
+            .increment(1);
+        tracing::debug!(
+            method = %outgoing.method,
+            upstream = outgoing.url.host_str().unwrap_or_default(),
+            status = status.as_u16(),
+            elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
+            "forwarded to MCP server"
+        );
+        result
+    }
+}
+
+/// Why the send failed: the body stream's own verdict first, then what reqwest saw.
+fn classify(error: &reqwest::Error, fault: Option<&OnceLock<Failure>>) -> Failure {
+    if let Some(failure) = fault.and_then(OnceLock::get) {
+        return *failure;
+    }
+    let failure = if error.is_connect() && error.is_timeout() {
+        Failure::ConnectTimeout
+    } else if error.is_connect() {
+        Failure::Unavailable
+    } else if error.is_timeout() {
+        Failure::Timeout
+    } else {
+        Failure::Protocol
+    };
+    tracing::warn!(kind = failure.kind(), cause = %cause(error), "MCP server request failed");
+    failure
+}
+
+/// The error's causes without reqwest's own message, which names the URL (and the URL's query
+/// may carry whatever the client put there).
+fn cause(error: &reqwest::Error) -> String {
+    let mut causes = Vec::new();
+    let mut source = std::error::Error::source(error);
+    // Bounded: error chains are short, and this stops at eight links regardless.
+    while let Some(error) = source.filter(|_| causes.len() < 8) {
+        causes.push(error.to_string());
+        source = error.source();
+    }
+    causes.join(": ")
+}
+
+/// The MCP server's answer for the client: status, cleaned headers, and the body passed on
+/// chunk by chunk (an SSE stream event by event).
+fn relay(mut upstream: reqwest::Response) -> Response {
+    let status = upstream.status();
+    let mut headers = std::mem::take(upstream.headers_mut());
+    headers::incoming(&mut headers);
+    let stream = upstream.bytes_stream().inspect_err(|error| {
+        metrics::counter!("gateway_upstream_errors_total", "kind" => "response_body").increment(1);
+        tracing::debug!(cause = %cause(error), "MCP server response body ended early");
+    });
+    let mut response = Response::new(Body::from_stream(stream));
+    *response.status_mut() = status;
+    *response.headers_mut() = headers;
+    response
+}
+
+fn fail(failure: Failure, rpc_id: Option<&Value>) -> Response {
+    metrics::counter!("gateway_upstream_errors_total", "kind" => failure.kind()).increment(1);
+    failure.respond(rpc_id)
+}
+
+fn is_json_post(parts: &Parts) -> bool {
+    parts.method == Method::POST
+        && parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
+}

@@ -1,0 +1,10 @@
+//! The gateway's reverse proxy in front of a real demo MCP server on loopback: the Streamable
+//! HTTP transport through it, identity headers, SSE while open, failures, and replay after 401.
+//! No database: the proxy is independent of authentication.
+
+mod failures;
+mod harness;
+mod identity;
+mod replay;
+mod streams;
+mod transport;

@@ -21,5 +21,7 @@ pub mod startup;
 pub mod state;
 /// All SQL, one file per table family.
 pub mod store;
+/// Background cleanup of expired and orphaned rows, one replica at a time.
+pub mod sweeper;
 /// Tracing, request ids, Prometheus metrics.
 pub mod telemetry;

@@ -4,6 +4,7 @@ pub mod audit;
 pub mod health;
 pub mod pool;
 pub mod signing_keys;
+pub mod sweeper;
 pub mod tenants;
 
 pub use pool::{StoreError, connect, migrate};

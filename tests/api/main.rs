@@ -12,3 +12,4 @@ mod demo_mcp_server;
 mod health;
 mod helpers;
 mod migrations;
+mod sweeper;

@@ -2,10 +2,14 @@
 //! that lets one replica sweep at a time, and the `sweeper_runs` record.
 //!
 //! Every delete has the same shape,
-//! `DELETE FROM t WHERE pk IN (SELECT pk FROM t WHERE <due> LIMIT $n FOR UPDATE SKIP LOCKED)`:
+//! `DELETE FROM t WHERE pk = ANY(ARRAY(SELECT pk FROM t WHERE <due> LIMIT $n FOR UPDATE SKIP LOCKED))`:
 //! one statement (its own transaction) per batch, so row locks live for one batch only, and
 //! `SKIP LOCKED` so the sweeper never waits behind (nor makes wait) a request that is working on
-//! a row right now; a skipped row is simply taken next round.
+//! a row right now; a skipped row is simply taken next round. `= ANY(ARRAY(…))` rather than
+//! `IN (…)`: with `IN`, the generic plan of the prepared statement (used from the sixth batch on)
+//! is a hash semi-join that scans the whole table for every batch (88 ms instead of ~10 ms per
+//! 1,000 codes out of 210,000, measured); the array makes it an init-plan plus primary-key
+//! lookups whatever the plan.
 //!
 //! One rule holds for every kind: **a row is only removed by its own rule.** A parent (family,
 //! grant, client) is deleted only once nothing still references it, so `ON DELETE CASCADE` never
@@ -84,33 +88,44 @@ impl SweepKind {
     }
 
     /// The batch delete. Parameters: `$1` now, `$2` retained_before, `$3` unused_clients_before,
-    /// `$4` runs_before, `$5` batch size (see [`Cutoffs`]).
+    /// `$4` runs_before, `$5` batch size (see [`Cutoffs`]), `$6` the keyset cursor. It returns
+    /// `k`, the sort key of each deleted row where the kind walks an index in order, else NULL.
+    ///
+    /// The cursor matters for the big kinds: deleted rows stay in the index until vacuum, and a
+    /// scan that restarted at the lowest `expires_at` every batch would step over every row the
+    /// earlier batches deleted, visiting the heap for each (measured: batch 200 of 1,000 codes
+    /// took 80 ms instead of 6 ms, 200,000 buffer hits). Starting at the last deleted key keeps
+    /// every batch as cheap as the first.
     fn sql(self) -> &'static str {
         match self {
             SweepKind::AuthorizationCodes => {
-                "DELETE FROM authorization_codes WHERE code_hash IN (
-                     SELECT code_hash FROM authorization_codes WHERE expires_at <= $1
-                     ORDER BY expires_at LIMIT $5 FOR UPDATE SKIP LOCKED)"
+                "DELETE FROM authorization_codes WHERE code_hash = ANY(ARRAY(
+                     SELECT code_hash FROM authorization_codes WHERE expires_at <= $1 AND expires_at >= $6
+                     ORDER BY expires_at LIMIT $5 FOR UPDATE SKIP LOCKED))
+                 RETURNING expires_at AS k"
             }
             SweepKind::PendingAuthorizations => {
-                "DELETE FROM pending_authorizations WHERE id IN (
-                     SELECT id FROM pending_authorizations WHERE expires_at <= $1
-                     ORDER BY expires_at LIMIT $5 FOR UPDATE SKIP LOCKED)"
+                "DELETE FROM pending_authorizations WHERE id = ANY(ARRAY(
+                     SELECT id FROM pending_authorizations WHERE expires_at <= $1 AND expires_at >= $6
+                     ORDER BY expires_at LIMIT $5 FOR UPDATE SKIP LOCKED))
+                 RETURNING expires_at AS k"
             }
             SweepKind::AccessTokens => {
-                "DELETE FROM access_tokens WHERE jti IN (
+                "DELETE FROM access_tokens WHERE jti = ANY(ARRAY(
                      SELECT jti FROM access_tokens WHERE expires_at <= $2 OR revoked_at <= $2
-                     LIMIT $5 FOR UPDATE SKIP LOCKED)"
+                     LIMIT $5 FOR UPDATE SKIP LOCKED))
+                 RETURNING NULL::timestamptz AS k"
             }
             SweepKind::RefreshTokens => {
-                "DELETE FROM refresh_tokens WHERE token_hash IN (
+                "DELETE FROM refresh_tokens WHERE token_hash = ANY(ARRAY(
                      SELECT token_hash FROM refresh_tokens
                      WHERE expires_at <= $2 AND status <> 'rotated'
-                     LIMIT $5 FOR UPDATE SKIP LOCKED)"
+                     LIMIT $5 FOR UPDATE SKIP LOCKED))
+                 RETURNING NULL::timestamptz AS k"
             }
             SweepKind::RefreshTokenFamilies => {
                 // `created_at` guards a family whose first token is not committed yet.
-                "DELETE FROM refresh_token_families WHERE id IN (
+                "DELETE FROM refresh_token_families WHERE id = ANY(ARRAY(
                      SELECT f.id FROM refresh_token_families f
                      WHERE (f.revoked_at <= $2
                             OR f.absolute_expires_at <= $2
@@ -118,32 +133,36 @@ impl SweepKind {
                                     SELECT 1 FROM refresh_tokens t
                                     WHERE t.family_id = f.id AND t.status <> 'rotated')))
                        AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = f.id)
-                     LIMIT $5 FOR UPDATE SKIP LOCKED)"
+                     LIMIT $5 FOR UPDATE SKIP LOCKED))
+                 RETURNING NULL::timestamptz AS k"
             }
             SweepKind::Grants => {
-                "DELETE FROM grants WHERE id IN (
+                "DELETE FROM grants WHERE id = ANY(ARRAY(
                      SELECT g.id FROM grants g
                      WHERE (g.status = 'revoked' AND g.revoked_at <= $2)
                         OR (g.updated_at <= $2
                             AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = g.id)
                             AND NOT EXISTS (SELECT 1 FROM refresh_token_families f WHERE f.grant_id = g.id)
                             AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = g.id))
-                     LIMIT $5 FOR UPDATE SKIP LOCKED)"
+                     LIMIT $5 FOR UPDATE SKIP LOCKED))
+                 RETURNING NULL::timestamptz AS k"
             }
             SweepKind::UnusedDynamicClients => {
                 // `last_used_at` is the signal; a client that something still points to has been
                 // used whatever the column says, so it stays (belt and braces).
-                "DELETE FROM oauth_clients WHERE id IN (
+                "DELETE FROM oauth_clients WHERE id = ANY(ARRAY(
                      SELECT c.id FROM oauth_clients c
                      WHERE c.kind = 'dynamic' AND c.last_used_at IS NULL AND c.created_at <= $3
                        AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.client_pk = c.id)
                        AND NOT EXISTS (SELECT 1 FROM pending_authorizations p WHERE p.client_pk = c.id)
-                     ORDER BY c.created_at LIMIT $5 FOR UPDATE SKIP LOCKED)"
+                     ORDER BY c.created_at LIMIT $5 FOR UPDATE SKIP LOCKED))
+                 RETURNING NULL::timestamptz AS k"
             }
             SweepKind::SweeperRuns => {
-                "DELETE FROM sweeper_runs WHERE id IN (
+                "DELETE FROM sweeper_runs WHERE id = ANY(ARRAY(
                      SELECT id FROM sweeper_runs WHERE started_at <= $4
-                     ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED)"
+                     ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED))
+                 RETURNING NULL::timestamptz AS k"
             }
         }
     }
@@ -163,22 +182,47 @@ pub struct Cutoffs {
     pub runs_before: DateTime<Utc>,
 }
 
-/// Deletes at most `limit` rows of `kind` in one statement; returns how many went.
+/// What one batch did.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch {
+    pub deleted: u64,
+    /// The cursor for the next batch of the same kind (the largest sort key deleted), when the
+    /// kind walks an index in order.
+    pub cursor: Option<DateTime<Utc>>,
+}
+
+/// Where a kind's keyset cursor starts: 0001-01-01, before any row (Postgres' `-infinity` has
+/// no `chrono` counterpart).
+pub fn cursor_start() -> DateTime<Utc> {
+    DateTime::from_timestamp(-62_135_596_800, 0).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// Deletes at most `limit` rows of `kind` due at `cutoffs`, with sort key at or after `cursor`,
+/// in one statement.
 pub async fn delete_batch(
     conn: &mut PgConnection,
     kind: SweepKind,
     cutoffs: &Cutoffs,
     limit: i64,
-) -> Result<u64, StoreError> {
-    let done = sqlx::query(kind.sql())
+    cursor: DateTime<Utc>,
+) -> Result<Batch, StoreError> {
+    let sql = format!(
+        "WITH gone AS ({}) SELECT count(*), max(k) FROM gone",
+        kind.sql()
+    );
+    let (deleted, cursor): (i64, Option<DateTime<Utc>>) = sqlx::query_as(&sql)
         .bind(cutoffs.now)
         .bind(cutoffs.retained_before)
         .bind(cutoffs.unused_clients_before)
         .bind(cutoffs.runs_before)
         .bind(limit)
-        .execute(&mut *conn)
+        .bind(cursor)
+        .fetch_one(&mut *conn)
         .await?;
-    Ok(done.rows_affected())
+    Ok(Batch {
+        deleted: u64::try_from(deleted).unwrap_or(0),
+        cursor,
+    })
 }
 
 /// Tries to take the sweeper's session-level advisory lock without waiting. It is held by the

@@ -17,6 +17,10 @@ pub struct SweepReport {
     pub batches: BTreeMap<&'static str, u32>,
     /// Kinds that hit the per-run batch cap; what is left waits for the next round.
     pub capped: Vec<&'static str>,
+    /// The longest single delete statement: about the longest a request touching the same
+    /// rows could have waited for the sweeper.
+    #[serde(rename = "slowest_batch_seconds", serialize_with = "seconds")]
+    pub slowest_batch: Duration,
     /// Wall time of the sweep, lock and bookkeeping included.
     #[serde(rename = "duration_seconds", serialize_with = "seconds")]
     pub duration: Duration,
@@ -67,6 +71,7 @@ impl SweepReport {
             batches = self.total_batches(),
             interrupted = self.interrupted,
             capped = ?self.capped,
+            slowest_batch_ms = self.slowest_batch.as_millis() as u64,
             duration_ms = self.duration.as_millis() as u64,
             "sweep finished"
         );

@@ -1,7 +1,7 @@
 //! One sweep: take the lock on a dedicated connection, delete kind by kind in bounded batches,
 //! record the run, release the lock.
 
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection};
@@ -81,6 +81,7 @@ async fn delete_all(
         let outcome = delete_kind(sweeper, conn, kind, cutoffs, shutdown, &mut tally).await;
         report.deleted.insert(kind.as_str(), tally.deleted);
         report.batches.insert(kind.as_str(), tally.batches);
+        report.slowest_batch = report.slowest_batch.max(tally.slowest);
         match tally.stop {
             Some(Stop::Shutdown) => {
                 report.interrupted = true;
@@ -98,6 +99,7 @@ async fn delete_all(
 struct Tally {
     deleted: u64,
     batches: u32,
+    slowest: Duration,
     stop: Option<Stop>,
 }
 
@@ -118,6 +120,7 @@ async fn delete_kind(
 ) -> Result<(), SweepError> {
     let size = u64::from(sweeper.options.batch_size.max(1));
     let limit = i64::try_from(size).unwrap_or(i64::MAX);
+    let mut cursor = sql::cursor_start();
     loop {
         if *shutdown.borrow() {
             tally.stop = Some(Stop::Shutdown);
@@ -128,7 +131,11 @@ async fn delete_kind(
             return Ok(());
         }
         tally.batches += 1;
-        let n = sql::delete_batch(conn, kind, cutoffs, limit).await?;
+        let started = Instant::now();
+        let batch = sql::delete_batch(conn, kind, cutoffs, limit, cursor).await?;
+        tally.slowest = tally.slowest.max(started.elapsed());
+        let n = batch.deleted;
+        cursor = batch.cursor.unwrap_or(cursor);
         tally.deleted += n;
         metrics::counter!("sweeper_deleted_rows_total", "kind" => kind.as_str()).increment(n);
         if n < size {

@@ -23,7 +23,7 @@ pub(super) async fn sweep(
         .await
         .map_err(SweepError::Connect)?;
     let result = locked(sweeper, &mut conn, now, shutdown, started).await;
-    // Closing ends the session and with it the lock, whether or not the unlock above ran.
+    // Closing ends the session and with it the lock, whether or not `locked` got to unlock.
     let _ = conn.close().await;
     if let Err(e) = &result {
         metrics::counter!("sweeper_runs_total", "outcome" => "error").increment(1);

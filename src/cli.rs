@@ -1,10 +1,11 @@
-//! The command line: `serve`, `migrate`, `check-config`, `config-schema`, `demo-mcp-server`.
+//! The command line: `serve`, `migrate`, `sweep`, `check-config`, `config-schema`,
+//! `demo-mcp-server`.
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
-use crate::{config::Config, startup::Application, store, telemetry};
+use crate::{config::Config, startup::Application, store, sweeper::Sweeper, telemetry};
 
 /// Exit status for configuration errors (as promised in the README).
 const EXIT_CONFIG: u8 = 2;
@@ -27,6 +28,8 @@ enum Command {
     Serve(ConfigArg),
     /// Apply pending database migrations and exit.
     Migrate(ConfigArg),
+    /// Run one sweep of expired and orphaned rows now, print its report as JSON and exit.
+    Sweep(ConfigArg),
     /// Validate the configuration and print it, secrets redacted.
     CheckConfig(ConfigArg),
     /// Print the JSON Schema of the configuration file.
@@ -88,6 +91,14 @@ pub fn run(cli: Cli) -> ExitCode {
                 Err(e) => fail(EXIT_FAILURE, &e),
             }
         }
+        Command::Sweep(arg) => with_config(arg, |config| async move {
+            let pool = store::connect(&config.database).await?;
+            let report = Sweeper::new(pool, &config)
+                .run_once(chrono::Utc::now())
+                .await?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            Ok(())
+        }),
         Command::Serve(arg) => with_config(arg, |config| async move {
             let app = Application::build(config).await?;
             tracing::info!(port = app.port(), "listening");

@@ -33,6 +33,8 @@ pub mod startup;
 pub mod state;
 /// All SQL, one file per table family.
 pub mod store;
+/// Background cleanup of expired and orphaned rows, one replica at a time.
+pub mod sweeper;
 /// Tracing, request ids, Prometheus metrics.
 pub mod telemetry;
 /// The bridge's MCP access tokens: tenant keys, signing, verification.

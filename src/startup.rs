@@ -159,6 +159,9 @@ impl Application {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        // Background work shares the shutdown signal: the sweeper stops between batches.
+        let sweeper = crate::sweeper::Sweeper::new(self.state.pool.clone(), &self.state.config)
+            .spawn(stop_rx.clone());
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -172,14 +175,21 @@ impl Application {
         }
         tracing::info!(grace = ?self.shutdown_grace, "shutting down: draining in-flight requests");
         let _ = stop_tx.send(true);
-        match tokio::time::timeout(self.shutdown_grace, &mut server).await {
+        let served = match tokio::time::timeout(self.shutdown_grace, &mut server).await {
             Ok(done) => done.unwrap_or_else(|e| Err(std::io::Error::other(e))),
             Err(_) => {
                 tracing::warn!("grace period over; dropping the remaining connections");
                 server.abort();
                 Ok(())
             }
+        };
+        if tokio::time::timeout(self.shutdown_grace, sweeper)
+            .await
+            .is_err()
+        {
+            tracing::warn!("sweeper did not stop within the grace period");
         }
+        served
     }
 }
 

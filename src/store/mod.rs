@@ -9,6 +9,7 @@ pub mod health;
 pub mod pending;
 pub mod pool;
 pub mod signing_keys;
+pub mod sweeper;
 pub mod tenants;
 pub mod tokens;
 

@@ -62,6 +62,8 @@ pub async fn spawn_app_with(pool: PgPool, mut config: Config, setup: DatabaseSet
         .expect("bind");
     let port = listener.local_addr().expect("addr").port();
     config.public_url = format!("http://127.0.0.1:{port}").parse().expect("url");
+    // Tests run the sweeper explicitly (`run_once`), never in the background.
+    config.auth.cleanup_interval = mcp_auth_bridge::config::HumanDuration::secs(0);
     let app = Application::build_with(config, pool.clone(), setup, Some(listener))
         .await
         .expect("application builds");

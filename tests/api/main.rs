@@ -21,3 +21,4 @@ mod registration;
 mod registration_hostile;
 #[path = "../support/mod.rs"]
 mod support;
+mod sweeper;

@@ -1,0 +1,283 @@
+//! The sweeper's SQL: bounded batch deletes of rows nothing needs any more, the advisory lock
+//! that lets one replica sweep at a time, and the `sweeper_runs` record.
+//!
+//! Every delete has the same shape,
+//! `DELETE FROM t WHERE pk = ANY(ARRAY(SELECT pk FROM t WHERE <due> LIMIT $n FOR UPDATE SKIP LOCKED))`:
+//! one statement (its own transaction) per batch, so row locks live for one batch only, and
+//! `SKIP LOCKED` so the sweeper never waits behind (nor makes wait) a request that is working on
+//! a row right now; a skipped row is simply taken next round. `= ANY(ARRAY(…))` rather than
+//! `IN (…)`: with `IN`, the generic plan of the prepared statement (used from the sixth batch on)
+//! is a hash semi-join that scans the whole table for every batch (88 ms instead of ~10 ms per
+//! 1,000 codes out of 210,000, measured); the array makes it an init-plan plus primary-key
+//! lookups whatever the plan.
+//!
+//! One rule holds for every kind: **a row is only removed by its own rule.** A parent (family,
+//! grant, client) is deleted only once nothing still references it, so `ON DELETE CASCADE` never
+//! takes a child before the child's own retention has passed, and never a live token. The one
+//! exception is deliberate: a family's rotated refresh tokens live exactly as long as the family
+//! (see [`SweepKind::RefreshTokens`]). Revoked grants and families are the other direction: once
+//! revoked longer than the retention they go with everything under them, which can only turn a
+//! "revoked" answer into an "unknown" one, both of which reject.
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool};
+
+use super::StoreError;
+
+/// The constant key of the session-level advisory lock held while sweeping (ASCII `"sweeper"`).
+/// sqlx's migrator uses keys derived from the database name, so the two never meet.
+pub const ADVISORY_LOCK_KEY: i64 = 0x0073_7765_6570_6572;
+
+/// What the sweeper deletes, in the order it deletes them: children before the parents whose
+/// deletion waits until nothing references them, so one run clears a whole dead tree.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum SweepKind {
+    /// Codes past `expires_at`, used or not: a used code is kept for replay detection only while
+    /// it could still be presented, i.e. until it expires (an expired code is refused anyway).
+    AuthorizationCodes,
+    /// Pending authorizations past `expires_at`: the callback can no longer complete them.
+    PendingAuthorizations,
+    /// Access tokens expired, or revoked, longer than `auth.retention` ago (kept that long for
+    /// introspection and audit).
+    AccessTokens,
+    /// Active or revoked refresh tokens whose idle expiry passed longer than the retention ago.
+    /// Rotated tokens are *not* deleted here: they exist to detect reuse (RFC 9700 §4.14.2), and
+    /// a stolen rotated token can be presented for as long as its family lives, so they stay
+    /// until the family itself is deleted and cascade with it.
+    RefreshTokens,
+    /// Families that are over: revoked longer than the retention ago, past
+    /// `absolute_expires_at` by more than the retention, or dead because no active token is left
+    /// (its idle expiry passed, so the row went above) — and in every case no access token row
+    /// refers to the family any more.
+    RefreshTokenFamilies,
+    /// Grants revoked longer than the retention ago, and orphaned grants: untouched for the
+    /// retention and referred to by no access token, family or authorization code. (Tokens
+    /// without their grant cannot exist: every `grant_id` is `ON DELETE CASCADE`.)
+    Grants,
+    /// Dynamically registered clients never used within `registration.unused_client_ttl`.
+    UnusedDynamicClients,
+    /// The sweeper's own run log, after 30 days.
+    SweeperRuns,
+}
+
+impl SweepKind {
+    /// Every kind, in sweeping order.
+    pub const ALL: [SweepKind; 8] = [
+        SweepKind::AuthorizationCodes,
+        SweepKind::PendingAuthorizations,
+        SweepKind::AccessTokens,
+        SweepKind::RefreshTokens,
+        SweepKind::RefreshTokenFamilies,
+        SweepKind::Grants,
+        SweepKind::UnusedDynamicClients,
+        SweepKind::SweeperRuns,
+    ];
+
+    /// The label used in reports, metrics and `sweeper_runs.deleted`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SweepKind::AuthorizationCodes => "authorization_codes",
+            SweepKind::PendingAuthorizations => "pending_authorizations",
+            SweepKind::AccessTokens => "access_tokens",
+            SweepKind::RefreshTokens => "refresh_tokens",
+            SweepKind::RefreshTokenFamilies => "refresh_token_families",
+            SweepKind::Grants => "grants",
+            SweepKind::UnusedDynamicClients => "unused_dynamic_clients",
+            SweepKind::SweeperRuns => "sweeper_runs",
+        }
+    }
+
+    /// The batch delete. Parameters: `$1` now, `$2` retained_before, `$3` unused_clients_before,
+    /// `$4` runs_before, `$5` batch size (see [`Cutoffs`]), `$6` the keyset cursor. It returns
+    /// `k`, the sort key of each deleted row where the kind walks an index in order, else NULL.
+    ///
+    /// The cursor matters for the big kinds: deleted rows stay in the index until vacuum, and a
+    /// scan that restarted at the lowest `expires_at` every batch would step over every row the
+    /// earlier batches deleted, visiting the heap for each (measured: batch 200 of 1,000 codes
+    /// took 80 ms instead of 6 ms, 200,000 buffer hits). Starting at the last deleted key keeps
+    /// every batch as cheap as the first.
+    fn sql(self) -> &'static str {
+        match self {
+            SweepKind::AuthorizationCodes => {
+                "DELETE FROM authorization_codes WHERE code_hash = ANY(ARRAY(
+                     SELECT code_hash FROM authorization_codes WHERE expires_at <= $1 AND expires_at >= $6
+                     ORDER BY expires_at LIMIT $5 FOR UPDATE SKIP LOCKED))
+                 RETURNING expires_at AS k"
+            }
+            SweepKind::PendingAuthorizations => {
+                "DELETE FROM pending_authorizations WHERE id = ANY(ARRAY(
+                     SELECT id FROM pending_authorizations WHERE expires_at <= $1 AND expires_at >= $6
+                     ORDER BY expires_at LIMIT $5 FOR UPDATE SKIP LOCKED))
+                 RETURNING expires_at AS k"
+            }
+            SweepKind::AccessTokens => {
+                "DELETE FROM access_tokens WHERE jti = ANY(ARRAY(
+                     SELECT jti FROM access_tokens WHERE expires_at <= $2 OR revoked_at <= $2
+                     LIMIT $5 FOR UPDATE SKIP LOCKED))
+                 RETURNING NULL::timestamptz AS k"
+            }
+            SweepKind::RefreshTokens => {
+                "DELETE FROM refresh_tokens WHERE token_hash = ANY(ARRAY(
+                     SELECT token_hash FROM refresh_tokens
+                     WHERE expires_at <= $2 AND status <> 'rotated'
+                     LIMIT $5 FOR UPDATE SKIP LOCKED))
+                 RETURNING NULL::timestamptz AS k"
+            }
+            SweepKind::RefreshTokenFamilies => {
+                // `created_at` guards a family whose first token is not committed yet.
+                "DELETE FROM refresh_token_families WHERE id = ANY(ARRAY(
+                     SELECT f.id FROM refresh_token_families f
+                     WHERE (f.revoked_at <= $2
+                            OR f.absolute_expires_at <= $2
+                            OR (f.created_at <= $2 AND NOT EXISTS (
+                                    SELECT 1 FROM refresh_tokens t
+                                    WHERE t.family_id = f.id AND t.status <> 'rotated')))
+                       AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = f.id)
+                     LIMIT $5 FOR UPDATE SKIP LOCKED))
+                 RETURNING NULL::timestamptz AS k"
+            }
+            SweepKind::Grants => {
+                "DELETE FROM grants WHERE id = ANY(ARRAY(
+                     SELECT g.id FROM grants g
+                     WHERE (g.status = 'revoked' AND g.revoked_at <= $2)
+                        OR (g.updated_at <= $2
+                            AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = g.id)
+                            AND NOT EXISTS (SELECT 1 FROM refresh_token_families f WHERE f.grant_id = g.id)
+                            AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = g.id))
+                     LIMIT $5 FOR UPDATE SKIP LOCKED))
+                 RETURNING NULL::timestamptz AS k"
+            }
+            SweepKind::UnusedDynamicClients => {
+                // `last_used_at` is the signal; a client that something still points to has been
+                // used whatever the column says, so it stays (belt and braces).
+                "DELETE FROM oauth_clients WHERE id = ANY(ARRAY(
+                     SELECT c.id FROM oauth_clients c
+                     WHERE c.kind = 'dynamic' AND c.last_used_at IS NULL AND c.created_at <= $3
+                       AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.client_pk = c.id)
+                       AND NOT EXISTS (SELECT 1 FROM pending_authorizations p WHERE p.client_pk = c.id)
+                     ORDER BY c.created_at LIMIT $5 FOR UPDATE SKIP LOCKED))
+                 RETURNING NULL::timestamptz AS k"
+            }
+            SweepKind::SweeperRuns => {
+                "DELETE FROM sweeper_runs WHERE id = ANY(ARRAY(
+                     SELECT id FROM sweeper_runs WHERE started_at <= $4
+                     ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED))
+                 RETURNING NULL::timestamptz AS k"
+            }
+        }
+    }
+}
+
+/// The instants that decide what is due, all derived from the `now` passed in (never the
+/// database clock), so tests can move time.
+#[derive(Clone, Copy, Debug)]
+pub struct Cutoffs {
+    /// Codes and pending authorizations expiring at or before this go.
+    pub now: DateTime<Utc>,
+    /// `now - auth.retention`: expired or revoked rows older than this go.
+    pub retained_before: DateTime<Utc>,
+    /// `now - registration.unused_client_ttl`.
+    pub unused_clients_before: DateTime<Utc>,
+    /// `now - 30 days`, for `sweeper_runs`.
+    pub runs_before: DateTime<Utc>,
+}
+
+/// What one batch did.
+#[derive(Clone, Copy, Debug)]
+pub struct Batch {
+    pub deleted: u64,
+    /// The cursor for the next batch of the same kind (the largest sort key deleted), when the
+    /// kind walks an index in order.
+    pub cursor: Option<DateTime<Utc>>,
+}
+
+/// Where a kind's keyset cursor starts: 0001-01-01, before any row (Postgres' `-infinity` has
+/// no `chrono` counterpart).
+pub fn cursor_start() -> DateTime<Utc> {
+    DateTime::from_timestamp(-62_135_596_800, 0).unwrap_or(DateTime::UNIX_EPOCH)
+}
+
+/// Deletes at most `limit` rows of `kind` due at `cutoffs`, with sort key at or after `cursor`,
+/// in one statement.
+pub async fn delete_batch(
+    conn: &mut PgConnection,
+    kind: SweepKind,
+    cutoffs: &Cutoffs,
+    limit: i64,
+    cursor: DateTime<Utc>,
+) -> Result<Batch, StoreError> {
+    let sql = format!(
+        "WITH gone AS ({}) SELECT count(*), max(k) FROM gone",
+        kind.sql()
+    );
+    let (deleted, cursor): (i64, Option<DateTime<Utc>>) = sqlx::query_as(&sql)
+        .bind(cutoffs.now)
+        .bind(cutoffs.retained_before)
+        .bind(cutoffs.unused_clients_before)
+        .bind(cutoffs.runs_before)
+        .bind(limit)
+        .bind(cursor)
+        .fetch_one(&mut *conn)
+        .await?;
+    Ok(Batch {
+        deleted: u64::try_from(deleted).unwrap_or(0),
+        cursor,
+    })
+}
+
+/// Tries to take the sweeper's session-level advisory lock without waiting. It is held by the
+/// connection, so it disappears when that connection closes, however the sweep ended.
+pub async fn try_lock(conn: &mut PgConnection) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
+        .bind(ADVISORY_LOCK_KEY)
+        .fetch_one(&mut *conn)
+        .await?)
+}
+
+/// Releases the advisory lock taken by [`try_lock`] on the same connection.
+pub async fn unlock(conn: &mut PgConnection) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_advisory_unlock($1)")
+        .bind(ADVISORY_LOCK_KEY)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Bounds how long one batch may wait for a lock (a cascade can need a row a request holds);
+/// past it the batch fails and the sweep is retried next interval instead of queueing traffic
+/// behind the locks it already holds.
+pub async fn set_lock_timeout(conn: &mut PgConnection, millis: u64) -> Result<(), StoreError> {
+    // SET takes no bind parameters; the value is a number we formatted.
+    sqlx::query(&format!("SET lock_timeout = {millis}"))
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// Records that a sweep started; returns the row id for [`finish_run`].
+pub async fn start_run(pool: &PgPool, started_at: DateTime<Utc>) -> Result<i64, StoreError> {
+    Ok(
+        sqlx::query_scalar("INSERT INTO sweeper_runs (started_at) VALUES ($1) RETURNING id")
+            .bind(started_at)
+            .fetch_one(pool)
+            .await?,
+    )
+}
+
+/// Records how a sweep ended: rows deleted per kind and the error, if any.
+pub async fn finish_run(
+    pool: &PgPool,
+    id: i64,
+    finished_at: DateTime<Utc>,
+    deleted: serde_json::Value,
+    error: Option<&str>,
+) -> Result<(), StoreError> {
+    sqlx::query("UPDATE sweeper_runs SET finished_at = $2, deleted = $3, error = $4 WHERE id = $1")
+        .bind(id)
+        .bind(finished_at)
+        .bind(deleted)
+        .bind(error)
+        .execute(pool)
+        .await?;
+    Ok(())
+}

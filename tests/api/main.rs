@@ -11,6 +11,7 @@ mod fake_idp;
 mod health;
 mod helpers;
 mod migrations;
+mod no_secrets_in_logs;
 mod oauth_errors;
 mod oauth_flow;
 mod oauth_isolation;

@@ -46,6 +46,7 @@ pub fn router(state: AppState) -> Router {
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .merge(crate::oauth::routes(max_body))
+        .merge(crate::gateway::routes::routes(&state))
         .with_state(state)
         .layer(
             ServiceBuilder::new()

@@ -21,6 +21,8 @@ pub struct AppState {
     pub upstream: Upstream,
     /// Per-IP limit on dynamic registration (in memory, per replica).
     pub registration_limiter: Arc<RateLimiter>,
+    /// The gateway's proxy and caches (targets, verified tokens, user contexts).
+    pub gateway: crate::gateway::Gateway,
 }
 
 impl AppState {
@@ -36,6 +38,7 @@ impl AppState {
                 leeway,
             ),
             metrics: crate::telemetry::metrics::handle(),
+            gateway: crate::gateway::Gateway::new(&config),
             registration_limiter: Arc::new(RateLimiter::new(
                 config.registration.rate_limit_per_minute,
             )),

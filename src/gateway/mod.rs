@@ -3,14 +3,25 @@
 //! [`proxy`] is the reverse proxy itself: given an [`Identity`] and the MCP server's URL it
 //! forwards one request (streaming both ways, SSE included), replaces whatever identity headers
 //! the client sent with the gateway's own, and answers gateway failures as JSON. It knows
-//! nothing of tokens; the bearer-auth layer in front of it decides who the request is for.
+//! nothing of tokens; the bearer-auth layer in front of it ([`auth`]) decides who the request is
+//! for, and [`user_cache`] remembers who that is.
 
+mod assertion;
+pub mod auth;
 mod body;
+pub mod caches;
+pub mod challenge;
+mod handler;
 mod headers;
 mod identity;
 pub mod proxy;
+pub mod routes;
 mod target;
 mod upstream_error;
+pub mod upstream_token;
+pub mod user_cache;
+mod user_loader;
 
+pub use caches::Gateway;
 pub use identity::Identity;
 pub use proxy::{Forwarded, Proxy, Replay};

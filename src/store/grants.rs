@@ -141,3 +141,16 @@ pub async fn revoke(
     .await?;
     Ok(done.rows_affected() == 1)
 }
+
+/// Provider data kept from token responses (Salesforce `instance_url`, …) and the provider id.
+pub async fn upstream_extra(
+    pool: &PgPool,
+    id: Uuid,
+) -> Result<Option<(Uuid, serde_json::Value)>, StoreError> {
+    Ok(
+        sqlx::query_as("SELECT provider_id, upstream_extra FROM grants WHERE id = $1")
+            .bind(id)
+            .fetch_optional(pool)
+            .await?,
+    )
+}

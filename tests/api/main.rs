@@ -8,6 +8,7 @@ mod compose;
 mod config_file;
 mod demo_mcp_server;
 mod fake_idp;
+mod gateway;
 mod health;
 mod helpers;
 mod migrations;

@@ -49,6 +49,7 @@ pub async fn exchange(
             tx.commit()
                 .await
                 .map_err(|e| OAuthError::internal("commit", &e))?;
+            state.gateway.forget_token_states();
             tracing::warn!(client = %client.client_id, revoked_families = revoked, "authorization code replayed; tokens issued from it revoked");
             return Err(OAuthError::invalid_grant("authorization code already used"));
         }

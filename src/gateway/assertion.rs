@@ -1,0 +1,53 @@
+//! `X-Auth-Assertion`: a short-lived JWT, signed with the tenant's key, that tells the MCP server
+//! who the user is in a form it can verify against the tenant's JWKS (unlike plain headers,
+//! which it must trust the network for).
+
+use chrono::{DateTime, Utc};
+use jsonwebtoken::{Algorithm, Header};
+use serde::Serialize;
+
+use crate::{
+    domain::UserContext,
+    tokens::{AccessClaims, keys::Signer},
+};
+
+/// Lifetime of an assertion; the gateway caches and reuses one for half of it.
+pub const LIFETIME_SECS: i64 = 60;
+
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    client_id: &'a str,
+    scope: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    name: Option<&'a str>,
+    iat: i64,
+    exp: i64,
+}
+
+pub fn sign(
+    signer: &Signer,
+    access: &AccessClaims,
+    user: &UserContext,
+    now: DateTime<Utc>,
+) -> Result<String, jsonwebtoken::errors::Error> {
+    let mut header = Header::new(Algorithm::ES256);
+    header.kid = Some(signer.kid.clone());
+    header.typ = Some("JWT".into());
+    let claims = Claims {
+        iss: &access.iss,
+        sub: &access.sub,
+        aud: &access.aud,
+        client_id: &access.client_id,
+        scope: &access.scope,
+        email: user.email.as_deref(),
+        name: user.name.as_deref(),
+        iat: now.timestamp(),
+        exp: now.timestamp() + LIFETIME_SECS,
+    };
+    jsonwebtoken::encode(&header, &claims, &signer.key)
+}

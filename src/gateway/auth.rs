@@ -1,0 +1,207 @@
+//! Bearer authentication of gateway requests, as a middleware layer, plus the extractor that
+//! hands the result to the proxy handler.
+//!
+//! Checks, in order: the token's signature against the tenant's keys, issuer and expiry (small
+//! skew), the audience — exactly this server's resource URL, so a token for `/t/a/mcp/x` is
+//! refused at `/t/a/mcp/xy` and no token is ever good for another server (no passthrough) —
+//! the token and its grant still active, then the server's required scopes.
+
+use std::{collections::HashMap, sync::Arc};
+
+use axum::{
+    extract::{FromRequestParts, Path, Request, State},
+    http::{StatusCode, request::Parts},
+    middleware::Next,
+    response::{IntoResponse, Response},
+};
+use chrono::Utc;
+
+use super::{
+    caches::Target,
+    challenge::{Challenge, Resource},
+};
+use crate::{
+    crypto::hash,
+    domain::{GrantStatus, Scopes},
+    error::OAuthError,
+    oauth::{tenant, userinfo::bearer},
+    state::AppState,
+    store,
+    tokens::{AccessClaims, TokenError, access},
+};
+
+/// A request that passed authentication.
+#[derive(Clone)]
+pub struct Authenticated {
+    pub target: Arc<Target>,
+    pub claims: Arc<AccessClaims>,
+    pub grant_id: uuid::Uuid,
+}
+
+pub async fn layer(
+    State(state): State<AppState>,
+    Path(params): Path<HashMap<String, String>>,
+    mut request: Request,
+    next: Next,
+) -> Response {
+    let (Some(t), Some(s)) = (params.get("tenant"), params.get("server")) else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let target = match target(&state, t, s).await {
+        Ok(Some(target)) => target,
+        Ok(None) => {
+            return OAuthError::invalid_request("unknown MCP server")
+                .with_status(StatusCode::NOT_FOUND)
+                .into_response();
+        }
+        Err(e) => return e.into_response(),
+    };
+    let resource = Resource {
+        metadata_url: &target.metadata_url,
+        scopes: &target.scopes,
+    };
+    match authenticate(&state, &target, request.headers()).await {
+        Ok((claims, grant_id)) => {
+            request.extensions_mut().insert(Authenticated {
+                target: target.clone(),
+                claims,
+                grant_id,
+            });
+            next.run(request).await
+        }
+        Err(challenge) => challenge.into_response(&resource),
+    }
+}
+
+async fn target(state: &AppState, t: &str, s: &str) -> Result<Option<Arc<Target>>, OAuthError> {
+    let key = (t.to_owned(), s.to_owned());
+    if let Some(hit) = state.gateway.targets.get(&key).await {
+        return Ok(Some(hit));
+    }
+    let ctx = match tenant::resolve(state, t).await {
+        Ok(ctx) => ctx,
+        Err(tenant::TenantError::Unknown) => return Ok(None),
+        Err(e) => return Err(e.into()),
+    };
+    let servers = tenant::servers(state, &ctx).await?;
+    let Some(server) = servers.into_iter().find(|x| x.name.as_str() == s) else {
+        return Ok(None);
+    };
+    let Ok(upstream) = url::Url::parse(&server.upstream_url) else {
+        return Err(OAuthError::internal(
+            "gateway target",
+            &"MCP server URL is invalid",
+        ));
+    };
+    let target = Arc::new(Target {
+        resource_url: state.resource_url(ctx.slug(), server.name.as_str()),
+        metadata_url: state.public(&format!(
+            "/.well-known/oauth-protected-resource/t/{}/mcp/{}",
+            ctx.slug(),
+            server.name
+        )),
+        scopes: server
+            .scopes
+            .clone()
+            .unwrap_or_else(|| ctx.tenant.scopes.clone()),
+        upstream,
+        ctx,
+        server,
+    });
+    state.gateway.targets.insert(key, target.clone()).await;
+    Ok(Some(target))
+}
+
+async fn authenticate(
+    state: &AppState,
+    target: &Target,
+    headers: &axum::http::HeaderMap,
+) -> Result<(Arc<AccessClaims>, uuid::Uuid), Challenge> {
+    let token = bearer(headers).ok_or(Challenge::Missing)?;
+    let now = Utc::now();
+    let leeway = state.config.auth.clock_skew.get().as_secs();
+    let key = hash::sha256(token.as_bytes());
+    let claims = match state.gateway.verified.get(&key).await {
+        Some(claims) => claims,
+        None => {
+            let verified = access::verify(
+                &state.keys,
+                target.ctx.tenant.id,
+                &target.ctx.issuer,
+                token,
+                now,
+                leeway,
+            )
+            .await
+            .map_err(|e| match e {
+                TokenError::Expired => Challenge::InvalidToken("the token has expired"),
+                TokenError::Store(e) => {
+                    tracing::error!(error = %e, "token verification failed");
+                    Challenge::Unavailable(1)
+                }
+                _ => Challenge::InvalidToken("the token is invalid"),
+            })?;
+            let claims = Arc::new(verified);
+            state.gateway.verified.insert(key, claims.clone()).await;
+            claims
+        }
+    };
+    if claims.exp.saturating_add(leeway as i64) < now.timestamp() {
+        return Err(Challenge::InvalidToken("the token has expired"));
+    }
+    if claims.aud != target.resource_url {
+        return Err(Challenge::InvalidToken(
+            "the token was not issued for this MCP server",
+        ));
+    }
+    let token_state = match state.gateway.token_states.get(&claims.jti).await {
+        Some(s) => s,
+        None => {
+            let loaded =
+                store::tokens::access_token_state(&state.pool, target.ctx.tenant.id, claims.jti)
+                    .await
+                    .map_err(|e| {
+                        tracing::error!(error = %e, "token state lookup failed");
+                        Challenge::Unavailable(1)
+                    })?;
+            let loaded =
+                Arc::new(loaded.ok_or(Challenge::InvalidToken("the token has been revoked"))?);
+            state
+                .gateway
+                .token_states
+                .insert(claims.jti, loaded.clone())
+                .await;
+            loaded
+        }
+    };
+    if token_state.revoked || token_state.grant_status == GrantStatus::Revoked {
+        return Err(Challenge::InvalidToken("the token has been revoked"));
+    }
+    if token_state.grant_status == GrantStatus::NeedsReauth {
+        return Err(Challenge::InvalidToken("the user must authorize again"));
+    }
+    let granted = Scopes::from_trusted(
+        claims
+            .scope
+            .split(' ')
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned),
+    );
+    let required = Scopes::from_trusted(target.server.required_scopes.clone());
+    if !required.is_subset_of(&granted) {
+        return Err(Challenge::InsufficientScope(required.to_string()));
+    }
+    Ok((claims, token_state.grant_id))
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
+    type Rejection = StatusCode;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        parts
+            .extensions
+            .get::<Authenticated>()
+            .cloned()
+            .ok_or(StatusCode::UNAUTHORIZED)
+    }
+}

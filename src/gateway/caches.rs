@@ -1,0 +1,66 @@
+//! The gateway's in-memory state: resolved targets, verified tokens, token states, user contexts.
+//!
+//! What is cached and for how long, and why revocation still bites:
+//! * targets (tenant + MCP server) for 5 s: configuration changes show within 5 s;
+//! * verified JWT claims by token hash for up to 60 s (and never past `exp`): a signature is
+//!   checked once, not on every request;
+//! * the token's revocation state by `jti` for 1 s, dropped at once on a local revocation:
+//!   a revocation on another replica bites within a second;
+//! * user contexts by grant for `auth.cache_ttl`.
+
+use std::{sync::Arc, time::Duration};
+
+use moka::future::Cache;
+use uuid::Uuid;
+
+use super::{Proxy, user_cache::UserContexts};
+use crate::{
+    config::Config, domain::McpServer, oauth::tenant::TenantContext,
+    store::tokens::AccessTokenState, tokens::AccessClaims,
+};
+
+/// An MCP server behind the gateway, with what its responses need.
+pub struct Target {
+    pub ctx: TenantContext,
+    pub server: McpServer,
+    pub upstream: url::Url,
+    pub resource_url: String,
+    pub metadata_url: String,
+    pub scopes: Vec<String>,
+}
+
+#[derive(Clone)]
+pub struct Gateway {
+    pub proxy: Proxy,
+    pub targets: Cache<(String, String), Arc<Target>>,
+    pub verified: Cache<[u8; 32], Arc<AccessClaims>>,
+    pub token_states: Cache<Uuid, Arc<AccessTokenState>>,
+    pub users: UserContexts,
+}
+
+impl Gateway {
+    pub fn new(config: &Config) -> Self {
+        Self {
+            proxy: Proxy::new(&config.gateway),
+            targets: Cache::builder()
+                .time_to_live(Duration::from_secs(5))
+                .max_capacity(10_000)
+                .build(),
+            verified: Cache::builder()
+                .time_to_live(Duration::from_secs(60))
+                .max_capacity(config.auth.cache_capacity)
+                .build(),
+            token_states: Cache::builder()
+                .time_to_live(Duration::from_secs(1))
+                .max_capacity(config.auth.cache_capacity)
+                .build(),
+            users: UserContexts::new(config.auth.cache_ttl.get(), config.auth.cache_capacity),
+        }
+    }
+
+    /// Called on every local revocation (token, family, grant): the next request re-reads the
+    /// database instead of trusting a cached "still valid".
+    pub fn forget_token_states(&self) {
+        self.token_states.invalidate_all();
+    }
+}

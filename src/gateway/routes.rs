@@ -1,0 +1,52 @@
+//! Mounting the gateway: `/t/{tenant}/mcp/{server}` and everything below it, any method, behind
+//! the bearer layer. CORS (for browser-based MCP clients) sits outside the bearer layer so that
+//! preflights, which carry no token, are answered, and `WWW-Authenticate` is exposed.
+
+use axum::{Router, middleware, routing::any};
+use http::{HeaderName, HeaderValue, Method, header};
+use tower_http::cors::{AllowOrigin, CorsLayer};
+
+use super::{auth, handler};
+use crate::{config::GatewayConfig, state::AppState};
+
+pub fn routes(state: &AppState) -> Router<AppState> {
+    let protected = Router::new()
+        .route("/t/{tenant}/mcp/{server}", any(handler::proxy))
+        .route("/t/{tenant}/mcp/{server}/{*rest}", any(handler::proxy))
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::layer));
+    match cors(&state.config.gateway) {
+        Some(cors) => protected.layer(cors),
+        None => protected,
+    }
+}
+
+fn cors(config: &GatewayConfig) -> Option<CorsLayer> {
+    if config.cors_allowed_origins.is_empty() {
+        return None;
+    }
+    let origin = if config.cors_allowed_origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            config
+                .cors_allowed_origins
+                .iter()
+                .filter_map(|o| HeaderValue::from_str(o).ok()),
+        )
+    };
+    let mcp = |n: &'static str| HeaderName::from_static(n);
+    Some(
+        CorsLayer::new()
+            .allow_origin(origin)
+            .allow_methods([Method::GET, Method::POST, Method::DELETE])
+            .allow_headers([
+                header::AUTHORIZATION,
+                header::CONTENT_TYPE,
+                header::ACCEPT,
+                mcp("mcp-session-id"),
+                mcp("mcp-protocol-version"),
+                mcp("last-event-id"),
+            ])
+            .expose_headers([header::WWW_AUTHENTICATE, mcp("mcp-session-id")]),
+    )
+}

@@ -1,0 +1,45 @@
+//! The user-context cache: one userinfo call per grant however many cold requests race, a new
+//! load after the TTL.
+
+use std::time::Duration;
+
+use futures_util::future::join_all;
+use serde_json::json;
+use sqlx::PgPool;
+
+use super::setup;
+
+#[sqlx::test]
+async fn two_hundred_concurrent_cold_requests_make_one_userinfo_call(pool: PgPool) {
+    let s = setup(&pool, "").await;
+    let token = s.token("demo", "mcp").await;
+    let before = s.idp.counters().userinfo;
+
+    let requests = (0..200).map(|i| s.post("demo", &token, None, json!({"jsonrpc": "2.0", "id": i, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})).send());
+    let statuses: Vec<u16> = join_all(requests)
+        .await
+        .into_iter()
+        .map(|r| r.unwrap().status().as_u16())
+        .collect();
+
+    assert!(statuses.iter().all(|s| *s == 200), "{statuses:?}");
+    assert_eq!(s.idp.counters().userinfo - before, 1);
+}
+
+#[sqlx::test]
+async fn after_the_ttl_the_user_context_is_loaded_again(pool: PgPool) {
+    let s = setup(&pool, "\n[auth]\ncache_ttl = \"1s\"\n").await;
+    let token = s.token("demo", "mcp").await;
+    let ping = || {
+        s.post("demo", &token, None, json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+        "protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}}})).send()
+    };
+    let before = s.idp.counters().userinfo;
+    ping().await.unwrap();
+    ping().await.unwrap();
+    assert_eq!(s.idp.counters().userinfo - before, 1);
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    ping().await.unwrap();
+    assert_eq!(s.idp.counters().userinfo - before, 2);
+}

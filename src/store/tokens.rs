@@ -75,10 +75,17 @@ pub struct NewAccessToken<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Records an issued access token and marks its grant as in use (`updated_at`), so the sweeper
+/// never takes a grant for an orphan while tokens are still being issued from it.
 pub async fn insert_access_token(
     conn: &mut PgConnection,
     t: &NewAccessToken<'_>,
 ) -> Result<(), StoreError> {
+    sqlx::query("UPDATE grants SET updated_at = GREATEST(updated_at, $2) WHERE id = $1")
+        .bind(t.grant_id)
+        .bind(t.issued_at)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query(
         "INSERT INTO access_tokens (jti, tenant_id, grant_id, client_pk, family_id, mcp_server_id,
              subject, audience, scopes, issued_at, expires_at)
@@ -210,6 +217,24 @@ pub async fn lock_refresh_token(
         resource: row.try_get("resource")?,
         subject: row.try_get("subject")?,
     }))
+}
+
+/// Drops the sealed grace responses of a family's earlier rotations once their grace period
+/// has passed: they hold live tokens and are only needed for `refresh_grace_period`.
+pub async fn clear_expired_grace(
+    conn: &mut PgConnection,
+    family_id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE refresh_tokens SET grace_response = NULL, grace_response_key_id = NULL
+         WHERE family_id = $1 AND grace_response IS NOT NULL AND grace_until <= $2",
+    )
+    .bind(family_id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
 }
 
 /// Marks a refresh token rotated, keeping the sealed response for the grace period.

@@ -71,15 +71,24 @@ pub async fn request(
         .and_then(|j| j.get("error"))
         .and_then(Value::as_str);
     if !status.is_success() {
+        // At a token endpoint a 401 is the IdP refusing *the bridge* (invalid_client): a
+        // configuration problem, never a reason to end the user's grant. Only invalid_grant is.
+        if status == reqwest::StatusCode::UNAUTHORIZED && error != Some("invalid_grant") {
+            return Err(UpstreamError::Config(
+                "the IdP refused the bridge's client credentials".into(),
+            ));
+        }
         return Err(UpstreamError::from_status(status, retry, error));
     }
     // GitHub answers errors with status 200.
     if let Some(error) = error {
         return Err(match error {
-            "invalid_grant"
-            | "bad_verification_code"
-            | "bad_refresh_token"
-            | "incorrect_client_credentials" => UpstreamError::Rejected(sanitize(error)),
+            "invalid_grant" | "bad_verification_code" | "bad_refresh_token" => {
+                UpstreamError::Rejected(sanitize(error))
+            }
+            "incorrect_client_credentials" => {
+                UpstreamError::Config("the IdP refused the bridge's client credentials".into())
+            }
             other => UpstreamError::Protocol(format!("error {}", sanitize(other))),
         });
     }

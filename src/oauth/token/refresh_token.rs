@@ -163,5 +163,6 @@ async fn rotate(
     let sealed = state.sealer.seal(&json, &grace_aad(token_hash));
     let grace_until = now + state.config.auth.refresh_grace_period.to_chrono();
     store::tokens::mark_rotated(tx, token_hash, now, grace_until, &sealed).await?;
+    store::tokens::clear_expired_grace(tx, locked.family_id, now).await?;
     Ok(response)
 }

@@ -241,8 +241,9 @@ impl Upstream {
                 .await?;
         let id_claims = match (&answer.id_token, nonce, &endpoints.jwks, &endpoints.issuer) {
             (Some(id_token), Some(nonce), Some(jwks), Some(issuer)) => {
+                let issuer = issuer_as_sent(issuer, id_token);
                 let expected = id_token::Expected {
-                    issuer,
+                    issuer: &issuer,
                     client_id: &client_id,
                     nonce,
                     jwks,
@@ -283,8 +284,12 @@ impl Upstream {
                 }
             }
         };
+        // OIDC Core 5.3.2: userinfo's `sub` is the ID token's. Kinds whose normalised subject
+        // is another field (Salesforce's `user_id`; its `sub` is the identity URL) compare both.
+        let userinfo_sub = user.claims.get("sub").and_then(serde_json::Value::as_str);
         if let Some(claims) = &id_claims
             && claims.sub != user.subject
+            && Some(claims.sub.as_str()) != userinfo_sub
         {
             return Err(UpstreamError::Protocol(
                 "userinfo subject differs from the ID token's".into(),
@@ -303,5 +308,49 @@ impl Upstream {
                 .sealer
                 .derive_key(&format!("dev-idp-client:{tenant}:{}", p.name)),
         )
+    }
+}
+
+/// The issuer to expect in an ID token: the configured one, in the form the token spells it
+/// when the two differ only by a trailing `/` (configured URLs lose it, Auth0-style issuers keep
+/// it). Only the spelling is taken from the unverified token, never another issuer.
+fn issuer_as_sent(configured: &str, id_token: &str) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let sent = id_token
+        .split('.')
+        .nth(1)
+        .and_then(|payload| URL_SAFE_NO_PAD.decode(payload).ok())
+        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
+        .and_then(|claims| claims.get("iss")?.as_str().map(str::to_owned));
+    match sent {
+        Some(sent) if sent.trim_end_matches('/') == configured.trim_end_matches('/') => sent,
+        _ => configured.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+    use super::issuer_as_sent;
+
+    fn token(iss: &str) -> String {
+        let claims = URL_SAFE_NO_PAD.encode(format!(r#"{{"iss":"{iss}"}}"#));
+        format!("eyJhbGciOiJSUzI1NiJ9.{claims}.sig")
+    }
+
+    #[test]
+    fn the_expected_issuer_takes_only_the_trailing_slash_from_the_token() {
+        let auth0 = "https://acme.auth0.com/";
+        assert_eq!(
+            issuer_as_sent("https://acme.auth0.com", &token(auth0)),
+            auth0
+        );
+        let other = token("https://evil.example");
+        assert_eq!(
+            issuer_as_sent("https://acme.auth0.com", &other),
+            "https://acme.auth0.com"
+        );
+        assert_eq!(issuer_as_sent("https://a", "garbage"), "https://a");
     }
 }

@@ -1,5 +1,10 @@
 //! What each provider kind needs: default endpoints and scopes, extra authorization
-//! parameters, and how its token endpoint wants the client to authenticate.
+//! parameters, and how its token endpoint wants the client to authenticate. The kinds whose
+//! user lookup or revocation is more than one call live in the submodules.
+
+pub mod atlassian;
+pub mod github;
+pub mod revocation;
 
 use url::Url;
 
@@ -42,7 +47,14 @@ pub fn static_endpoints(p: &UpstreamProvider, dev_base: &Url) -> Option<Endpoint
             }
         }
         ProviderKind::Google => Endpoints {
-            issuer: Some("https://accounts.google.com".into()),
+            // Overridable like every URL (tests, proxies); Google's own issuer otherwise.
+            issuer: Some(
+                p.issuer
+                    .as_deref()
+                    .unwrap_or("https://accounts.google.com")
+                    .trim_end_matches('/')
+                    .to_owned(),
+            ),
             authorization: url("https://accounts.google.com/o/oauth2/v2/auth")?,
             token: url("https://oauth2.googleapis.com/token")?,
             userinfo: url("https://openidconnect.googleapis.com/v1/userinfo"),
@@ -55,6 +67,7 @@ pub fn static_endpoints(p: &UpstreamProvider, dev_base: &Url) -> Option<Endpoint
             token: url("https://auth.atlassian.com/oauth/token")?,
             userinfo: url("https://api.atlassian.com/me"),
             jwks: None,
+            // Atlassian documents no revocation endpoint for 3LO apps; `revocation_url` adds one.
             revocation: None,
         },
         ProviderKind::Salesforce => {
@@ -78,7 +91,15 @@ pub fn static_endpoints(p: &UpstreamProvider, dev_base: &Url) -> Option<Endpoint
             token: url("https://github.com/login/oauth/access_token")?,
             userinfo: url("https://api.github.com/user"),
             jwks: None,
-            revocation: None,
+            // `DELETE /applications/{client_id}/token` (see `revocation`).
+            revocation: p.client_id.as_deref().and_then(|id| {
+                let mut u = url("https://api.github.com/applications/")?;
+                u.path_segments_mut()
+                    .ok()?
+                    .pop_if_empty()
+                    .extend([id, "token"]);
+                Some(u)
+            }),
         },
         ProviderKind::Oidc => return None,
     };
@@ -110,8 +131,12 @@ pub fn apply_overrides(mut e: Endpoints, p: &UpstreamProvider) -> Endpoints {
 /// Scopes requested upstream when the provider configuration names none.
 pub fn default_scopes(kind: ProviderKind) -> Vec<&'static str> {
     match kind {
-        ProviderKind::Keycloak => vec!["openid", "email", "profile", "offline_access"],
-        ProviderKind::Oidc | ProviderKind::Google => vec!["openid", "email", "profile"],
+        // `offline_access` so that a refresh token comes back (OIDC Core section 11).
+        ProviderKind::Keycloak | ProviderKind::Oidc => {
+            vec!["openid", "email", "profile", "offline_access"]
+        }
+        // Google refuses `offline_access`; it wants `access_type=offline` instead.
+        ProviderKind::Google => vec!["openid", "email", "profile"],
         ProviderKind::Atlassian => vec!["read:me", "offline_access"],
         ProviderKind::Salesforce => vec!["openid", "id", "refresh_token"],
         ProviderKind::Github => vec!["read:user", "user:email"],
@@ -135,6 +160,15 @@ pub enum ClientAuth {
     Post,
 }
 
+/// How the bridge authenticates at a kind's RFC 7009 revocation endpoint; `None`: the token
+/// alone (Google documents no client authentication there).
+pub fn revocation_client_auth(kind: ProviderKind) -> Option<ClientAuth> {
+    match kind {
+        ProviderKind::Google => None,
+        other => Some(client_auth(other)),
+    }
+}
+
 pub fn client_auth(kind: ProviderKind) -> ClientAuth {
     match kind {
         ProviderKind::Github | ProviderKind::Salesforce | ProviderKind::Atlassian => {
@@ -150,4 +184,99 @@ pub fn is_oidc(p: &UpstreamProvider, scopes: &[String]) -> bool {
         p.kind,
         ProviderKind::Github | ProviderKind::Atlassian | ProviderKind::Dev
     ) && scopes.iter().any(|s| s == "openid")
+}
+
+#[cfg(test)]
+mod tests {
+    use uuid::Uuid;
+
+    use super::*;
+    use crate::domain::ResourceName;
+
+    fn provider(kind: ProviderKind, issuer: Option<&str>) -> UpstreamProvider {
+        UpstreamProvider {
+            id: Uuid::nil(),
+            tenant_id: Uuid::nil(),
+            name: ResourceName::parse("p").unwrap(),
+            kind,
+            issuer: issuer.map(str::to_owned),
+            client_id: Some("Iv1.abc".into()),
+            scopes: None,
+            authorization_url: None,
+            token_url: None,
+            userinfo_url: None,
+            jwks_url: None,
+            revocation_url: None,
+            default_token_lifetime_seconds: None,
+            settings: serde_json::Value::Null,
+        }
+    }
+
+    fn endpoints(p: &UpstreamProvider) -> Endpoints {
+        static_endpoints(p, &Url::parse("http://127.0.0.1/dev/").unwrap()).unwrap()
+    }
+
+    #[test]
+    fn salesforce_hosts_come_from_the_issuer() {
+        for host in [
+            "https://login.salesforce.com",
+            "https://test.salesforce.com",
+            "https://acme.my.salesforce.com",
+        ] {
+            let e = endpoints(&provider(ProviderKind::Salesforce, Some(host)));
+            assert_eq!(e.issuer.as_deref(), Some(host));
+            assert_eq!(e.token.as_str(), format!("{host}/services/oauth2/token"));
+            assert_eq!(
+                e.revocation.unwrap().as_str(),
+                format!("{host}/services/oauth2/revoke")
+            );
+        }
+        let default = endpoints(&provider(ProviderKind::Salesforce, None));
+        assert_eq!(
+            default.authorization.as_str(),
+            "https://login.salesforce.com/services/oauth2/authorize"
+        );
+    }
+
+    #[test]
+    fn google_keeps_its_issuer_unless_one_is_configured() {
+        let google = endpoints(&provider(ProviderKind::Google, None));
+        assert_eq!(
+            google.issuer.as_deref(),
+            Some("https://accounts.google.com")
+        );
+        let proxied = endpoints(&provider(ProviderKind::Google, Some("http://127.0.0.1:5/")));
+        assert_eq!(proxied.issuer.as_deref(), Some("http://127.0.0.1:5"));
+    }
+
+    #[test]
+    fn github_revokes_under_its_client_id() {
+        let e = endpoints(&provider(ProviderKind::Github, None));
+        assert_eq!(
+            e.revocation.unwrap().as_str(),
+            "https://api.github.com/applications/Iv1.abc/token"
+        );
+        let mut no_client = provider(ProviderKind::Github, None);
+        no_client.client_id = None;
+        assert_eq!(endpoints(&no_client).revocation, None);
+    }
+
+    #[test]
+    fn kinds_that_refresh_ask_for_it() {
+        for kind in [
+            ProviderKind::Keycloak,
+            ProviderKind::Oidc,
+            ProviderKind::Atlassian,
+        ] {
+            assert!(default_scopes(kind).contains(&"offline_access"), "{kind:?}");
+        }
+        assert!(default_scopes(ProviderKind::Salesforce).contains(&"refresh_token"));
+        assert!(!default_scopes(ProviderKind::Google).contains(&"offline_access"));
+        let google = extra_authorization_params(ProviderKind::Google);
+        assert!(
+            google.contains(&("access_type", "offline")) && google.contains(&("prompt", "consent"))
+        );
+        let atlassian = extra_authorization_params(ProviderKind::Atlassian);
+        assert!(atlassian.contains(&("audience", "api.atlassian.com")));
+    }
 }

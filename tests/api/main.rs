@@ -18,6 +18,7 @@ mod oauth_flow;
 mod oauth_isolation;
 mod oauth_races;
 mod oauth_support;
+mod providers;
 mod proxy;
 mod registration;
 mod registration_hostile;

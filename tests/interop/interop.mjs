@@ -92,7 +92,13 @@ async function boundedFetch(url, init = {}) {
   // The timer bounds the wait for the response head; bodies (SSE streams included) are bounded
   // by the whole run's deadline.
   const response = await fetch(url, { ...init, signal }).finally(() => clearTimeout(timer));
-  const entry = { method, url: String(url), status: response.status, body: body ? String(body) : undefined };
+  const entry = {
+    method,
+    url: String(url),
+    status: response.status,
+    body: body ? String(body) : undefined,
+    cacheControl: response.headers.get('cache-control') ?? '',
+  };
   httpLog.push(entry);
   if (VERBOSE) console.log(`       ${method} ${where(String(url))} -> ${response.status}`);
   return response;
@@ -513,6 +519,7 @@ await step('sdk auth() with the code: token exchange (PKCE verifier, resource)',
   const tokenCall = logSince(mark).find((e) => e.method === 'POST' && e.url === asMetadata.token_endpoint);
   expect(tokenCall, 'the SDK did not call the token endpoint');
   expectEq(tokenCall.status, 200, 'token endpoint status');
+  expect(/no-store/.test(tokenCall.cacheControl), `token response Cache-Control: ${tokenCall.cacheControl} (RFC 6749 section 5.1: no-store)`);
   const sent = new URLSearchParams(tokenCall.body ?? '');
   expectEq(sent.get('grant_type'), 'authorization_code', 'grant_type sent');
   expectEq(sent.get('resource'), SERVER_URL, 'resource sent to /token');
@@ -552,6 +559,7 @@ await step('sdk auth() again: refresh through the SDK (refresh_token grant, rota
   const calls = logSince(mark).filter((e) => e.method === 'POST' && e.url === asMetadata.token_endpoint);
   expectEq(calls.length, 1, 'token endpoint calls');
   expectEq(calls[0].status, 200, 'refresh status');
+  expect(/no-store/.test(calls[0].cacheControl), `refresh response Cache-Control: ${calls[0].cacheControl}`);
   const sent = new URLSearchParams(calls[0].body ?? '');
   expectEq(sent.get('grant_type'), 'refresh_token', 'grant_type sent');
   expectEq(sent.get('resource'), SERVER_URL, 'resource sent on refresh');

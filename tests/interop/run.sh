@@ -65,6 +65,7 @@ fi
 LOGDIR=$(mktemp -d "${TMPDIR:-/tmp}/mab-interop.XXXXXX")
 BRIDGE_PID=
 MCP_PID=
+TEST_PID=
 
 drop_database() {
   if command -v psql >/dev/null 2>&1; then
@@ -90,6 +91,7 @@ stop() {
 cleanup() {
   local status=$?
   trap - EXIT INT TERM
+  stop "$TEST_PID"
   stop "$BRIDGE_PID"
   stop "$MCP_PID"
   wait 2>/dev/null || true
@@ -134,4 +136,7 @@ done
 say "services ready after $((SECONDS + READY_TIMEOUT - deadline))s"
 
 # --- the test ------------------------------------------------------------------------------
-BRIDGE_URL="http://$BRIDGE_ADDR" timeout --kill-after=5 "$TEST_TIMEOUT" node "$INTEROP/interop.mjs" "$@"
+# In the background and waited for, so that INT/TERM reach the traps at once.
+BRIDGE_URL="http://$BRIDGE_ADDR" timeout --kill-after=5 "$TEST_TIMEOUT" node "$INTEROP/interop.mjs" "$@" &
+TEST_PID=$!
+wait "$TEST_PID"

@@ -7,6 +7,8 @@
 pub mod bootstrap;
 /// The command line (`serve`, `migrate`, `check-config`, `config-schema`).
 pub mod cli;
+/// Cache coherence across replicas (LISTEN/NOTIFY).
+pub mod coherence;
 /// Typed configuration: TOML + environment, validated once.
 pub mod config;
 /// Random tokens, hashes, sealing at rest, signing keys.

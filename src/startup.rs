@@ -163,6 +163,7 @@ impl Application {
         // Background work shares the shutdown signal: the sweeper stops between batches.
         let sweeper = crate::sweeper::Sweeper::new(self.state.pool.clone(), &self.state.config)
             .spawn(stop_rx.clone());
+        let listener = crate::coherence::spawn_listener(self.state.clone(), stop_rx.clone());
         let service = self
             .router
             .into_make_service_with_connect_info::<SocketAddr>();
@@ -184,6 +185,7 @@ impl Application {
                 Ok(())
             }
         };
+        let _ = tokio::time::timeout(self.shutdown_grace, listener).await;
         if tokio::time::timeout(self.shutdown_grace, sweeper)
             .await
             .is_err()

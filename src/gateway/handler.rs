@@ -127,7 +127,13 @@ async fn load_failure(
 ) -> Response {
     match e {
         LoadError::NeedsReauth => {
-            state.gateway.forget_token_states();
+            crate::coherence::publish(
+                state,
+                crate::coherence::CacheEvent::GrantChanged {
+                    grant: auth.grant_id,
+                },
+            )
+            .await;
             Challenge::InvalidToken("the user must authorize again").into_response(resource)
         }
         LoadError::Unavailable(secs) => Challenge::Unavailable(secs).into_response(resource),
@@ -146,8 +152,13 @@ async fn token_problem(
 ) -> Response {
     match problem {
         TokenProblem::NeedsReauth => {
-            state.gateway.users.forget(auth.grant_id).await;
-            state.gateway.forget_token_states();
+            crate::coherence::publish(
+                state,
+                crate::coherence::CacheEvent::GrantChanged {
+                    grant: auth.grant_id,
+                },
+            )
+            .await;
             Challenge::InvalidToken("the user must authorize again").into_response(resource)
         }
         TokenProblem::Unavailable(secs) => Challenge::Unavailable(secs).into_response(resource),

@@ -43,7 +43,7 @@ pub async fn revoke(
             && claims.client_id == client.client_id
         {
             store::tokens::revoke_access_token(&state.pool, ctx.tenant.id, claims.jti, now).await?;
-            state.gateway.forget_token_states();
+            crate::coherence::publish(&state, crate::coherence::CacheEvent::TokensRevoked).await;
             tracing::info!(client = %client.client_id, "access token revoked");
         }
     } else if let Some((family, tenant_id, client_pk)) =
@@ -60,7 +60,7 @@ pub async fn revoke(
         tx.commit()
             .await
             .map_err(|e| OAuthError::internal("commit", &e))?;
-        state.gateway.forget_token_states();
+        crate::coherence::publish(&state, crate::coherence::CacheEvent::TokensRevoked).await;
         tracing::info!(client = %client.client_id, "refresh token family revoked");
     }
     let mut response = StatusCode::OK.into_response();

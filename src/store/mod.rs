@@ -6,6 +6,7 @@ pub mod codes;
 pub mod consents;
 pub mod grants;
 pub mod health;
+pub mod notify;
 pub mod pending;
 pub mod pool;
 pub mod signing_keys;

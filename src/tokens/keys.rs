@@ -134,6 +134,12 @@ impl TenantKeys {
             .map_err(|e| StoreError::Corrupt(e.to_string()))
     }
 
+    /// Drops every tenant's cached keys (this replica may have missed rotations).
+    pub fn forget_all(&self) {
+        self.signers.invalidate_all();
+        self.verifiers.invalidate_all();
+    }
+
     /// Drops what this replica cached for a tenant (after a rotation).
     pub async fn forget(&self, tenant_id: Uuid) {
         self.signers.invalidate(&tenant_id).await;

@@ -52,6 +52,27 @@ pub async fn spawn_app(pool: PgPool, config: Config) -> TestApp {
 
 /// Binds first, so `public_url` (from which issuers, callback and consent URLs derive) can name
 /// the real port.
+/// A second replica of an application: same database, same configuration and `public_url`
+/// (as behind a load balancer), its own port, caches and background tasks.
+pub async fn spawn_replica(pool: PgPool, public_url: &str, mut config: Config) -> TestApp {
+    config.public_url = public_url.parse().expect("url");
+    config.auth.cleanup_interval = mcp_auth_bridge::config::HumanDuration::secs(0);
+    let app = Application::build_with(config, pool.clone(), DatabaseSetup::AsIs, None)
+        .await
+        .expect("replica builds");
+    let port = app.port();
+    tokio::spawn(app.run_until(std::future::pending()));
+    TestApp {
+        address: format!("http://127.0.0.1:{port}"),
+        port,
+        pool,
+        http: reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .expect("http client"),
+    }
+}
+
 pub async fn spawn_app_with(pool: PgPool, mut config: Config, setup: DatabaseSetup) -> TestApp {
     // `TEST_LOG=1 cargo test …` shows the service's logs (zero2prod's trick); silent otherwise.
     if std::env::var_os("TEST_LOG").is_some() {

@@ -22,6 +22,7 @@ mod providers;
 mod proxy;
 mod registration;
 mod registration_hostile;
+mod replicas;
 #[path = "../support/mod.rs"]
 mod support;
 mod sweeper;

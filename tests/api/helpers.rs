@@ -3,6 +3,7 @@
 use mcp_auth_bridge::{
     config::Config,
     startup::{Application, DatabaseSetup},
+    state::AppState,
 };
 use sqlx::PgPool;
 
@@ -36,6 +37,8 @@ pub struct TestApp {
     pub port: u16,
     pub pool: PgPool,
     pub http: reqwest::Client,
+    /// The running application's state (its refresh coordinator, caches, pool).
+    pub state: AppState,
 }
 
 impl TestApp {
@@ -68,6 +71,7 @@ pub async fn spawn_app_with(pool: PgPool, mut config: Config, setup: DatabaseSet
         .await
         .expect("application builds");
     let port = app.port();
+    let state = app.state().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -77,5 +81,6 @@ pub async fn spawn_app_with(pool: PgPool, mut config: Config, setup: DatabaseSet
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client"),
+        state,
     }
 }

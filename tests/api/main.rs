@@ -17,6 +17,7 @@ mod oauth_isolation;
 mod oauth_races;
 mod oauth_support;
 mod proxy;
+mod refresh;
 mod registration;
 mod registration_hostile;
 #[path = "../support/mod.rs"]

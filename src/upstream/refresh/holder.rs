@@ -46,10 +46,12 @@ pub async fn refresh(
     let started = Instant::now();
     let answer = call_with_retries(ctx, grant, &provider, refresh_token, now).await;
     record_duration(label, started.elapsed());
-    let at = now + chrono::Duration::from_std(started.elapsed()).unwrap_or_default();
+    let at = later(now, started);
     match answer {
         Ok(answer) => Step::Done(commit(ctx, grant, answer, at, flow).await),
-        Err(UpstreamError::Rejected(reason)) => needs_reauth(ctx, grant, &reason, at, flow).await,
+        Err(UpstreamError::Rejected(reason)) if ends_the_grant(&reason) => {
+            needs_reauth(ctx, grant, &reason, at, flow).await
+        }
         Err(e) => {
             release(ctx, grant.id, flow).await;
             Step::Done(Err(match e {
@@ -57,13 +59,24 @@ pub async fn refresh(
                     RefreshError::Unavailable { retry_after }
                 }
                 // An answer we cannot use may be an outage page; never a reason to end a grant.
-                UpstreamError::Protocol(_) | UpstreamError::Rejected(_) => {
-                    RefreshError::Unavailable { retry_after: None }
+                UpstreamError::Protocol(_) => RefreshError::Unavailable { retry_after: None },
+                // The IdP refused *us* (401 / `invalid_client`): the operator must fix the
+                // provider's credentials; the user's grant is fine.
+                UpstreamError::Rejected(reason) => {
+                    tracing::error!(%reason, "the upstream refused the bridge's client credentials");
+                    internal(format!("upstream refused the client: {reason}"))
                 }
                 UpstreamError::Config(e) => internal(format!("provider configuration: {e}")),
             }))
         }
     }
+}
+
+/// Only a refusal of the refresh token itself ends a grant: `invalid_grant` (RFC 6749 section
+/// 5.2), GitHub's `bad_refresh_token`. A 401 from a token endpoint is `invalid_client` — the
+/// bridge's credentials, not the user's grant — and must not log every user out.
+fn ends_the_grant(reason: &str) -> bool {
+    matches!(reason, "invalid_grant" | "bad_refresh_token")
 }
 
 async fn find_provider(ctx: &Ctx, grant: &GrantTokens) -> Result<UpstreamProvider, RefreshError> {
@@ -89,7 +102,7 @@ async fn call_with_retries(
     let mut last = None;
     for attempt in 1..=policy.attempts {
         let elapsed = started.elapsed();
-        let at = now + chrono::Duration::from_std(elapsed).unwrap_or_default();
+        let at = later(now, started);
         tracing::info!(attempt, refresh_fp = %fingerprint(refresh_token.expose()),
             "calling the upstream token endpoint");
         let call =
@@ -219,6 +232,15 @@ async fn needs_reauth(
             Step::Done(Err(internal(e)))
         }
     }
+}
+
+/// The caller's `now`, moved on by the time spent since `started` (expiry is computed from
+/// when the IdP answered, not when the caller asked).
+fn later(now: DateTime<Utc>, started: Instant) -> DateTime<Utc> {
+    chrono::Duration::from_std(started.elapsed())
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(now)
 }
 
 /// Gives the lease back. If that fails the lease simply expires; nothing is lost.

@@ -50,7 +50,7 @@ impl Want {
         match self {
             Self::Current => grant
                 .access_expires_at
-                .is_some_and(|expires| expires - effective_skew(grant, expires, skew) <= now),
+                .is_some_and(|expires| due(expires, grant.access_obtained_at, skew, now)),
             Self::Replace(rejected) => constant_time_eq(
                 grant.access_token.expose().as_bytes(),
                 rejected.expose().as_bytes(),
@@ -59,12 +59,20 @@ impl Want {
     }
 }
 
-/// The skew, but at most half the token's lifetime: an IdP issuing tokens shorter-lived than
-/// the skew would otherwise see a refresh on every use.
-fn effective_skew(grant: &GrantTokens, expires: DateTime<Utc>, skew: Duration) -> chrono::Duration {
+/// Whether a token obtained at `obtained` and expiring at `expires` is to be refreshed before
+/// use at `now`: when it expires within the skew — but the skew is at most half the token's
+/// lifetime, or an IdP issuing tokens shorter-lived than the skew would see a refresh on every
+/// use.
+fn due(
+    expires: DateTime<Utc>,
+    obtained: DateTime<Utc>,
+    skew: Duration,
+    now: DateTime<Utc>,
+) -> bool {
     let skew = chrono::Duration::from_std(skew).unwrap_or(chrono::Duration::MAX);
-    let half_life = (expires - grant.access_obtained_at) / 2;
-    skew.min(half_life).max(chrono::Duration::zero())
+    let half_life = (expires - obtained) / 2;
+    let skew = skew.min(half_life).max(chrono::Duration::zero());
+    expires.checked_sub_signed(skew).is_none_or(|at| at <= now)
 }
 
 pub fn access_of(grant: &GrantTokens) -> UpstreamAccess {
@@ -190,4 +198,36 @@ async fn wait_for_holder(ctx: &Ctx, grant_id: Uuid, version: i64) -> Result<(), 
     Err(RefreshError::Unavailable {
         retry_after: Some(ctx.policy.lease.as_secs()),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use chrono::TimeZone;
+
+    use super::*;
+
+    fn t(secs: i64) -> DateTime<Utc> {
+        Utc.timestamp_opt(1_700_000_000 + secs, 0).unwrap()
+    }
+
+    const SKEW: Duration = Duration::from_secs(60);
+
+    #[test]
+    fn an_hour_token_is_due_within_the_skew_of_its_expiry() {
+        assert!(!due(t(3600), t(0), SKEW, t(3539)));
+        assert!(due(t(3600), t(0), SKEW, t(3540)));
+        assert!(due(t(3600), t(0), SKEW, t(7200)));
+    }
+
+    #[test]
+    fn a_token_shorter_lived_than_the_skew_is_due_only_in_its_second_half() {
+        assert!(!due(t(30), t(0), SKEW, t(0)));
+        assert!(!due(t(30), t(0), SKEW, t(14)));
+        assert!(due(t(30), t(0), SKEW, t(15)));
+    }
+
+    #[test]
+    fn a_token_expiring_before_it_was_obtained_is_due() {
+        assert!(due(t(0), t(10), SKEW, t(0)));
+    }
 }

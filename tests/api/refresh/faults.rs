@@ -292,3 +292,38 @@ async fn a_refresh_whose_commit_fails_returns_an_error_not_the_unstored_token(po
             .unwrap();
     assert_eq!(lease, None);
 }
+
+#[sqlx::test]
+async fn an_idp_refusing_the_bridges_client_credentials_does_not_end_the_grant(pool: PgPool) {
+    // Arrange: after the login, the provider's stored client secret goes wrong.
+    let t = logged_in(pool.clone(), FakeIdpOptions::default()).await;
+    let (tenant_id, name): (uuid::Uuid, String) =
+        sqlx::query_as("SELECT tenant_id, name FROM upstream_providers")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    let aad = format!("provider:{tenant_id}:{name}:client_secret");
+    let wrong = t.app.state.sealer.seal_str("not-the-secret", &aad);
+    sqlx::query("UPDATE upstream_providers SET client_secret = $1, client_secret_key_id = $2")
+        .bind(&wrong.blob)
+        .bind(&wrong.key_id)
+        .execute(&pool)
+        .await
+        .unwrap();
+
+    // Act
+    let result = quick_refresher(&t.app)
+        .access_token(t.grant_id, later())
+        .await;
+
+    // Assert: a 401 invalid_client is our configuration, not the user's grant.
+    assert!(
+        matches!(result, Err(RefreshError::Internal(_))),
+        "{result:?}"
+    );
+    assert_eq!(t.idp.counters().token_refresh, 1);
+    assert_eq!(
+        status_and_version(&pool, t.grant_id).await,
+        ("active".into(), 1)
+    );
+}

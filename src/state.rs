@@ -6,8 +6,11 @@ use metrics_exporter_prometheus::PrometheusHandle;
 use sqlx::PgPool;
 
 use crate::{
-    config::Config, crypto::Sealer, oauth::rate_limit::RateLimiter, tokens::TenantKeys,
-    upstream::Upstream,
+    config::Config,
+    crypto::Sealer,
+    oauth::rate_limit::RateLimiter,
+    tokens::TenantKeys,
+    upstream::{Upstream, refresh::RefreshCoordinator},
 };
 
 /// Cheap to clone: everything inside is shared.
@@ -19,6 +22,8 @@ pub struct AppState {
     pub metrics: PrometheusHandle,
     pub keys: TenantKeys,
     pub upstream: Upstream,
+    /// The one way to an upstream access token: refreshes single-flight, across replicas.
+    pub refresher: RefreshCoordinator,
     /// Per-IP limit on dynamic registration (in memory, per replica).
     pub registration_limiter: Arc<RateLimiter>,
     /// The gateway's proxy and caches (targets, verified tokens, user contexts).
@@ -29,14 +34,21 @@ impl AppState {
     pub fn new(config: Config, pool: PgPool, sealer: Sealer) -> Self {
         let sealer = Arc::new(sealer);
         let leeway = config.auth.clock_skew.get().as_secs();
+        let upstream = Upstream::new(
+            pool.clone(),
+            sealer.clone(),
+            config.public_url.clone(),
+            leeway,
+        );
         Self {
             keys: TenantKeys::new(pool.clone(), sealer.clone()),
-            upstream: Upstream::new(
+            refresher: RefreshCoordinator::new(
                 pool.clone(),
                 sealer.clone(),
-                config.public_url.clone(),
-                leeway,
+                upstream.clone(),
+                &config.auth,
             ),
+            upstream,
             metrics: crate::telemetry::metrics::handle(),
             gateway: crate::gateway::Gateway::new(&config),
             registration_limiter: Arc::new(RateLimiter::new(

@@ -1,37 +1,51 @@
-//! The user's upstream access token as the gateway needs it: current (refreshed before use when
-//! about to expire) and refreshed once after an upstream 401.
+//! The user's upstream access token as the gateway needs it, through the refresh coordinator:
+//! current (refreshed before use when about to expire) and refreshed once after an upstream 401
+//! — however many requests report the same rejected token at the same moment.
 
 use chrono::Utc;
 use uuid::Uuid;
 
-use crate::{state::AppState, store};
+use crate::{
+    state::AppState,
+    upstream::refresh::{RefreshError, UpstreamAccess},
+};
 
 #[derive(Debug, Clone)]
 pub enum TokenProblem {
-    /// The IdP refused the refresh token: only a new authorization helps (401 to the client).
+    /// The IdP refused the refresh token, or the grant is gone: only a new authorization helps
+    /// (401 with a challenge that makes the client re-authorize).
     NeedsReauth,
     /// Transient: 503 with `Retry-After`, never a 401.
     Unavailable(u64),
     Failed(String),
 }
 
+fn map(result: Result<UpstreamAccess, RefreshError>) -> Result<String, TokenProblem> {
+    match result {
+        Ok(access) => Ok(access.token.expose().clone()),
+        Err(RefreshError::NeedsReauth | RefreshError::Revoked | RefreshError::NotRefreshable) => {
+            Err(TokenProblem::NeedsReauth)
+        }
+        Err(RefreshError::Unavailable { retry_after }) => {
+            Err(TokenProblem::Unavailable(retry_after.unwrap_or(1)))
+        }
+        Err(RefreshError::Internal(reason)) => Err(TokenProblem::Failed(reason)),
+    }
+}
+
 /// The grant's current upstream access token.
 pub async fn current(state: &AppState, grant: Uuid) -> Result<String, TokenProblem> {
-    let _ = Utc::now();
-    match store::grants::upstream_access_token(&state.pool, &state.sealer, grant).await {
-        Ok(Some((token, _))) => Ok(token),
-        Ok(None) => Err(TokenProblem::NeedsReauth),
-        Err(e) => Err(TokenProblem::Failed(e.to_string())),
-    }
+    map(state.refresher.access_token(grant, Utc::now()).await)
 }
 
 /// The upstream rejected `rejected`: refresh once and return the new token.
 pub async fn after_rejection(
-    _state: &AppState,
-    _grant: Uuid,
-    _rejected: &str,
+    state: &AppState,
+    grant: Uuid,
+    rejected: &str,
 ) -> Result<String, TokenProblem> {
-    Err(TokenProblem::Failed(
-        "upstream refresh is not wired yet".into(),
-    ))
+    map(state
+        .refresher
+        .after_rejection(grant, rejected, Utc::now())
+        .await)
 }

@@ -7,7 +7,7 @@ use uuid::Uuid;
 use super::StoreError;
 use crate::{
     crypto::{Sealed, Sealer},
-    domain::{Grant, GrantStatus, UpstreamTokens},
+    domain::{Grant, GrantStatus, ProviderKind, Secret, UpstreamTokens},
 };
 
 /// The AAD that binds a sealed upstream token to its grant and role.
@@ -153,4 +153,237 @@ pub async fn upstream_extra(
             .fetch_optional(pool)
             .await?,
     )
+}
+
+// ---------------------------------------------------------------------------------------------
+// Refresh: what the refresh coordinator (`upstream::refresh`) reads and writes. The lease and
+// every write are conditional on the version the caller read (optimistic concurrency), and no
+// row lock is ever held while the IdP is called.
+
+/// A grant's upstream tokens as the refresh coordinator needs them: the access token opened,
+/// the refresh token still sealed (opened only by the one caller that refreshes).
+pub struct GrantTokens {
+    pub id: Uuid,
+    pub tenant_id: Uuid,
+    /// The tenant's slug, which the upstream adapter needs to build endpoints (`dev` provider).
+    pub tenant_slug: String,
+    pub provider_id: Uuid,
+    pub provider_kind: ProviderKind,
+    pub status: GrantStatus,
+    pub version: i64,
+    pub access_token: Secret<String>,
+    pub access_expires_at: Option<DateTime<Utc>>,
+    /// When the current access token was obtained (last refresh, else the login).
+    pub access_obtained_at: DateTime<Utc>,
+    refresh_token: Option<Sealed>,
+}
+
+impl GrantTokens {
+    pub fn has_refresh_token(&self) -> bool {
+        self.refresh_token.is_some()
+    }
+
+    /// Opens the refresh token (AAD bound to this grant).
+    pub fn refresh_token(&self, sealer: &Sealer) -> Result<Option<Secret<String>>, StoreError> {
+        let Some(sealed) = &self.refresh_token else {
+            return Ok(None);
+        };
+        sealer
+            .open_string(sealed, &aad(self.id, "refresh"))
+            .map(|t| Some(Secret::new(t)))
+            .map_err(|e| StoreError::Corrupt(format!("grant {} refresh token: {e}", self.id)))
+    }
+}
+
+/// Loads a grant's tokens and opens the access token. `None`: no such grant.
+pub async fn load_tokens(
+    pool: &PgPool,
+    sealer: &Sealer,
+    id: Uuid,
+) -> Result<Option<GrantTokens>, StoreError> {
+    let row = sqlx::query(
+        "SELECT g.id, g.tenant_id, t.slug, g.provider_id, p.kind, g.status, g.version,
+                g.upstream_access_token, g.upstream_access_key_id, g.upstream_access_expires_at,
+                g.upstream_refresh_token, g.upstream_refresh_key_id,
+                COALESCE(g.last_refreshed_at, g.created_at) AS obtained_at
+         FROM grants g JOIN tenants t ON t.id = g.tenant_id
+              JOIN upstream_providers p ON p.id = g.provider_id
+         WHERE g.id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    let Some(row) = row else { return Ok(None) };
+    let access = Sealed {
+        blob: row.try_get("upstream_access_token")?,
+        key_id: row.try_get("upstream_access_key_id")?,
+    };
+    let access_token = sealer
+        .open_string(&access, &aad(id, "access"))
+        .map_err(|e| StoreError::Corrupt(format!("grant {id} access token: {e}")))?;
+    let refresh_blob: Option<Vec<u8>> = row.try_get("upstream_refresh_token")?;
+    let refresh_key: Option<String> = row.try_get("upstream_refresh_key_id")?;
+    let kind: String = row.try_get("kind")?;
+    let provider_kind = ProviderKind::parse(&kind)
+        .ok_or_else(|| StoreError::Corrupt(format!("provider kind {kind:?}")))?;
+    Ok(Some(GrantTokens {
+        id,
+        tenant_id: row.try_get("tenant_id")?,
+        tenant_slug: row.try_get("slug")?,
+        provider_id: row.try_get("provider_id")?,
+        provider_kind,
+        status: GrantStatus::parse(row.try_get("status")?),
+        version: row.try_get("version")?,
+        access_token: Secret::new(access_token),
+        access_expires_at: row.try_get("upstream_access_expires_at")?,
+        access_obtained_at: row.try_get("obtained_at")?,
+        refresh_token: refresh_blob
+            .zip(refresh_key)
+            .map(|(blob, key_id)| Sealed { key_id, blob }),
+    }))
+}
+
+/// Who holds a grant's refresh lease, by the database's clock.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Lease {
+    /// Never taken, or given back by its holder (which either stored new tokens or gave up).
+    Free,
+    Held,
+    /// Its holder neither stored nor gave back within the lease: presumably it crashed.
+    Expired,
+}
+
+/// What a caller waiting for another refresher polls: cheap, opens nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RefreshState {
+    pub version: i64,
+    pub status: GrantStatus,
+    pub lease: Lease,
+}
+
+pub async fn refresh_state(pool: &PgPool, id: Uuid) -> Result<Option<RefreshState>, StoreError> {
+    let row: Option<(i64, String, Option<bool>)> = sqlx::query_as(
+        "SELECT version, status, refresh_lease_until > now() FROM grants WHERE id = $1",
+    )
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|(version, status, held)| RefreshState {
+        version,
+        status: GrantStatus::parse(&status),
+        lease: match held {
+            None => Lease::Free,
+            Some(true) => Lease::Held,
+            Some(false) => Lease::Expired,
+        },
+    }))
+}
+
+/// Takes the refresh lease of an active grant still at `version`, unless another holder's
+/// lease is unexpired. The database's clock judges expiry, so replicas with skewed clocks agree;
+/// the bounded lifetime means a crashed holder blocks the grant for at most `lease` seconds.
+pub async fn take_refresh_lease(
+    pool: &PgPool,
+    id: Uuid,
+    version: i64,
+    owner: Uuid,
+    lease: std::time::Duration,
+) -> Result<bool, StoreError> {
+    let taken = sqlx::query(
+        "UPDATE grants
+         SET refresh_lease_until = now() + make_interval(secs => $4), refresh_lease_owner = $3
+         WHERE id = $1 AND version = $2 AND status = 'active'
+           AND (refresh_lease_until IS NULL OR refresh_lease_until <= now())",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(owner)
+    .bind(lease.as_secs_f64())
+    .execute(pool)
+    .await?;
+    Ok(taken.rows_affected() == 1)
+}
+
+/// Gives the lease back (only the owner's own), so waiters need not sit out its expiry.
+pub async fn release_refresh_lease(pool: &PgPool, id: Uuid, owner: Uuid) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE grants SET refresh_lease_until = NULL, refresh_lease_owner = NULL
+         WHERE id = $1 AND refresh_lease_owner = $2",
+    )
+    .bind(id)
+    .bind(owner)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Stores the tokens of a refresh in one statement, if the grant is still active at `version`:
+/// both tokens sealed, `version + 1`, the lease released. A response without a refresh token
+/// keeps the stored one (Google); one without scopes keeps the stored scopes; provider extras
+/// are merged. Returns the new version, or `None` when the grant changed meanwhile.
+pub async fn commit_refresh(
+    pool: &PgPool,
+    sealer: &Sealer,
+    id: Uuid,
+    version: i64,
+    tokens: &UpstreamTokens,
+    now: DateTime<Utc>,
+) -> Result<Option<i64>, StoreError> {
+    let access = sealer.seal_str(&tokens.access_token, &aad(id, "access"));
+    let refresh = tokens
+        .refresh_token
+        .as_deref()
+        .map(|r| sealer.seal_str(r, &aad(id, "refresh")));
+    let new_version = sqlx::query_scalar(
+        "UPDATE grants SET
+             upstream_access_token = $3, upstream_access_key_id = $4,
+             upstream_access_expires_at = $5,
+             upstream_refresh_token = COALESCE($6, upstream_refresh_token),
+             upstream_refresh_key_id = COALESCE($7, upstream_refresh_key_id),
+             upstream_refresh_expires_at =
+                 CASE WHEN $6::bytea IS NULL THEN upstream_refresh_expires_at ELSE $8 END,
+             upstream_scopes =
+                 CASE WHEN cardinality($9::text[]) = 0 THEN upstream_scopes ELSE $9 END,
+             upstream_extra = upstream_extra || $10::jsonb,
+             version = version + 1, last_refreshed_at = $11, updated_at = $11,
+             refresh_lease_until = NULL, refresh_lease_owner = NULL
+         WHERE id = $1 AND version = $2 AND status = 'active'
+         RETURNING version",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(&access.blob)
+    .bind(&access.key_id)
+    .bind(tokens.access_expires_at)
+    .bind(refresh.as_ref().map(|s| &s.blob))
+    .bind(refresh.as_ref().map(|s| &s.key_id))
+    .bind(tokens.refresh_expires_at)
+    .bind(&tokens.scopes)
+    .bind(&tokens.extra)
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    Ok(new_version)
+}
+
+/// The IdP refused the refresh token for good: the user must log in again. Conditional on
+/// `version`, so an `invalid_grant` earned with a token another refresher already replaced does
+/// not end a grant that holds a working one. Returns whether the grant was marked.
+pub async fn mark_needs_reauth(
+    pool: &PgPool,
+    id: Uuid,
+    version: i64,
+    now: DateTime<Utc>,
+) -> Result<bool, StoreError> {
+    let done = sqlx::query(
+        "UPDATE grants SET status = 'needs_reauth', version = version + 1, updated_at = $3,
+             refresh_lease_until = NULL, refresh_lease_owner = NULL
+         WHERE id = $1 AND version = $2 AND status = 'active'",
+    )
+    .bind(id)
+    .bind(version)
+    .bind(now)
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected() == 1)
 }

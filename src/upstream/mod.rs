@@ -8,6 +8,8 @@ pub mod http;
 pub mod id_token;
 pub mod jwks;
 pub mod provider;
+pub mod refresh;
+mod refresh_request;
 pub mod token_endpoint;
 pub mod userinfo;
 

@@ -3,6 +3,7 @@
 use mcp_auth_bridge::{
     config::Config,
     startup::{Application, DatabaseSetup},
+    state::AppState,
 };
 use sqlx::PgPool;
 
@@ -36,6 +37,8 @@ pub struct TestApp {
     pub port: u16,
     pub pool: PgPool,
     pub http: reqwest::Client,
+    /// The running application's state (its refresh coordinator, caches, pool).
+    pub state: AppState,
 }
 
 impl TestApp {
@@ -50,8 +53,6 @@ pub async fn spawn_app(pool: PgPool, config: Config) -> TestApp {
     spawn_app_with(pool, config, DatabaseSetup::Prepare).await
 }
 
-/// Binds first, so `public_url` (from which issuers, callback and consent URLs derive) can name
-/// the real port.
 /// A second replica of an application: same database, same configuration and `public_url`
 /// (as behind a load balancer), its own port, caches and background tasks.
 pub async fn spawn_replica(pool: PgPool, public_url: &str, mut config: Config) -> TestApp {
@@ -61,11 +62,13 @@ pub async fn spawn_replica(pool: PgPool, public_url: &str, mut config: Config) -
         .await
         .expect("replica builds");
     let port = app.port();
+    let state = app.state().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
         port,
         pool,
+        state,
         http: reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .build()
@@ -73,6 +76,8 @@ pub async fn spawn_replica(pool: PgPool, public_url: &str, mut config: Config) -
     }
 }
 
+/// Binds first, so `public_url` (from which issuers, callback and consent URLs derive) can name
+/// the real port.
 pub async fn spawn_app_with(pool: PgPool, mut config: Config, setup: DatabaseSetup) -> TestApp {
     // `TEST_LOG=1 cargo test …` shows the service's logs (zero2prod's trick); silent otherwise.
     if std::env::var_os("TEST_LOG").is_some() {
@@ -89,6 +94,7 @@ pub async fn spawn_app_with(pool: PgPool, mut config: Config, setup: DatabaseSet
         .await
         .expect("application builds");
     let port = app.port();
+    let state = app.state().clone();
     tokio::spawn(app.run_until(std::future::pending()));
     TestApp {
         address: format!("http://127.0.0.1:{port}"),
@@ -98,5 +104,6 @@ pub async fn spawn_app_with(pool: PgPool, mut config: Config, setup: DatabaseSet
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .expect("http client"),
+        state,
     }
 }

@@ -20,6 +20,7 @@ mod oauth_races;
 mod oauth_support;
 mod providers;
 mod proxy;
+mod refresh;
 mod registration;
 mod registration_hostile;
 mod replicas;

@@ -49,7 +49,7 @@ pub async fn exchange(
             tx.commit()
                 .await
                 .map_err(|e| OAuthError::internal("commit", &e))?;
-            crate::coherence::publish(&state, crate::coherence::CacheEvent::TokensRevoked).await;
+            crate::coherence::publish(state, crate::coherence::CacheEvent::TokensRevoked).await;
             tracing::warn!(client = %client.client_id, revoked_families = revoked, "authorization code replayed; tokens issued from it revoked");
             return Err(OAuthError::invalid_grant("authorization code already used"));
         }

@@ -59,7 +59,7 @@ pub async fn exchange(
         }
         store::tokens::revoke_family(&mut tx, locked.family_id, "reuse", now).await?;
         tx.commit().await.map_err(commit)?;
-        crate::coherence::publish(&state, crate::coherence::CacheEvent::TokensRevoked).await;
+        crate::coherence::publish(state, crate::coherence::CacheEvent::TokensRevoked).await;
         tracing::warn!(client = %client.client_id, family = %locked.family_id, "rotated refresh token reused; family revoked");
         return Err(OAuthError::invalid_grant("refresh token already used"));
     }

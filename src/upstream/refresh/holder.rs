@@ -1,0 +1,251 @@
+//! What the holder of a grant's refresh lease does: call the token endpoint (bounded retries on
+//! transient failures), then commit the answer before anyone may use it — or mark the grant
+//! `needs_reauth` on `invalid_grant` — and give the lease back whatever happens.
+
+use std::time::Instant;
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{
+    Outcome, RefreshError, UpstreamAccess, record_duration,
+    run::{Ctx, internal, load},
+};
+use crate::{
+    crypto::hash::fingerprint,
+    domain::{GrantStatus, Secret, UpstreamProvider},
+    store::{self, grants::GrantTokens},
+    upstream::{UpstreamError, token_endpoint::TokenAnswer},
+};
+
+/// A failed commit after the IdP rotated the refresh token loses it, so the write is retried a
+/// few times (a database blip) before we give up and say so.
+const COMMIT_ATTEMPTS: u32 = 3;
+
+pub enum Step {
+    Done(Result<(UpstreamAccess, Outcome), RefreshError>),
+    /// The grant changed under us in a way worth another look (a newer token appeared).
+    Reread,
+}
+
+pub async fn refresh(
+    ctx: &Ctx,
+    grant: &GrantTokens,
+    refresh_token: &Secret<String>,
+    now: DateTime<Utc>,
+    flow: Uuid,
+) -> Step {
+    let provider = match find_provider(ctx, grant).await {
+        Ok(p) => p,
+        Err(e) => {
+            release(ctx, grant.id, flow).await;
+            return Step::Done(Err(e));
+        }
+    };
+    let label = grant.provider_kind.as_str();
+    let started = Instant::now();
+    let answer = call_with_retries(ctx, grant, &provider, refresh_token, now).await;
+    record_duration(label, started.elapsed());
+    let at = later(now, started);
+    match answer {
+        Ok(answer) => Step::Done(commit(ctx, grant, answer, at, flow).await),
+        Err(UpstreamError::Rejected(reason)) if ends_the_grant(&reason) => {
+            needs_reauth(ctx, grant, &reason, at, flow).await
+        }
+        Err(e) => {
+            release(ctx, grant.id, flow).await;
+            Step::Done(Err(match e {
+                UpstreamError::Unavailable { retry_after, .. } => {
+                    RefreshError::Unavailable { retry_after }
+                }
+                // An answer we cannot use may be an outage page; never a reason to end a grant.
+                UpstreamError::Protocol(_) => RefreshError::Unavailable { retry_after: None },
+                // The IdP refused *us* (401 / `invalid_client`): the operator must fix the
+                // provider's credentials; the user's grant is fine.
+                UpstreamError::Rejected(reason) => {
+                    tracing::error!(%reason, "the upstream refused the bridge's client credentials");
+                    internal(format!("upstream refused the client: {reason}"))
+                }
+                UpstreamError::Config(e) => internal(format!("provider configuration: {e}")),
+            }))
+        }
+    }
+}
+
+/// Only a refusal of the refresh token itself ends a grant: `invalid_grant` (RFC 6749 section
+/// 5.2), GitHub's `bad_refresh_token`. A 401 from a token endpoint is `invalid_client` — the
+/// bridge's credentials, not the user's grant — and must not log every user out.
+fn ends_the_grant(reason: &str) -> bool {
+    matches!(reason, "invalid_grant" | "bad_refresh_token")
+}
+
+async fn find_provider(ctx: &Ctx, grant: &GrantTokens) -> Result<UpstreamProvider, RefreshError> {
+    store::tenants::list_providers(&ctx.pool, grant.tenant_id)
+        .await
+        .map_err(internal)?
+        .into_iter()
+        .find(|p| p.id == grant.provider_id)
+        .ok_or(RefreshError::Revoked)
+}
+
+/// Up to `policy.attempts` calls; only `Unavailable` (timeout, connection, 5xx, 429) is retried,
+/// after an exponential, jittered pause or the IdP's `Retry-After`, within `policy.budget`.
+async fn call_with_retries(
+    ctx: &Ctx,
+    grant: &GrantTokens,
+    provider: &UpstreamProvider,
+    refresh_token: &Secret<String>,
+    now: DateTime<Utc>,
+) -> Result<TokenAnswer, UpstreamError> {
+    let policy = &ctx.policy;
+    let started = Instant::now();
+    let mut last = None;
+    for attempt in 1..=policy.attempts {
+        let elapsed = started.elapsed();
+        let at = later(now, started);
+        tracing::info!(attempt, refresh_fp = %fingerprint(refresh_token.expose()),
+            "calling the upstream token endpoint");
+        let call =
+            ctx.upstream
+                .refresh_tokens(&grant.tenant_slug, provider, refresh_token.expose(), at);
+        let result = match tokio::time::timeout(policy.attempt_timeout(elapsed), call).await {
+            Ok(result) => result,
+            Err(_) => Err(UpstreamError::Unavailable {
+                reason: "timeout".into(),
+                retry_after: None,
+            }),
+        };
+        let retry_after = match result {
+            Ok(answer) => {
+                tracing::info!(attempt, rotated = answer.tokens.refresh_token.is_some(),
+                    expires = ?answer.tokens.access_expires_at, "the upstream issued new tokens");
+                return Ok(answer);
+            }
+            Err(UpstreamError::Unavailable {
+                reason,
+                retry_after,
+            }) => {
+                tracing::warn!(attempt, %reason, ?retry_after, "transient upstream failure");
+                last = Some((reason, retry_after));
+                retry_after
+            }
+            Err(e) => {
+                tracing::warn!(attempt, error = %e, "the upstream refused the refresh");
+                return Err(e);
+            }
+        };
+        let jitter = rand::random::<f64>();
+        match policy.next_delay(attempt, retry_after, started.elapsed(), jitter) {
+            Some(delay) => tokio::time::sleep(delay).await,
+            None => break,
+        }
+    }
+    let (reason, retry_after) =
+        last.unwrap_or_else(|| ("no attempt fitted the budget".into(), None));
+    Err(UpstreamError::Unavailable {
+        reason,
+        retry_after,
+    })
+}
+
+/// Stores the new tokens (conditional on the version we read) before they are returned.
+async fn commit(
+    ctx: &Ctx,
+    grant: &GrantTokens,
+    answer: TokenAnswer,
+    at: DateTime<Utc>,
+    flow: Uuid,
+) -> Result<(UpstreamAccess, Outcome), RefreshError> {
+    let tokens = answer.tokens;
+    let mut failure = String::new();
+    for attempt in 1..=COMMIT_ATTEMPTS {
+        let stored = store::grants::commit_refresh(
+            &ctx.pool,
+            &ctx.sealer,
+            grant.id,
+            grant.version,
+            &tokens,
+            at,
+        )
+        .await;
+        match stored {
+            Ok(Some(version)) => {
+                tracing::info!(version, "stored the refreshed tokens");
+                let access = UpstreamAccess {
+                    token: Secret::new(tokens.access_token),
+                    expires_at: tokens.access_expires_at,
+                    version,
+                };
+                return Ok((access, Outcome::Refreshed));
+            }
+            Ok(None) => {
+                release(ctx, grant.id, flow).await;
+                return Err(changed_meanwhile(ctx, grant.id).await);
+            }
+            Err(e) => {
+                tracing::error!(attempt, error = %e, "storing the refreshed tokens failed");
+                failure = e.to_string();
+                let pause = std::time::Duration::from_millis(100 * u64::from(attempt));
+                tokio::time::sleep(pause).await;
+            }
+        }
+    }
+    release(ctx, grant.id, flow).await;
+    tracing::error!(
+        rotated = tokens.refresh_token.is_some(),
+        "refreshed tokens could not be stored; a rotated refresh token is lost"
+    );
+    Err(internal(format!("storing refreshed tokens: {failure}")))
+}
+
+/// The grant moved while we held the lease (revoked by an admin, say): the new tokens are
+/// dropped, and the caller hears what the grant is now.
+async fn changed_meanwhile(ctx: &Ctx, grant_id: Uuid) -> RefreshError {
+    match load(ctx, grant_id).await {
+        Ok(g) if g.status == GrantStatus::NeedsReauth => RefreshError::NeedsReauth,
+        Ok(g) if g.status == GrantStatus::Active => {
+            internal("the grant changed while it was being refreshed")
+        }
+        Ok(_) | Err(RefreshError::Revoked) => RefreshError::Revoked,
+        Err(e) => e,
+    }
+}
+
+async fn needs_reauth(
+    ctx: &Ctx,
+    grant: &GrantTokens,
+    reason: &str,
+    at: DateTime<Utc>,
+    flow: Uuid,
+) -> Step {
+    match store::grants::mark_needs_reauth(&ctx.pool, grant.id, grant.version, at).await {
+        Ok(true) => {
+            tracing::warn!(%reason, "the upstream refused the refresh token; the grant needs a new login");
+            Step::Done(Err(RefreshError::NeedsReauth))
+        }
+        Ok(false) => {
+            release(ctx, grant.id, flow).await;
+            Step::Reread
+        }
+        Err(e) => {
+            release(ctx, grant.id, flow).await;
+            Step::Done(Err(internal(e)))
+        }
+    }
+}
+
+/// The caller's `now`, moved on by the time spent since `started` (expiry is computed from
+/// when the IdP answered, not when the caller asked).
+fn later(now: DateTime<Utc>, started: Instant) -> DateTime<Utc> {
+    chrono::Duration::from_std(started.elapsed())
+        .ok()
+        .and_then(|d| now.checked_add_signed(d))
+        .unwrap_or(now)
+}
+
+/// Gives the lease back. If that fails the lease simply expires; nothing is lost.
+async fn release(ctx: &Ctx, grant_id: Uuid, flow: Uuid) {
+    if let Err(e) = store::grants::release_refresh_lease(&ctx.pool, grant_id, flow).await {
+        tracing::warn!(error = %e, "could not release the refresh lease; it will expire");
+    }
+}

@@ -3,6 +3,7 @@
 
 mod auth_failures;
 mod end_to_end;
+mod refresh_on_401;
 mod user_cache;
 
 use std::time::Duration;

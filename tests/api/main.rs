@@ -27,3 +27,4 @@ mod replicas;
 #[path = "../support/mod.rs"]
 mod support;
 mod sweeper;
+mod token_exchange;

@@ -5,6 +5,7 @@ pub mod authorization_code;
 pub mod client_auth;
 pub mod issue;
 pub mod refresh_token;
+pub mod token_exchange;
 
 use axum::{
     Json,
@@ -31,10 +32,14 @@ pub async fn token(
     let grant_type = params
         .get("grant_type")
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
+    if grant_type == token_exchange::GRANT_TYPE {
+        let body = token_exchange::exchange(&state, &ctx, &headers, &params).await?;
+        return Ok(no_store(Json(body).into_response()));
+    }
     if !matches!(grant_type, "authorization_code" | "refresh_token") {
         return Err(OAuthError::new(
             ErrorCode::UnsupportedGrantType,
-            "supported: authorization_code, refresh_token",
+            "supported: authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange",
         ));
     }
     let client = client_auth::authenticate(&state, &ctx, &headers, &params).await?;
@@ -51,14 +56,17 @@ pub async fn token(
         }
         _ => refresh_token::exchange(&state, &ctx, &client, &params).await?,
     };
-    let mut response = Json(response).into_response();
+    Ok(no_store(Json(response).into_response()))
+}
+
+fn no_store(mut response: Response) -> Response {
     response
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     response
         .headers_mut()
         .insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
-    Ok(response)
+    response
 }
 
 /// The body as form parameters; any other content type is refused.

@@ -1,0 +1,128 @@
+//! `grant_type=urn:ietf:params:oauth:grant-type:token-exchange` (RFC 8693): an MCP server,
+//! authenticated with the credentials configured for it, presents a user's MCP access token as
+//! `subject_token` and receives that user's current upstream access token (refreshed when
+//! needed). With `rejected_token` (a bridge extension) it reports the upstream token the upstream
+//! API just refused: the bridge then refreshes once, however many callers report the same token.
+//! Each exchange is written to the audit log.
+
+use chrono::Utc;
+use serde_json::{Value, json};
+
+use crate::{
+    crypto::hash,
+    error::OAuthError,
+    oauth::{params::Params, tenant::TenantContext, token::client_auth},
+    state::AppState,
+    store::{self, audit::AuditEntry},
+    tokens::validate::{Refused, validate},
+    upstream::refresh::RefreshError,
+};
+
+pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
+const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+
+pub async fn exchange(
+    state: &AppState,
+    ctx: &TenantContext,
+    headers: &axum::http::HeaderMap,
+    params: &Params,
+) -> Result<Value, OAuthError> {
+    let presented = client_auth::presented(headers, params)?;
+    let secret = presented
+        .secret
+        .as_deref()
+        .ok_or_else(|| OAuthError::invalid_client("MCP server credentials are required"))?;
+    let (server_id, server_name, stored) = store::tenants::find_server_by_exchange_client(
+        &state.pool,
+        ctx.tenant.id,
+        &presented.client_id,
+    )
+    .await?
+    .ok_or_else(|| OAuthError::invalid_client("unknown MCP server credentials"))?;
+    if !hash::constant_time_eq(&hash::sha256(secret.as_bytes()), &stored) {
+        return Err(OAuthError::invalid_client("unknown MCP server credentials"));
+    }
+    let subject_token = params
+        .get("subject_token")
+        .ok_or_else(|| OAuthError::invalid_request("subject_token is required"))?;
+    if params.get("subject_token_type") != Some(ACCESS_TOKEN_TYPE) {
+        return Err(OAuthError::invalid_request(
+            "subject_token_type must be urn:ietf:params:oauth:token-type:access_token",
+        ));
+    }
+    if params
+        .get("requested_token_type")
+        .is_some_and(|t| t != ACCESS_TOKEN_TYPE)
+    {
+        return Err(OAuthError::invalid_request(
+            "only access tokens can be requested",
+        ));
+    }
+    let leeway = state.config.auth.clock_skew.get().as_secs();
+    let now = Utc::now();
+    let validated = validate(
+        &state.keys,
+        &state.pool,
+        ctx.tenant.id,
+        &ctx.issuer,
+        subject_token,
+        now,
+        leeway,
+    )
+    .await
+    .map_err(|e| match e {
+        Refused::NeedsReauth => OAuthError::invalid_grant("the user must authorize again"),
+        _ => OAuthError::invalid_grant("subject_token is invalid, expired or revoked"),
+    })?;
+    // The token must have been issued for the server asking: no server can obtain the upstream
+    // token of a user who never authorized *it*.
+    if validated.claims.aud != state.resource_url(ctx.slug(), &server_name) {
+        return Err(OAuthError::invalid_grant(
+            "subject_token was not issued for this MCP server",
+        ));
+    }
+    let grant = validated.state.grant_id;
+    let result = match params.get("rejected_token") {
+        Some(rejected) => state.refresher.after_rejection(grant, rejected, now).await,
+        None => state.refresher.access_token(grant, now).await,
+    };
+    let access = result.map_err(|e| match e {
+        RefreshError::NeedsReauth | RefreshError::Revoked | RefreshError::NotRefreshable => {
+            OAuthError::invalid_grant("the user must authorize again")
+        }
+        RefreshError::Unavailable { retry_after } => OAuthError::unavailable(
+            "the identity provider is unavailable",
+            retry_after.unwrap_or(1),
+        ),
+        RefreshError::Internal(reason) => OAuthError::internal("token exchange", &reason),
+    })?;
+    let mut conn = state
+        .pool
+        .acquire()
+        .await
+        .map_err(|e| OAuthError::internal("audit", &e))?;
+    store::audit::record(
+        &mut conn,
+        &AuditEntry {
+            tenant_id: Some(ctx.tenant.id),
+            actor: &format!("mcp_server:{server_name}"),
+            action: "token.exchange",
+            target_type: Some("grant"),
+            target_id: Some(grant.to_string()),
+            before: None,
+            after: Some(json!({"mcp_server_id": server_id, "rejected_token_reported": params.contains("rejected_token"), "upstream_token_version": access.version})),
+            request_id: None,
+        },
+    )
+    .await?;
+    let expires_in = access.expires_at.map(|at| (at - now).num_seconds().max(0));
+    let mut body = json!({
+        "access_token": access.token.expose(),
+        "issued_token_type": ACCESS_TOKEN_TYPE,
+        "token_type": "Bearer",
+    });
+    if let Some(secs) = expires_in {
+        body["expires_in"] = json!(secs);
+    }
+    Ok(body)
+}

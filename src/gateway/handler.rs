@@ -16,7 +16,6 @@ use super::{
     auth::Authenticated,
     challenge::{Challenge, Resource},
     upstream_token::{self, TokenProblem},
-    user_cache::LoadError,
 };
 use crate::{domain::UserContext, state::AppState};
 
@@ -34,7 +33,7 @@ pub async fn proxy(
     let loader = super::user_loader::load(state.clone(), auth.target.ctx.clone(), auth.grant_id);
     let user = match state.gateway.users.get_or_load(auth.grant_id, loader).await {
         Ok(user) => user,
-        Err(e) => return load_failure(&state, &auth, e, &resource).await,
+        Err(e) => return token_problem(&state, &auth, e, &resource).await,
     };
     let mut identity = match identity(&state, &auth, &user).await {
         Ok(identity) => identity,
@@ -119,31 +118,8 @@ async fn identity(
     })
 }
 
-async fn load_failure(
-    state: &AppState,
-    auth: &Authenticated,
-    e: LoadError,
-    resource: &Resource<'_>,
-) -> Response {
-    match e {
-        LoadError::NeedsReauth => {
-            crate::coherence::publish(
-                state,
-                crate::coherence::CacheEvent::GrantChanged {
-                    grant: auth.grant_id,
-                },
-            )
-            .await;
-            Challenge::InvalidToken("the user must authorize again").into_response(resource)
-        }
-        LoadError::Unavailable(secs) => Challenge::Unavailable(secs).into_response(resource),
-        LoadError::Failed(reason) => {
-            tracing::warn!(grant = %auth.grant_id, %reason, "user context could not be loaded");
-            bad_gateway()
-        }
-    }
-}
-
+/// The response to an upstream problem: re-authorize (and tell every replica the grant changed),
+/// retry later, or a gateway error.
 async fn token_problem(
     state: &AppState,
     auth: &Authenticated,

@@ -10,13 +10,18 @@ use crate::{
     upstream::refresh::{RefreshError, UpstreamAccess},
 };
 
-#[derive(Debug, Clone)]
+/// Why the gateway could not get what it needs from upstream for a user (their upstream token or
+/// their user context).
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum TokenProblem {
     /// The IdP refused the refresh token, or the grant is gone: only a new authorization helps
     /// (401 with a challenge that makes the client re-authorize).
+    #[error("the user must authorize again")]
     NeedsReauth,
     /// Transient: 503 with `Retry-After`, never a 401.
+    #[error("the identity provider is unavailable")]
     Unavailable(u64),
+    #[error("upstream failure: {0}")]
     Failed(String),
 }
 

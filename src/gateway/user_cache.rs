@@ -10,16 +10,8 @@ use uuid::Uuid;
 
 use crate::domain::UserContext;
 
-/// Why a user context could not be loaded.
-#[derive(Debug, Clone, thiserror::Error)]
-pub enum LoadError {
-    #[error("the user must authorize again")]
-    NeedsReauth,
-    #[error("the identity provider is unavailable")]
-    Unavailable(u64),
-    #[error("the user context could not be loaded: {0}")]
-    Failed(String),
-}
+/// Why a user context could not be loaded: the same reasons as for an upstream token.
+pub use super::upstream_token::TokenProblem as LoadError;
 
 #[derive(Clone)]
 pub struct UserContexts {

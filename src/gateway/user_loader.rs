@@ -3,10 +3,7 @@
 
 use uuid::Uuid;
 
-use super::{
-    upstream_token::{self, TokenProblem},
-    user_cache::LoadError,
-};
+use super::{upstream_token, user_cache::LoadError};
 use crate::{
     domain::UserContext,
     oauth::tenant::{self, TenantContext},
@@ -14,14 +11,6 @@ use crate::{
     store,
     upstream::{UpstreamError, userinfo},
 };
-
-fn from_problem(p: TokenProblem) -> LoadError {
-    match p {
-        TokenProblem::NeedsReauth => LoadError::NeedsReauth,
-        TokenProblem::Unavailable(secs) => LoadError::Unavailable(secs),
-        TokenProblem::Failed(reason) => LoadError::Failed(reason),
-    }
-}
 
 fn from_upstream(e: UpstreamError) -> LoadError {
     match e {
@@ -55,9 +44,7 @@ pub async fn load(
         .endpoints(ctx.slug(), &provider)
         .await
         .map_err(from_upstream)?;
-    let token = upstream_token::current(&state, grant)
-        .await
-        .map_err(from_problem)?;
+    let token = upstream_token::current(&state, grant).await?;
     let Some(url) = endpoints.userinfo else {
         // No userinfo endpoint (ID-token-only providers): the context stored at login.
         let grant = store::grants::find(&state.pool, grant)
@@ -69,9 +56,7 @@ pub async fn load(
     match userinfo::fetch(state.upstream.http(), &provider, &url, &token, &extra).await {
         Ok(user) => Ok(user),
         Err(UpstreamError::Rejected(_)) => {
-            let fresh = upstream_token::after_rejection(&state, grant, &token)
-                .await
-                .map_err(from_problem)?;
+            let fresh = upstream_token::after_rejection(&state, grant, &token).await?;
             userinfo::fetch(state.upstream.http(), &provider, &url, &fresh, &extra)
                 .await
                 .map_err(from_upstream)

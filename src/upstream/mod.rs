@@ -215,14 +215,7 @@ impl Upstream {
         now: DateTime<Utc>,
     ) -> Result<Login, UpstreamError> {
         let endpoints = self.endpoints(tenant, p).await?;
-        let secret = match p.kind {
-            crate::domain::ProviderKind::Dev => Some(self.dev_client_secret(tenant, p)),
-            _ => self.client_secret(p).await?,
-        };
-        let client_id = p
-            .client_id
-            .clone()
-            .unwrap_or_else(|| "mcp-auth-bridge".into());
+        let (client_id, secret) = self.token_client(tenant, p).await?;
         let creds = token_endpoint::ClientCredentials {
             client_id: &client_id,
             client_secret: secret.as_deref(),
@@ -301,6 +294,24 @@ impl Upstream {
             tokens: answer.tokens,
             user,
         })
+    }
+
+    /// The bridge's client id and secret at a provider's token endpoint (the `dev` provider's
+    /// secret is derived, every other one is opened from the store).
+    pub(crate) async fn token_client(
+        &self,
+        tenant: &str,
+        p: &UpstreamProvider,
+    ) -> Result<(String, Option<String>), UpstreamError> {
+        let secret = match p.kind {
+            crate::domain::ProviderKind::Dev => Some(self.dev_client_secret(tenant, p)),
+            _ => self.client_secret(p).await?,
+        };
+        let client_id = p
+            .client_id
+            .clone()
+            .unwrap_or_else(|| "mcp-auth-bridge".into());
+        Ok((client_id, secret))
     }
 
     /// The `dev` provider's client secret: derived from the sealing key, so it needs no config.

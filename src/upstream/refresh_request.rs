@@ -9,7 +9,7 @@ use super::{
     Upstream, UpstreamError, provider,
     token_endpoint::{self, TokenAnswer},
 };
-use crate::domain::{ProviderKind, UpstreamProvider};
+use crate::domain::UpstreamProvider;
 
 impl Upstream {
     /// Trades `refresh_token` for new tokens. No `scope` is sent: the IdP then grants the
@@ -23,14 +23,7 @@ impl Upstream {
         now: DateTime<Utc>,
     ) -> Result<TokenAnswer, UpstreamError> {
         let endpoints = self.endpoints(tenant, provider).await?;
-        let secret = match provider.kind {
-            ProviderKind::Dev => Some(self.dev_client_secret(tenant, provider)),
-            _ => self.client_secret(provider).await?,
-        };
-        let client_id = provider
-            .client_id
-            .clone()
-            .unwrap_or_else(|| "mcp-auth-bridge".into());
+        let (client_id, secret) = self.token_client(tenant, provider).await?;
         let creds = token_endpoint::ClientCredentials {
             client_id: &client_id,
             client_secret: secret.as_deref(),

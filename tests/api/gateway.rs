@@ -2,6 +2,7 @@
 //! real tokens from the real login flow, the fake IdP answering userinfo.
 
 mod auth_failures;
+mod cors;
 mod end_to_end;
 mod refresh_on_401;
 mod user_cache;

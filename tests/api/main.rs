@@ -24,6 +24,7 @@ mod refresh;
 mod registration;
 mod registration_hostile;
 mod replicas;
+mod signing_keys;
 #[path = "../support/mod.rs"]
 mod support;
 mod sweeper;

@@ -11,6 +11,7 @@ pub mod auth;
 pub mod cursor;
 pub mod docs;
 pub mod extract;
+pub mod grants;
 pub mod problem;
 pub mod tenants;
 pub mod validate;
@@ -19,7 +20,7 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     middleware,
-    routing::{any, get},
+    routing::{any, get, post},
 };
 use utoipa::{
     Modify, OpenApi,
@@ -40,6 +41,16 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             get(tenants::get)
                 .patch(tenants::update)
                 .delete(tenants::delete),
+        )
+        .route("/admin/v1/tenants/{slug}/grants", get(grants::list))
+        .route("/admin/v1/tenants/{slug}/grants/{id}", get(grants::get))
+        .route(
+            "/admin/v1/tenants/{slug}/grants/{id}/revoke",
+            post(grants::revoke),
+        )
+        .route(
+            "/admin/v1/tenants/{slug}/users/{subject}/revoke",
+            post(grants::revoke_user),
         )
         .route("/admin/v1/audit", get(audit::list))
         .route("/admin/v1/{*rest}", any(problem::not_found))
@@ -77,6 +88,7 @@ pub fn openapi_json() -> String {
     ),
     paths(
         tenants::list, tenants::create, tenants::get, tenants::update, tenants::delete,
+        grants::list, grants::get, grants::revoke, grants::revoke_user,
         audit::list,
     ),
     components(schemas(problem::Problem, problem::FieldError)),
@@ -84,6 +96,7 @@ pub fn openapi_json() -> String {
     security(("admin_token" = [])),
     tags(
         (name = "tenants", description = "Tenants: one authorization server each"),
+        (name = "grants", description = "Users' upstream logins through clients, and their revocation"),
         (name = "audit", description = "Who changed what"),
     )
 )]

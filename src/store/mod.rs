@@ -1,6 +1,7 @@
 //! All SQL lives here: one file per table family, each returning domain types.
 
 pub mod admin_audit;
+pub mod admin_grants;
 pub mod admin_tenants;
 pub mod audit;
 pub mod clients;

@@ -2,6 +2,7 @@
 //! tenant isolation, secrets never returned, pagination, the OpenAPI document.
 
 mod auth_and_problems;
+mod grants;
 mod openapi;
 mod tenants;
 

@@ -13,6 +13,8 @@ pub mod docs;
 pub mod extract;
 pub mod grants;
 pub mod problem;
+pub mod providers;
+pub mod servers;
 pub mod tenants;
 pub mod validate;
 
@@ -41,6 +43,26 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             get(tenants::get)
                 .patch(tenants::update)
                 .delete(tenants::delete),
+        )
+        .route(
+            "/admin/v1/tenants/{slug}/providers",
+            get(providers::list).post(providers::create),
+        )
+        .route(
+            "/admin/v1/tenants/{slug}/providers/{name}",
+            get(providers::get)
+                .patch(providers::update)
+                .delete(providers::delete),
+        )
+        .route(
+            "/admin/v1/tenants/{slug}/servers",
+            get(servers::list).post(servers::create),
+        )
+        .route(
+            "/admin/v1/tenants/{slug}/servers/{name}",
+            get(servers::get)
+                .patch(servers::update)
+                .delete(servers::delete),
         )
         .route("/admin/v1/tenants/{slug}/grants", get(grants::list))
         .route("/admin/v1/tenants/{slug}/grants/{id}", get(grants::get))
@@ -88,6 +110,8 @@ pub fn openapi_json() -> String {
     ),
     paths(
         tenants::list, tenants::create, tenants::get, tenants::update, tenants::delete,
+        providers::list, providers::create, providers::get, providers::update, providers::delete,
+        servers::list, servers::create, servers::get, servers::update, servers::delete,
         grants::list, grants::get, grants::revoke, grants::revoke_user,
         audit::list,
     ),
@@ -96,6 +120,8 @@ pub fn openapi_json() -> String {
     security(("admin_token" = [])),
     tags(
         (name = "tenants", description = "Tenants: one authorization server each"),
+        (name = "providers", description = "Upstream identity providers of a tenant (secrets write-only)"),
+        (name = "servers", description = "MCP servers of a tenant"),
         (name = "grants", description = "Users' upstream logins through clients, and their revocation"),
         (name = "audit", description = "Who changed what"),
     )

@@ -23,7 +23,7 @@ use super::{
 use crate::{
     domain::{
         TenantSlug,
-        tenant::{Source, TenantStatus},
+        tenant::{Source, Tenant, TenantStatus},
     },
     state::AppState,
     store::admin_tenants::{self, TenantRecord, TenantValues},
@@ -146,12 +146,18 @@ fn check(display_name: &str, scopes: &[String], ttl: Option<i64>) -> Result<(), 
 
 /// Refuses changes to a tenant the configuration file owns.
 pub fn api_owned(r: &TenantRecord) -> Result<(), AdminError> {
-    match r.tenant.source {
+    api_owned_tenant(&r.tenant)
+}
+
+/// Refuses changes to a tenant the configuration file owns, or to its providers and servers:
+/// the next start-up would undo them.
+pub fn api_owned_tenant(t: &Tenant) -> Result<(), AdminError> {
+    match t.source {
         Source::Api => Ok(()),
         Source::Config => Err(AdminError::conflict(format!(
             "tenant {:?} is declared in the configuration file; change it there (changes made here \
              would be undone at the next start-up)",
-            r.tenant.slug.as_str()
+            t.slug.as_str()
         ))),
     }
 }

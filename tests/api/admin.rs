@@ -4,6 +4,7 @@
 mod auth_and_problems;
 mod grants;
 mod openapi;
+mod resources;
 mod tenants;
 
 use mcp_auth_bridge::crypto::hash::sha256_hex;

@@ -266,33 +266,37 @@ async fn revoke_all(
 
 /// Best effort: a failure is logged (without the token) and otherwise ignored.
 pub async fn revoke_upstream(state: &AppState, tenant_id: Uuid, slug: &str, grant: Uuid) {
-    if let Err(error) = try_revoke_upstream(state, tenant_id, slug, grant).await {
-        tracing::warn!(%grant, %error, "upstream revocation failed; the grant is revoked here regardless");
+    match admin_grants::open_tokens(&state.pool, &state.sealer, grant).await {
+        Ok(Some(tokens)) => revoke_upstream_tokens(state, tenant_id, slug, tokens).await,
+        Ok(None) => {}
+        Err(error) => {
+            tracing::warn!(%grant, %error, "cannot read the grant's upstream tokens to revoke them")
+        }
     }
 }
 
-async fn try_revoke_upstream(
+/// Revokes already-opened upstream tokens at their provider; failures are logged, not raised.
+pub async fn revoke_upstream_tokens(
     state: &AppState,
     tenant_id: Uuid,
     slug: &str,
-    grant: Uuid,
-) -> Result<(), String> {
-    let store_error = |e: store::StoreError| e.to_string();
-    let Some(tokens) = admin_grants::open_tokens(&state.pool, &state.sealer, grant)
-        .await
-        .map_err(store_error)?
-    else {
-        return Ok(());
+    tokens: admin_grants::GrantTokens,
+) {
+    let providers = match store::tenants::list_providers(&state.pool, tenant_id).await {
+        Ok(p) => p,
+        Err(error) => {
+            tracing::warn!(%error, "cannot load providers to revoke upstream tokens");
+            return;
+        }
     };
-    let providers = store::tenants::list_providers(&state.pool, tenant_id)
-        .await
-        .map_err(store_error)?;
     let Some(p) = providers.iter().find(|p| p.id == tokens.provider_id) else {
-        return Ok(());
+        return;
     };
-    state
+    let revoked = state
         .upstream
         .revoke_grant_tokens(slug, p, tokens.access.as_deref(), tokens.refresh.as_deref())
-        .await
-        .map_err(|e| e.to_string())
+        .await;
+    if let Err(error) = revoked {
+        tracing::warn!(provider = %p.name, %error, "upstream revocation failed; revoked here regardless");
+    }
 }

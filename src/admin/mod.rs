@@ -8,13 +8,18 @@
 
 pub mod audit;
 pub mod auth;
+pub mod cache;
+pub mod clients;
+pub mod consents;
 pub mod cursor;
 pub mod docs;
 pub mod extract;
 pub mod grants;
+pub mod keys;
 pub mod problem;
 pub mod providers;
 pub mod servers;
+pub mod sweeper;
 pub mod tenants;
 pub mod validate;
 
@@ -74,6 +79,29 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/admin/v1/tenants/{slug}/users/{subject}/revoke",
             post(grants::revoke_user),
         )
+        .route("/admin/v1/tenants/{slug}/clients", get(clients::list))
+        .route(
+            "/admin/v1/tenants/{slug}/clients/{client_id}",
+            get(clients::get).delete(clients::delete),
+        )
+        .route("/admin/v1/tenants/{slug}/consents", get(consents::list))
+        .route(
+            "/admin/v1/tenants/{slug}/consents/{id}/revoke",
+            post(consents::revoke),
+        )
+        .route("/admin/v1/tenants/{slug}/keys", get(keys::list))
+        .route("/admin/v1/tenants/{slug}/keys/rotate", post(keys::rotate))
+        .route("/admin/v1/cache", get(cache::stats))
+        .route(
+            "/admin/v1/tenants/{slug}/cache/flush",
+            post(cache::flush_tenant),
+        )
+        .route(
+            "/admin/v1/tenants/{slug}/grants/{id}/cache/flush",
+            post(cache::flush_grant),
+        )
+        .route("/admin/v1/sweeper", get(sweeper::status))
+        .route("/admin/v1/sweeper/run", post(sweeper::run))
         .route("/admin/v1/audit", get(audit::list))
         .route("/admin/v1/{*rest}", any(problem::not_found))
         .method_not_allowed_fallback(problem::method_not_allowed)
@@ -113,6 +141,11 @@ pub fn openapi_json() -> String {
         providers::list, providers::create, providers::get, providers::update, providers::delete,
         servers::list, servers::create, servers::get, servers::update, servers::delete,
         grants::list, grants::get, grants::revoke, grants::revoke_user,
+        clients::list, clients::get, clients::delete,
+        consents::list, consents::revoke,
+        keys::list, keys::rotate,
+        cache::stats, cache::flush_tenant, cache::flush_grant,
+        sweeper::status, sweeper::run,
         audit::list,
     ),
     components(schemas(problem::Problem, problem::FieldError)),
@@ -123,6 +156,11 @@ pub fn openapi_json() -> String {
         (name = "providers", description = "Upstream identity providers of a tenant (secrets write-only)"),
         (name = "servers", description = "MCP servers of a tenant"),
         (name = "grants", description = "Users' upstream logins through clients, and their revocation"),
+        (name = "clients", description = "OAuth clients of a tenant"),
+        (name = "consents", description = "What users approved for which clients"),
+        (name = "keys", description = "Tenant JWT signing keys"),
+        (name = "cache", description = "The gateway's user-context cache (per replica)"),
+        (name = "sweeper", description = "Cleanup of expired and orphaned rows"),
         (name = "audit", description = "Who changed what"),
     )
 )]

@@ -2,6 +2,7 @@
 
 pub mod admin_audit;
 pub mod admin_grants;
+pub mod admin_ops;
 pub mod admin_resources;
 pub mod admin_tenants;
 pub mod audit;

@@ -4,6 +4,7 @@
 mod auth_and_problems;
 mod grants;
 mod openapi;
+mod operations;
 mod resources;
 mod tenants;
 

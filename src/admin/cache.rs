@@ -47,7 +47,7 @@ async fn audit(state: &AppState, admin: &Admin, c: Change<'_>) -> Result<(), Adm
 }
 
 #[utoipa::path(post, path = "/admin/v1/tenants/{slug}/cache/flush", operation_id = "flush_tenant_cache", tag = "cache",
-    params(("slug" = String, Path, description = "Tenant slug")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 200, description = "Flushed", body = Flushed), WriteErrors))]
 pub async fn flush_tenant(
     State(state): State<AppState>,
@@ -79,7 +79,7 @@ pub async fn flush_tenant(
 }
 
 #[utoipa::path(post, path = "/admin/v1/tenants/{slug}/grants/{id}/cache/flush", operation_id = "flush_grant_cache", tag = "cache",
-    params(("slug" = String, Path, description = "Tenant slug"), ("id" = Uuid, Path, description = "Grant id")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("id" = Uuid, Path, description = "Grant id")),
     responses((status = 200, description = "Flushed", body = Flushed), WriteErrors))]
 pub async fn flush_grant(
     State(state): State<AppState>,

@@ -74,7 +74,7 @@ pub struct ClientQuery {
 }
 
 #[utoipa::path(get, path = "/admin/v1/tenants/{slug}/clients", operation_id = "list_clients", tag = "clients",
-    params(("slug" = String, Path, description = "Tenant slug"), ClientQuery),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ClientQuery),
     responses((status = 200, description = "A page of clients", body = ClientPage), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
@@ -107,7 +107,7 @@ fn not_found(client_id: &str) -> AdminError {
 }
 
 #[utoipa::path(get, path = "/admin/v1/tenants/{slug}/clients/{client_id}", operation_id = "get_client", tag = "clients",
-    params(("slug" = String, Path, description = "Tenant slug"), ("client_id" = String, Path, description = "The client id (percent-encoded)")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("client_id" = String, Path, description = "The client id (percent-encoded)")),
     responses((status = 200, description = "The client", body = ClientView), ReadErrors))]
 pub async fn get(
     State(state): State<AppState>,
@@ -124,7 +124,7 @@ pub async fn get(
 
 /// Deletes a client and revokes everything issued to it.
 #[utoipa::path(delete, path = "/admin/v1/tenants/{slug}/clients/{client_id}", operation_id = "delete_client", tag = "clients",
-    params(("slug" = String, Path, description = "Tenant slug"), ("client_id" = String, Path, description = "The client id (percent-encoded)")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("client_id" = String, Path, description = "The client id (percent-encoded)")),
     responses((status = 204, description = "Deleted"), WriteErrors))]
 pub async fn delete(
     State(state): State<AppState>,

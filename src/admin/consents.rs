@@ -59,7 +59,7 @@ pub struct ConsentQuery {
 }
 
 #[utoipa::path(get, path = "/admin/v1/tenants/{slug}/consents", operation_id = "list_consents", tag = "consents",
-    params(("slug" = String, Path, description = "Tenant slug"), ConsentQuery),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ConsentQuery),
     responses((status = 200, description = "Consents, oldest first (at most 1000)", body = ConsentList), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
@@ -81,7 +81,7 @@ pub async fn list(
 }
 
 #[utoipa::path(post, path = "/admin/v1/tenants/{slug}/consents/{id}/revoke", operation_id = "revoke_consent", tag = "consents",
-    params(("slug" = String, Path, description = "Tenant slug"), ("id" = Uuid, Path, description = "Consent id")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("id" = Uuid, Path, description = "Consent id")),
     responses((status = 200, description = "The revoked consent", body = ConsentView), WriteErrors))]
 pub async fn revoke(
     State(state): State<AppState>,

@@ -126,7 +126,7 @@ pub struct UserRevocation {
 
 /// The grants of a tenant, oldest first; stable while grants are added between pages.
 #[utoipa::path(get, path = "/admin/v1/tenants/{slug}/grants", operation_id = "list_grants", tag = "grants",
-    params(("slug" = String, Path, description = "Tenant slug"), GrantQuery),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), GrantQuery),
     responses((status = 200, description = "A page of grants", body = GrantPage), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
@@ -163,7 +163,7 @@ async fn find(state: &AppState, tenant: &Tenant, raw: &str) -> Result<GrantRecor
 
 /// One grant.
 #[utoipa::path(get, path = "/admin/v1/tenants/{slug}/grants/{id}", operation_id = "get_grant", tag = "grants",
-    params(("slug" = String, Path, description = "Tenant slug"), ("id" = Uuid, Path, description = "Grant id")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("id" = Uuid, Path, description = "Grant id")),
     responses((status = 200, description = "The grant", body = GrantView), ReadErrors))]
 pub async fn get(
     State(state): State<AppState>,
@@ -176,7 +176,7 @@ pub async fn get(
 
 /// Revokes a grant and every token issued from it; the user's next request is refused.
 #[utoipa::path(post, path = "/admin/v1/tenants/{slug}/grants/{id}/revoke", operation_id = "revoke_grant", tag = "grants",
-    params(("slug" = String, Path, description = "Tenant slug"), ("id" = Uuid, Path, description = "Grant id")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("id" = Uuid, Path, description = "Grant id")),
     responses((status = 200, description = "The revoked grant", body = GrantView), WriteErrors))]
 pub async fn revoke(
     State(state): State<AppState>,
@@ -197,7 +197,7 @@ pub struct UserPath {
 
 /// Revokes every grant of one user in the tenant (all clients, all providers).
 #[utoipa::path(post, path = "/admin/v1/tenants/{slug}/users/{subject}/revoke", operation_id = "revoke_user", tag = "grants",
-    params(("slug" = String, Path, description = "Tenant slug"), ("subject" = String, Path, description = "Upstream user id (percent-encoded)")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("subject" = String, Path, description = "Upstream user id (percent-encoded)")),
     responses((status = 200, description = "What was revoked", body = UserRevocation), WriteErrors))]
 pub async fn revoke_user(
     State(state): State<AppState>,

@@ -59,7 +59,7 @@ async fn keys(state: &AppState, tenant_id: uuid::Uuid) -> Result<Vec<KeyView>, A
 }
 
 #[utoipa::path(get, path = "/admin/v1/tenants/{slug}/keys", operation_id = "list_keys", tag = "keys",
-    params(("slug" = String, Path, description = "Tenant slug")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 200, description = "Signing keys, newest first", body = KeyList), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
@@ -74,7 +74,7 @@ pub async fn list(
 
 /// Makes a new active key; the previous one stays published for an access-token lifetime.
 #[utoipa::path(post, path = "/admin/v1/tenants/{slug}/keys/rotate", operation_id = "rotate_key", tag = "keys",
-    params(("slug" = String, Path, description = "Tenant slug")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 200, description = "Rotated", body = Rotation), WriteErrors))]
 pub async fn rotate(
     State(state): State<AppState>,

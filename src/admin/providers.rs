@@ -219,7 +219,7 @@ fn not_found(name: &str) -> AdminError {
 }
 
 #[utoipa::path(get, path = "/admin/v1/tenants/{slug}/providers", operation_id = "list_providers", tag = "providers",
-    params(("slug" = String, Path, description = "Tenant slug")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 200, description = "The tenant's providers", body = ProviderList), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
@@ -236,7 +236,7 @@ pub async fn list(
 }
 
 #[utoipa::path(get, path = "/admin/v1/tenants/{slug}/providers/{name}", operation_id = "get_provider", tag = "providers",
-    params(("slug" = String, Path, description = "Tenant slug"), ("name" = String, Path, description = "Provider name")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Provider name")),
     responses((status = 200, description = "The provider", body = ProviderView), ReadErrors))]
 pub async fn get(
     State(state): State<AppState>,
@@ -252,7 +252,7 @@ pub async fn get(
 }
 
 #[utoipa::path(post, path = "/admin/v1/tenants/{slug}/providers", operation_id = "create_provider", tag = "providers",
-    request_body = CreateProvider, params(("slug" = String, Path, description = "Tenant slug")),
+    request_body = CreateProvider, params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 201, description = "Created", body = ProviderView), WriteErrors))]
 pub async fn create(
     State(state): State<AppState>,
@@ -292,7 +292,7 @@ pub async fn create(
 
 #[utoipa::path(patch, path = "/admin/v1/tenants/{slug}/providers/{name}", operation_id = "update_provider", tag = "providers",
     request_body = UpdateProvider,
-    params(("slug" = String, Path, description = "Tenant slug"), ("name" = String, Path, description = "Provider name")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Provider name")),
     responses((status = 200, description = "Updated", body = ProviderView), WriteErrors))]
 pub async fn update(
     State(state): State<AppState>,
@@ -382,7 +382,7 @@ async fn save(
 /// Deletes a provider. Its grants go with it (their users log in again); MCP servers that
 /// named it fall back to the tenant's first provider.
 #[utoipa::path(delete, path = "/admin/v1/tenants/{slug}/providers/{name}", operation_id = "delete_provider", tag = "providers",
-    params(("slug" = String, Path, description = "Tenant slug"), ("name" = String, Path, description = "Provider name")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Provider name")),
     responses((status = 204, description = "Deleted"), WriteErrors))]
 pub async fn delete(
     State(state): State<AppState>,

@@ -152,7 +152,7 @@ fn exchange(x: Option<TokenExchange>) -> (Option<String>, Option<Vec<u8>>) {
 }
 
 #[utoipa::path(get, path = "/admin/v1/tenants/{slug}/servers", operation_id = "list_servers", tag = "servers",
-    params(("slug" = String, Path, description = "Tenant slug")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 200, description = "The tenant's MCP servers", body = ServerList), ReadErrors))]
 pub async fn list(
     State(state): State<AppState>,
@@ -176,7 +176,7 @@ async fn find(state: &AppState, tenant: &Tenant, name: &str) -> Result<ServerRow
 }
 
 #[utoipa::path(get, path = "/admin/v1/tenants/{slug}/servers/{name}", operation_id = "get_server", tag = "servers",
-    params(("slug" = String, Path, description = "Tenant slug"), ("name" = String, Path, description = "Server name")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Server name")),
     responses((status = 200, description = "The MCP server", body = ServerView), ReadErrors))]
 pub async fn get(
     State(state): State<AppState>,
@@ -189,7 +189,7 @@ pub async fn get(
 }
 
 #[utoipa::path(post, path = "/admin/v1/tenants/{slug}/servers", operation_id = "create_server", tag = "servers",
-    request_body = CreateServer, params(("slug" = String, Path, description = "Tenant slug")),
+    request_body = CreateServer, params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 201, description = "Created", body = ServerView), WriteErrors))]
 pub async fn create(
     State(state): State<AppState>,
@@ -223,7 +223,7 @@ pub async fn create(
 
 #[utoipa::path(patch, path = "/admin/v1/tenants/{slug}/servers/{name}", operation_id = "update_server", tag = "servers",
     request_body = UpdateServer,
-    params(("slug" = String, Path, description = "Tenant slug"), ("name" = String, Path, description = "Server name")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Server name")),
     responses((status = 200, description = "Updated", body = ServerView), WriteErrors))]
 pub async fn update(
     State(state): State<AppState>,
@@ -296,7 +296,7 @@ async fn save(
 
 /// Deletes an MCP server; the tokens issued for it go with it.
 #[utoipa::path(delete, path = "/admin/v1/tenants/{slug}/servers/{name}", operation_id = "delete_server", tag = "servers",
-    params(("slug" = String, Path, description = "Tenant slug"), ("name" = String, Path, description = "Server name")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Server name")),
     responses((status = 204, description = "Deleted"), WriteErrors))]
 pub async fn delete(
     State(state): State<AppState>,

@@ -228,7 +228,7 @@ pub async fn create(
 
 /// One tenant.
 #[utoipa::path(get, path = "/admin/v1/tenants/{slug}", operation_id = "get_tenant", tag = "tenants",
-    params(("slug" = String, Path, description = "Tenant slug")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 200, body = TenantView), ReadErrors))]
 pub async fn get(
     State(state): State<AppState>,
@@ -261,7 +261,7 @@ async fn locked(
 
 /// Changes a tenant's display name, scopes, token lifetime or status.
 #[utoipa::path(patch, path = "/admin/v1/tenants/{slug}", operation_id = "update_tenant", tag = "tenants", request_body = UpdateTenant,
-    params(("slug" = String, Path, description = "Tenant slug")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 200, body = TenantView), WriteErrors))]
 pub async fn update(
     State(state): State<AppState>,
@@ -309,7 +309,7 @@ pub async fn update(
 /// Deletes a tenant and everything it owns (providers, servers, clients, grants, tokens,
 /// keys). Needs a global token.
 #[utoipa::path(delete, path = "/admin/v1/tenants/{slug}", operation_id = "delete_tenant", tag = "tenants",
-    params(("slug" = String, Path, description = "Tenant slug")),
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 204, description = "Deleted"), WriteErrors))]
 pub async fn delete(
     State(state): State<AppState>,

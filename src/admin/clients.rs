@@ -140,7 +140,7 @@ pub async fn delete(
     // Upstream tokens are read before the cascade deletes them; revoked after the commit.
     let mut upstream = Vec::new();
     for &id in &grants {
-        if let Some(t) = admin_grants::open_tokens(&state.pool, &state.sealer, id).await? {
+        if let Some(t) = admin_grants::open_tokens(&mut *tx, &state.sealer, id).await? {
             upstream.push(t);
         }
     }

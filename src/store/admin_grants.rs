@@ -136,8 +136,10 @@ pub struct GrantTokens {
     pub refresh: Option<String>,
 }
 
-pub async fn open_tokens(
-    pool: &PgPool,
+/// Works on the pool or inside the caller's transaction (which must not take a second
+/// connection).
+pub async fn open_tokens<'e>(
+    executor: impl sqlx::PgExecutor<'e>,
     sealer: &Sealer,
     id: Uuid,
 ) -> Result<Option<GrantTokens>, StoreError> {
@@ -146,7 +148,7 @@ pub async fn open_tokens(
                 upstream_refresh_token, upstream_refresh_key_id FROM grants WHERE id = $1",
     )
     .bind(id)
-    .fetch_optional(pool)
+    .fetch_optional(executor)
     .await?;
     let Some(r) = row else { return Ok(None) };
     let open = |blob: Option<Vec<u8>>, key_id: Option<String>, which: &str| {

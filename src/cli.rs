@@ -1,4 +1,4 @@
-//! The command line: `serve`, `migrate`, `sweep`, `check-config`, `config-schema`,
+//! The command line: `serve`, `migrate`, `sweep`, `check-config`, `config-schema`, `openapi`,
 //! `demo-mcp-server`.
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
@@ -34,6 +34,13 @@ enum Command {
     CheckConfig(ConfigArg),
     /// Print the JSON Schema of the configuration file.
     ConfigSchema,
+    /// Print the OpenAPI document of the admin API, or write it to `--out`
+    /// (`openapi/openapi.json` in the repository; a test fails when that file is stale).
+    Openapi {
+        /// Write to this file instead of stdout.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
     /// Run the demo MCP server (Streamable HTTP at `/mcp`, in-memory sessions, no configuration
     /// file, no database) until SIGINT/SIGTERM.
     DemoMcpServer {
@@ -60,6 +67,19 @@ pub fn run(cli: Cli) -> ExitCode {
         Command::ConfigSchema => {
             print!("{}", crate::config::json_schema());
             ExitCode::SUCCESS
+        }
+        Command::Openapi { out } => {
+            let json = crate::admin::openapi_json();
+            match out {
+                None => {
+                    print!("{json}");
+                    ExitCode::SUCCESS
+                }
+                Some(path) => match std::fs::write(&path, json) {
+                    Ok(()) => ExitCode::SUCCESS,
+                    Err(e) => fail(EXIT_FAILURE, &format!("{}: {e}", path.display())),
+                },
+            }
         }
         Command::CheckConfig(arg) => match Config::load(arg.config.as_deref()) {
             Ok(config) => {

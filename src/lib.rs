@@ -3,6 +3,8 @@
 //!
 //! A tour of the modules, from the edge inwards:
 
+/// The admin REST API (`/admin/v1`), its OpenAPI document and docs page.
+pub mod admin;
 /// Applying the tenants of the configuration file to Postgres at start-up.
 pub mod bootstrap;
 /// The command line (`serve`, `migrate`, `check-config`, `config-schema`).

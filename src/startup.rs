@@ -47,6 +47,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .merge(crate::oauth::routes(max_body))
         .merge(crate::gateway::routes::routes(&state))
+        .merge(crate::admin::routes(&state))
         .with_state(state)
         .layer(
             ServiceBuilder::new()

@@ -1,5 +1,10 @@
 //! All SQL lives here: one file per table family, each returning domain types.
 
+pub mod admin_audit;
+pub mod admin_grants;
+pub mod admin_ops;
+pub mod admin_resources;
+pub mod admin_tenants;
 pub mod audit;
 pub mod clients;
 pub mod codes;

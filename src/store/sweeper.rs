@@ -281,3 +281,32 @@ pub async fn finish_run(
         .await?;
     Ok(())
 }
+
+/// The most recent sweep, finished or not (the admin API shows it).
+pub struct SweeperRun {
+    pub id: i64,
+    pub started_at: DateTime<Utc>,
+    pub finished_at: Option<DateTime<Utc>>,
+    pub deleted: serde_json::Value,
+    pub error: Option<String>,
+}
+
+pub async fn last_run(pool: &PgPool) -> Result<Option<SweeperRun>, StoreError> {
+    use sqlx::Row;
+    let row = sqlx::query(
+        "SELECT id, started_at, finished_at, deleted, error FROM sweeper_runs
+         ORDER BY started_at DESC, id DESC LIMIT 1",
+    )
+    .fetch_optional(pool)
+    .await?;
+    row.map(|r| {
+        Ok(SweeperRun {
+            id: r.try_get("id")?,
+            started_at: r.try_get("started_at")?,
+            finished_at: r.try_get("finished_at")?,
+            deleted: r.try_get("deleted")?,
+            error: r.try_get("error")?,
+        })
+    })
+    .transpose()
+}

@@ -1,6 +1,7 @@
 //! One test binary (fast to link), one module per concern. Each `#[sqlx::test]` gets its own
 //! fresh database from the Postgres named by `DATABASE_URL` in `.env`.
 
+mod admin;
 mod bootstrap;
 mod cli;
 mod client_metadata_document;

@@ -1,0 +1,109 @@
+//! The gateway's user-context cache: its size, and flushing it for a tenant or a grant (after
+//! changing something upstream that the cached context reflects). Caches are per replica: a
+//! flush empties this replica's; others expire their entries within `auth.cache_ttl`.
+
+use axum::{Json, extract::State};
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::{
+    audit::Change,
+    auth::Admin,
+    extract::{AdminPath, uuid},
+    problem::{AdminError, ReadErrors, WriteErrors},
+};
+use crate::{state::AppState, store::admin_tenants};
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CacheStats {
+    /// User contexts cached on this replica (approximate: moka counts lazily).
+    pub user_contexts: u64,
+    /// How long a user context stays cached, in seconds.
+    pub ttl_seconds: u64,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Flushed {
+    /// How many grants' cached contexts were dropped (whether or not one was cached).
+    pub grants: usize,
+}
+
+#[utoipa::path(get, path = "/admin/v1/cache", operation_id = "cache_stats", tag = "cache",
+    responses((status = 200, description = "This replica's cache", body = CacheStats), ReadErrors))]
+pub async fn stats(
+    State(state): State<AppState>,
+    admin: Admin,
+) -> Result<Json<CacheStats>, AdminError> {
+    admin.require_global()?;
+    Ok(Json(CacheStats {
+        user_contexts: state.gateway.users.entry_count(),
+        ttl_seconds: state.config.auth.cache_ttl.get().as_secs(),
+    }))
+}
+
+async fn audit(state: &AppState, admin: &Admin, c: Change<'_>) -> Result<(), AdminError> {
+    let mut conn = state.pool.acquire().await?;
+    admin.audit(&mut conn, c).await
+}
+
+#[utoipa::path(post, path = "/admin/v1/tenants/{slug}/cache/flush", operation_id = "flush_tenant_cache", tag = "cache",
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
+    responses((status = 200, description = "Flushed", body = Flushed), WriteErrors))]
+pub async fn flush_tenant(
+    State(state): State<AppState>,
+    admin: Admin,
+    AdminPath(slug): AdminPath<String>,
+) -> Result<Json<Flushed>, AdminError> {
+    let tenant = admin.tenant(&state, &slug).await?;
+    let grants = admin_tenants::grant_ids(&state.pool, tenant.id).await?;
+    for &grant in &grants {
+        state.gateway.users.forget(grant).await;
+    }
+    state.gateway.targets.invalidate_all();
+    audit(
+        &state,
+        &admin,
+        Change {
+            tenant_id: Some(tenant.id),
+            action: "cache.flush",
+            target_type: "tenant",
+            target_id: tenant.id.to_string(),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    Ok(Json(Flushed {
+        grants: grants.len(),
+    }))
+}
+
+#[utoipa::path(post, path = "/admin/v1/tenants/{slug}/grants/{id}/cache/flush", operation_id = "flush_grant_cache", tag = "cache",
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("id" = Uuid, Path, description = "Grant id")),
+    responses((status = 200, description = "Flushed", body = Flushed), WriteErrors))]
+pub async fn flush_grant(
+    State(state): State<AppState>,
+    admin: Admin,
+    AdminPath((slug, id)): AdminPath<(String, String)>,
+) -> Result<Json<Flushed>, AdminError> {
+    let tenant = admin.tenant(&state, &slug).await?;
+    let id = uuid(&id, "grant")?;
+    crate::store::admin_grants::get(&state.pool, tenant.id, id)
+        .await?
+        .ok_or_else(|| AdminError::not_found(format!("no grant {id} in this tenant")))?;
+    state.gateway.users.forget(id).await;
+    audit(
+        &state,
+        &admin,
+        Change {
+            tenant_id: Some(tenant.id),
+            action: "cache.flush",
+            target_type: "grant",
+            target_id: id.to_string(),
+            before: None,
+            after: None,
+        },
+    )
+    .await?;
+    Ok(Json(Flushed { grants: 1 }))
+}

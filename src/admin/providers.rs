@@ -1,0 +1,418 @@
+//! `/admin/v1/tenants/{slug}/providers`: the upstream IdPs of a tenant. The client secret is
+//! write-only: accepted on create and update, sealed at once (same AAD as the bootstrap, so
+//! either path can read what the other wrote), never returned or audited, only `client_secret_set`.
+
+use axum::{Json, extract::State, http::StatusCode};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+use uuid::Uuid;
+
+use super::{
+    audit::{Change, snapshot},
+    auth::Admin,
+    extract::{AdminJson, AdminPath},
+    problem::{AdminError, ReadErrors, WriteErrors},
+    tenants::{Owner, api_owned_tenant},
+    validate::{Checks, nullable},
+};
+use crate::{
+    domain::{ProviderKind, ResourceName, tenant::Tenant},
+    state::AppState,
+    store::admin_resources::{self, ProviderRow, Table, Write},
+};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    Oidc,
+    Keycloak,
+    Google,
+    Atlassian,
+    Salesforce,
+    Github,
+    /// The built-in provider for local trials; only with `dev_mode = true`.
+    Dev,
+}
+
+impl Kind {
+    fn domain(self) -> ProviderKind {
+        match self {
+            Kind::Oidc => ProviderKind::Oidc,
+            Kind::Keycloak => ProviderKind::Keycloak,
+            Kind::Google => ProviderKind::Google,
+            Kind::Atlassian => ProviderKind::Atlassian,
+            Kind::Salesforce => ProviderKind::Salesforce,
+            Kind::Github => ProviderKind::Github,
+            Kind::Dev => ProviderKind::Dev,
+        }
+    }
+}
+
+/// An upstream provider. Its client secret is never shown: only whether one is set.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderView {
+    pub name: String,
+    pub kind: String,
+    /// Order in the tenant; the first provider is the default for MCP servers naming none.
+    pub position: i32,
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret_set: bool,
+    pub scopes: Option<Vec<String>>,
+    pub authorization_url: Option<String>,
+    pub token_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    pub jwks_url: Option<String>,
+    pub revocation_url: Option<String>,
+    pub default_token_lifetime_seconds: Option<i64>,
+    /// Where the IdP must redirect back to (register it there).
+    pub callback_url: String,
+    pub source: Owner,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+impl ProviderView {
+    fn new(state: &AppState, tenant: &Tenant, p: &ProviderRow) -> Self {
+        Self {
+            name: p.name.clone(),
+            kind: p.kind.clone(),
+            position: p.position,
+            issuer: p.issuer.clone(),
+            client_id: p.client_id.clone(),
+            client_secret_set: p.client_secret.is_some(),
+            scopes: p.scopes.clone(),
+            authorization_url: p.authorization_url.clone(),
+            token_url: p.token_url.clone(),
+            userinfo_url: p.userinfo_url.clone(),
+            jwks_url: p.jwks_url.clone(),
+            revocation_url: p.revocation_url.clone(),
+            default_token_lifetime_seconds: p.default_token_lifetime_seconds,
+            callback_url: state.public(&format!("/t/{}/callback/{}", tenant.slug, p.name)),
+            source: p.source.into(),
+            created_at: p.created_at,
+            updated_at: p.updated_at,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ProviderList {
+    pub items: Vec<ProviderView>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CreateProvider {
+    /// 1 to 63 of `a-z`, `0-9`, `-`, `_`: the path segment of the callback URL.
+    #[schema(value_type = String, pattern = "^[a-z0-9_-]{1,63}$")]
+    pub name: ResourceName,
+    pub kind: Kind,
+    pub position: Option<i32>,
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    /// Write-only: sealed at rest, never returned.
+    #[schema(write_only)]
+    pub client_secret: Option<String>,
+    pub scopes: Option<Vec<String>>,
+    pub authorization_url: Option<String>,
+    pub token_url: Option<String>,
+    pub userinfo_url: Option<String>,
+    pub jwks_url: Option<String>,
+    pub revocation_url: Option<String>,
+    #[schema(minimum = 1, maximum = 315360000)]
+    pub default_token_lifetime_seconds: Option<i64>,
+}
+
+/// Absent fields stay as they are; `null` clears an optional field.
+#[derive(Debug, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct UpdateProvider {
+    pub position: Option<i32>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub issuer: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub client_id: Option<Option<String>>,
+    /// Write-only: a new secret, sealed at rest; `null` removes it.
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>, write_only)]
+    pub client_secret: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub scopes: Option<Option<Vec<String>>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub authorization_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub token_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub userinfo_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub jwks_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<String>)]
+    pub revocation_url: Option<Option<String>>,
+    #[serde(default, deserialize_with = "nullable")]
+    #[schema(value_type = Option<i64>, minimum = 1, maximum = 315360000)]
+    pub default_token_lifetime_seconds: Option<Option<i64>>,
+}
+
+/// The rules the configuration file applies to providers, with JSON Pointers.
+fn check(state: &AppState, p: &ProviderRow) -> Result<(), AdminError> {
+    let mut c = Checks::default();
+    let kind = ProviderKind::parse(&p.kind);
+    if kind == Some(ProviderKind::Dev) && !state.config.dev_mode {
+        c.fail("/kind", "the dev provider needs dev_mode = true");
+    }
+    let has_endpoints = p.authorization_url.is_some() && p.token_url.is_some();
+    if matches!(kind, Some(ProviderKind::Oidc | ProviderKind::Keycloak))
+        && p.issuer.is_none()
+        && !has_endpoints
+    {
+        c.fail(
+            "/issuer",
+            "is required (or both authorization_url and token_url)",
+        );
+    }
+    if kind != Some(ProviderKind::Dev) {
+        if p.client_id.as_deref().is_none_or(|id| id.trim().is_empty()) {
+            c.fail("/client_id", "is required for this provider kind");
+        }
+        if p.client_secret.is_none() {
+            c.fail("/client_secret", "is required for this provider kind");
+        }
+    }
+    let urls = [
+        ("/issuer", &p.issuer),
+        ("/authorization_url", &p.authorization_url),
+        ("/token_url", &p.token_url),
+        ("/userinfo_url", &p.userinfo_url),
+        ("/jwks_url", &p.jwks_url),
+        ("/revocation_url", &p.revocation_url),
+    ];
+    for (path, url) in urls {
+        if let Some(url) = url {
+            c.url(path, url);
+        }
+    }
+    if let Some(scopes) = &p.scopes {
+        c.scopes("/scopes", scopes);
+    }
+    if let Some(secs) = p.default_token_lifetime_seconds {
+        c.seconds("/default_token_lifetime_seconds", secs);
+    }
+    c.finish()
+}
+
+fn aad(tenant: &Tenant, name: &str) -> String {
+    format!("provider:{}:{name}:client_secret", tenant.id)
+}
+
+fn not_found(name: &str) -> AdminError {
+    AdminError::not_found(format!("no provider {name:?} in this tenant"))
+}
+
+#[utoipa::path(get, path = "/admin/v1/tenants/{slug}/providers", operation_id = "list_providers", tag = "providers",
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
+    responses((status = 200, description = "The tenant's providers", body = ProviderList), ReadErrors))]
+pub async fn list(
+    State(state): State<AppState>,
+    admin: Admin,
+    AdminPath(slug): AdminPath<String>,
+) -> Result<Json<ProviderList>, AdminError> {
+    let tenant = admin.tenant(&state, &slug).await?;
+    let rows = admin_resources::list_providers(&state.pool, tenant.id).await?;
+    let items = rows
+        .iter()
+        .map(|p| ProviderView::new(&state, &tenant, p))
+        .collect();
+    Ok(Json(ProviderList { items }))
+}
+
+#[utoipa::path(get, path = "/admin/v1/tenants/{slug}/providers/{name}", operation_id = "get_provider", tag = "providers",
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Provider name")),
+    responses((status = 200, description = "The provider", body = ProviderView), ReadErrors))]
+pub async fn get(
+    State(state): State<AppState>,
+    admin: Admin,
+    AdminPath((slug, name)): AdminPath<(String, String)>,
+) -> Result<Json<ProviderView>, AdminError> {
+    let tenant = admin.tenant(&state, &slug).await?;
+    let mut conn = state.pool.acquire().await?;
+    let p = admin_resources::find_provider(&mut conn, tenant.id, &name, false)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
+    Ok(Json(ProviderView::new(&state, &tenant, &p)))
+}
+
+#[utoipa::path(post, path = "/admin/v1/tenants/{slug}/providers", operation_id = "create_provider", tag = "providers",
+    request_body = CreateProvider, params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
+    responses((status = 201, description = "Created", body = ProviderView), WriteErrors))]
+pub async fn create(
+    State(state): State<AppState>,
+    admin: Admin,
+    AdminPath(slug): AdminPath<String>,
+    AdminJson(b): AdminJson<CreateProvider>,
+) -> Result<(StatusCode, Json<ProviderView>), AdminError> {
+    let tenant = admin.tenant(&state, &slug).await?;
+    api_owned_tenant(&tenant)?;
+    let now = Utc::now();
+    let row = ProviderRow {
+        id: Uuid::new_v4(),
+        name: b.name.to_string(),
+        kind: b.kind.domain().as_str().to_owned(),
+        position: b.position.unwrap_or(0),
+        issuer: b.issuer.map(|i| i.trim_end_matches('/').to_owned()),
+        client_id: b.client_id,
+        client_secret: b
+            .client_secret
+            .map(|s| state.sealer.seal_str(&s, &aad(&tenant, b.name.as_str()))),
+        scopes: b.scopes,
+        authorization_url: b.authorization_url,
+        token_url: b.token_url,
+        userinfo_url: b.userinfo_url,
+        jwks_url: b.jwks_url,
+        revocation_url: b.revocation_url,
+        default_token_lifetime_seconds: b.default_token_lifetime_seconds,
+        settings: serde_json::json!({}),
+        source: crate::domain::tenant::Source::Api,
+        created_at: now,
+        updated_at: now,
+    };
+    check(&state, &row)?;
+    let view = save(&state, &admin, &tenant, row, None).await?;
+    Ok((StatusCode::CREATED, Json(view)))
+}
+
+#[utoipa::path(patch, path = "/admin/v1/tenants/{slug}/providers/{name}", operation_id = "update_provider", tag = "providers",
+    request_body = UpdateProvider,
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Provider name")),
+    responses((status = 200, description = "Updated", body = ProviderView), WriteErrors))]
+pub async fn update(
+    State(state): State<AppState>,
+    admin: Admin,
+    AdminPath((slug, name)): AdminPath<(String, String)>,
+    AdminJson(b): AdminJson<UpdateProvider>,
+) -> Result<Json<ProviderView>, AdminError> {
+    let tenant = admin.tenant(&state, &slug).await?;
+    api_owned_tenant(&tenant)?;
+    let mut conn = state.pool.acquire().await?;
+    let before = admin_resources::find_provider(&mut conn, tenant.id, &name, false)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
+    drop(conn);
+    let mut p = before.clone();
+    p.position = b.position.unwrap_or(p.position);
+    let set = |field: Option<Option<String>>, current: &mut Option<String>| {
+        if let Some(v) = field {
+            *current = v;
+        }
+    };
+    set(
+        b.issuer
+            .map(|i| i.map(|i| i.trim_end_matches('/').to_owned())),
+        &mut p.issuer,
+    );
+    set(b.client_id, &mut p.client_id);
+    set(b.authorization_url, &mut p.authorization_url);
+    set(b.token_url, &mut p.token_url);
+    set(b.userinfo_url, &mut p.userinfo_url);
+    set(b.jwks_url, &mut p.jwks_url);
+    set(b.revocation_url, &mut p.revocation_url);
+    if let Some(scopes) = b.scopes {
+        p.scopes = scopes;
+    }
+    if let Some(secs) = b.default_token_lifetime_seconds {
+        p.default_token_lifetime_seconds = secs;
+    }
+    if let Some(secret) = b.client_secret {
+        p.client_secret = secret.map(|s| state.sealer.seal_str(&s, &aad(&tenant, &name)));
+    }
+    check(&state, &p)?;
+    Ok(Json(save(&state, &admin, &tenant, p, Some(&before)).await?))
+}
+
+/// Writes the row with its audit entry; `before` is `None` for a creation.
+async fn save(
+    state: &AppState,
+    admin: &Admin,
+    tenant: &Tenant,
+    row: ProviderRow,
+    before: Option<&ProviderRow>,
+) -> Result<ProviderView, AdminError> {
+    let mut tx = state.pool.begin().await?;
+    let saved = match admin_resources::save_provider(&mut tx, tenant.id, &row).await? {
+        Write::Done(saved) => saved,
+        Write::Conflict => {
+            return Err(AdminError::conflict(format!(
+                "provider {:?} already exists",
+                row.name
+            )));
+        }
+    };
+    let view = ProviderView::new(state, tenant, &saved);
+    admin
+        .audit(
+            &mut tx,
+            Change {
+                tenant_id: Some(tenant.id),
+                action: if before.is_some() {
+                    "provider.update"
+                } else {
+                    "provider.create"
+                },
+                target_type: "provider",
+                target_id: saved.id.to_string(),
+                before: before.and_then(|b| snapshot(&ProviderView::new(state, tenant, b))),
+                after: snapshot(&view),
+            },
+        )
+        .await?;
+    tx.commit().await?;
+    state.gateway.targets.invalidate_all();
+    Ok(view)
+}
+
+/// Deletes a provider. Its grants go with it (their users log in again); MCP servers that
+/// named it fall back to the tenant's first provider.
+#[utoipa::path(delete, path = "/admin/v1/tenants/{slug}/providers/{name}", operation_id = "delete_provider", tag = "providers",
+    params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Provider name")),
+    responses((status = 204, description = "Deleted"), WriteErrors))]
+pub async fn delete(
+    State(state): State<AppState>,
+    admin: Admin,
+    AdminPath((slug, name)): AdminPath<(String, String)>,
+) -> Result<StatusCode, AdminError> {
+    let tenant = admin.tenant(&state, &slug).await?;
+    api_owned_tenant(&tenant)?;
+    let mut tx = state.pool.begin().await?;
+    let before = admin_resources::find_provider(&mut tx, tenant.id, &name, true)
+        .await?
+        .ok_or_else(|| not_found(&name))?;
+    admin_resources::delete(&mut tx, Table::Providers, before.id).await?;
+    admin
+        .audit(
+            &mut tx,
+            Change {
+                tenant_id: Some(tenant.id),
+                action: "provider.delete",
+                target_type: "provider",
+                target_id: before.id.to_string(),
+                before: snapshot(&ProviderView::new(&state, &tenant, &before)),
+                after: None,
+            },
+        )
+        .await?;
+    tx.commit().await?;
+    // Its grants are gone: nothing cached may outlive them.
+    state.gateway.users.forget_all();
+    state.gateway.forget_token_states();
+    state.gateway.targets.invalidate_all();
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,156 @@
+//! Tenants as the admin API manages them: with their timestamps, created, changed and deleted
+//! one row at a time inside the caller's transaction (which also writes the audit entry).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgExecutor, PgPool, Row, postgres::PgRow};
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::domain::{
+    TenantSlug,
+    tenant::{Source, Tenant, TenantStatus},
+};
+
+/// A tenant and when it was created and last changed.
+#[derive(Clone, Debug)]
+pub struct TenantRecord {
+    pub tenant: Tenant,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+}
+
+const COLUMNS: &str = "id, slug, display_name, source, status, scopes, access_token_ttl_seconds, created_at, updated_at";
+
+fn from_row(row: &PgRow) -> Result<TenantRecord, StoreError> {
+    let slug: String = row.try_get("slug")?;
+    Ok(TenantRecord {
+        tenant: Tenant {
+            id: row.try_get("id")?,
+            slug: TenantSlug::parse(&slug)
+                .map_err(|e| StoreError::Corrupt(format!("tenant slug {slug:?}: {e}")))?,
+            display_name: row.try_get("display_name")?,
+            source: Source::parse(row.try_get::<&str, _>("source")?),
+            status: status_from(row.try_get::<&str, _>("status")?),
+            scopes: row.try_get("scopes")?,
+            access_token_ttl_seconds: row.try_get("access_token_ttl_seconds")?,
+        },
+        created_at: row.try_get("created_at")?,
+        updated_at: row.try_get("updated_at")?,
+    })
+}
+
+fn status_from(value: &str) -> TenantStatus {
+    if value == "active" {
+        TenantStatus::Active
+    } else {
+        TenantStatus::Disabled
+    }
+}
+
+pub fn status_str(status: TenantStatus) -> &'static str {
+    match status {
+        TenantStatus::Active => "active",
+        TenantStatus::Disabled => "disabled",
+    }
+}
+
+/// What a new tenant or a changed one holds.
+pub struct TenantValues<'a> {
+    pub display_name: &'a str,
+    pub status: TenantStatus,
+    pub scopes: &'a [String],
+    pub access_token_ttl_seconds: Option<i64>,
+}
+
+/// Inserts an API-owned tenant; `None` when the slug is taken.
+pub async fn insert(
+    conn: &mut PgConnection,
+    slug: &TenantSlug,
+    v: &TenantValues<'_>,
+) -> Result<Option<TenantRecord>, StoreError> {
+    let row = sqlx::query(&format!(
+        "INSERT INTO tenants (id, slug, display_name, source, status, scopes, access_token_ttl_seconds)
+         VALUES ($1, $2, $3, 'api', $4, $5, $6)
+         ON CONFLICT (slug) DO NOTHING
+         RETURNING {COLUMNS}"
+    ))
+    .bind(Uuid::new_v4())
+    .bind(slug.as_str())
+    .bind(v.display_name)
+    .bind(status_str(v.status))
+    .bind(v.scopes)
+    .bind(v.access_token_ttl_seconds)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// The tenant at `slug`; inside a transaction, `lock` holds its row until commit so the
+/// audited `before` is what the update replaced.
+pub async fn find(
+    conn: &mut PgConnection,
+    slug: &TenantSlug,
+    lock: bool,
+) -> Result<Option<TenantRecord>, StoreError> {
+    let suffix = if lock { " FOR UPDATE" } else { "" };
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM tenants WHERE slug = $1{suffix}"
+    ))
+    .bind(slug.as_str())
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Every tenant, or only `only` (a tenant-bound token's), by slug.
+pub async fn list(pool: &PgPool, only: Option<&str>) -> Result<Vec<TenantRecord>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM tenants WHERE ($1::text IS NULL OR slug = $1) ORDER BY slug"
+    ))
+    .bind(only)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(from_row).collect()
+}
+
+pub async fn update(
+    conn: &mut PgConnection,
+    id: Uuid,
+    v: &TenantValues<'_>,
+) -> Result<TenantRecord, StoreError> {
+    let row = sqlx::query(&format!(
+        "UPDATE tenants SET display_name = $2, status = $3, scopes = $4,
+             access_token_ttl_seconds = $5, updated_at = now()
+         WHERE id = $1 RETURNING {COLUMNS}"
+    ))
+    .bind(id)
+    .bind(v.display_name)
+    .bind(status_str(v.status))
+    .bind(v.scopes)
+    .bind(v.access_token_ttl_seconds)
+    .fetch_one(&mut *conn)
+    .await?;
+    from_row(&row)
+}
+
+/// Deletes the tenant and, by cascade, everything it owns. Returns whether a row went.
+pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM tenants WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
+}
+
+/// The ids of every grant of a tenant (to drop their cached user contexts).
+pub async fn grant_ids<'e>(
+    executor: impl PgExecutor<'e>,
+    tenant_id: Uuid,
+) -> Result<Vec<Uuid>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM grants WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_all(executor)
+            .await?,
+    )
+}

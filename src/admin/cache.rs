@@ -57,9 +57,14 @@ pub async fn flush_tenant(
     let tenant = admin.tenant(&state, &slug).await?;
     let grants = admin_tenants::grant_ids(&state.pool, tenant.id).await?;
     for &grant in &grants {
-        state.gateway.users.forget(grant).await;
+        crate::coherence::publish(&state, crate::coherence::CacheEvent::GrantChanged { grant })
+            .await;
     }
-    state.gateway.targets.invalidate_all();
+    crate::coherence::publish(
+        &state,
+        crate::coherence::CacheEvent::TenantChanged { tenant: tenant.id },
+    )
+    .await;
     audit(
         &state,
         &admin,
@@ -91,7 +96,11 @@ pub async fn flush_grant(
     crate::store::admin_grants::get(&state.pool, tenant.id, id)
         .await?
         .ok_or_else(|| AdminError::not_found(format!("no grant {id} in this tenant")))?;
-    state.gateway.users.forget(id).await;
+    crate::coherence::publish(
+        &state,
+        crate::coherence::CacheEvent::GrantChanged { grant: id },
+    )
+    .await;
     audit(
         &state,
         &admin,

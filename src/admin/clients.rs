@@ -159,10 +159,14 @@ pub async fn delete(
         )
         .await?;
     tx.commit().await?;
+    // Here at once, on every other replica through LISTEN/NOTIFY.
     for &id in &grants {
-        state.gateway.users.forget(id).await;
+        crate::coherence::publish(
+            &state,
+            crate::coherence::CacheEvent::GrantChanged { grant: id },
+        )
+        .await;
     }
-    state.gateway.forget_token_states();
     let (state, slug, tenant_id) = (state.clone(), tenant.slug.to_string(), tenant.id);
     tokio::spawn(async move {
         for t in upstream {

@@ -250,10 +250,14 @@ async fn revoke_all(
         }
     }
     tx.commit().await?;
+    // Here at once, on every other replica through LISTEN/NOTIFY.
     for &id in &revoked {
-        state.gateway.users.forget(id).await;
+        crate::coherence::publish(
+            state,
+            crate::coherence::CacheEvent::GrantChanged { grant: id },
+        )
+        .await;
     }
-    state.gateway.forget_token_states();
     let (state, slug, ids) = (state.clone(), tenant.slug.to_string(), revoked.clone());
     let tenant_id = tenant.id;
     tokio::spawn(async move {

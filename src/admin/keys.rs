@@ -107,6 +107,10 @@ pub async fn rotate(
         )
         .await?;
     tx.commit().await?;
-    state.keys.forget(tenant.id).await;
+    crate::coherence::publish(
+        &state,
+        crate::coherence::CacheEvent::KeysRotated { tenant: tenant.id },
+    )
+    .await;
     Ok(Json(rotation))
 }

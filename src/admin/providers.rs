@@ -375,7 +375,11 @@ async fn save(
         )
         .await?;
     tx.commit().await?;
-    state.gateway.targets.invalidate_all();
+    crate::coherence::publish(
+        state,
+        crate::coherence::CacheEvent::TenantChanged { tenant: tenant.id },
+    )
+    .await;
     Ok(view)
 }
 
@@ -411,8 +415,6 @@ pub async fn delete(
         .await?;
     tx.commit().await?;
     // Its grants are gone: nothing cached may outlive them.
-    state.gateway.users.forget_all();
-    state.gateway.forget_token_states();
-    state.gateway.targets.invalidate_all();
+    crate::coherence::publish(&state, crate::coherence::CacheEvent::FlushAll).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -290,7 +290,11 @@ async fn save(
         )
         .await?;
     tx.commit().await?;
-    state.gateway.targets.invalidate_all();
+    crate::coherence::publish(
+        state,
+        crate::coherence::CacheEvent::TenantChanged { tenant: tenant.id },
+    )
+    .await;
     Ok(view)
 }
 
@@ -324,7 +328,11 @@ pub async fn delete(
         )
         .await?;
     tx.commit().await?;
-    state.gateway.forget_token_states();
-    state.gateway.targets.invalidate_all();
+    crate::coherence::publish(
+        &state,
+        crate::coherence::CacheEvent::TenantChanged { tenant: tenant.id },
+    )
+    .await;
+    crate::coherence::publish(&state, crate::coherence::CacheEvent::TokensRevoked).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -301,8 +301,14 @@ pub async fn update(
         )
         .await?;
     tx.commit().await?;
-    // A disabled tenant must stop serving at once on this replica (others: within 5 s).
-    state.gateway.targets.invalidate_all();
+    // A disabled tenant stops serving at once, here and (LISTEN/NOTIFY) on every replica.
+    crate::coherence::publish(
+        &state,
+        crate::coherence::CacheEvent::TenantChanged {
+            tenant: after.tenant.id,
+        },
+    )
+    .await;
     Ok(Json(view))
 }
 
@@ -337,11 +343,7 @@ pub async fn delete(
         )
         .await?;
     tx.commit().await?;
-    for grant in grants {
-        state.gateway.users.forget(grant).await;
-    }
-    state.gateway.forget_token_states();
-    state.gateway.targets.invalidate_all();
-    state.keys.forget(id).await;
+    let _ = grants;
+    crate::coherence::publish(&state, crate::coherence::CacheEvent::FlushAll).await;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -41,6 +41,8 @@ pub async fn apply(state: &AppState, event: &CacheEvent) {
         CacheEvent::GrantChanged { grant } => {
             gw.users.forget(*grant).await;
             gw.forget_token_states();
+            // Assertions carry the user's email and name.
+            gw.assertions.invalidate_all();
         }
         CacheEvent::TenantChanged { tenant } => {
             gw.targets.invalidate_all();
@@ -49,6 +51,7 @@ pub async fn apply(state: &AppState, event: &CacheEvent) {
         CacheEvent::KeysRotated { tenant } => {
             state.keys.forget(*tenant).await;
             gw.verified.invalidate_all();
+            gw.assertions.invalidate_all();
         }
         CacheEvent::FlushAll => flush_all(state),
     }
@@ -71,6 +74,7 @@ fn flush_all(state: &AppState) {
     gw.verified.invalidate_all();
     gw.forget_token_states();
     gw.users.forget_all();
+    gw.assertions.invalidate_all();
     state.keys.forget_all();
 }
 

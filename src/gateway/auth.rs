@@ -154,26 +154,23 @@ async fn authenticate(
             "the token was not issued for this MCP server",
         ));
     }
-    let token_state = match state.gateway.token_states.get(&claims.jti).await {
-        Some(s) => s,
-        None => {
-            let loaded =
-                store::tokens::access_token_state(&state.pool, target.ctx.tenant.id, claims.jti)
-                    .await
-                    .map_err(|e| {
-                        tracing::error!(error = %e, "token state lookup failed");
-                        Challenge::Unavailable(1)
-                    })?;
-            let loaded =
-                Arc::new(loaded.ok_or(Challenge::InvalidToken("the token has been revoked"))?);
-            state
-                .gateway
-                .token_states
-                .insert(claims.jti, loaded.clone())
-                .await;
-            loaded
-        }
-    };
+    // Single flight: when the 1 s entry expires, concurrent requests share one lookup.
+    let tenant_id = target.ctx.tenant.id;
+    let token_state = state
+        .gateway
+        .token_states
+        .try_get_with(claims.jti, async {
+            match store::tokens::access_token_state(&state.pool, tenant_id, claims.jti).await {
+                Ok(Some(found)) => Ok(Arc::new(found)),
+                Ok(None) => Err(Challenge::InvalidToken("the token has been revoked")),
+                Err(e) => {
+                    tracing::error!(error = %e, "token state lookup failed");
+                    Err(Challenge::Unavailable(1))
+                }
+            }
+        })
+        .await
+        .map_err(|e: Arc<Challenge>| (*e).clone())?;
     if token_state.revoked || token_state.grant_status == GrantStatus::Revoked {
         return Err(Challenge::InvalidToken("the token has been revoked"));
     }

@@ -2,11 +2,13 @@
 //!
 //! What is cached and for how long, and why revocation still bites:
 //! * targets (tenant + MCP server) for 5 s: configuration changes show within 5 s;
-//! * verified JWT claims by token hash for up to 60 s (and never past `exp`): a signature is
-//!   checked once, not on every request;
+//! * verified JWT claims by token hash for an hour (each use still checks `exp`; revocation is
+//!   enforced by the token state below, not by this cache): a signature is checked once;
 //! * the token's revocation state by `jti` for 1 s, dropped at once on a local revocation:
 //!   a revocation on another replica bites within a second;
-//! * user contexts by grant for `auth.cache_ttl`.
+//! * user contexts by grant for `auth.cache_ttl`;
+//! * the signed `X-Auth-Assertion` by `jti` for half its 60 s lifetime (signing is the single
+//!   largest cost of a gateway request).
 
 use std::{sync::Arc, time::Duration};
 
@@ -36,6 +38,7 @@ pub struct Gateway {
     pub verified: Cache<[u8; 32], Arc<AccessClaims>>,
     pub token_states: Cache<Uuid, Arc<AccessTokenState>>,
     pub users: UserContexts,
+    pub assertions: Cache<Uuid, Arc<String>>,
 }
 
 impl Gateway {
@@ -47,7 +50,7 @@ impl Gateway {
                 .max_capacity(10_000)
                 .build(),
             verified: Cache::builder()
-                .time_to_live(Duration::from_secs(60))
+                .time_to_live(Duration::from_secs(3600))
                 .max_capacity(config.auth.cache_capacity)
                 .build(),
             token_states: Cache::builder()
@@ -55,6 +58,12 @@ impl Gateway {
                 .max_capacity(config.auth.cache_capacity)
                 .build(),
             users: UserContexts::new(config.auth.cache_ttl.get(), config.auth.cache_capacity),
+            assertions: Cache::builder()
+                .time_to_live(Duration::from_secs(
+                    super::assertion::LIFETIME_SECS as u64 / 2,
+                ))
+                .max_capacity(config.auth.cache_capacity)
+                .build(),
         }
     }
 

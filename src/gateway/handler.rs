@@ -93,13 +93,7 @@ async fn identity(
     } else {
         None
     };
-    let assertion = match state.keys.signer(target.ctx.tenant.id).await {
-        Ok(signer) => assertion::sign(&signer, &auth.claims, user, Utc::now()).ok(),
-        Err(e) => {
-            tracing::error!(error = %e, "cannot load the tenant signer for the assertion");
-            None
-        }
-    };
+    let assertion = signed_assertion(state, auth, user).await;
     Ok(Identity {
         subject: auth.claims.sub.clone(),
         email: user.email.clone(),
@@ -116,6 +110,33 @@ async fn identity(
         upstream_token,
         assertion,
     })
+}
+
+/// The `X-Auth-Assertion` for this token: signed once per `jti` and reused for half its
+/// lifetime (concurrent requests share one signature).
+async fn signed_assertion(
+    state: &AppState,
+    auth: &Authenticated,
+    user: &Arc<UserContext>,
+) -> Option<String> {
+    let tenant = auth.target.ctx.tenant.id;
+    let signed = state
+        .gateway
+        .assertions
+        .try_get_with(auth.claims.jti, async {
+            let signer = state.keys.signer(tenant).await.map_err(|e| e.to_string())?;
+            assertion::sign(&signer, &auth.claims, user, Utc::now())
+                .map(Arc::new)
+                .map_err(|e| e.to_string())
+        })
+        .await;
+    match signed {
+        Ok(jwt) => Some(jwt.as_ref().clone()),
+        Err(e) => {
+            tracing::error!(error = %e, "cannot sign the identity assertion");
+            None
+        }
+    }
 }
 
 /// The response to an upstream problem: re-authorize (and tell every replica the grant changed),

@@ -6,7 +6,7 @@
 //! nothing of tokens; the bearer-auth layer in front of it ([`auth`]) decides who the request is
 //! for, and [`user_cache`] remembers who that is.
 
-mod assertion;
+pub mod assertion;
 pub mod auth;
 mod body;
 pub mod caches;

@@ -41,8 +41,8 @@ pub async fn apply(state: &AppState, event: &CacheEvent) {
         CacheEvent::GrantChanged { grant } => {
             gw.users.forget(*grant).await;
             gw.forget_token_states();
-            // Assertions carry the user's email and name.
-            gw.assertions.invalidate_all();
+            // Identity headers carry the user's email and name.
+            gw.identities.invalidate_all();
         }
         CacheEvent::TenantChanged { tenant } => {
             gw.targets.invalidate_all();
@@ -51,7 +51,7 @@ pub async fn apply(state: &AppState, event: &CacheEvent) {
         CacheEvent::KeysRotated { tenant } => {
             state.keys.forget(*tenant).await;
             gw.verified.invalidate_all();
-            gw.assertions.invalidate_all();
+            gw.identities.invalidate_all();
         }
         CacheEvent::FlushAll => flush_all(state),
     }
@@ -74,7 +74,7 @@ fn flush_all(state: &AppState) {
     gw.verified.invalidate_all();
     gw.forget_token_states();
     gw.users.forget_all();
-    gw.assertions.invalidate_all();
+    gw.identities.invalidate_all();
     state.keys.forget_all();
 }
 

@@ -6,10 +6,10 @@
 //! refused at `/t/a/mcp/xy` and no token is ever good for another server (no passthrough) —
 //! the token and its grant still active, then the server's required scopes.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
-    extract::{FromRequestParts, Path, Request, State},
+    extract::{FromRequestParts, RawPathParams, Request, State},
     http::{StatusCode, request::Parts},
     middleware::Next,
     response::{IntoResponse, Response},
@@ -40,11 +40,16 @@ pub struct Authenticated {
 
 pub async fn layer(
     State(state): State<AppState>,
-    Path(params): Path<HashMap<String, String>>,
+    params: RawPathParams,
     mut request: Request,
     next: Next,
 ) -> Response {
-    let (Some(t), Some(s)) = (params.get("tenant"), params.get("server")) else {
+    let param = |wanted: &str| {
+        params
+            .iter()
+            .find_map(|(name, value)| (name == wanted).then_some(value))
+    };
+    let (Some(t), Some(s)) = (param("tenant"), param("server")) else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let target = match target(&state, t, s).await {
@@ -177,15 +182,9 @@ async fn authenticate(
     if token_state.grant_status == GrantStatus::NeedsReauth {
         return Err(Challenge::InvalidToken("the user must authorize again"));
     }
-    let granted = Scopes::from_trusted(
-        claims
-            .scope
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned),
-    );
-    let required = Scopes::from_trusted(target.server.required_scopes.clone());
-    if !required.is_subset_of(&granted) {
+    let granted = |wanted: &String| claims.scope.split(' ').any(|s| s == wanted);
+    if !target.server.required_scopes.iter().all(granted) {
+        let required = Scopes::from_trusted(target.server.required_scopes.clone());
         return Err(Challenge::InsufficientScope(required.to_string()));
     }
     Ok((claims, token_state.grant_id))

@@ -58,23 +58,25 @@ impl Outbound {
 
     /// Attaches the body (and its length, for a stream) to `request`; returns the fault cell
     /// of a stream.
-    pub(super) fn attach(
-        self,
-        request: reqwest::RequestBuilder,
-    ) -> (reqwest::RequestBuilder, Option<Arc<OnceLock<Failure>>>) {
+    pub(super) fn attach(self, request: &mut reqwest::Request) -> Option<Arc<OnceLock<Failure>>> {
         match self {
-            Self::Empty => (request, None),
-            Self::Buffered(bytes) => (request.body(bytes), None),
+            Self::Empty => None,
+            Self::Buffered(bytes) => {
+                *request.body_mut() = Some(bytes.into());
+                None
+            }
             Self::Streamed {
                 body,
                 length,
                 fault,
             } => {
-                let request = match length {
-                    Some(length) => request.header(header::CONTENT_LENGTH, length),
-                    None => request,
-                };
-                (request.body(body), Some(fault))
+                if let Some(length) = length {
+                    request
+                        .headers_mut()
+                        .insert(header::CONTENT_LENGTH, length.into());
+                }
+                *request.body_mut() = Some(body);
+                Some(fault)
             }
         }
     }

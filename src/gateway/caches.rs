@@ -7,18 +7,23 @@
 //! * the token's revocation state by `jti` for 1 s, dropped at once on a local revocation:
 //!   a revocation on another replica bites within a second;
 //! * user contexts by grant for `auth.cache_ttl`;
-//! * the signed `X-Auth-Assertion` by `jti` for half its 60 s lifetime (signing is the single
-//!   largest cost of a gateway request).
+//! * the identity headers by `jti` (with the signed `X-Auth-Assertion`) for half the
+//!   assertion's 60 s lifetime, and only while the user context they were built from is the
+//!   cached one: signing was the single largest cost of a gateway request, and encoding the
+//!   headers the next.
 
 use std::{sync::Arc, time::Duration};
 
 use moka::future::Cache;
 use uuid::Uuid;
 
-use super::{Proxy, user_cache::UserContexts};
+use super::{IdentityHeaders, Proxy, user_cache::UserContexts};
 use crate::{
-    config::Config, domain::McpServer, oauth::tenant::TenantContext,
-    store::tokens::AccessTokenState, tokens::AccessClaims,
+    config::Config,
+    domain::{McpServer, UserContext},
+    oauth::tenant::TenantContext,
+    store::tokens::AccessTokenState,
+    tokens::AccessClaims,
 };
 
 /// An MCP server behind the gateway, with what its responses need.
@@ -31,6 +36,14 @@ pub struct Target {
     pub scopes: Vec<String>,
 }
 
+/// Identity headers as built for one access token from one user context.
+pub struct CachedIdentity {
+    /// The context they were built from: when the user cache holds another one (reloaded after
+    /// its TTL or a change), the headers are built again.
+    pub user: Arc<UserContext>,
+    pub headers: IdentityHeaders,
+}
+
 #[derive(Clone)]
 pub struct Gateway {
     pub proxy: Proxy,
@@ -38,7 +51,7 @@ pub struct Gateway {
     pub verified: Cache<[u8; 32], Arc<AccessClaims>>,
     pub token_states: Cache<Uuid, Arc<AccessTokenState>>,
     pub users: UserContexts,
-    pub assertions: Cache<Uuid, Arc<String>>,
+    pub identities: Cache<Uuid, Arc<CachedIdentity>>,
 }
 
 impl Gateway {
@@ -58,7 +71,7 @@ impl Gateway {
                 .max_capacity(config.auth.cache_capacity)
                 .build(),
             users: UserContexts::new(config.auth.cache_ttl.get(), config.auth.cache_capacity),
-            assertions: Cache::builder()
+            identities: Cache::builder()
                 .time_to_live(Duration::from_secs(
                     super::assertion::LIFETIME_SECS as u64 / 2,
                 ))

@@ -3,17 +3,18 @@
 //! the user's upstream token, and are forwarded. When a server that receives the upstream token
 //! answers 401, the upstream token is refreshed once and the request replayed once.
 
-use std::{collections::HashMap, sync::Arc};
+use std::sync::Arc;
 
 use axum::{
-    extract::{Path, Request, State},
+    extract::{RawPathParams, Request, State},
     response::{IntoResponse, Response},
 };
 use chrono::Utc;
 
 use super::{
-    Forwarded, Identity, assertion,
+    Forwarded, Identity, IdentityHeaders, assertion,
     auth::Authenticated,
+    caches::CachedIdentity,
     challenge::{Challenge, Resource},
     upstream_token::{self, TokenProblem},
 };
@@ -22,24 +23,22 @@ use crate::{domain::UserContext, state::AppState};
 pub async fn proxy(
     State(state): State<AppState>,
     auth: Authenticated,
-    Path(params): Path<HashMap<String, String>>,
+    params: RawPathParams,
     request: Request,
 ) -> Response {
-    let target = auth.target.clone();
+    let target = &auth.target;
     let resource = Resource {
         metadata_url: &target.metadata_url,
         scopes: &target.scopes,
     };
-    let loader = super::user_loader::load(state.clone(), auth.target.ctx.clone(), auth.grant_id);
-    let user = match state.gateway.users.get_or_load(auth.grant_id, loader).await {
-        Ok(user) => user,
-        Err(e) => return token_problem(&state, &auth, e, &resource).await,
-    };
-    let mut identity = match identity(&state, &auth, &user).await {
+    let (identity, sent_token) = match identity(&state, &auth).await {
         Ok(identity) => identity,
-        Err(response) => return response,
+        Err(problem) => return token_problem(&state, &auth, problem, &resource).await,
     };
-    let rest = params.get("rest").map(String::as_str).unwrap_or("");
+    let rest = params
+        .iter()
+        .find_map(|(name, value)| (name == "rest").then_some(value))
+        .unwrap_or("");
     if !target.server.forward_upstream_token {
         return state
             .gateway
@@ -63,10 +62,10 @@ pub async fn proxy(
             replay: Some(replay),
         } => {
             drop(response);
-            let rejected = identity.upstream_token.take().unwrap_or_default();
+            let rejected = sent_token.unwrap_or_default();
             match upstream_token::after_rejection(&state, auth.grant_id, &rejected).await {
                 Ok(fresh) => {
-                    identity.upstream_token = Some(fresh);
+                    let identity = identity.with_upstream_token(&fresh);
                     replay.send(&state.gateway.proxy, &identity).await
                 }
                 Err(problem) => token_problem(&state, &auth, problem, &resource).await,
@@ -75,30 +74,47 @@ pub async fn proxy(
     }
 }
 
+/// The identity headers for this request, and the upstream token they carry (a server that
+/// opted in). The headers without the upstream token are built once per access token and user
+/// context (user context loaded through the cache, assertion signed) and then reused.
 async fn identity(
     state: &AppState,
     auth: &Authenticated,
-    user: &Arc<UserContext>,
-) -> Result<Identity, Response> {
-    let target = &auth.target;
-    let resource = Resource {
-        metadata_url: &target.metadata_url,
-        scopes: &target.scopes,
+) -> Result<(IdentityHeaders, Option<String>), TokenProblem> {
+    let user = state
+        .gateway
+        .users
+        .get_or_load(auth.grant_id, || {
+            super::user_loader::load(state.clone(), auth.target.ctx.clone(), auth.grant_id)
+        })
+        .await?;
+    let fixed = match state.gateway.identities.get(&auth.claims.jti).await {
+        // Built from this very user context (a reloaded context is a new `Arc`).
+        Some(hit) if Arc::ptr_eq(&hit.user, &user) => hit.headers.clone(),
+        _ => build_identity(state, auth, user).await,
     };
-    let upstream_token = if target.server.forward_upstream_token {
-        match upstream_token::current(state, auth.grant_id).await {
-            Ok(token) => Some(token),
-            Err(problem) => return Err(token_problem(state, auth, problem, &resource).await),
-        }
-    } else {
-        None
-    };
-    let assertion = signed_assertion(state, auth, user).await;
-    Ok(Identity {
+    if !auth.target.server.forward_upstream_token {
+        return Ok((fixed, None));
+    }
+    let token = upstream_token::current(state, auth.grant_id).await?;
+    Ok((fixed.with_upstream_token(&token), Some(token)))
+}
+
+/// The `X-Auth-*` headers of `user` behind this token, with an `X-Auth-Assertion` signed now,
+/// kept for half the assertion's lifetime (see `caches.rs`). When signing fails the request
+/// goes without an assertion and nothing is kept, so the next request tries again.
+async fn build_identity(
+    state: &AppState,
+    auth: &Authenticated,
+    user: Arc<UserContext>,
+) -> IdentityHeaders {
+    let assertion = signed_assertion(state, auth, &user).await;
+    let signed = assertion.is_some();
+    let headers = Identity {
         subject: auth.claims.sub.clone(),
         email: user.email.clone(),
         name: user.name.clone(),
-        tenant: target.ctx.slug().to_owned(),
+        tenant: auth.target.ctx.slug().to_owned(),
         client_id: auth.claims.client_id.clone(),
         scopes: auth
             .claims
@@ -107,31 +123,37 @@ async fn identity(
             .filter(|s| !s.is_empty())
             .map(str::to_owned)
             .collect(),
-        upstream_token,
+        upstream_token: None,
         assertion,
-    })
+    }
+    .headers();
+    if signed {
+        let entry = Arc::new(CachedIdentity {
+            user,
+            headers: headers.clone(),
+        });
+        state
+            .gateway
+            .identities
+            .insert(auth.claims.jti, entry)
+            .await;
+    }
+    headers
 }
 
-/// The `X-Auth-Assertion` for this token: signed once per `jti` and reused for half its
-/// lifetime (concurrent requests share one signature).
 async fn signed_assertion(
     state: &AppState,
     auth: &Authenticated,
-    user: &Arc<UserContext>,
+    user: &UserContext,
 ) -> Option<String> {
-    let tenant = auth.target.ctx.tenant.id;
-    let signed = state
-        .gateway
-        .assertions
-        .try_get_with(auth.claims.jti, async {
-            let signer = state.keys.signer(tenant).await.map_err(|e| e.to_string())?;
-            assertion::sign(&signer, &auth.claims, user, Utc::now())
-                .map(Arc::new)
-                .map_err(|e| e.to_string())
-        })
-        .await;
+    let signed = match state.keys.signer(auth.target.ctx.tenant.id).await {
+        Ok(signer) => {
+            assertion::sign(&signer, &auth.claims, user, Utc::now()).map_err(|e| e.to_string())
+        }
+        Err(e) => Err(e.to_string()),
+    };
     match signed {
-        Ok(jwt) => Some(jwt.as_ref().clone()),
+        Ok(jwt) => Some(jwt),
         Err(e) => {
             tracing::error!(error = %e, "cannot sign the identity assertion");
             None

@@ -11,7 +11,7 @@
 
 use std::net::SocketAddr;
 
-use http::{HeaderMap, HeaderName, HeaderValue, header, request::Parts};
+use http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 
 use super::identity::remove_identity_headers;
 
@@ -35,8 +35,8 @@ const HOP_BY_HOP: [HeaderName; 6] = [
 /// `Host` goes (the client's URL is not the MCP server's), and so does `Content-Length`: the
 /// body module sets it again for what is actually sent. `Expect` goes because hyper already
 /// answered `100-continue` to the client.
-pub(super) fn outgoing(parts: &Parts, peer: Option<SocketAddr>) -> HeaderMap {
-    let mut headers = parts.headers.clone();
+pub(super) fn outgoing(mut headers: HeaderMap, uri: &Uri, peer: Option<SocketAddr>) -> HeaderMap {
+    let host = headers.get(header::HOST).cloned();
     remove_hop_by_hop(&mut headers);
     for name in [
         header::HOST,
@@ -48,7 +48,7 @@ pub(super) fn outgoing(parts: &Parts, peer: Option<SocketAddr>) -> HeaderMap {
         headers.remove(name);
     }
     remove_identity_headers(&mut headers);
-    add_forwarding(&mut headers, parts, peer);
+    add_forwarding(&mut headers, uri, host, peer);
     headers
 }
 
@@ -80,7 +80,12 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
 /// proxies in front of the bridge said). `X-Forwarded-Proto` and `X-Forwarded-Host` are kept
 /// when a proxy in front of the bridge set them, and otherwise describe the request the bridge
 /// received, which is plain HTTP when nothing says otherwise.
-fn add_forwarding(headers: &mut HeaderMap, parts: &Parts, peer: Option<SocketAddr>) {
+fn add_forwarding(
+    headers: &mut HeaderMap,
+    uri: &Uri,
+    host: Option<HeaderValue>,
+    peer: Option<SocketAddr>,
+) {
     if let Some(peer) = peer {
         let chain = headers
             .get_all(&X_FORWARDED_FOR)
@@ -94,17 +99,13 @@ fn add_forwarding(headers: &mut HeaderMap, parts: &Parts, peer: Option<SocketAdd
         }
     }
     if !headers.contains_key(&X_FORWARDED_PROTO) {
-        let scheme = parts.uri.scheme_str().unwrap_or("http");
+        let scheme = uri.scheme_str().unwrap_or("http");
         if let Ok(value) = HeaderValue::from_str(scheme) {
             headers.insert(X_FORWARDED_PROTO, value);
         }
     }
     if !headers.contains_key(&X_FORWARDED_HOST) {
-        let host = parts
-            .headers
-            .get(header::HOST)
-            .cloned()
-            .or_else(|| parts.uri.authority().and_then(|a| a.as_str().parse().ok()));
+        let host = host.or_else(|| uri.authority().and_then(|a| a.as_str().parse().ok()));
         if let Some(host) = host {
             headers.insert(X_FORWARDED_HOST, host);
         }
@@ -117,7 +118,7 @@ mod tests {
 
     use super::*;
 
-    fn parts(headers: &[(&'static str, &'static str)]) -> Parts {
+    fn parts(headers: &[(&'static str, &'static str)]) -> http::request::Parts {
         let mut request = Request::builder().uri("/t/acme/mcp/x");
         for (name, value) in headers {
             request = request.header(*name, *value);
@@ -138,7 +139,7 @@ mod tests {
             ("mcp-session-id", "s1"),
             ("last-event-id", "4"),
         ]);
-        let headers = outgoing(&parts, None);
+        let headers = outgoing(parts.headers, &parts.uri, None);
         assert!(headers.get("x-private").is_none());
         assert!(headers.get("proxy-authorization").is_none());
         assert!(headers.get("connection").is_none());
@@ -155,7 +156,7 @@ mod tests {
             ("X-AUTH-UPSTREAM-TOKEN", "forged"),
             ("x-auth-subject", "admin"),
         ]);
-        let headers = outgoing(&parts, None);
+        let headers = outgoing(parts.headers, &parts.uri, None);
         assert!(headers.get(header::AUTHORIZATION).is_none());
         assert!(headers.get(header::COOKIE).is_none());
         assert!(!headers.keys().any(|n| n.as_str().starts_with("x-auth-")));
@@ -165,7 +166,7 @@ mod tests {
     fn the_client_address_is_appended_to_x_forwarded_for() {
         let parts = parts(&[("x-forwarded-for", "203.0.113.7"), ("host", "bridge.test")]);
         let peer = SocketAddr::from(([127, 0, 0, 1], 5555));
-        let headers = outgoing(&parts, Some(peer));
+        let headers = outgoing(parts.headers, &parts.uri, Some(peer));
         assert_eq!(headers[X_FORWARDED_FOR], "203.0.113.7, 127.0.0.1");
         assert_eq!(headers[X_FORWARDED_PROTO], "http");
         assert_eq!(headers[X_FORWARDED_HOST], "bridge.test");

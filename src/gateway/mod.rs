@@ -23,5 +23,5 @@ pub mod user_cache;
 mod user_loader;
 
 pub use caches::Gateway;
-pub use identity::Identity;
+pub use identity::{Identity, IdentityHeaders};
 pub use proxy::{Forwarded, Proxy, Replay};

@@ -8,13 +8,12 @@
 use std::{net::SocketAddr, sync::OnceLock, time::Duration};
 
 use axum::{
-    body::Body,
+    body::{Body, Bytes},
     extract::{ConnectInfo, Request},
     response::Response,
 };
 use futures_util::TryStreamExt;
 use http::{HeaderMap, Method, StatusCode, header, request::Parts};
-use serde_json::Value;
 use tokio::time::Instant;
 use url::Url;
 
@@ -26,7 +25,7 @@ use super::{
 };
 use crate::config::GatewayConfig;
 
-pub use super::identity::Identity;
+pub use super::identity::{Identity, IdentityHeaders};
 
 /// Idle pooled connections are closed after this; MCP clients often pause between calls.
 const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
@@ -82,20 +81,22 @@ impl std::fmt::Debug for Replay {
 
 impl Replay {
     /// Sends the request again with `identity`'s headers; the answer is relayed whatever it is.
-    pub async fn send(self, proxy: &Proxy, identity: &Identity) -> Response {
+    pub async fn send(self, proxy: &Proxy, identity: &IdentityHeaders) -> Response {
         let (outgoing, body) = *self.0;
-        proxy.attempt(&outgoing, body, identity).await
+        proxy.attempt(outgoing, body, identity).await
     }
 }
 
 /// A request ready for the MCP server, except for identity and body. Its headers are already
 /// cleaned, so a replay reuses them.
+#[derive(Clone)]
 struct Outgoing {
     method: Method,
     url: Url,
     headers: HeaderMap,
-    /// The JSON-RPC request id, when the body was buffered and is one.
-    rpc_id: Option<Value>,
+    /// The buffered body of a JSON `POST`: a failure is answered as a JSON-RPC error for its
+    /// `id`, which is read only then (most requests never need it).
+    json: Option<Bytes>,
 }
 
 /// What the body is kept for.
@@ -145,13 +146,13 @@ impl Proxy {
         request: Request,
         upstream: &Url,
         rest: &str,
-        identity: &Identity,
+        identity: &IdentityHeaders,
     ) -> Response {
         match self
             .prepare(request, upstream, rest, Purpose::Forward)
             .await
         {
-            Ok((outgoing, body)) => self.attempt(&outgoing, body, identity).await,
+            Ok((outgoing, body)) => self.attempt(outgoing, body, identity).await,
             Err(response) => response,
         }
     }
@@ -163,29 +164,38 @@ impl Proxy {
         request: Request,
         upstream: &Url,
         rest: &str,
-        identity: &Identity,
+        identity: &IdentityHeaders,
     ) -> Forwarded {
         let (outgoing, body) = match self.prepare(request, upstream, rest, Purpose::Replay).await {
             Ok(prepared) => prepared,
             Err(response) => return Forwarded::Done(response),
         };
-        let kept = body.try_clone();
-        match self.send(&outgoing, body, identity).await {
+        let kept = body
+            .try_clone()
+            .map(|body| Replay(Box::new((outgoing.clone(), body))));
+        let json = outgoing.json.clone();
+        match self.send(outgoing, body, identity).await {
             Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
                 Forwarded::Unauthorized {
                     response: relay(response),
-                    replay: kept.map(|body| Replay(Box::new((outgoing, body)))),
+                    replay: kept,
                 }
             }
             Ok(response) => Forwarded::Done(relay(response)),
-            Err(failure) => Forwarded::Done(fail(failure, outgoing.rpc_id.as_ref())),
+            Err(failure) => Forwarded::Done(fail(failure, json.as_deref())),
         }
     }
 
-    async fn attempt(&self, outgoing: &Outgoing, body: Outbound, identity: &Identity) -> Response {
+    async fn attempt(
+        &self,
+        outgoing: Outgoing,
+        body: Outbound,
+        identity: &IdentityHeaders,
+    ) -> Response {
+        let json = outgoing.json.clone();
         match self.send(outgoing, body, identity).await {
             Ok(response) => relay(response),
-            Err(failure) => fail(failure, outgoing.rpc_id.as_ref()),
+            Err(failure) => fail(failure, json.as_deref()),
         }
     }
 
@@ -221,15 +231,12 @@ impl Proxy {
         let body = body::prepare(body, declared, plan, self.max_body_bytes)
             .await
             .map_err(|failure| fail(failure, None))?;
-        let rpc_id = body
-            .buffered()
-            .filter(|_| json_post)
-            .and_then(|b| rpc_id(b));
+        let json = body.buffered().filter(|_| json_post).cloned();
         let outgoing = Outgoing {
-            headers: headers::outgoing(&parts, peer),
+            headers: headers::outgoing(parts.headers, &parts.uri, peer),
             method: parts.method,
             url,
-            rpc_id,
+            json,
         };
         Ok((outgoing, body))
     }
@@ -250,19 +257,28 @@ impl Proxy {
     /// One attempt: until the response head, within `first_byte_timeout`. Records the metrics.
     async fn send(
         &self,
-        outgoing: &Outgoing,
+        outgoing: Outgoing,
         body: Outbound,
-        identity: &Identity,
+        identity: &IdentityHeaders,
     ) -> Result<reqwest::Response, Failure> {
-        let mut headers = outgoing.headers.clone();
+        let Outgoing {
+            method,
+            url,
+            mut headers,
+            ..
+        } = outgoing;
         identity.replace_headers(&mut headers);
-        let request = self
-            .client
-            .request(outgoing.method.clone(), outgoing.url.clone())
-            .headers(headers);
-        let (request, fault) = body.attach(request);
+        let mut request = reqwest::Request::new(method, url);
+        *request.headers_mut() = headers;
+        let fault = body.attach(&mut request);
+        // For the debug line only (the URL moves into the request).
+        let host = tracing::enabled!(tracing::Level::DEBUG)
+            .then(|| request.url().host_str().map(str::to_owned))
+            .flatten();
+        let method = request.method().clone();
         let started = Instant::now();
-        let result = match tokio::time::timeout(self.first_byte_timeout, request.send()).await {
+        let sent = self.client.execute(request);
+        let result = match tokio::time::timeout(self.first_byte_timeout, sent).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(error)) => Err(classify(&error, fault.as_deref())),
             Err(_) => Err(Failure::Timeout),
@@ -276,8 +292,8 @@ impl Proxy {
         metrics::counter!("gateway_upstream_requests_total", "status" => status.as_u16().to_string())
             .increment(1);
         tracing::debug!(
-            method = %outgoing.method,
-            upstream = outgoing.url.host_str().unwrap_or_default(),
+            %method,
+            upstream = host.as_deref().unwrap_or_default(),
             status = status.as_u16(),
             elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             "forwarded to MCP server"
@@ -333,9 +349,10 @@ fn relay(mut upstream: reqwest::Response) -> Response {
     response
 }
 
-fn fail(failure: Failure, rpc_id: Option<&Value>) -> Response {
+/// A gateway error; answered as a JSON-RPC error when `json` is a JSON-RPC request.
+fn fail(failure: Failure, json: Option<&[u8]>) -> Response {
     metrics::counter!("gateway_upstream_errors_total", "kind" => failure.kind()).increment(1);
-    failure.respond(rpc_id)
+    failure.respond(json.and_then(rpc_id).as_ref())
 }
 
 fn is_json_post(parts: &Parts) -> bool {

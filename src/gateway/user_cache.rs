@@ -30,10 +30,16 @@ impl UserContexts {
         Self { cache }
     }
 
-    /// The cached context, or the result of `load` shared by every concurrent caller.
-    pub async fn get_or_load<F>(&self, grant: Uuid, load: F) -> Result<Arc<UserContext>, LoadError>
+    /// The cached context, or the result of `load()` shared by every concurrent caller. `load`
+    /// is called only on a miss: building the load future is not free.
+    pub async fn get_or_load<F, Fut>(
+        &self,
+        grant: Uuid,
+        load: F,
+    ) -> Result<Arc<UserContext>, LoadError>
     where
-        F: Future<Output = Result<UserContext, LoadError>>,
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = Result<UserContext, LoadError>>,
     {
         if let Some(hit) = self.cache.get(&grant).await {
             metrics::counter!("user_context_cache_hits_total").increment(1);
@@ -43,7 +49,7 @@ impl UserContexts {
         self.cache
             .try_get_with(grant, async move {
                 metrics::counter!("user_context_cache_loads_total").increment(1);
-                load.await.map(Arc::new)
+                load().await.map(Arc::new)
             })
             .await
             .map_err(|e: Arc<LoadError>| {

@@ -1,5 +1,5 @@
 //! The user-context cache: one userinfo call per grant however many cold requests race, a new
-//! load after the TTL.
+//! load after the TTL, and identity headers that follow the reloaded context.
 
 use std::time::Duration;
 
@@ -42,4 +42,44 @@ async fn after_the_ttl_the_user_context_is_loaded_again(pool: PgPool) {
     tokio::time::sleep(Duration::from_millis(1200)).await;
     ping().await.unwrap();
     assert_eq!(s.idp.counters().userinfo - before, 2);
+}
+
+#[sqlx::test]
+async fn identity_headers_follow_the_reloaded_user_context(pool: PgPool) {
+    let s = setup(&pool, "\n[auth]\ncache_ttl = \"1s\"\n").await;
+    let token = s.token("demo", "mcp").await;
+    let session = s.initialize("demo", &token).await;
+    let whoami = || async {
+        let answer: serde_json::Value = s
+            .post(
+                "demo",
+                &token,
+                Some(&session),
+                json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+                "params": {"name": "whoami", "arguments": {}}}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let headers = &answer["result"]["structuredContent"]["headers"];
+        (
+            headers["x-auth-name"].clone(),
+            headers["x-auth-assertion"].clone(),
+        )
+    };
+    let (name, assertion) = whoami().await;
+    assert_eq!(name, s.idp.user().name.as_str());
+
+    // Within the TTL the cached identity (and its signed assertion) is reused as is.
+    s.idp.rename_user("Renamed User");
+    assert_eq!(whoami().await, (name, assertion.clone()));
+
+    // After it, the reloaded context's name is what the MCP server sees, in a new assertion.
+    tokio::time::sleep(Duration::from_millis(1200)).await;
+    let (renamed, reasserted) = whoami().await;
+    assert_eq!(renamed, "Renamed User");
+    assert_ne!(reasserted, assertion);
 }

@@ -74,7 +74,9 @@ pub(super) async fn spawn_gateway(upstream: url::Url, config: &GatewayConfig) ->
 }
 
 async fn forward_root(State(m): State<Arc<Mounted>>, request: Request) -> Response {
-    m.proxy.forward(request, &m.upstream, "", &m.identity).await
+    m.proxy
+        .forward(request, &m.upstream, "", &m.identity.headers())
+        .await
 }
 
 async fn forward_rest(
@@ -83,7 +85,7 @@ async fn forward_rest(
     request: Request,
 ) -> Response {
     m.proxy
-        .forward(request, &m.upstream, &rest, &m.identity)
+        .forward(request, &m.upstream, &rest, &m.identity.headers())
         .await
 }
 

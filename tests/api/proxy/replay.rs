@@ -81,7 +81,7 @@ async fn a_401_is_replayed_with_the_refreshed_upstream_token() {
     // Act
     let first = timeout(
         PATIENCE,
-        proxy.forward_replayable(request, &upstream, "", &with_token("old")),
+        proxy.forward_replayable(request, &upstream, "", &with_token("old").headers()),
     )
     .await
     .expect("in time");
@@ -91,7 +91,7 @@ async fn a_401_is_replayed_with_the_refreshed_upstream_token() {
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
     drop(response);
     let replay = replay.expect("a small body is replayable");
-    let second = timeout(PATIENCE, replay.send(&proxy, &with_token("new")))
+    let second = timeout(PATIENCE, replay.send(&proxy, &with_token("new").headers()))
         .await
         .expect("in time");
 
@@ -121,7 +121,7 @@ async fn a_streamed_body_larger_than_the_replay_buffer_is_not_replayable() {
     // Act
     let forwarded = timeout(
         PATIENCE,
-        proxy.forward_replayable(request, &upstream, "", &with_token("old")),
+        proxy.forward_replayable(request, &upstream, "", &with_token("old").headers()),
     )
     .await
     .expect("in time");

@@ -73,6 +73,10 @@ impl FakeIdp {
     pub fn set_github_public_email(&self, public: bool) {
         self.shared.knobs().github_public_email = public;
     }
+    /// Userinfo reports `name` as the user's display name from now on.
+    pub fn rename_user(&self, name: &str) {
+        self.shared.knobs().renamed = Some(name.to_owned());
+    }
     /// Accept exactly these redirect URIs (default: any loopback http(s) URL).
     pub fn set_redirect_uris(&self, uris: Vec<String>) {
         self.shared.knobs().redirect_uris = Some(uris);

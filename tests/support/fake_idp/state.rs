@@ -102,6 +102,8 @@ pub struct Knobs {
     pub reuse_detection: bool,
     /// GitHub: whether `/user` shows the email (else `null`, as for a private email).
     pub github_public_email: bool,
+    /// `Some`: userinfo reports this display name instead of the user's (a renamed user).
+    pub renamed: Option<String>,
     /// `None`: any loopback `http` redirect URI; `Some`: exactly these.
     pub redirect_uris: Option<Vec<String>>,
 }
@@ -208,6 +210,7 @@ impl Shared {
                 invalid_grant_next_refresh: false,
                 reuse_detection: false,
                 github_public_email: true,
+                renamed: None,
                 redirect_uris: None,
             }),
             inner: Mutex::new(Inner::default()),

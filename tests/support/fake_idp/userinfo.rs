@@ -44,7 +44,11 @@ pub async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> 
 }
 
 fn user_json(shared: &Shared) -> Value {
-    let user = &shared.user;
+    let mut user = shared.user.clone();
+    if let Some(name) = shared.knobs().renamed.clone() {
+        user.name = name;
+    }
+    let user = &user;
     let (given, family) = user.name.split_once(' ').unwrap_or((&user.name, ""));
     match shared.mode {
         ProviderMode::Keycloak | ProviderMode::Oidc => json!({

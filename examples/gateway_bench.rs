@@ -2,12 +2,18 @@
 //!
 //! In one process, on loopback: a scratch database on the local Postgres, the fake upstream IdP
 //! (`tests/support/fake_idp`), the demo MCP server and the bridge (`Application::build_with` on
-//! a pre-bound listener). A real access token comes from the real login flow (authorize →
-//! consent → IdP → callback → token). Then:
+//! a pre-bound listener). The bridge runs on its own tokio runtime, everything else on another,
+//! so that each group's threads can be pinned to CPUs and the bridge's own CPU time read. A real
+//! access token comes from the real login flow (authorize → consent → IdP → callback → token).
+//! Then:
 //!
 //! 1. `tools/call echo` in an initialized session, directly to the demo server and through the
 //!    gateway, at concurrency 1 and 64, each for a warm-up and a measured window (warm caches):
-//!    requests/s, p50, p99, the added median latency and the throughput ratio;
+//!    requests/s, p50, p99, the added median latency and the throughput ratio. Twice: with every
+//!    thread free to run on every CPU ("shared": the gateway competes with the load generator
+//!    and the MCP server), and, on a machine with two CPUs or more, with the bridge on one CPU
+//!    and everything else on another ("split": as deployed, where the gateway does not share its
+//!    CPU with its clients or the MCP server; the direct path gets the same one CPU);
 //! 2. a cold-cache stampede: the user context of the login's grant is dropped, then `N`
 //!    concurrent requests (connections already open, released together) → userinfo calls seen
 //!    by the IdP (must be 1);
@@ -24,6 +30,8 @@
 
 #[path = "gateway_bench/load.rs"]
 mod load;
+#[path = "gateway_bench/pinning.rs"]
+mod pinning;
 #[path = "gateway_bench/population.rs"]
 mod population;
 #[path = "gateway_bench/setup.rs"]
@@ -40,8 +48,14 @@ use std::{
 
 use anyhow::{Context, bail};
 use load::{Stats, Target};
+use pinning::Group;
 use setup::{Scratch, World};
 use sqlx::PgPool;
+
+/// The allocator of the `mcp-auth-bridge` binary (`src/main.rs`), so the bridge is measured as
+/// it runs.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The cache-warming pass over all users stops after this, whatever happens.
 const WARM_LIMIT: Duration = Duration::from_secs(600);
@@ -85,13 +99,65 @@ fn args() -> anyhow::Result<Args> {
     Ok(a)
 }
 
-#[tokio::main]
-async fn main() -> anyhow::Result<()> {
+/// The two groups of threads: the bridge's, and everybody else's (the main thread included).
+struct Threads {
+    bridge: Group,
+    rest: Group,
+    /// The CPUs the process was allowed at start (before any pinning).
+    cpus: Vec<usize>,
+}
+
+/// Where each group may run.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Layout {
+    /// Every thread on every CPU.
+    Shared,
+    /// The bridge on the last CPU, everything else on the first.
+    Split,
+}
+
+impl Layout {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Shared => "shared",
+            Self::Split => "split",
+        }
+    }
+
+    fn apply(self, threads: &Threads) -> anyhow::Result<()> {
+        let cpus = &threads.cpus;
+        match (self, cpus.as_slice()) {
+            (Self::Shared, _) => {
+                threads.rest.pin(cpus)?;
+                threads.bridge.pin(cpus)
+            }
+            (Self::Split, [first, .., last]) => {
+                threads.rest.pin(&[*first])?;
+                threads.bridge.pin(&[*last])
+            }
+            (Self::Split, _) => bail!("the split layout needs two CPUs"),
+        }
+    }
+}
+
+fn main() -> anyhow::Result<()> {
     let args = args()?;
-    let scratch = Scratch::create().await?;
-    let outcome = run(&args, &scratch).await;
-    scratch.drop_now().await?;
-    outcome
+    let threads = Threads {
+        bridge: Group::default(),
+        rest: Group::default(),
+        cpus: pinning::cpus(),
+    };
+    threads.rest.register_current();
+    let bridge = pinning::runtime("bridge", &threads.bridge)?;
+    let rest = pinning::runtime("bench", &threads.rest)?;
+    rest.block_on(async {
+        let scratch = Scratch::create().await?;
+        let outcome = run(&args, &scratch, bridge.handle(), &threads).await;
+        scratch.drop_now().await?;
+        outcome
+    })?;
+    bridge.shutdown_timeout(Duration::from_secs(2));
+    Ok(())
 }
 
 fn rss_kib() -> u64 {
@@ -107,18 +173,20 @@ fn rss_kib() -> u64 {
 }
 
 /// CPU time (user + system) of this whole process so far, in microseconds: the load
-/// generator, the demo MCP server, the fake IdP and the bridge all run in it. `/proc` counts in
-/// clock ticks of 1/100 s (`USER_HZ` on Linux).
+/// generator, the demo MCP server, the fake IdP and the bridge all run in it.
 fn cpu_micros() -> u64 {
     std::fs::read_to_string("/proc/self/stat")
         .ok()
-        .and_then(|s| {
-            // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
-            let rest = s.rsplit_once(')')?.1;
-            let f: Vec<&str> = rest.split_whitespace().collect();
-            Some(f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?)
-        })
-        .map_or(0, |ticks| ticks * 10_000)
+        .and_then(|s| ticks(&s))
+        .map_or(0, |(user, system)| (user + system) * 10_000)
+}
+
+/// (utime, stime) of a `/proc/…/stat` line, in clock ticks of 1/100 s (`USER_HZ` on Linux).
+fn ticks(stat: &str) -> Option<(u64, u64)> {
+    // Fields after the parenthesised command name; utime and stime are the 12th and 13th.
+    let rest = stat.rsplit_once(')')?.1;
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    Some((f.get(11)?.parse().ok()?, f.get(12)?.parse().ok()?))
 }
 
 fn load_average() -> String {
@@ -139,23 +207,31 @@ async fn db_xacts(pool: &PgPool) -> anyhow::Result<i64> {
 }
 
 struct Row {
+    layout: Layout,
     name: String,
     concurrency: usize,
     stats: Stats,
     db_per_req: f64,
     cpu_per_req_us: f64,
+    bridge_cpu_per_req_us: f64,
+    /// The part of `bridge_cpu_per_req_us` spent in the kernel (sockets, epoll, futexes).
+    bridge_sys_per_req_us: f64,
 }
 
+#[allow(clippy::too_many_arguments)]
 async fn measure(
     world: &World,
     client: &reqwest::Client,
     args: &Args,
+    threads: &Threads,
+    layout: Layout,
     name: &str,
     target: &Target,
     concurrency: usize,
 ) -> anyhow::Result<Row> {
     let before = db_xacts(&world.pool).await?;
     let cpu_before = cpu_micros();
+    let bridge_before = threads.bridge.cpu_micros();
     let stats = load::run(
         client,
         target,
@@ -165,30 +241,45 @@ async fn measure(
     )
     .await?;
     let cpu = cpu_micros() - cpu_before;
+    let bridge_after = threads.bridge.cpu_micros();
+    let bridge_user = bridge_after.0.saturating_sub(bridge_before.0);
+    let bridge_sys = bridge_after.1.saturating_sub(bridge_before.1);
+    let bridge_cpu = bridge_user + bridge_sys;
     let after = db_xacts(&world.pool).await?;
     // The warm-up's requests ran too: spread the transactions and CPU over both windows.
     let sent = stats.rps * (args.warmup + args.duration) as f64;
     eprintln!(
-        "  {name:<28} c={concurrency:<3} {:>8.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  errors {}  CPU {:.0} µs/req  load {}",
+        "  {:<6} {name:<22} c={concurrency:<3} {:>8.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  errors {}  CPU {:.0} µs/req (bridge {:.0}, kernel {:.0})  load {}",
+        layout.name(),
         stats.rps,
         stats.p50_us,
         stats.p99_us,
         stats.errors,
         cpu as f64 / sent.max(1.0),
+        bridge_cpu as f64 / sent.max(1.0),
+        bridge_sys as f64 / sent.max(1.0),
         load_average()
     );
     Ok(Row {
+        layout,
         name: name.to_owned(),
         concurrency,
         db_per_req: (after - before - 1) as f64 / sent.max(1.0),
         cpu_per_req_us: cpu as f64 / sent.max(1.0),
+        bridge_cpu_per_req_us: bridge_cpu as f64 / sent.max(1.0),
+        bridge_sys_per_req_us: bridge_sys as f64 / sent.max(1.0),
         stats,
     })
 }
 
-async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<()> {
+async fn run(
+    args: &Args,
+    scratch: &Scratch,
+    bridge: &tokio::runtime::Handle,
+    threads: &Threads,
+) -> anyhow::Result<()> {
     let started = Instant::now();
-    let world = setup::start(scratch, (args.users as u64 + 10_000).max(100_000)).await?;
+    let world = setup::start(scratch, (args.users as u64 + 10_000).max(100_000), bridge).await?;
     let token = setup::login(&world).await?;
     let (claims, grant) = population::claims_of(&world, &token).await?;
     let client = load::client()?;
@@ -209,12 +300,22 @@ async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<()> {
         started.elapsed().as_secs_f64()
     );
 
-    // 1. Direct vs gateway, warm caches.
-    let mut rows = Vec::new();
-    for c in [1, HIGH] {
-        rows.push(measure(&world, &client, args, "direct", &direct, c).await?);
-        rows.push(measure(&world, &client, args, "gateway", &gateway, c).await?);
+    // 1. Direct vs gateway, warm caches, in each layout the machine allows.
+    let mut layouts = vec![Layout::Shared];
+    if threads.cpus.len() >= 2 {
+        layouts.push(Layout::Split);
     }
+    let mut rows = Vec::new();
+    for &layout in &layouts {
+        layout.apply(threads)?;
+        for c in [1, HIGH] {
+            for (name, target) in [("direct", &direct), ("gateway", &gateway)] {
+                let row = measure(&world, &client, args, threads, layout, name, target, c).await?;
+                rows.push(row);
+            }
+        }
+    }
+    Layout::Shared.apply(threads)?;
 
     // 2. Cold-cache stampede for one grant.
     let burst_client = load::client()?;
@@ -273,7 +374,17 @@ async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<()> {
         ..many.clone()
     };
     let name = format!("gateway, {} users", args.users);
-    let many_row = measure(&world, &client, args, &name, &many_echo, HIGH).await?;
+    let many_row = measure(
+        &world,
+        &client,
+        args,
+        threads,
+        Layout::Shared,
+        &name,
+        &many_echo,
+        HIGH,
+    )
+    .await?;
 
     // 5. What one ES256 signature costs here (the gateway signs an `X-Auth-Assertion` per
     //    request; an access token is the same shape of JWT).
@@ -290,17 +401,18 @@ async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<()> {
         "Gateway benchmark: tools/call echo, {} s measured after {} s warm-up, {} CPUs, everything in one process (load average now {})",
         args.duration,
         args.warmup,
-        std::thread::available_parallelism().map_or(0, |n| n.get()),
+        threads.cpus.len(),
         load_average()
     );
     println!();
     println!(
-        "| path | concurrency | requests | req/s | p50 µs | p99 µs | errors | CPU µs/req | DB xacts/req |"
+        "| layout | path | concurrency | requests | req/s | p50 µs | p99 µs | errors | CPU µs/req | bridge CPU µs/req (kernel) | DB xacts/req |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows.iter().chain(std::iter::once(&many_row)) {
         println!(
-            "| {} | {} | {} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {:.3} |",
+            "| {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {:.0} ({:.0}) | {:.3} |",
+            r.layout.name(),
             r.name,
             r.concurrency,
             r.stats.requests,
@@ -309,36 +421,43 @@ async fn run(args: &Args, scratch: &Scratch) -> anyhow::Result<()> {
             r.stats.p99_us,
             r.stats.errors,
             r.cpu_per_req_us,
+            r.bridge_cpu_per_req_us,
+            r.bridge_sys_per_req_us,
             r.db_per_req
         );
     }
-    let find = |name: &str, c: usize| rows.iter().find(|r| r.name == name && r.concurrency == c);
-    if let (Some(d1), Some(g1), Some(d64), Some(g64)) = (
-        find("direct", 1),
-        find("gateway", 1),
-        find("direct", HIGH),
-        find("gateway", HIGH),
-    ) {
+    for &layout in &layouts {
+        let find = |name: &str, c: usize| {
+            rows.iter()
+                .find(|r| r.layout == layout && r.name == name && r.concurrency == c)
+        };
+        let (Some(d1), Some(g1), Some(d64), Some(g64)) = (
+            find("direct", 1),
+            find("gateway", 1),
+            find("direct", HIGH),
+            find("gateway", HIGH),
+        ) else {
+            continue;
+        };
         let added = g1.stats.p50_us - d1.stats.p50_us;
         let ratio = g64.stats.rps / d64.stats.rps;
-        let added_cpu = g64.cpu_per_req_us - d64.cpu_per_req_us;
         println!();
+        println!("{} layout:", layout.name());
         println!(
-            "added median latency (c=1): {added:.0} µs (target < 150 µs: {})",
+            "  added median latency (c=1): {added:.0} µs (target < 150 µs: {})",
             verdict(added < 150.0)
         );
         println!(
-            "gateway/direct throughput (c=64): {:.0} % (target ≥ 60 %: {})",
+            "  gateway/direct throughput (c=64): {:.0} % (target ≥ 60 %: {})",
             ratio * 100.0,
             verdict(ratio >= 0.6)
         );
         println!(
-            "CPU per request (c=64, whole process): direct {:.0} µs, gateway {:.0} µs: the gateway adds {added_cpu:.0} µs \
-             (≈ {:.0} req/s per dedicated core); CPU-bound ratio direct/gateway {:.0} %",
+            "  CPU per request (c=64): whole process direct {:.0} µs, gateway {:.0} µs; the bridge's own threads {:.0} µs (≈ {:.0} req/s per dedicated CPU)",
             d64.cpu_per_req_us,
             g64.cpu_per_req_us,
-            1e6 / added_cpu.max(1.0),
-            d64.cpu_per_req_us / g64.cpu_per_req_us.max(1.0) * 100.0
+            g64.bridge_cpu_per_req_us,
+            1e6 / g64.bridge_cpu_per_req_us.max(1.0)
         );
     }
     println!(

@@ -90,8 +90,13 @@ impl World {
     }
 }
 
-/// Starts the fake IdP, the demo MCP server and the bridge (in this process, on loopback).
-pub async fn start(scratch: &Scratch, cache_capacity: u64) -> anyhow::Result<World> {
+/// Starts the fake IdP, the demo MCP server and the bridge (in this process, on loopback; the
+/// bridge on the `bridge` runtime, with its own pool).
+pub async fn start(
+    scratch: &Scratch,
+    cache_capacity: u64,
+    bridge: &tokio::runtime::Handle,
+) -> anyhow::Result<World> {
     let idp = FakeIdp::start(FakeIdpOptions::default()).await;
     let (mcp, _handle) = demo_mcp_server::spawn(DemoMcpOptions::default()).await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
@@ -133,11 +138,19 @@ url = "http://{mcp}/mcp"
     let mut config = Config::load_str(&toml, &[])?;
     // No background sweeper during the measurements.
     config.auth.cleanup_interval = HumanDuration::secs(0);
+    // The benchmark's own queries go through a pool of its own, on its own runtime.
     let pool = store::connect(&config.database).await?;
-    let app = Application::build_with(config, pool.clone(), DatabaseSetup::Prepare, Some(listener))
-        .await?;
-    let state = app.state().clone();
-    tokio::spawn(app.run_until(std::future::pending()));
+    let state = bridge
+        .spawn(async move {
+            let listener = TcpListener::from_std(listener.into_std()?)?;
+            let pool = store::connect(&config.database).await?;
+            let app = Application::build_with(config, pool, DatabaseSetup::Prepare, Some(listener))
+                .await?;
+            let state = app.state().clone();
+            tokio::spawn(app.run_until(std::future::pending()));
+            anyhow::Ok(state)
+        })
+        .await??;
     let tenant_id: Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
         .bind(TENANT)
         .fetch_one(&pool)

@@ -31,7 +31,7 @@ pub(super) enum Outbound {
     Buffered(Bytes),
     /// Sent as it arrives from the client; can be sent once.
     Streamed {
-        body: reqwest::Body,
+        body: Body,
         /// The client's `Content-Length`, exact because hyper enforced it on the way in.
         length: Option<u64>,
         /// Set by the stream when it stops the upload, so a failed send can say why.
@@ -56,27 +56,24 @@ impl Outbound {
         }
     }
 
-    /// Attaches the body (and its length, for a stream) to `request`; returns the fault cell
-    /// of a stream.
-    pub(super) fn attach(self, request: &mut reqwest::Request) -> Option<Arc<OnceLock<Failure>>> {
+    /// The body to send, with its length set in `headers` for a stream whose length the
+    /// client declared, and the fault cell of a stream.
+    pub(super) fn into_body(
+        self,
+        headers: &mut HeaderMap,
+    ) -> (Body, Option<Arc<OnceLock<Failure>>>) {
         match self {
-            Self::Empty => None,
-            Self::Buffered(bytes) => {
-                *request.body_mut() = Some(bytes.into());
-                None
-            }
+            Self::Empty => (Body::empty(), None),
+            Self::Buffered(bytes) => (Body::from(bytes), None),
             Self::Streamed {
                 body,
                 length,
                 fault,
             } => {
                 if let Some(length) = length {
-                    request
-                        .headers_mut()
-                        .insert(header::CONTENT_LENGTH, length.into());
+                    headers.insert(header::CONTENT_LENGTH, length.into());
                 }
-                *request.body_mut() = Some(body);
-                Some(fault)
+                (body, Some(fault))
             }
         }
     }
@@ -178,7 +175,7 @@ fn stream(
     });
     let all = futures_util::stream::iter(prefix.map(Ok)).chain(rest);
     Outbound::Streamed {
-        body: reqwest::Body::wrap_stream(all),
+        body: Body::from_stream(all),
         length,
         fault,
     }

@@ -12,8 +12,14 @@ use axum::{
     extract::{ConnectInfo, Request},
     response::Response,
 };
-use futures_util::TryStreamExt;
-use http::{HeaderMap, Method, StatusCode, header, request::Parts};
+use http::{HeaderMap, Method, StatusCode, Uri, header, request::Parts};
+use http_body_util::BodyExt;
+use hyper::body::Incoming;
+use hyper_rustls::HttpsConnector;
+use hyper_util::{
+    client::legacy::{Client, connect::HttpConnector},
+    rt::TokioExecutor,
+};
 use tokio::time::Instant;
 use url::Url;
 
@@ -47,7 +53,7 @@ const ALLOWED_METHODS: [Method; 5] = [
 /// pool is shared).
 #[derive(Clone, Debug)]
 pub struct Proxy {
-    client: reqwest::Client,
+    client: Client<HttpsConnector<HttpConnector>, Body>,
     first_byte_timeout: Duration,
     max_body_bytes: usize,
     replay_buffer_bytes: usize,
@@ -107,28 +113,28 @@ enum Purpose {
 }
 
 impl Proxy {
-    /// A pooled client that never follows redirects (a redirect is the MCP server's answer to
-    /// the client), never decompresses (bodies pass as sent), and ignores `HTTP_PROXY`-style
-    /// variables (MCP servers are reached directly).
+    /// A pooled HTTP/1.1 client (http or https, Mozilla's roots) that never follows redirects
+    /// (a redirect is the MCP server's answer to the client), never decompresses (bodies pass
+    /// as sent), and ignores `HTTP_PROXY`-style variables (MCP servers are reached directly).
     pub fn new(config: &GatewayConfig) -> Self {
-        let client = reqwest::Client::builder()
-            .connect_timeout(config.connect_timeout.get())
+        let mut http = HttpConnector::new();
+        http.enforce_http(false);
+        http.set_connect_timeout(Some(config.connect_timeout.get()));
+        http.set_keepalive(Some(TCP_KEEPALIVE));
+        http.set_nodelay(true);
+        let builder = hyper_rustls::HttpsConnectorBuilder::new();
+        let tls = builder
+            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+            .unwrap_or_else(|error| {
+                // Only a provider without TLS 1.2/1.3 support fails; ring has both.
+                tracing::error!(%error, "gateway TLS set-up failed; using the default provider");
+                hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots()
+            });
+        let connector = tls.https_or_http().enable_http1().wrap_connector(http);
+        let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(POOL_IDLE_TIMEOUT)
             .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-            .tcp_keepalive(TCP_KEEPALIVE)
-            .tcp_nodelay(true)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .no_gzip()
-            .no_brotli()
-            .no_deflate()
-            .no_zstd()
-            .build()
-            .unwrap_or_else(|error| {
-                // Only TLS back-end initialisation can fail here; fall back to the defaults.
-                tracing::error!(%error, "gateway HTTP client could not be configured");
-                reqwest::Client::new()
-            });
+            .build(connector);
         Self {
             client,
             first_byte_timeout: config.first_byte_timeout.get(),
@@ -260,29 +266,28 @@ impl Proxy {
         outgoing: Outgoing,
         body: Outbound,
         identity: &IdentityHeaders,
-    ) -> Result<reqwest::Response, Failure> {
+    ) -> Result<http::Response<Incoming>, Failure> {
         let Outgoing {
             method,
             url,
             mut headers,
             ..
         } = outgoing;
+        let uri: Uri = url.as_str().parse().map_err(|_| Failure::BadUpstream)?;
         identity.replace_headers(&mut headers);
-        let mut request = reqwest::Request::new(method, url);
+        let (body, fault) = body.into_body(&mut headers);
+        let mut request = http::Request::new(body);
+        *request.method_mut() = method;
+        *request.uri_mut() = uri;
         *request.headers_mut() = headers;
-        let fault = body.attach(&mut request);
-        // For the debug line only (the URL moves into the request).
-        let host = tracing::enabled!(tracing::Level::DEBUG)
-            .then(|| request.url().host_str().map(str::to_owned))
-            .flatten();
-        let method = request.method().clone();
         let started = Instant::now();
-        let sent = self.client.execute(request);
-        let result = match tokio::time::timeout(self.first_byte_timeout, sent).await {
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(error)) => Err(classify(&error, fault.as_deref())),
-            Err(_) => Err(Failure::Timeout),
-        };
+        let result =
+            match tokio::time::timeout(self.first_byte_timeout, self.client.request(request)).await
+            {
+                Ok(Ok(response)) => Ok(response),
+                Ok(Err(error)) => Err(classify(&error, fault.as_deref())),
+                Err(_) => Err(Failure::Timeout),
+            };
         let elapsed = started.elapsed();
         let status = match &result {
             Ok(response) => response.status(),
@@ -292,8 +297,7 @@ impl Proxy {
         metrics::counter!("gateway_upstream_requests_total", "status" => status.as_u16().to_string())
             .increment(1);
         tracing::debug!(
-            %method,
-            upstream = host.as_deref().unwrap_or_default(),
+            upstream = url.host_str().unwrap_or_default(),
             status = status.as_u16(),
             elapsed_ms = u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX),
             "forwarded to MCP server"
@@ -302,17 +306,18 @@ impl Proxy {
     }
 }
 
-/// Why the send failed: the body stream's own verdict first, then what reqwest saw.
-fn classify(error: &reqwest::Error, fault: Option<&OnceLock<Failure>>) -> Failure {
+/// Why the send failed: the body stream's own verdict first, then what hyper saw.
+fn classify(
+    error: &hyper_util::client::legacy::Error,
+    fault: Option<&OnceLock<Failure>>,
+) -> Failure {
     if let Some(failure) = fault.and_then(OnceLock::get) {
         return *failure;
     }
-    let failure = if error.is_connect() && error.is_timeout() {
+    let failure = if error.is_connect() && timed_out(error) {
         Failure::ConnectTimeout
     } else if error.is_connect() {
         Failure::Unavailable
-    } else if error.is_timeout() {
-        Failure::Timeout
     } else {
         Failure::Protocol
     };
@@ -320,11 +325,27 @@ fn classify(error: &reqwest::Error, fault: Option<&OnceLock<Failure>>) -> Failur
     failure
 }
 
-/// The error's causes without reqwest's own message, which names the URL (and the URL's query
-/// may carry whatever the client put there).
-fn cause(error: &reqwest::Error) -> String {
-    let mut causes = Vec::new();
-    let mut source = std::error::Error::source(error);
+/// Whether an I/O timeout is among the error's causes (the connector's `connect_timeout`).
+fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(error);
+    // Bounded: error chains are short, and this stops at eight links regardless.
+    for _ in 0..8 {
+        let Some(error) = source else { break };
+        if error
+            .downcast_ref::<std::io::Error>()
+            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
+        {
+            return true;
+        }
+        source = error.source();
+    }
+    false
+}
+
+/// The error and its causes (none of which names the URL: hyper's errors do not).
+fn cause(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut causes = vec![error.to_string()];
+    let mut source = error.source();
     // Bounded: error chains are short, and this stops at eight links regardless.
     while let Some(error) = source.filter(|_| causes.len() < 8) {
         causes.push(error.to_string());
@@ -335,17 +356,17 @@ fn cause(error: &reqwest::Error) -> String {
 
 /// The MCP server's answer for the client: status, cleaned headers, and the body passed on
 /// chunk by chunk (an SSE stream event by event).
-fn relay(mut upstream: reqwest::Response) -> Response {
-    let status = upstream.status();
-    let mut headers = std::mem::take(upstream.headers_mut());
-    headers::incoming(&mut headers);
-    let stream = upstream.bytes_stream().inspect_err(|error| {
+fn relay(upstream: http::Response<Incoming>) -> Response {
+    let (mut parts, body) = upstream.into_parts();
+    headers::incoming(&mut parts.headers);
+    let body = body.map_err(|error| {
         metrics::counter!("gateway_upstream_errors_total", "kind" => "response_body").increment(1);
-        tracing::debug!(cause = %cause(error), "MCP server response body ended early");
+        tracing::debug!(cause = %cause(&error), "MCP server response body ended early");
+        error
     });
-    let mut response = Response::new(Body::from_stream(stream));
-    *response.status_mut() = status;
-    *response.headers_mut() = headers;
+    let mut response = Response::new(Body::new(body));
+    *response.status_mut() = parts.status;
+    *response.headers_mut() = parts.headers;
     response
 }
 

@@ -88,10 +88,24 @@ async fn identity(
             super::user_loader::load(state.clone(), auth.target.ctx.clone(), auth.grant_id)
         })
         .await?;
-    let fixed = match state.gateway.identities.get(&auth.claims.jti).await {
+    let identities = &state.gateway.identities;
+    let jti = auth.claims.jti;
+    let fixed = match identities.get(&jti).await {
         // Built from this very user context (a reloaded context is a new `Arc`).
         Some(hit) if Arc::ptr_eq(&hit.user, &user) => hit.headers.clone(),
-        _ => build_identity(state, auth, user).await,
+        stale => {
+            if stale.is_some() {
+                identities.invalidate(&jti).await;
+            }
+            // Single flight: concurrent misses for one token share one signature.
+            match identities
+                .try_get_with(jti, build_identity(state, auth, user))
+                .await
+            {
+                Ok(built) => built.headers.clone(),
+                Err(unsigned) => (*unsigned).clone(),
+            }
+        }
     };
     if !auth.target.server.forward_upstream_token {
         return Ok((fixed, None));
@@ -101,13 +115,14 @@ async fn identity(
 }
 
 /// The `X-Auth-*` headers of `user` behind this token, with an `X-Auth-Assertion` signed now,
-/// kept for half the assertion's lifetime (see `caches.rs`). When signing fails the request
-/// goes without an assertion and nothing is kept, so the next request tries again.
+/// to keep for half the assertion's lifetime (see `caches.rs`). When signing fails the headers
+/// come back as the error: the request goes without an assertion and nothing is kept, so the
+/// next request tries again.
 async fn build_identity(
     state: &AppState,
     auth: &Authenticated,
     user: Arc<UserContext>,
-) -> IdentityHeaders {
+) -> Result<Arc<CachedIdentity>, IdentityHeaders> {
     let assertion = signed_assertion(state, auth, &user).await;
     let signed = assertion.is_some();
     let headers = Identity {
@@ -127,18 +142,10 @@ async fn build_identity(
         assertion,
     }
     .headers();
-    if signed {
-        let entry = Arc::new(CachedIdentity {
-            user,
-            headers: headers.clone(),
-        });
-        state
-            .gateway
-            .identities
-            .insert(auth.claims.jti, entry)
-            .await;
+    if !signed {
+        return Err(headers);
     }
-    headers
+    Ok(Arc::new(CachedIdentity { user, headers }))
 }
 
 async fn signed_assertion(

@@ -83,3 +83,35 @@ async fn identity_headers_follow_the_reloaded_user_context(pool: PgPool) {
     assert_eq!(renamed, "Renamed User");
     assert_ne!(reasserted, assertion);
 }
+
+#[sqlx::test]
+async fn concurrent_cold_requests_for_one_token_share_one_signed_assertion(pool: PgPool) {
+    let s = setup(&pool, "").await;
+    let token = s.token("demo", "mcp").await;
+    let session = s.initialize("demo", &token).await;
+    s.app.state.gateway.identities.invalidate_all();
+
+    let (s, token, session) = (&s, &token, &session);
+    let calls = (0..50).map(|i| async move {
+        let answer: serde_json::Value = s
+            .post(
+                "demo",
+                token,
+                Some(session),
+                json!({"jsonrpc": "2.0", "id": i, "method": "tools/call",
+                "params": {"name": "whoami", "arguments": {}}}),
+            )
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        answer["result"]["structuredContent"]["headers"]["x-auth-assertion"].clone()
+    });
+    let assertions = join_all(calls).await;
+
+    // ES256 signatures are randomized: 50 equal assertions mean one signing.
+    assert!(assertions[0].is_string(), "{:?}", assertions[0]);
+    assert!(assertions.iter().all(|a| *a == assertions[0]));
+}

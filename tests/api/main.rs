@@ -9,6 +9,7 @@ mod compose;
 mod config_file;
 mod demo_mcp_server;
 mod fake_idp;
+mod faults;
 mod gateway;
 mod health;
 mod helpers;

@@ -1,4 +1,7 @@
-//! Real servers the tests talk to over loopback: the fake upstream IdP.
+//! Real servers and processes the tests talk to over loopback: the fake upstream IdP, a TCP
+//! fault proxy to put in front of Postgres or the IdP, the bridge as a child process.
 #![allow(dead_code)]
 
+pub mod bridge_process;
 pub mod fake_idp;
+pub mod fault_proxy;

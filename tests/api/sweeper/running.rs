@@ -218,8 +218,9 @@ async fn the_sweep_command_runs_one_sweep_and_prints_its_report_as_json(pool: Pg
     std::fs::write(
         &path,
         format!(
-            "public_url = \"http://127.0.0.1:1\"\n[database]\nurl = \"postgres://postgres@127.0.0.1:5432/{database}\"\n\
+            "public_url = \"http://127.0.0.1:1\"\n[database]\nurl = \"{}\"\n\
              [crypto]\nactive_key = \"test\"\n[crypto.keys]\ntest = \"{}\"\n",
+            crate::support::bridge_process::database_url_for(&database, None),
             crate::helpers::TEST_SEALING_KEY
         ),
     )

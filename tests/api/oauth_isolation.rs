@@ -304,3 +304,74 @@ async fn a_spent_code_replayed_at_another_tenant_revokes_nothing_and_reveals_not
         .unwrap();
     assert_eq!(userinfo.status(), StatusCode::OK, "acme's access token too");
 }
+
+/// A confidential client registered at acme through DCR: `(client_id, client_secret)`.
+async fn confidential_client(app: &TestApp) -> (String, String) {
+    let body: Value = app
+        .http
+        .post(app.url("/t/acme/register"))
+        .json(&json!({"redirect_uris": [REDIRECT_URI], "client_name": "Curious"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        body["client_id"].as_str().unwrap().to_owned(),
+        body["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn introspect_as(app: &TestApp, id: &str, secret: &str, token: &str) -> Value {
+    app.http
+        .post(app.url("/t/acme/introspect"))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn a_confidential_client_cannot_introspect_another_clients_token(pool: PgPool) {
+    // Arrange: a user's token for one client; another, confidential client of the tenant.
+    let (_idp, app) = two_tenants(&pool).await;
+    let victim = public_client(&pool, "acme", REDIRECT_URI).await;
+    let tokens = Flow::new(&app, "acme", &victim).tokens().await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let (curious, secret) = confidential_client(&app).await;
+
+    // Act
+    let seen = introspect_as(&app, &curious, &secret, token).await;
+
+    // Assert: nothing; the resource server still sees it; the client sees its own tokens.
+    assert_eq!(seen, json!({"active": false}));
+    let by_server = introspect_as(&app, "tools-server", "tools-server-secret-test", token).await;
+    assert_eq!(by_server["active"], true);
+    let flow = Flow::new(&app, "acme", &curious);
+    let code = flow.code().await;
+    let own: Value = app
+        .http
+        .post(app.url("/t/acme/token"))
+        .basic_auth(&curious, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", flow.verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let own_token = own["access_token"].as_str().unwrap();
+    let mine = introspect_as(&app, &curious, &secret, own_token).await;
+    assert_eq!(mine["active"], true);
+    assert_eq!(mine["client_id"], curious.as_str());
+}

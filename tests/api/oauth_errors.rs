@@ -265,6 +265,12 @@ async fn a_callback_in_another_browser_or_a_replayed_state_is_refused(pool: PgPo
     let r = flow.browser.get(&callback).send().await.unwrap();
     assert_eq!(
         r.status(),
+        StatusCode::FOUND,
+        "the refused attempt left the authorization to the real browser"
+    );
+    let r = flow.browser.get(&callback).send().await.unwrap();
+    assert_eq!(
+        r.status(),
         StatusCode::BAD_REQUEST,
         "the state was consumed by the first use"
     );

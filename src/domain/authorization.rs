@@ -20,6 +20,9 @@ pub struct PendingAuthorization {
     pub resource: String,
     pub consent_binding_hash: Option<Vec<u8>>,
     pub upstream_nonce: Option<String>,
+    /// The subject of the remembered-user cookie when `/authorize` skipped the consent page on
+    /// its strength: the callback issues a code only to that same subject (issue 11).
+    pub remembered_subject: Option<String>,
     pub expires_at: DateTime<Utc>,
 }
 

@@ -86,14 +86,6 @@ impl Client {
         self.redirect_uris.iter().find(|r| r.matches(requested))
     }
 
-    /// True when every redirect URI points at the user's own machine: the consent page warns,
-    /// since such a client could be anything running locally.
-    pub fn only_loopback_redirects(&self) -> bool {
-        self.redirect_uris.iter().all(|r| {
-            url::Url::parse(r.as_str()).is_ok_and(|u| super::redirect_uri::is_loopback(&u))
-        })
-    }
-
     pub fn display_name(&self) -> &str {
         self.client_name.as_deref().unwrap_or(&self.client_id)
     }

@@ -2,6 +2,7 @@
 
 pub mod authorization;
 pub mod client;
+pub mod client_name;
 pub mod grant;
 pub mod pkce;
 pub mod provider_kind;
@@ -15,6 +16,7 @@ pub mod user_context;
 
 pub use authorization::{AuthorizationCode, PendingAuthorization};
 pub use client::{AuthMethod, Client, ClientKind};
+pub use client_name::ClientName;
 pub use grant::{Grant, GrantStatus, UpstreamTokens};
 pub use pkce::PkceChallenge;
 pub use provider_kind::ProviderKind;

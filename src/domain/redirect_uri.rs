@@ -58,6 +58,10 @@ pub enum RedirectUriError {
     UserInfo,
     #[error("must not contain whitespace, control characters or backslashes")]
     BadCharacters,
+    #[error(
+        "must be in canonical form (lowercase scheme and host, no default port, no empty host, no dot segments, a path)"
+    )]
+    NotCanonical,
 }
 
 const FORBIDDEN_SCHEMES: &[&str] = &[
@@ -105,6 +109,12 @@ impl RedirectUri {
             _ if app == ApplicationType::Web => return Err(RedirectUriError::PrivateSchemeForWeb),
             _ if !scheme.contains('.') => return Err(RedirectUriError::PrivateSchemeShape),
             _ => {}
+        }
+        // Stored as given but compared and followed as parsed: `https:///cb` goes to host `cb`,
+        // `HTTPS://App.Example.com:443/a/../cb` to `https://app.example.com/cb`. Only a URI that
+        // is its own parse is accepted, so what the user approves is where the browser goes.
+        if url.as_str() != value {
+            return Err(RedirectUriError::NotCanonical);
         }
         Ok(Self(value.to_owned()))
     }
@@ -262,6 +272,27 @@ mod tests {
             RedirectUri::parse(&format!("https://a.example/{}", "a".repeat(2000)), Web),
             Err(RedirectUriError::TooLong)
         );
+    }
+
+    #[test]
+    fn a_redirect_uri_that_is_not_its_own_parse_is_rejected() {
+        for odd in [
+            "https:///cb",
+            "HTTPS://app.example.com/cb",
+            "https://App.Example.com/cb",
+            "https://app.example.com:443/cb",
+            "https://app.example.com/a/../cb",
+            "https://app.example.com/./cb",
+            "https://app.example.com",
+            "http://127.0.0.1:80/cb",
+            "http://LOCALHOST:3000/cb",
+        ] {
+            assert_eq!(
+                RedirectUri::parse(odd, Web),
+                Err(RedirectUriError::NotCanonical),
+                "{odd}"
+            );
+        }
     }
 
     #[test]

@@ -156,6 +156,7 @@ async fn validate(state: &AppState, t: &Trusted) -> Result<PendingAuthorization,
         resource: state.resource_url(t.ctx.slug(), server.name.as_str()),
         consent_binding_hash: None,
         upstream_nonce: None,
+        remembered_subject: None,
         expires_at: now + state.config.auth.pending_authorization_ttl.to_chrono(),
     })
 }
@@ -228,17 +229,20 @@ async fn start(
     let remembered = super::cookies::remembered_user(state, headers, t.ctx.slug());
     if let Some(subject) = remembered {
         let scopes = pending.scopes.to_vec();
-        if store::consents::covers(
-            &state.pool,
-            t.client.id,
-            &subject,
-            pending.mcp_server_id,
-            &scopes,
-        )
-        .await?
+        let earlier = store::consents::Consent {
+            client_pk: t.client.id,
+            subject: &subject,
+            mcp_server_id: pending.mcp_server_id,
+            scopes: &scopes,
+            redirect_uri: &pending.redirect_uri,
+        };
+        if store::consents::covers(&state.pool, &earlier, consent::redirect_match(&t.client))
+            .await?
         {
+            // The cookie is a hint, never an authorization: the callback checks that this same
+            // subject logs in upstream, or shows the consent page after all.
             tracing::info!(client = %t.client.client_id, "consent already given; going upstream");
-            return consent::go_upstream(state, &t.ctx, &t.client, &pending).await;
+            return consent::go_upstream(state, &t.ctx, &t.client, &pending, &subject).await;
         }
     }
     consent::render(state, &t.ctx, &t.client, &pending).await

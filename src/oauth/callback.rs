@@ -15,14 +15,14 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::{
-    cookies,
+    consent, cookies,
     params::Params,
     redirect,
     tenant::{self, TenantContext},
 };
 use crate::{
     crypto::{hash, random},
-    domain::{AuthorizationCode, PendingAuthorization, UpstreamProvider},
+    domain::{AuthorizationCode, Client, PendingAuthorization, UpstreamProvider},
     error::{ErrorCode, ErrorPage},
     state::AppState,
     store::{self, grants::NewGrant},
@@ -45,18 +45,29 @@ pub async fn callback(
         .get("state")
         .ok_or_else(|| bad("The response from the identity provider has no state."))?;
     let state_hash = hash::sha256(upstream_state.as_bytes());
-    let (pending, verifier) = store::pending::consume_by_state(&state.pool, ctx.tenant.id, &state_hash)
+    let gone = || {
+        bad(
+            "This sign-in has already been used or does not exist. Start again from your application.",
+        )
+    };
+    // Read first, consumed only once the browser is known to be the one that approved: a request
+    // from anywhere else (no consent cookie) must not cancel the authorization for the real one.
+    let found = store::pending::find_by_state(&state.pool, ctx.tenant.id, &state_hash)
         .await?
-        .ok_or_else(|| bad("This sign-in has already been used or does not exist. Start again from your application."))?;
+        .ok_or_else(gone)?;
     let providers = tenant::providers(&state, &ctx).await?;
     let provider = providers
         .into_iter()
-        .find(|p| p.id == pending.provider_id && p.name.as_str() == provider_name)
+        .find(|p| p.id == found.provider_id && p.name.as_str() == provider_name)
         .ok_or_else(|| bad("This response came back to the wrong identity provider."))?;
-    let client = store::clients::find_by_pk(&state.pool, pending.client_pk)
+    let client = store::clients::find_by_pk(&state.pool, found.client_pk)
         .await?
         .ok_or_else(|| bad("The client was removed."))?;
-    check_browser(&state, &headers, &pending, &client.client_id)?;
+    let binding_hash = check_browser(&state, &headers, &found, &client.client_id)?;
+    let (pending, verifier) =
+        store::pending::consume_by_state(&state.pool, ctx.tenant.id, &state_hash, &binding_hash)
+            .await?
+            .ok_or_else(gone)?;
     let now = Utc::now();
     let fail = |code: ErrorCode, description: &str| {
         let mut r = redirect::error(
@@ -133,6 +144,13 @@ pub async fn callback(
             return Ok(fail(code, description));
         }
     };
+    if let Some(remembered) = pending.remembered_subject.as_deref()
+        && !still_consented(&state, &client, &pending, remembered, &login.user.subject).await?
+    {
+        tracing::warn!(client = %client.client_id, provider = %provider.name,
+            "consent was skipped for the remembered user, but another user (or one without that consent) logged in; asking for consent");
+        return ask_again(&state, &ctx, &client, &pending).await;
+    }
     let bridge_code = complete(&state, &ctx, &provider, &pending, &login).await?;
     let mut params = vec![("code", bridge_code.as_str())];
     if let Some(s) = pending.client_state.as_deref() {
@@ -153,29 +171,81 @@ pub async fn callback(
     Ok(response)
 }
 
-/// The callback must arrive in the browser that approved the consent.
+/// The callback must arrive in the browser that approved the consent. Returns the binding hash
+/// the pending authorization must carry for this browser to consume it.
 fn check_browser(
     state: &AppState,
     headers: &HeaderMap,
     pending: &PendingAuthorization,
     client_id: &str,
-) -> Result<(), ErrorPage> {
+) -> Result<Vec<u8>, ErrorPage> {
     let nonce = cookies::consent_nonce(state, headers, pending.id, client_id);
-    let bound = match (nonce, &pending.consent_binding_hash) {
-        (Some(nonce), Some(expected)) => {
-            hash::constant_time_eq(&hash::sha256(nonce.as_bytes()), expected)
+    match (nonce, &pending.consent_binding_hash) {
+        (Some(nonce), Some(expected))
+            if hash::constant_time_eq(&hash::sha256(nonce.as_bytes()), expected) =>
+        {
+            Ok(expected.clone())
         }
-        _ => false,
-    };
-    if bound {
-        Ok(())
-    } else {
-        Err(ErrorPage::new(
+        _ => Err(ErrorPage::new(
             StatusCode::FORBIDDEN,
             "Sign-in could not be completed",
             "This sign-in was started in another browser. Start again from your application.",
-        ))
+        )),
     }
+}
+
+/// Consent was skipped at `/authorize` because the browser's remembered-user cookie named
+/// `remembered`. The cookie is a hint, never an authorization (it can be planted, or left behind
+/// on a shared browser): the code is issued only if that same subject logged in and its consent
+/// for this client, server, scopes (and, for public clients, redirect URI) is still on record.
+async fn still_consented(
+    state: &AppState,
+    client: &Client,
+    pending: &PendingAuthorization,
+    remembered: &str,
+    logged_in: &str,
+) -> Result<bool, ErrorPage> {
+    if remembered != logged_in {
+        return Ok(false);
+    }
+    let scopes = pending.scopes.to_vec();
+    let consent = store::consents::Consent {
+        client_pk: pending.client_pk,
+        subject: logged_in,
+        mcp_server_id: pending.mcp_server_id,
+        scopes: &scopes,
+        redirect_uri: &pending.redirect_uri,
+    };
+    Ok(store::consents::covers(&state.pool, &consent, consent::redirect_match(client)).await?)
+}
+
+/// Shows the consent page for the same request, as a fresh pending authorization bound to this
+/// browser: approving it goes upstream again (the upstream login just made is discarded, no code
+/// was issued), denying it tells the client `access_denied`. The planted or stale
+/// remembered-user cookie is cleared.
+async fn ask_again(
+    state: &AppState,
+    ctx: &TenantContext,
+    client: &Client,
+    pending: &PendingAuthorization,
+) -> Result<Response, ErrorPage> {
+    let fresh = PendingAuthorization {
+        id: Uuid::new_v4(),
+        consent_binding_hash: None,
+        upstream_nonce: None,
+        remembered_subject: None,
+        expires_at: Utc::now() + state.config.auth.pending_authorization_ttl.to_chrono(),
+        ..pending.clone()
+    };
+    store::pending::insert(&state.pool, &fresh).await?;
+    let mut response = consent::render(state, ctx, client, &fresh).await?;
+    let headers = response.headers_mut();
+    headers.append(
+        header::SET_COOKIE,
+        cookies::clear_consent(state, pending.id),
+    );
+    headers.append(header::SET_COOKIE, cookies::forget_user(state));
+    Ok(response)
 }
 
 /// RFC 9207: when the IdP names itself, it must be the IdP we sent the user to.
@@ -227,15 +297,14 @@ async fn complete(
     };
     store::grants::insert(&mut tx, &state.sealer, &grant).await?;
     let scopes = pending.scopes.to_vec();
-    store::consents::record(
-        &mut tx,
-        ctx.tenant.id,
-        pending.client_pk,
-        &login.user.subject,
-        pending.mcp_server_id,
-        &scopes,
-    )
-    .await?;
+    let consent = store::consents::Consent {
+        client_pk: pending.client_pk,
+        subject: &login.user.subject,
+        mcp_server_id: pending.mcp_server_id,
+        scopes: &scopes,
+        redirect_uri: &pending.redirect_uri,
+    };
+    store::consents::record(&mut tx, ctx.tenant.id, &consent).await?;
     let record = AuthorizationCode {
         code_hash: hash::sha256(code.as_bytes()).to_vec(),
         tenant_id: ctx.tenant.id,

@@ -10,12 +10,11 @@ use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
 use crate::{
-    domain::{ApplicationType, AuthMethod, RedirectUri, Scopes},
+    domain::{ApplicationType, AuthMethod, ClientName, RedirectUri, Scopes},
     error::{ErrorCode, OAuthError},
 };
 
 const GRANT_TYPES: &[&str] = &["authorization_code", "refresh_token"];
-const MAX_NAME_CHARS: usize = 200;
 const MAX_URL_BYTES: usize = 2000;
 const MAX_CONTACTS: usize = 10;
 const MAX_CONTACT_BYTES: usize = 320;
@@ -252,18 +251,8 @@ fn scope(given: Option<&str>, tenant: &[String]) -> Result<Option<Scopes>, Metad
 
 fn client_name(given: Option<String>) -> Result<Option<String>, MetadataError> {
     let Some(name) = given else { return Ok(None) };
-    let name = name.trim().to_owned();
-    if name.chars().count() > MAX_NAME_CHARS {
-        return Err(invalid(format!(
-            "client_name must be at most {MAX_NAME_CHARS} characters"
-        )));
-    }
-    if name.chars().any(is_unsafe_char) {
-        return Err(invalid(
-            "client_name must not contain control or bidirectional formatting characters",
-        ));
-    }
-    Ok((!name.is_empty()).then_some(name))
+    let name = ClientName::parse(&name).map_err(|e| invalid(e.to_string()))?;
+    Ok(name.map(ClientName::into_string))
 }
 
 fn contacts(given: Option<Vec<String>>) -> Result<Option<Vec<String>>, MetadataError> {
@@ -282,11 +271,10 @@ fn contacts(given: Option<Vec<String>>) -> Result<Option<Vec<String>>, MetadataE
     Ok(Some(contacts))
 }
 
-/// Control characters, and the bidirectional overrides and isolates that let a name shown on the
-/// consent page read differently from what it is ("Trojan Source", CVE-2021-42574).
+/// Control characters, and the invisible ones (bidirectional controls included) that let text
+/// shown on the consent page read differently from what it is ("Trojan Source", CVE-2021-42574).
 fn is_unsafe_char(c: char) -> bool {
-    c.is_control()
-        || matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}')
+    c.is_control() || crate::domain::client_name::is_default_ignorable(c)
 }
 
 /// An absolute `https` URL with a host and no credentials, returned in its normalised form.

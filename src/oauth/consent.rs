@@ -18,7 +18,7 @@ use super::{
 };
 use crate::{
     crypto::hash,
-    domain::{Client, PendingAuthorization},
+    domain::{AuthMethod, Client, PendingAuthorization},
     error::{ErrorCode, ErrorPage},
     pages::{self, escape},
     state::AppState,
@@ -29,7 +29,46 @@ fn pending_max_age(state: &AppState) -> u64 {
     state.config.auth.pending_authorization_ttl.get().as_secs()
 }
 
-/// Renders the page with a fresh CSRF token and consent cookie.
+/// How closely an earlier consent must match for this client to skip the page: public clients
+/// (`token_endpoint_auth_method=none`) only for the exact redirect URI approved, port included
+/// (RFC 8252 section 8.6: any local program can present a public client's id).
+pub fn redirect_match(client: &Client) -> store::consents::RedirectMatch {
+    if client.auth_method == AuthMethod::None {
+        store::consents::RedirectMatch::Exact
+    } else {
+        store::consents::RedirectMatch::AnyRegistered
+    }
+}
+
+/// Where the result goes, as the page shows it: the host, and for loopback URIs the port too
+/// (it is what tells one local program from another).
+fn destination(redirect_uri: &str) -> (String, bool) {
+    let Ok(url) = url::Url::parse(redirect_uri) else {
+        return (redirect_uri.to_owned(), false);
+    };
+    let loopback = crate::domain::redirect_uri::is_loopback(&url);
+    let host = url.host_str().unwrap_or(url.scheme());
+    match url.port() {
+        Some(port) if loopback => (format!("{host}:{port}"), true),
+        _ => (host.to_owned(), loopback),
+    }
+}
+
+/// The MCP security guidance: warn when the result goes to the user's own machine, where any
+/// program could be listening.
+fn loopback_warning(destination: &str) -> String {
+    format!(
+        "<div class=\"box warn\"><strong>Check that you started this.</strong> This application \
+         sends the result to a program on your own computer (<code>{}</code>). Any program can \
+         use this application's name: approve only if you just asked an application on this \
+         computer to connect.</div>",
+        escape(destination)
+    )
+}
+
+/// Renders the page with a fresh CSRF token and consent cookie. The redirect host stands beside
+/// the client's name: a name is only what the client says it is (homoglyphs), the host is where
+/// the tokens will go.
 pub async fn render(
     state: &AppState,
     ctx: &TenantContext,
@@ -38,16 +77,11 @@ pub async fn render(
 ) -> Result<Response, ErrorPage> {
     let binding =
         cookies::new_consent_binding(state, pending.id, &client.client_id, pending_max_age(state));
-    let redirect_host = url::Url::parse(&pending.redirect_uri)
-        .ok()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| pending.redirect_uri.clone());
-    let warning = if client.only_loopback_redirects() {
-        "<div class=\"box warn\"><strong>Check that you started this.</strong> This client sends the \
-         result to a program on your own computer. Any program can register such a client: approve only \
-         if you just asked an application on this computer to connect.</div>"
+    let (redirect_host, loopback) = destination(&pending.redirect_uri);
+    let warning = if loopback {
+        loopback_warning(&redirect_host)
     } else {
-        ""
+        String::new()
     };
     let scopes: String = pending
         .scopes
@@ -56,7 +90,7 @@ pub async fn render(
         .collect();
     let body = format!(
         "<h1>Allow access?</h1>\
-<p><strong>{client_name}</strong> wants to use <strong>{server}</strong> on {tenant} on your behalf.</p>{warning}\
+<p><strong>{client_name}</strong> <span class=\"host\">at <strong><code>{redirect_host}</code></strong></span> wants to use <strong>{server}</strong> on {tenant} on your behalf.</p>{warning}\
 <div class=\"box\"><dl><dt>Application</dt><dd>{client_name}<br><small>client id <code>{client_id}</code></small></dd>\
 <dt>Will receive the result at</dt><dd><code>{redirect_host}</code></dd>\
 <dt>MCP server</dt><dd><code>{resource}</code></dd><dt>Permissions</dt><dd>{scopes}</dd></dl></div>\
@@ -130,7 +164,7 @@ pub async fn submit(
         return Err(forged());
     }
     match form.decision.as_str() {
-        "approve" => approve(&state, &ctx, &client, &pending, &nonce).await,
+        "approve" => approve(&state, &ctx, &client, &pending, &nonce, None).await,
         _ => {
             store::pending::delete(&state.pool, ctx.tenant.id, pending.id).await?;
             let mut response = redirect::error(
@@ -165,17 +199,28 @@ async fn store_client(
         })
 }
 
-/// Approval for a returning user who consented before: a consent cookie is still set, so the
-/// callback stays bound to this browser.
+/// Approval for a returning user who consented before, on the strength of the remembered-user
+/// cookie naming `remembered`: a consent cookie is still set, so the callback stays bound to this
+/// browser, and the pending authorization remembers the subject so the callback can check that
+/// this same user logged in.
 pub async fn go_upstream(
     state: &AppState,
     ctx: &TenantContext,
     client: &Client,
     pending: &PendingAuthorization,
+    remembered: &str,
 ) -> Result<Response, ErrorPage> {
     let binding =
         cookies::new_consent_binding(state, pending.id, &client.client_id, pending_max_age(state));
-    let mut response = approve(state, ctx, client, pending, &binding.nonce).await?;
+    let mut response = approve(
+        state,
+        ctx,
+        client,
+        pending,
+        &binding.nonce,
+        Some(remembered),
+    )
+    .await?;
     response
         .headers_mut()
         .append(header::SET_COOKIE, binding.set_cookie);
@@ -190,6 +235,7 @@ async fn approve(
     client: &Client,
     pending: &PendingAuthorization,
     nonce: &str,
+    remembered: Option<&str>,
 ) -> Result<Response, ErrorPage> {
     let providers = tenant::providers(state, ctx).await?;
     let provider = providers
@@ -228,6 +274,7 @@ async fn approve(
         pkce_verifier: &verifier,
         nonce: &upstream.nonce,
         consent_binding_hash: hash::sha256(nonce.as_bytes()).to_vec(),
+        remembered_subject: remembered,
     };
     if !store::pending::approve(&state.pool, ctx.tenant.id, pending.id, &binding, Utc::now())
         .await?

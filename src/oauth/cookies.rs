@@ -5,7 +5,10 @@
 //!   It is bound to the client id and the pending authorization, lives as long as the pending
 //!   authorization, and is `__Host-`, `Secure` over https, always `HttpOnly`, `SameSite=Lax`.
 //! * The **user cookie** remembers who logged in here before, so a returning user is not asked
-//!   again for a consent they already gave (the upstream login still happens).
+//!   again for a consent they already gave (the upstream login still happens). It is a hint,
+//!   never an authorization: the callback issues a code only if the subject who logged in is the
+//!   remembered one and has the consent on record. `__Host-` under https, so a sibling
+//!   subdomain cannot plant it (RFC 6265bis section 4.1.3.2).
 
 use axum::http::{HeaderMap, HeaderValue, header};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
@@ -38,7 +41,15 @@ fn consent_name(state: &AppState, pending: Uuid) -> String {
     )
 }
 
-const USER_NAME: &str = "mab-user";
+/// The user cookie's name: `__Host-` under https (no `Domain`, `Path=/`, `Secure`: a sibling
+/// subdomain cannot set or shadow it); plain under http, where browsers refuse the prefix.
+fn user_name(secure: bool) -> &'static str {
+    if secure {
+        "__Host-mab-user"
+    } else {
+        "mab-user"
+    }
+}
 
 fn set_cookie(state: &AppState, name: &str, value: &str, max_age: u64) -> HeaderValue {
     let secure = if secure(state) { "; Secure" } else { "" };
@@ -119,15 +130,20 @@ pub fn remember_user(state: &AppState, tenant: &str, subject: &str) -> HeaderVal
     let signature = mac(state, &["user", tenant, subject]);
     set_cookie(
         state,
-        USER_NAME,
+        user_name(secure(state)),
         &format!("{tenant}.{encoded}.{signature}"),
         30 * 86_400,
     )
 }
 
+/// Clears the user cookie (it named someone other than who logged in).
+pub fn forget_user(state: &AppState) -> HeaderValue {
+    set_cookie(state, user_name(secure(state)), "", 0)
+}
+
 /// The remembered subject for `tenant`, if the cookie is present and genuine.
 pub fn remembered_user(state: &AppState, headers: &HeaderMap, tenant: &str) -> Option<String> {
-    let value = read(headers, USER_NAME)?;
+    let value = read(headers, user_name(secure(state)))?;
     let mut parts = value.splitn(3, '.');
     let (t, encoded, signature) = (parts.next()?, parts.next()?, parts.next()?);
     if t != tenant {
@@ -136,4 +152,15 @@ pub fn remembered_user(state: &AppState, headers: &HeaderMap, tenant: &str) -> O
     let subject = String::from_utf8(URL_SAFE_NO_PAD.decode(encoded).ok()?).ok()?;
     let expected = mac(state, &["user", tenant, &subject]);
     constant_time_eq(signature.as_bytes(), expected.as_bytes()).then_some(subject)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::user_name;
+
+    #[test]
+    fn the_user_cookie_is_host_prefixed_under_https_so_a_sibling_subdomain_cannot_plant_it() {
+        assert_eq!(user_name(true), "__Host-mab-user");
+        assert_eq!(user_name(false), "mab-user");
+    }
 }

@@ -1,10 +1,11 @@
 //! `POST /t/{tenant}/introspect` (RFC 7662) for resource servers: MCP servers authenticate with
 //! the credentials configured for them (or a confidential client with its secret). Expired,
-//! revoked, malformed and other tenants' tokens are all just `{"active": false}`.
+//! revoked, malformed and other tenants' tokens are all just `{"active": false}`; so are other
+//! clients' tokens when a client asks (RFC 7662 section 4: the server decides who may see a
+//! token's details, and one client has no business reading another's subject and scopes).
 
 use axum::{
     Json,
-    body::Bytes,
     extract::{Path, State},
     http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
@@ -13,6 +14,7 @@ use chrono::Utc;
 use serde_json::json;
 
 use super::{
+    body::Body,
     tenant::{self, TenantContext},
     token::{client_auth, form},
 };
@@ -21,13 +23,32 @@ use crate::{
     store, tokens::validate::validate,
 };
 
+/// Who asks to introspect.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// One of the tenant's MCP servers, with its token-exchange credentials: a resource server
+    /// sees every token of the tenant.
+    ResourceServer(String),
+    /// A confidential client: sees only its own tokens.
+    Client(String),
+}
+
+impl Caller {
+    fn may_see(&self, token_client_id: &str) -> bool {
+        match self {
+            Caller::ResourceServer(_) => true,
+            Caller::Client(id) => id == token_client_id,
+        }
+    }
+}
+
 /// Authenticates the caller as one of the tenant's MCP servers or a confidential client.
 pub async fn authenticate_resource_server(
     state: &AppState,
     ctx: &TenantContext,
     headers: &HeaderMap,
     params: &Params,
-) -> Result<String, OAuthError> {
+) -> Result<Caller, OAuthError> {
     let presented = client_auth::presented(headers, params)?;
     let secret = presented
         .secret
@@ -41,7 +62,7 @@ pub async fn authenticate_resource_server(
     .await?
     {
         if hash::constant_time_eq(&hash::sha256(secret.as_bytes()), &stored) {
-            return Ok(format!("mcp_server:{name}"));
+            return Ok(Caller::ResourceServer(name));
         }
         return Err(OAuthError::invalid_client("client authentication failed"));
     }
@@ -51,18 +72,18 @@ pub async fn authenticate_resource_server(
             "public clients may not introspect",
         ));
     }
-    Ok(format!("client:{}", client.client_id))
+    Ok(Caller::Client(client.client_id))
 }
 
 pub async fn introspect(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, OAuthError> {
     let ctx = tenant::resolve(&state, &raw).await?;
     let params = form(&headers, &body)?;
-    authenticate_resource_server(&state, &ctx, &headers, &params).await?;
+    let caller = authenticate_resource_server(&state, &ctx, &headers, &params).await?;
     let token = params
         .get("token")
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
@@ -78,7 +99,7 @@ pub async fn introspect(
     )
     .await
     {
-        Ok(v) => json!({
+        Ok(v) if caller.may_see(&v.claims.client_id) => json!({
             "active": true,
             "scope": v.claims.scope,
             "client_id": v.claims.client_id,
@@ -90,7 +111,7 @@ pub async fn introspect(
             "jti": v.claims.jti,
             "token_type": "Bearer",
         }),
-        Err(_) => json!({"active": false}),
+        _ => json!({"active": false}),
     };
     let mut response = Json(body).into_response();
     response

@@ -2,6 +2,7 @@
 //! consent, the upstream callback, token, revocation, introspection, userinfo.
 
 pub mod authorize;
+pub mod body;
 pub mod callback;
 pub mod client_metadata;
 pub mod client_metadata_document;
@@ -70,9 +71,18 @@ pub fn routes(max_body_bytes: usize) -> Router<AppState> {
             "/t/{tenant}/register/{client_id}",
             get(register::read).delete(register::delete),
         )
-        .route("/t/{tenant}/token", post(token::token))
-        .route("/t/{tenant}/revoke", post(revoke::revoke))
-        .route("/t/{tenant}/introspect", post(introspect::introspect))
+        .route(
+            "/t/{tenant}/token",
+            post(token::token).fallback(body::post_only),
+        )
+        .route(
+            "/t/{tenant}/revoke",
+            post(revoke::revoke).fallback(body::post_only),
+        )
+        .route(
+            "/t/{tenant}/introspect",
+            post(introspect::introspect).fallback(body::post_only),
+        )
         .route(
             "/t/{tenant}/userinfo",
             get(userinfo::userinfo).post(userinfo::userinfo),

@@ -2,7 +2,6 @@
 //! family. Unknown or foreign tokens answer 200 too (section 2.2), so the endpoint is no oracle.
 
 use axum::{
-    body::Bytes,
     extract::{Path, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{IntoResponse, Response},
@@ -10,6 +9,7 @@ use axum::{
 use chrono::Utc;
 
 use super::{
+    body::Body,
     tenant,
     token::{client_auth, form},
 };
@@ -19,7 +19,7 @@ pub async fn revoke(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, OAuthError> {
     let ctx = tenant::resolve(&state, &raw).await?;
     let params = form(&headers, &body)?;

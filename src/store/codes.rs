@@ -30,8 +30,10 @@ pub async fn insert(conn: &mut PgConnection, c: &AuthorizationCode) -> Result<()
 pub enum Redemption {
     /// First use: the code is now spent.
     Redeemed(AuthorizationCode),
-    /// The code was already used: a replay.
+    /// The code was already used at this tenant: a replay.
     Replayed,
+    /// No such code at this tenant (whether or not another tenant issued it: codes are scoped
+    /// by tenant, so another tenant's spent code neither revokes anything nor tells it exists).
     Unknown,
 }
 
@@ -68,9 +70,10 @@ pub async fn redeem(
         }));
     }
     let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM authorization_codes WHERE code_hash = $1)",
+        "SELECT EXISTS (SELECT 1 FROM authorization_codes WHERE code_hash = $1 AND tenant_id = $2)",
     )
     .bind(code_hash)
+    .bind(tenant_id)
     .fetch_one(&mut *conn)
     .await?;
     Ok(if exists {

@@ -14,7 +14,7 @@ use crate::{
 const COLUMNS: &str =
     "id, tenant_id, client_pk, provider_id, mcp_server_id, redirect_uri, client_state,
     code_challenge, scopes, resource, consent_binding_hash, upstream_nonce, expires_at,
-    upstream_pkce_verifier, upstream_pkce_key_id";
+    upstream_pkce_verifier, upstream_pkce_key_id, remembered_subject";
 
 fn from_row(row: &PgRow) -> Result<PendingAuthorization, StoreError> {
     Ok(PendingAuthorization {
@@ -30,6 +30,7 @@ fn from_row(row: &PgRow) -> Result<PendingAuthorization, StoreError> {
         resource: row.try_get("resource")?,
         consent_binding_hash: row.try_get("consent_binding_hash")?,
         upstream_nonce: row.try_get("upstream_nonce")?,
+        remembered_subject: row.try_get("remembered_subject")?,
         expires_at: row.try_get("expires_at")?,
     })
 }
@@ -81,6 +82,8 @@ pub struct UpstreamBinding<'a> {
     pub pkce_verifier: &'a Sealed,
     pub nonce: &'a str,
     pub consent_binding_hash: Vec<u8>,
+    /// `Some` when the consent page was skipped for the remembered-user cookie's subject.
+    pub remembered_subject: Option<&'a str>,
 }
 
 /// Records the approval; succeeds once per pending authorization (a second approval of the
@@ -95,7 +98,7 @@ pub async fn approve(
     let done = sqlx::query(
         "UPDATE pending_authorizations
          SET upstream_state_hash = $3, upstream_pkce_verifier = $4, upstream_pkce_key_id = $5,
-             upstream_nonce = $6, consent_binding_hash = $7
+             upstream_nonce = $6, consent_binding_hash = $7, remembered_subject = $9
          WHERE id = $1 AND tenant_id = $2 AND upstream_state_hash IS NULL AND expires_at > $8",
     )
     .bind(id)
@@ -106,24 +109,48 @@ pub async fn approve(
     .bind(b.nonce)
     .bind(&b.consent_binding_hash)
     .bind(now)
+    .bind(b.remembered_subject)
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
 }
 
-/// Consumes the pending authorization whose upstream `state` hashes to `state_hash`: the row is
-/// deleted in the same statement that reads it, so a state is usable once even under races.
-/// Returns it with its sealed upstream PKCE verifier; the caller checks expiry.
+/// The approved pending authorization whose upstream `state` hashes to `state_hash`, read without
+/// consuming it: the callback first checks that it came back to the browser that approved it,
+/// so a request from any other browser leaves it pending for the real one (issue 11).
+pub async fn find_by_state(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    state_hash: &[u8],
+) -> Result<Option<PendingAuthorization>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM pending_authorizations WHERE tenant_id = $1 AND upstream_state_hash = $2"
+    ))
+    .bind(tenant_id)
+    .bind(state_hash)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(from_row).transpose()
+}
+
+/// Consumes the pending authorization whose upstream `state` hashes to `state_hash` and whose
+/// consent binding is `binding_hash`: the row is deleted in the same statement that reads it, so
+/// a state is usable once even under races. Returns it with its sealed upstream PKCE verifier;
+/// the caller checks expiry.
 pub async fn consume_by_state(
     pool: &PgPool,
     tenant_id: Uuid,
     state_hash: &[u8],
+    binding_hash: &[u8],
 ) -> Result<Option<(PendingAuthorization, Sealed)>, StoreError> {
     let row = sqlx::query(&format!(
-        "DELETE FROM pending_authorizations WHERE tenant_id = $1 AND upstream_state_hash = $2 RETURNING {COLUMNS}"
+        "DELETE FROM pending_authorizations
+         WHERE tenant_id = $1 AND upstream_state_hash = $2 AND consent_binding_hash = $3
+         RETURNING {COLUMNS}"
     ))
     .bind(tenant_id)
     .bind(state_hash)
+    .bind(binding_hash)
     .fetch_optional(pool)
     .await?;
     let Some(row) = row else { return Ok(None) };

@@ -134,17 +134,21 @@ pub async fn revoke_family(
     Ok(())
 }
 
-/// Revokes every family issued from a code (the code was replayed). Returns how many.
+/// Revokes every family a tenant issued from a code (the code was replayed there). Returns how
+/// many. Scoped by tenant: a code presented at another tenant revokes nothing.
 pub async fn revoke_families_from_code(
     conn: &mut PgConnection,
+    tenant_id: Uuid,
     code_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let ids: Vec<Uuid> =
-        sqlx::query_scalar("SELECT id FROM refresh_token_families WHERE code_hash = $1")
-            .bind(code_hash)
-            .fetch_all(&mut *conn)
-            .await?;
+    let ids: Vec<Uuid> = sqlx::query_scalar(
+        "SELECT id FROM refresh_token_families WHERE code_hash = $1 AND tenant_id = $2",
+    )
+    .bind(code_hash)
+    .bind(tenant_id)
+    .fetch_all(&mut *conn)
+    .await?;
     for id in &ids {
         revoke_family(conn, *id, "code_replay", now).await?;
     }

@@ -265,6 +265,12 @@ async fn a_callback_in_another_browser_or_a_replayed_state_is_refused(pool: PgPo
     let r = flow.browser.get(&callback).send().await.unwrap();
     assert_eq!(
         r.status(),
+        StatusCode::FOUND,
+        "the refused attempt left the authorization to the real browser"
+    );
+    let r = flow.browser.get(&callback).send().await.unwrap();
+    assert_eq!(
+        r.status(),
         StatusCode::BAD_REQUEST,
         "the state was consumed by the first use"
     );
@@ -518,4 +524,46 @@ async fn a_returning_user_is_not_asked_again_for_a_consent_already_given_but_is_
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK, "another browser is asked");
+}
+
+#[sqlx::test]
+async fn an_oversized_body_at_token_revoke_or_introspect_gets_rfc_6749_json_not_plain_text(
+    pool: PgPool,
+) {
+    let (_idp, app, _client_id) = setup(&pool).await;
+    for endpoint in ["token", "revoke", "introspect"] {
+        let r = app
+            .http
+            .post(app.url(&format!("/t/acme/{endpoint}")))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body("a=".to_string() + &"x".repeat(1 << 20))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE, "{endpoint}");
+        assert_eq!(
+            r.headers()["content-type"],
+            "application/json",
+            "{endpoint}"
+        );
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{endpoint}");
+    }
+}
+
+#[sqlx::test]
+async fn a_get_at_token_revoke_or_introspect_gets_a_json_405_with_allow(pool: PgPool) {
+    let (_idp, app, _client_id) = setup(&pool).await;
+    for endpoint in ["token", "revoke", "introspect"] {
+        let r = app
+            .http
+            .get(app.url(&format!("/t/acme/{endpoint}")))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::METHOD_NOT_ALLOWED, "{endpoint}");
+        assert_eq!(r.headers()["allow"], "POST", "{endpoint}");
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["error"], "invalid_request", "{endpoint}");
+    }
 }

@@ -255,3 +255,123 @@ async fn discovery_is_served_at_all_four_paths_and_unknown_tenants_are_404(pool:
     assert_eq!(jwks["keys"][0]["alg"], "ES256");
     assert!(jwks["keys"][0].get("d").is_none(), "no private part");
 }
+
+/// Presents `code` at globex's `/token` with globex's own (attacker) client.
+async fn redeem_at_globex(app: &TestApp, client_id: &str, code: &str, verifier: &str) -> Value {
+    let r = app
+        .http
+        .post(app.url("/t/globex/token"))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", REDIRECT_URI),
+            ("client_id", client_id),
+            ("code_verifier", verifier),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    r.json().await.unwrap()
+}
+
+#[sqlx::test]
+async fn a_spent_code_replayed_at_another_tenant_revokes_nothing_and_reveals_nothing(pool: PgPool) {
+    // Arrange: acme's client redeemed its code; globex has a client of the attacker's.
+    let (_idp, app) = two_tenants(&pool).await;
+    let client_id = public_client(&pool, "acme", REDIRECT_URI).await;
+    let flow = Flow::new(&app, "acme", &client_id);
+    let code = flow.code().await;
+    let tokens: Value = flow.redeem(&code).await.json().await.unwrap();
+    let attacker = public_client(&pool, "globex", REDIRECT_URI).await;
+
+    // Act
+    let replayed = redeem_at_globex(&app, &attacker, &code, &flow.verifier).await;
+    let made_up = redeem_at_globex(&app, &attacker, "no-such-code", &flow.verifier).await;
+
+    // Assert: the same answer as a code that never existed, and acme's tokens still work.
+    assert_eq!(replayed, made_up);
+    let refreshed = flow
+        .refresh(tokens["refresh_token"].as_str().unwrap())
+        .await;
+    assert_eq!(refreshed.status(), StatusCode::OK, "acme's family survives");
+    let userinfo = app
+        .http
+        .get(app.url("/t/acme/userinfo"))
+        .bearer_auth(tokens["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(userinfo.status(), StatusCode::OK, "acme's access token too");
+}
+
+/// A confidential client registered at acme through DCR: `(client_id, client_secret)`.
+async fn confidential_client(app: &TestApp) -> (String, String) {
+    let body: Value = app
+        .http
+        .post(app.url("/t/acme/register"))
+        .json(&json!({"redirect_uris": [REDIRECT_URI], "client_name": "Curious"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (
+        body["client_id"].as_str().unwrap().to_owned(),
+        body["client_secret"].as_str().unwrap().to_owned(),
+    )
+}
+
+async fn introspect_as(app: &TestApp, id: &str, secret: &str, token: &str) -> Value {
+    app.http
+        .post(app.url("/t/acme/introspect"))
+        .basic_auth(id, Some(secret))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
+#[sqlx::test]
+async fn a_confidential_client_cannot_introspect_another_clients_token(pool: PgPool) {
+    // Arrange: a user's token for one client; another, confidential client of the tenant.
+    let (_idp, app) = two_tenants(&pool).await;
+    let victim = public_client(&pool, "acme", REDIRECT_URI).await;
+    let tokens = Flow::new(&app, "acme", &victim).tokens().await;
+    let token = tokens["access_token"].as_str().unwrap();
+    let (curious, secret) = confidential_client(&app).await;
+
+    // Act
+    let seen = introspect_as(&app, &curious, &secret, token).await;
+
+    // Assert: nothing; the resource server still sees it; the client sees its own tokens.
+    assert_eq!(seen, json!({"active": false}));
+    let by_server = introspect_as(&app, "tools-server", "tools-server-secret-test", token).await;
+    assert_eq!(by_server["active"], true);
+    let flow = Flow::new(&app, "acme", &curious);
+    let code = flow.code().await;
+    let own: Value = app
+        .http
+        .post(app.url("/t/acme/token"))
+        .basic_auth(&curious, Some(&secret))
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", code.as_str()),
+            ("redirect_uri", REDIRECT_URI),
+            ("code_verifier", flow.verifier.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let own_token = own["access_token"].as_str().unwrap();
+    let mine = introspect_as(&app, &curious, &secret, own_token).await;
+    assert_eq!(mine["active"], true);
+    assert_eq!(mine["client_id"], curious.as_str());
+}

@@ -202,3 +202,65 @@ async fn ten_thousand_redirect_uris_are_refused_quickly(pool: PgPool) {
     assert_eq!(body["error"], "invalid_client_metadata");
     assert!(started.elapsed() < Duration::from_secs(5));
 }
+
+#[sqlx::test]
+async fn a_redirect_uri_registered_in_a_form_other_than_its_parse_is_refused(pool: PgPool) {
+    // Stored as given but followed as parsed, these would send the browser somewhere other
+    // than what was registered and shown.
+    let app = app(pool, GENEROUS).await;
+    for uri in [
+        "https:///cb",
+        "HTTPS://App.Example.com/cb",
+        "https://app.example.com:443/cb",
+        "https://app.example.com/a/../cb",
+        "https://app.example.com",
+        "http://LOCALHOST:3000/cb",
+    ] {
+        let body = json!({"redirect_uris": [uri]});
+        let (status, body) = register(&app, "acme", &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{uri}");
+        assert_eq!(body["error"], "invalid_redirect_uri", "{uri}");
+    }
+    let (status, _) = register(
+        &app,
+        "acme",
+        &json!({"redirect_uris": ["https://app.example.com/cb"]}),
+    )
+    .await;
+    assert_eq!(
+        status,
+        StatusCode::CREATED,
+        "the canonical form is accepted"
+    );
+}
+
+#[sqlx::test]
+async fn a_client_name_with_invisible_bidi_or_stacked_mark_characters_is_refused(pool: PgPool) {
+    let app = app(pool, GENEROUS).await;
+    for name in [
+        "Claude\u{061C}Desktop",
+        "Claude\u{200B}Desktop",
+        "Cla\u{200D}ude",
+        "\u{202E}edualC",
+        "Claude\u{2066}x\u{2069}",
+        "Claude\u{E0041}\u{E007F}",
+        "\u{3164}",
+        "Claude \u{3164}",
+        "\u{115F}\u{1160}Claude",
+        "Claude\u{FFA0}",
+        "Claude\u{FE0F}",
+        "C\u{0336}\u{0334}\u{0335}laude",
+    ] {
+        let body = json!({"redirect_uris": ["https://ok.example/cb"], "client_name": name});
+        let (status, body) = register(&app, "acme", &body).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{name:?}");
+        assert_eq!(body["error"], "invalid_client_metadata", "{name:?}");
+    }
+    let (status, _) = register(
+        &app,
+        "acme",
+        &json!({"redirect_uris": ["https://ok.example/cb"], "client_name": "Vie\u{323}\u{302}t Cl\u{00E9}ment"}),
+    )
+    .await;
+    assert_eq!(status, StatusCode::CREATED, "ordinary accents pass");
+}

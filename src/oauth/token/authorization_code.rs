@@ -45,7 +45,8 @@ pub async fn exchange(
         Redemption::Unknown => return Err(OAuthError::invalid_grant("unknown authorization code")),
         Redemption::Replayed => {
             let revoked =
-                store::tokens::revoke_families_from_code(&mut tx, &code_hash, now).await?;
+                store::tokens::revoke_families_from_code(&mut tx, ctx.tenant.id, &code_hash, now)
+                    .await?;
             tx.commit()
                 .await
                 .map_err(|e| OAuthError::internal("commit", &e))?;

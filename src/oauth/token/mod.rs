@@ -9,13 +9,12 @@ pub mod token_exchange;
 
 use axum::{
     Json,
-    body::Bytes,
     extract::{Path, State},
     http::{HeaderMap, HeaderValue, header},
     response::{IntoResponse, Response},
 };
 
-use super::{params::Params, tenant};
+use super::{body::Body, params::Params, tenant};
 use crate::{
     error::{ErrorCode, OAuthError},
     state::AppState,
@@ -25,7 +24,7 @@ pub async fn token(
     State(state): State<AppState>,
     Path(raw): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    Body(body): Body,
 ) -> Result<Response, OAuthError> {
     let ctx = tenant::resolve(&state, &raw).await?;
     let params = form(&headers, &body)?;

@@ -6,7 +6,8 @@
 //!   enforced by the token state below, not by this cache): a signature is checked once;
 //! * the token's revocation state by `jti` for 1 s, dropped at once on a local revocation:
 //!   a revocation on another replica bites within a second;
-//! * user contexts by grant for `auth.cache_ttl`;
+//! * user contexts by grant for `auth.cache_ttl` (and, while the IdP fails, the last one for
+//!   up to `auth.stale_if_error` after that);
 //! * the identity headers by `jti` (with the signed `X-Auth-Assertion`) for half the
 //!   assertion's 60 s lifetime, and only while the user context they were built from is the
 //!   cached one: signing was the single largest cost of a gateway request, and encoding the
@@ -70,7 +71,11 @@ impl Gateway {
                 .time_to_live(Duration::from_secs(1))
                 .max_capacity(config.auth.cache_capacity)
                 .build(),
-            users: UserContexts::new(config.auth.cache_ttl.get(), config.auth.cache_capacity),
+            users: UserContexts::new(
+                config.auth.cache_ttl.get(),
+                config.auth.stale_if_error.get(),
+                config.auth.cache_capacity,
+            ),
             identities: Cache::builder()
                 .time_to_live(Duration::from_secs(
                     super::assertion::LIFETIME_SECS as u64 / 2,

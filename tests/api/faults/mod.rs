@@ -4,3 +4,4 @@
 //! fault; each test produces the fault and asserts what a client and an operator see.
 
 mod proxy_self_test;
+mod userinfo_failures;

@@ -120,6 +120,11 @@ pub struct CryptoConfig {
     /// All keys that may open stored secrets: id → 32 bytes, base64 (standard or URL-safe).
     /// Keep an old key here after rotating until nothing sealed with it remains.
     pub keys: std::collections::BTreeMap<String, Secret<String>>,
+    /// Start even though stored secrets were sealed with keys no longer listed in `keys` (the
+    /// start-up check refuses otherwise, naming the key ids and row counts). Then grants holding
+    /// such tokens must re-authorize, and tenants whose signing key cannot be opened get a new
+    /// one while the old public key stays published.
+    pub allow_missing_keys: bool,
 }
 
 /// Lifetimes and caches of the authorization server.

@@ -181,6 +181,7 @@ impl Application {
         }
         tracing::info!(grace = ?self.shutdown_grace, "shutting down: draining in-flight requests");
         let _ = stop_tx.send(true);
+        self.state.gateway.draining.start();
         let served = match tokio::time::timeout(self.shutdown_grace, &mut server).await {
             Ok(done) => done.unwrap_or_else(|e| Err(std::io::Error::other(e))),
             Err(_) => {

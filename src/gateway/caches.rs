@@ -18,7 +18,7 @@ use std::{sync::Arc, time::Duration};
 use moka::future::Cache;
 use uuid::Uuid;
 
-use super::{IdentityHeaders, Proxy, user_cache::UserContexts};
+use super::{Draining, IdentityHeaders, Proxy, user_cache::UserContexts};
 use crate::{
     config::Config,
     domain::{McpServer, UserContext},
@@ -53,12 +53,16 @@ pub struct Gateway {
     pub token_states: Cache<Uuid, Arc<AccessTokenState>>,
     pub users: UserContexts,
     pub identities: Cache<Uuid, Arc<CachedIdentity>>,
+    /// Started when shutdown starts: relayed SSE streams then end at an event boundary.
+    pub draining: Draining,
 }
 
 impl Gateway {
     pub fn new(config: &Config) -> Self {
+        let draining = Draining::default();
         Self {
-            proxy: Proxy::new(&config.gateway),
+            proxy: Proxy::new(&config.gateway).ending_streams_on(draining.clone()),
+            draining,
             targets: Cache::builder()
                 .time_to_live(Duration::from_secs(5))
                 .max_capacity(10_000)

@@ -5,4 +5,5 @@
 
 mod missing_sealing_key;
 mod proxy_self_test;
+mod shutdown_streams;
 mod userinfo_failures;

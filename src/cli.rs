@@ -5,7 +5,13 @@ use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
-use crate::{config::Config, startup::Application, store, sweeper::Sweeper, telemetry};
+use crate::{
+    config::Config,
+    startup::Application,
+    store,
+    sweeper::Sweeper,
+    telemetry::{self, LogOutput},
+};
 
 /// Exit status for configuration errors (as promised in the README).
 const EXIT_CONFIG: u8 = 2;
@@ -88,12 +94,14 @@ pub fn run(cli: Cli) -> ExitCode {
             }
             Err(e) => fail(EXIT_CONFIG, &e),
         },
-        Command::Migrate(arg) => with_config(arg, |config| async move {
-            let pool = store::connect(&config.database).await?;
-            store::migrate(&pool).await?;
-            tracing::info!("migrations applied");
-            Ok(())
-        }),
+        Command::Migrate(arg) => {
+            with_config_logging_to(arg, LogOutput::Stderr, |config| async move {
+                let pool = store::connect(&config.database).await?;
+                store::migrate(&pool).await?;
+                tracing::info!("migrations applied");
+                Ok(())
+            })
+        }
         Command::DemoMcpServer {
             bind,
             upstream_check_url,
@@ -111,14 +119,16 @@ pub fn run(cli: Cli) -> ExitCode {
                 Err(e) => fail(EXIT_FAILURE, &e),
             }
         }
-        Command::Sweep(arg) => with_config(arg, |config| async move {
-            let pool = store::connect(&config.database).await?;
-            let report = Sweeper::new(pool, &config)
-                .run_once(chrono::Utc::now())
-                .await?;
-            println!("{}", serde_json::to_string_pretty(&report)?);
-            Ok(())
-        }),
+        Command::Sweep(arg) => {
+            with_config_logging_to(arg, LogOutput::Stderr, |config| async move {
+                let pool = store::connect(&config.database).await?;
+                let report = Sweeper::new(pool, &config)
+                    .run_once(chrono::Utc::now())
+                    .await?;
+                println!("{}", serde_json::to_string_pretty(&report)?);
+                Ok(())
+            })
+        }
         Command::Serve(arg) => with_config(arg, |config| async move {
             let app = Application::build(config).await?;
             tracing::info!(port = app.port(), "listening");
@@ -128,7 +138,18 @@ pub fn run(cli: Cli) -> ExitCode {
     }
 }
 
+/// Runs `body` with the loaded configuration, logging to stdout (the service).
 fn with_config<F, Fut>(arg: ConfigArg, body: F) -> ExitCode
+where
+    F: FnOnce(Config) -> Fut,
+    Fut: Future<Output = anyhow::Result<()>>,
+{
+    with_config_logging_to(arg, LogOutput::Stdout, body)
+}
+
+/// Like [`with_config`], logging to `logs`: one-shot commands log to stderr so that their stdout
+/// is only their output.
+fn with_config_logging_to<F, Fut>(arg: ConfigArg, logs: LogOutput, body: F) -> ExitCode
 where
     F: FnOnce(Config) -> Fut,
     Fut: Future<Output = anyhow::Result<()>>,
@@ -137,7 +158,7 @@ where
         Ok(config) => config,
         Err(e) => return fail(EXIT_CONFIG, &e),
     };
-    telemetry::init(&config.log);
+    telemetry::init_to(&config.log, logs);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => return fail(EXIT_FAILURE, &e),

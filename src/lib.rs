@@ -27,6 +27,8 @@ pub mod error;
 pub mod gateway;
 /// `/healthz`, `/readyz`, `/metrics`.
 pub mod health;
+/// The start-up check for stored secrets sealed with keys no longer configured.
+pub mod missing_keys;
 /// The MCP-facing OAuth 2.1 authorization server endpoints.
 pub mod oauth;
 /// Server-rendered HTML pages (consent, errors).

@@ -27,6 +27,8 @@ pub enum StartupError {
     Store(#[from] store::StoreError),
     #[error("sealing keys: {0}")]
     Seal(#[from] crate::crypto::seal::SealError),
+    #[error(transparent)]
+    MissingKeys(#[from] crate::missing_keys::MissingKeysError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: SocketAddr,
@@ -123,6 +125,7 @@ impl Application {
             store::migrate(&pool).await?;
             let report = bootstrap::apply_config_tenants(&pool, &config, &sealer).await?;
             tracing::info!(?report, "configured tenants applied");
+            crate::missing_keys::check(&pool, &config, &sealer).await?;
         }
         let addr = config.server.bind;
         let listener = match listener {
@@ -178,6 +181,7 @@ impl Application {
         }
         tracing::info!(grace = ?self.shutdown_grace, "shutting down: draining in-flight requests");
         let _ = stop_tx.send(true);
+        self.state.gateway.draining.start();
         let served = match tokio::time::timeout(self.shutdown_grace, &mut server).await {
             Ok(done) => done.unwrap_or_else(|e| Err(std::io::Error::other(e))),
             Err(_) => {

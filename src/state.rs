@@ -54,7 +54,11 @@ impl AppState {
             leeway,
         );
         Self(Arc::new(Shared {
-            keys: TenantKeys::new(pool.clone(), sealer.clone()),
+            keys: TenantKeys::new(
+                pool.clone(),
+                sealer.clone(),
+                config.auth.access_token_ttl.to_chrono(),
+            ),
             refresher: RefreshCoordinator::new(
                 pool.clone(),
                 sealer.clone(),

@@ -120,6 +120,11 @@ pub struct CryptoConfig {
     /// All keys that may open stored secrets: id → 32 bytes, base64 (standard or URL-safe).
     /// Keep an old key here after rotating until nothing sealed with it remains.
     pub keys: std::collections::BTreeMap<String, Secret<String>>,
+    /// Start even though stored secrets were sealed with keys no longer listed in `keys` (the
+    /// start-up check refuses otherwise, naming the key ids and row counts). Then grants holding
+    /// such tokens must re-authorize, and tenants whose signing key cannot be opened get a new
+    /// one while the old public key stays published.
+    pub allow_missing_keys: bool,
 }
 
 /// Lifetimes and caches of the authorization server.
@@ -130,6 +135,10 @@ pub struct AuthConfig {
     pub cache_ttl: HumanDuration,
     /// Most user contexts kept in the cache.
     pub cache_capacity: u64,
+    /// While the IdP's userinfo fails transiently (timeouts, 5xx, 429, after retries), a user
+    /// context that expired from the cache less than this long ago is served instead of a 503
+    /// (RFC 5861's `stale-if-error`, applied to the user cache); `"0s"` disables it.
+    pub stale_if_error: HumanDuration,
     /// How often the sweeper runs; `"0s"` disables it.
     pub cleanup_interval: HumanDuration,
     /// Lifetime of the bridge's authorization codes (RFC 9700: at most 10 minutes).
@@ -158,6 +167,7 @@ impl Default for AuthConfig {
         Self {
             cache_ttl: HumanDuration::secs(300),
             cache_capacity: 100_000,
+            stale_if_error: HumanDuration::secs(300),
             cleanup_interval: HumanDuration::secs(300),
             authorization_code_ttl: HumanDuration::secs(5 * 60),
             pending_authorization_ttl: HumanDuration::secs(10 * 60),

@@ -117,6 +117,11 @@ impl Sealer {
         &self.active
     }
 
+    /// Ids of every configured key (those that can open).
+    pub fn key_ids(&self) -> Vec<String> {
+        self.keys.keys().cloned().collect()
+    }
+
     pub fn seal(&self, plaintext: &[u8], aad: &str) -> Sealed {
         let key = &self.keys[&self.active];
         let cipher = Aes256Gcm::new(key.into());
@@ -190,6 +195,7 @@ mod tests {
                 .iter()
                 .map(|(id, k)| (id.to_string(), Secret::new(STANDARD.encode(k))))
                 .collect(),
+            allow_missing_keys: false,
         }
     }
 

@@ -6,7 +6,8 @@
 //!   enforced by the token state below, not by this cache): a signature is checked once;
 //! * the token's revocation state by `jti` for 1 s, dropped at once on a local revocation:
 //!   a revocation on another replica bites within a second;
-//! * user contexts by grant for `auth.cache_ttl`;
+//! * user contexts by grant for `auth.cache_ttl` (and, while the IdP fails, the last one for
+//!   up to `auth.stale_if_error` after that);
 //! * the identity headers by `jti` (with the signed `X-Auth-Assertion`) for half the
 //!   assertion's 60 s lifetime, and only while the user context they were built from is the
 //!   cached one: signing was the single largest cost of a gateway request, and encoding the
@@ -17,7 +18,7 @@ use std::{sync::Arc, time::Duration};
 use moka::future::Cache;
 use uuid::Uuid;
 
-use super::{IdentityHeaders, Proxy, user_cache::UserContexts};
+use super::{Draining, IdentityHeaders, Proxy, user_cache::UserContexts};
 use crate::{
     config::Config,
     domain::{McpServer, UserContext},
@@ -52,12 +53,16 @@ pub struct Gateway {
     pub token_states: Cache<Uuid, Arc<AccessTokenState>>,
     pub users: UserContexts,
     pub identities: Cache<Uuid, Arc<CachedIdentity>>,
+    /// Started when shutdown starts: relayed SSE streams then end at an event boundary.
+    pub draining: Draining,
 }
 
 impl Gateway {
     pub fn new(config: &Config) -> Self {
+        let draining = Draining::default();
         Self {
-            proxy: Proxy::new(&config.gateway),
+            proxy: Proxy::new(&config.gateway).ending_streams_on(draining.clone()),
+            draining,
             targets: Cache::builder()
                 .time_to_live(Duration::from_secs(5))
                 .max_capacity(10_000)
@@ -70,7 +75,11 @@ impl Gateway {
                 .time_to_live(Duration::from_secs(1))
                 .max_capacity(config.auth.cache_capacity)
                 .build(),
-            users: UserContexts::new(config.auth.cache_ttl.get(), config.auth.cache_capacity),
+            users: UserContexts::new(
+                config.auth.cache_ttl.get(),
+                config.auth.stale_if_error.get(),
+                config.auth.cache_capacity,
+            ),
             identities: Cache::builder()
                 .time_to_live(Duration::from_secs(
                     super::assertion::LIFETIME_SECS as u64 / 2,

@@ -26,6 +26,7 @@ use url::Url;
 use super::{
     body::{self, Outbound, Plan},
     headers,
+    stream_end::Draining,
     target::{BadTarget, target},
     upstream_error::{Failure, rpc_id},
 };
@@ -57,6 +58,8 @@ pub struct Proxy {
     first_byte_timeout: Duration,
     max_body_bytes: usize,
     replay_buffer_bytes: usize,
+    /// Relayed SSE streams end at an event boundary once this starts (shutdown).
+    draining: Draining,
 }
 
 /// The outcome of [`Proxy::forward_replayable`].
@@ -140,7 +143,13 @@ impl Proxy {
             first_byte_timeout: config.first_byte_timeout.get(),
             max_body_bytes: config.max_body_bytes,
             replay_buffer_bytes: config.replay_buffer_bytes,
+            draining: Draining::default(),
         }
+    }
+
+    /// The same proxy, ending relayed SSE streams when `draining` starts.
+    pub fn ending_streams_on(self, draining: Draining) -> Self {
+        Self { draining, ..self }
     }
 
     /// Forwards `request` to `upstream` + `rest` + the original query and relays the answer.
@@ -183,11 +192,11 @@ impl Proxy {
         match self.send(outgoing, body, identity).await {
             Ok(response) if response.status() == StatusCode::UNAUTHORIZED => {
                 Forwarded::Unauthorized {
-                    response: relay(response),
+                    response: relay(response, &self.draining),
                     replay: kept,
                 }
             }
-            Ok(response) => Forwarded::Done(relay(response)),
+            Ok(response) => Forwarded::Done(relay(response, &self.draining)),
             Err(failure) => Forwarded::Done(fail(failure, json.as_deref())),
         }
     }
@@ -200,7 +209,7 @@ impl Proxy {
     ) -> Response {
         let json = outgoing.json.clone();
         match self.send(outgoing, body, identity).await {
-            Ok(response) => relay(response),
+            Ok(response) => relay(response, &self.draining),
             Err(failure) => fail(failure, json.as_deref()),
         }
     }
@@ -355,8 +364,8 @@ fn cause(error: &(dyn std::error::Error + 'static)) -> String {
 }
 
 /// The MCP server's answer for the client: status, cleaned headers, and the body passed on
-/// chunk by chunk (an SSE stream event by event).
-fn relay(upstream: http::Response<Incoming>) -> Response {
+/// chunk by chunk (an SSE stream event by event, ending at an event boundary on shutdown).
+fn relay(upstream: http::Response<Incoming>, draining: &Draining) -> Response {
     let (mut parts, body) = upstream.into_parts();
     headers::incoming(&mut parts.headers);
     let body = body.map_err(|error| {
@@ -364,7 +373,11 @@ fn relay(upstream: http::Response<Incoming>) -> Response {
         tracing::debug!(cause = %cause(&error), "MCP server response body ended early");
         error
     });
-    let mut response = Response::new(Body::new(body));
+    let mut body = Body::new(body);
+    if is_event_stream(&parts.headers) {
+        body = draining.wrap(body);
+    }
+    let mut response = Response::new(body);
     *response.status_mut() = parts.status;
     *response.headers_mut() = parts.headers;
     response
@@ -374,6 +387,16 @@ fn relay(upstream: http::Response<Incoming>) -> Response {
 fn fail(failure: Failure, json: Option<&[u8]>) -> Response {
     metrics::counter!("gateway_upstream_errors_total", "kind" => failure.kind()).increment(1);
     failure.respond(json.and_then(rpc_id).as_ref())
+}
+
+/// An SSE stream of unknown length (one with a `Content-Length` is relayed as it is).
+fn is_event_stream(headers: &HeaderMap) -> bool {
+    !headers.contains_key(header::CONTENT_LENGTH)
+        && headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/event-stream"))
 }
 
 fn is_json_post(parts: &Parts) -> bool {

@@ -6,26 +6,52 @@ pub mod request_id;
 
 use std::io::IsTerminal;
 
-use tracing_subscriber::{EnvFilter, fmt, prelude::*};
+use tracing_subscriber::{EnvFilter, fmt, fmt::writer::BoxMakeWriter, prelude::*};
 
 use crate::config::{LogConfig, LogFormat};
 
-/// Installs the global subscriber. `RUST_LOG` wins over `log.filter`. Safe to call twice (the
-/// second call does nothing), so tests and the CLI can both call it.
+/// Where log lines go.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogOutput {
+    /// The service (`serve`, `demo-mcp-server`): stdout, where container platforms collect it.
+    Stdout,
+    /// One-shot commands (`sweep`, `migrate`, …): stderr, so stdout carries only their output
+    /// (the sweep report as JSON) and can be piped.
+    Stderr,
+}
+
+/// Installs the global subscriber, logging to stdout. `RUST_LOG` wins over `log.filter`. Safe to
+/// call twice (the second call does nothing), so tests and the CLI can both call it.
 pub fn init(config: &LogConfig) {
+    init_to(config, LogOutput::Stdout);
+}
+
+/// Like [`init`], logging to `output`.
+pub fn init_to(config: &LogConfig, output: LogOutput) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    let terminal = match output {
+        LogOutput::Stdout => std::io::stdout().is_terminal(),
+        LogOutput::Stderr => std::io::stderr().is_terminal(),
+    };
     let json = match config.format {
         LogFormat::Json => true,
         LogFormat::Pretty => false,
-        LogFormat::Auto => !std::io::stdout().is_terminal(),
+        LogFormat::Auto => !terminal,
     };
+    let writer = BoxMakeWriter::new(move || -> Box<dyn std::io::Write> {
+        match output {
+            LogOutput::Stdout => Box::new(std::io::stdout()),
+            LogOutput::Stderr => Box::new(std::io::stderr()),
+        }
+    });
     let registry = tracing_subscriber::registry().with(filter);
     let _ = if json {
         registry
             .with(
                 fmt::layer()
+                    .with_writer(writer)
                     .json()
                     .flatten_event(true)
                     .with_current_span(true)
@@ -33,6 +59,6 @@ pub fn init(config: &LogConfig) {
             )
             .try_init()
     } else {
-        registry.with(fmt::layer()).try_init()
+        registry.with(fmt::layer().with_writer(writer)).try_init()
     };
 }

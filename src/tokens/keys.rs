@@ -31,6 +31,8 @@ struct Verifiers {
 pub struct TenantKeys {
     pool: PgPool,
     sealer: Arc<Sealer>,
+    /// `auth.access_token_ttl`: how long a replaced key stays published at least.
+    token_ttl: chrono::Duration,
     signers: Cache<Uuid, Arc<Signer>>,
     verifiers: Cache<Uuid, Arc<Verifiers>>,
 }
@@ -38,10 +40,11 @@ pub struct TenantKeys {
 const UNKNOWN_KID_RELOAD: Duration = Duration::from_secs(30);
 
 impl TenantKeys {
-    pub fn new(pool: PgPool, sealer: Arc<Sealer>) -> Self {
+    pub fn new(pool: PgPool, sealer: Arc<Sealer>, token_ttl: chrono::Duration) -> Self {
         Self {
             pool,
             sealer,
+            token_ttl,
             signers: Cache::builder()
                 .time_to_live(Duration::from_secs(60))
                 .max_capacity(10_000)
@@ -54,7 +57,10 @@ impl TenantKeys {
     }
 
     /// The tenant's active signer. A key that no longer opens (dev mode's ephemeral sealing key
-    /// after a restart) is retired and replaced, since nothing could ever sign with it again.
+    /// after a restart; keys sealed with a removed sealing key are handled before serving, see
+    /// `crate::missing_keys`) is replaced, since nothing could ever sign with it again — but its
+    /// public key stays published for the tenant's access-token lifetime, so the tokens it
+    /// signed keep verifying.
     pub async fn signer(&self, tenant_id: Uuid) -> Result<Arc<Signer>, StoreError> {
         let this = self.clone();
         self.signers
@@ -77,9 +83,8 @@ impl TenantKeys {
                             });
                         }
                         Err(e) => {
-                            tracing::warn!(%tenant_id, %kid, error = %e, "active signing key cannot be opened; rotating");
-                            let mut conn = self.pool.acquire().await?;
-                            rotate(&mut conn, tenant_id, &self.sealer, chrono::Utc::now()).await?;
+                            tracing::warn!(%tenant_id, %kid, error = %e, "active signing key cannot be opened; replacing it, its public key stays published");
+                            self.replace_unopenable(tenant_id).await?;
                         }
                     }
                 }
@@ -92,6 +97,26 @@ impl TenantKeys {
         Err(StoreError::Corrupt(format!(
             "tenant {tenant_id} has no usable signing key"
         )))
+    }
+
+    /// A new active key; the old one published until the tenant's tokens it signed expired. This
+    /// replica's published keys are reloaded at once and the other replicas told, so a token
+    /// signed with the new key verifies everywhere without waiting for the unknown-`kid` reload.
+    async fn replace_unopenable(&self, tenant_id: Uuid) -> Result<(), StoreError> {
+        let mut tx = self.pool.begin().await?;
+        let until =
+            crate::store::sealed_keys::publish_until_for_tenant(&mut tx, tenant_id, self.token_ttl)
+                .await?;
+        rotate(&mut tx, tenant_id, &self.sealer, until).await?;
+        tx.commit().await?;
+        self.verifiers.invalidate(&tenant_id).await;
+        let event = crate::coherence::CacheEvent::KeysRotated { tenant: tenant_id };
+        let payload = serde_json::to_string(&event).unwrap_or_default();
+        let channel = crate::coherence::CHANNEL;
+        if let Err(e) = crate::store::notify::publish(&self.pool, channel, &payload).await {
+            tracing::warn!(error = %e, "key rotation could not be sent to other replicas");
+        }
+        Ok(())
     }
 
     /// The verifying key for `kid`, reloading the tenant's published keys when `kid` is unknown

@@ -207,7 +207,9 @@ async fn a_zero_cleanup_interval_disables_the_sweeper(pool: PgPool) {
 }
 
 #[sqlx::test]
-async fn the_sweep_command_runs_one_sweep_and_prints_its_report_as_json(pool: PgPool) {
+async fn the_sweep_command_runs_one_sweep_and_prints_only_its_report_as_json_on_stdout(
+    pool: PgPool,
+) {
     let f = Fixture::new(&pool).await;
     let g = f.grant(Utc::now()).await;
     f.codes(g, 4, Utc::now() - SECOND).await;
@@ -229,7 +231,7 @@ async fn the_sweep_command_runs_one_sweep_and_prints_its_report_as_json(pool: Pg
     let out = tokio::process::Command::new(env!("CARGO_BIN_EXE_mcp-auth-bridge"))
         .args(["sweep", "--config"])
         .arg(&path)
-        .env("RUST_LOG", "off")
+        .env("RUST_LOG", "info")
         .output()
         .await
         .unwrap();
@@ -240,7 +242,9 @@ async fn the_sweep_command_runs_one_sweep_and_prints_its_report_as_json(pool: Pg
         "{stdout} {}",
         String::from_utf8_lossy(&out.stderr)
     );
+    // Only the report on stdout, even with logging on: log lines go to stderr.
     let report: serde_json::Value = serde_json::from_str(&stdout).unwrap();
+    assert!(!out.stderr.is_empty(), "RUST_LOG=info logs something");
     assert_eq!(report["skipped"], false);
     assert_eq!(report["deleted"]["authorization_codes"], 4);
     assert!(report["duration_seconds"].is_f64());

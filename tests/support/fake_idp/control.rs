@@ -36,6 +36,22 @@ impl FakeIdp {
             remaining => Fault::Next { remaining, status },
         };
     }
+    /// The next `n` userinfo requests (counted, then after the userinfo delay) fail with
+    /// `status` (429 carries `Retry-After: 1`).
+    pub fn fail_next_userinfo_requests(&self, n: u32, status: u16) {
+        self.shared.knobs().userinfo_fault = match n {
+            0 => Fault::None,
+            remaining => Fault::Next { remaining, status },
+        };
+    }
+    /// Every userinfo request fails with `status` until [`FakeIdp::heal_userinfo`].
+    pub fn fail_userinfo_requests_forever(&self, status: u16) {
+        self.shared.knobs().userinfo_fault = Fault::Forever { status };
+    }
+    /// Ends injected userinfo failures.
+    pub fn heal_userinfo(&self) {
+        self.shared.knobs().userinfo_fault = Fault::None;
+    }
     pub fn fail_token_requests_forever(&self, status: u16) {
         self.shared.knobs().fault = Fault::Forever { status };
     }

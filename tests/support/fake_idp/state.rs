@@ -88,6 +88,26 @@ pub enum Fault {
     Forever { status: u16 },
 }
 
+impl Fault {
+    /// The status to fail this request with, counting one of `Next`'s failures down.
+    pub fn take(&mut self) -> Option<u16> {
+        match *self {
+            Fault::None => None,
+            Fault::Forever { status } => Some(status),
+            Fault::Next { remaining, status } => {
+                *self = match remaining {
+                    0 | 1 => Fault::None,
+                    n => Fault::Next {
+                        remaining: n - 1,
+                        status,
+                    },
+                };
+                (remaining > 0).then_some(status)
+            }
+        }
+    }
+}
+
 /// The test's controls, changeable while the server runs.
 pub struct Knobs {
     /// `None`: the mode's default lifetime.
@@ -106,6 +126,8 @@ pub struct Knobs {
     pub renamed: Option<String>,
     /// `None`: any loopback `http` redirect URI; `Some`: exactly these.
     pub redirect_uris: Option<Vec<String>>,
+    /// Injected userinfo failures (`fail_next_userinfo_requests`).
+    pub userinfo_fault: Fault,
 }
 
 pub struct CodeGrant {
@@ -212,6 +234,7 @@ impl Shared {
                 github_public_email: true,
                 renamed: None,
                 redirect_uris: None,
+                userinfo_fault: Fault::None,
             }),
             inner: Mutex::new(Inner::default()),
             base,

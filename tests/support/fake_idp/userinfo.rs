@@ -19,7 +19,8 @@ use super::{
     state::{Shared, bump},
 };
 
-/// Counts, waits the userinfo delay when `delayed`, then checks the bearer token; `Ok(scope)`.
+/// Counts, waits the userinfo delay and applies injected userinfo faults when `delayed`, then
+/// checks the bearer token; `Ok(scope)`.
 async fn authorized(
     shared: &Shared,
     headers: &HeaderMap,
@@ -30,6 +31,14 @@ async fn authorized(
     let delay = shared.knobs().userinfo_delay;
     if delayed && !delay.is_zero() {
         tokio::time::sleep(delay).await;
+    }
+    let fault = if delayed {
+        shared.knobs().userinfo_fault.take()
+    } else {
+        None
+    };
+    if let Some(status) = fault {
+        return Err(super::reply::injected_fault(status));
     }
     bearer_token(headers)
         .and_then(|token| shared.live_access(&token))

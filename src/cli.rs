@@ -89,8 +89,9 @@ pub fn run(cli: Cli) -> ExitCode {
             Err(e) => fail(EXIT_CONFIG, &e),
         },
         Command::Migrate(arg) => with_config(arg, |config| async move {
+            // One attempt, every step bounded by database.acquire_timeout.
             let pool = store::connect(&config.database).await?;
-            store::migrate(&pool).await?;
+            store::migrate_within(&pool, &config.database).await?;
             tracing::info!("migrations applied");
             Ok(())
         }),

@@ -82,6 +82,11 @@ pub struct DatabaseConfig {
     /// Create the database at start-up when it does not exist (needs the CREATEDB privilege).
     #[serde(default = "defaults::yes")]
     pub create_if_missing: bool,
+    /// How long `serve` keeps retrying start-up (connect, create, migrate; each attempt bounded
+    /// by `acquire_timeout`) while the database is unavailable, before it exits non-zero:
+    /// containers often start before their database. `migrate` and `sweep` try once.
+    #[serde(default = "defaults::startup_timeout")]
+    pub startup_timeout: HumanDuration,
 }
 
 /// Logging output.
@@ -371,6 +376,9 @@ mod defaults {
     }
     pub fn statement_timeout() -> HumanDuration {
         HumanDuration::secs(30)
+    }
+    pub fn startup_timeout() -> HumanDuration {
+        HumanDuration::secs(60)
     }
     pub fn tenant_scopes() -> Vec<String> {
         vec!["mcp".into()]

@@ -3,4 +3,5 @@
 //! (`support::bridge_process`) where a test kills or signals it. Each module is one kind of
 //! fault; each test produces the fault and asserts what a client and an operator see.
 
+mod database_outage;
 mod proxy_self_test;

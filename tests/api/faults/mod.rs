@@ -5,3 +5,5 @@
 
 mod database_outage;
 mod proxy_self_test;
+mod startup;
+mod two_replicas_fresh_database;

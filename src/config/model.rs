@@ -73,7 +73,10 @@ pub struct DatabaseConfig {
     #[serde(default = "defaults::max_connections")]
     pub max_connections: u32,
     /// How long a request waits for a pooled connection before failing (half-open connections
-    /// after a Postgres restart must not hang requests forever).
+    /// after a Postgres restart must not hang requests forever). It covers the liveness check
+    /// of an idle connection and the handshake of a new one, so it is also how long a request
+    /// takes to get its 503 when the database stops answering; each start-up step is bounded by
+    /// it too.
     #[serde(default = "defaults::acquire_timeout")]
     pub acquire_timeout: HumanDuration,
     /// Server-side `statement_timeout` for every connection.

@@ -166,7 +166,7 @@ impl OAuthError {
     pub fn database(context: &str, e: impl Into<crate::store::StoreError>) -> Self {
         let e = e.into();
         if e.is_unavailable() {
-            tracing::warn!(error = %e, context, "database unavailable");
+            unavailable::record("oauth", context, &e);
             return Self::unavailable(unavailable::MESSAGE, unavailable::RETRY_AFTER_SECS);
         }
         Self::internal(context, &e)
@@ -223,7 +223,7 @@ impl ErrorPage {
     pub fn database(context: &str, e: impl Into<crate::store::StoreError>) -> Self {
         let e = e.into();
         if e.is_unavailable() {
-            tracing::warn!(error = %e, context, "database unavailable");
+            unavailable::record("page", context, &e);
             return Self::new(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Temporarily unavailable",

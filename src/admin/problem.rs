@@ -138,7 +138,7 @@ impl AdminError {
         if !e.is_unavailable() {
             return Self::internal(context, &e);
         }
-        tracing::warn!(error = %e, context, "database unavailable");
+        unavailable::record("admin", context, &e);
         let mut problem = Self::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "database-unavailable",

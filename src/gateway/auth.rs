@@ -97,7 +97,7 @@ async fn database_unavailable(request: Request) -> Response {
 /// logged 500.
 fn store_failure(context: &'static str, e: &store::StoreError) -> Challenge {
     if e.is_unavailable() {
-        tracing::warn!(error = %e, context, "database unavailable");
+        store::unavailable::record("gateway", context, e);
         Challenge::DatabaseUnavailable
     } else {
         tracing::error!(error = %e, context, "internal error");
@@ -171,7 +171,7 @@ async fn authenticate(
                 // into `StoreError::Corrupt`, so every store failure here is taken as the
                 // database being unavailable (503, as before), logged with its cause.
                 TokenError::Store(e) => {
-                    tracing::warn!(error = %e, "signing keys could not be loaded");
+                    store::unavailable::record("gateway", "signing keys", &e);
                     Challenge::DatabaseUnavailable
                 }
                 _ => Challenge::InvalidToken("the token is invalid"),

@@ -8,6 +8,13 @@ pub const RETRY_AFTER_SECS: u64 = 2;
 /// What clients are told; it names the database, never the identity provider.
 pub const MESSAGE: &str = "the bridge's database is unavailable; retry later";
 
+/// Logs (WARN, with the cause) and counts (`database_unavailable_total` by surface) a request
+/// answered 503 because the database is unavailable.
+pub fn record(surface: &'static str, context: &str, error: &dyn std::fmt::Display) {
+    tracing::warn!(%error, context, surface, "database unavailable; answering 503");
+    metrics::counter!("database_unavailable_total", "surface" => surface).increment(1);
+}
+
 /// Whether `e` means the database could not be reached or did not answer in time: the pool's
 /// acquire timeout (which also covers a black-holed server), a refused, reset or broken
 /// connection, TLS failure, or a server that is shutting down, starting up or out of

@@ -201,6 +201,22 @@ async fn every_surface_answers_503_then_recovers(pool: PgPool, fault: Fault) {
     let body = assert_unavailable("admin", t, r).await;
     assert_eq!(body["status"], 503);
 
+    // 6. What the operator sees: a counter by surface (metrics need no database).
+    let metrics = s
+        .app
+        .http
+        .get(s.app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for surface in ["gateway", "oauth", "page", "admin"] {
+        let series = format!("database_unavailable_total{{surface=\"{surface}\"}}");
+        assert!(metrics.contains(&series), "{series} in {metrics}");
+    }
+
     // Assert: the database comes back, and so does service, with the same tokens.
     o.proxy.set(Fault::Pass);
     let back = Instant::now();

@@ -174,22 +174,21 @@ pub async fn migrate_within(pool: &PgPool, config: &DatabaseConfig) -> Result<()
     bounded(limit, "applying migrations", migrate(pool)).await
 }
 
-/// `connect` and `migrate`, retried with a doubling backoff (0.5 s up to 5 s) until
-/// `database.startup_timeout` is spent: containers start before their database. Each failed
-/// attempt is logged with what went wrong and when the next one starts.
+/// `connect` and `migrate`, retried with a doubling backoff (0.5 s up to 5 s) while the
+/// database is unavailable, until `database.startup_timeout` is spent: containers start before
+/// their database. Each failed attempt is logged with what went wrong and when the next one
+/// starts. Errors an operator must fix (a bad URL or password, a failed migration) are not
+/// retried.
 pub async fn connect_and_migrate_with_retry(config: &DatabaseConfig) -> Result<PgPool, StoreError> {
     let started = tokio::time::Instant::now();
     let deadline = started + config.startup_timeout.get();
     let mut backoff = Duration::from_millis(500);
-    for attempt in 1u32.. {
-        let outcome = async {
-            let pool = connect(config).await?;
-            migrate_within(&pool, config).await?;
-            Ok::<_, StoreError>(pool)
-        }
-        .await;
-        let error = match outcome {
+    let mut attempt = 0u32;
+    loop {
+        attempt += 1;
+        let error = match connect_and_migrate(config).await {
             Ok(pool) => return Ok(pool),
+            Err(e) if !e.is_unavailable() => return Err(e),
             Err(e) => e,
         };
         let now = tokio::time::Instant::now();
@@ -211,5 +210,10 @@ pub async fn connect_and_migrate_with_retry(config: &DatabaseConfig) -> Result<P
         tokio::time::sleep(backoff).await;
         backoff = (backoff * 2).min(Duration::from_secs(5));
     }
-    unreachable!("the attempt counter does not overflow before the deadline")
+}
+
+async fn connect_and_migrate(config: &DatabaseConfig) -> Result<PgPool, StoreError> {
+    let pool = connect(config).await?;
+    migrate_within(&pool, config).await?;
+    Ok(pool)
 }

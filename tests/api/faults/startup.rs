@@ -118,3 +118,23 @@ async fn migrate_against_a_black_holed_database_fails_with_a_clear_message_inste
     assert!(started.elapsed() < Duration::from_secs(10));
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[tokio::test]
+async fn serve_does_not_retry_what_only_the_operator_can_fix() {
+    // A database that does not exist and may not be created: waiting will not help.
+    let port = BridgeProcess::free_port();
+    let url = database_url_for("mab_missing_and_not_created", None);
+    let config =
+        config(port, &url, "60s").replace("[crypto]", "create_if_missing = false\n[crypto]");
+    let started = Instant::now();
+    let mut bridge = BridgeProcess::spawn(port, &config, &[]);
+
+    let status = bridge.wait_exit(Duration::from_secs(15)).await;
+
+    let output = bridge.output();
+    let status = status.unwrap_or_else(|| panic!("still retrying: {output}"));
+    assert!(!status.success(), "{output}");
+    assert!(started.elapsed() < Duration::from_secs(10));
+    assert!(!output.contains("retrying"), "{output}");
+    assert!(output.contains("mab_missing_and_not_created"), "{output}");
+}

@@ -277,7 +277,7 @@ async fn a_warm_gateway_token_keeps_working_from_cache_when_the_database_connect
     // Act: the database stops; every connection, the cache listener's included, is reset.
     o.proxy.set(Fault::Refuse);
     // Give the listener time to notice its connection is gone (it used to flush every cache).
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    tokio::time::sleep(Duration::from_millis(150)).await;
     let r = s
         .post("demo", &access, Some(&session), rpc(2))
         .send()

@@ -96,8 +96,9 @@ pub fn run(cli: Cli) -> ExitCode {
         },
         Command::Migrate(arg) => {
             with_config_logging_to(arg, LogOutput::Stderr, |config| async move {
+                // One attempt, every step bounded by database.acquire_timeout.
                 let pool = store::connect(&config.database).await?;
-                store::migrate(&pool).await?;
+                store::migrate_within(&pool, &config.database).await?;
                 tracing::info!("migrations applied");
                 Ok(())
             })

@@ -2,9 +2,31 @@
 //!
 //! Every cache invalidation goes through [`publish`]: it is applied to this replica's caches at
 //! once and sent on the `mab_cache` channel; each replica's [`spawn_listener`] task applies what
-//! the others sent. Notifications are transient, so after the listener's connection was lost
-//! (and reconnected) the replica drops all its caches rather than serve state it may have
-//! missed changes to.
+//! the others sent.
+//!
+//! Notifications are transient: while the listener's connection is down, events are missed.
+//! What a missed event can cost is bounded, cache by cache, by that cache's TTL, so losing the
+//! listener drops only what no TTL bounds tightly enough ([`after_missed_events`]):
+//!
+//! * token states (revocation, grant status): 1 s TTL — the same bound a failed NOTIFY already
+//!   relies on (see [`publish`]); kept.
+//! * targets (tenant, MCP servers): 5 s TTL; kept.
+//! * identity headers: 30 s TTL, and rebuilt whenever the user context they came from changes;
+//!   kept.
+//! * signing and verifying keys: 60 s TTL; kept (a rotation reaches this replica within a
+//!   minute, as it would through any cache expiry).
+//! * user contexts: `auth.cache_ttl`, the staleness already accepted for changes made at the
+//!   IdP; a revoked or re-authorization-needing grant is refused through the token state
+//!   (1 s), not through this cache; kept.
+//! * verified token claims: an hour — no useful bound: after a missed `KeysRotated`, a token
+//!   signed with a withdrawn key would pass for up to an hour; dropped. Re-verifying costs a
+//!   signature check against the (cached) keys, not a database round trip.
+//!
+//! The flush is done when the connection is lost and again once `LISTEN` is re-established (an
+//! event sent in between is missed too). Dropping everything instead, as this module once did,
+//! made every request of a replica whose listener dropped need the database at the very moment
+//! the database was failing: a database blip turned into a wall of errors for requests that
+//! their caches could have served.
 
 use std::time::Duration;
 
@@ -68,6 +90,13 @@ fn kind(event: &CacheEvent) -> &'static str {
     }
 }
 
+/// What a replica drops when it may have missed events (see the module documentation): the
+/// caches whose TTL does not already bound the staleness of a missed event.
+fn after_missed_events(state: &AppState) {
+    state.gateway.verified.invalidate_all();
+    metrics::counter!("cache_invalidations_total", "event" => "listener_lost").increment(1);
+}
+
 fn flush_all(state: &AppState) {
     let gw = &state.gateway;
     gw.targets.invalidate_all();
@@ -100,10 +129,10 @@ pub fn spawn_listener(
                 _ = shutdown.wait_for(|stop| *stop) => return,
                 outcome = listen(&state) => {
                     if let Err(e) = outcome {
-                        tracing::warn!(error = %e, "cache listener lost its connection; dropping caches and reconnecting");
+                        tracing::warn!(error = %e, "cache listener lost its connection; dropping the caches no TTL bounds and reconnecting");
                     }
                     // Whatever happened, events may have been missed.
-                    flush_all(&state);
+                    after_missed_events(&state);
                 }
             }
             tokio::select! {
@@ -120,6 +149,8 @@ async fn listen(state: &AppState) -> Result<(), sqlx::Error> {
     let mut listener = PgListener::connect_with(&state.pool).await?;
     listener.listen(CHANNEL).await?;
     tracing::debug!("cache listener connected");
+    // Events sent while no listener was connected are lost.
+    after_missed_events(state);
     while let Some(notification) = listener.try_recv().await? {
         match serde_json::from_str::<CacheEvent>(notification.payload()) {
             Ok(event) => apply(state, &event).await,

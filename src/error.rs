@@ -11,6 +11,8 @@ use axum::{
 };
 use serde::Serialize;
 
+use crate::store::unavailable;
+
 /// RFC 6749 / 7591 / 8707 / 6750 error codes the bridge emits.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "snake_case")]
@@ -158,9 +160,28 @@ impl IntoResponse for OAuthError {
     }
 }
 
+impl OAuthError {
+    /// A database failure: `temporarily_unavailable` (503, `Retry-After`) when the database is
+    /// unavailable (RFC 6749 section 4.1.2.1 / 5.2 usage), else a logged `server_error`.
+    pub fn database(context: &str, e: impl Into<crate::store::StoreError>) -> Self {
+        let e = e.into();
+        if e.is_unavailable() {
+            unavailable::record("oauth", context, &e);
+            return Self::unavailable(unavailable::MESSAGE, unavailable::RETRY_AFTER_SECS);
+        }
+        Self::internal(context, &e)
+    }
+}
+
 impl From<crate::store::StoreError> for OAuthError {
     fn from(e: crate::store::StoreError) -> Self {
-        Self::internal("store", &e)
+        Self::database("store", e)
+    }
+}
+
+impl From<sqlx::Error> for OAuthError {
+    fn from(e: sqlx::Error) -> Self {
+        Self::database("database", e)
     }
 }
 
@@ -196,9 +217,32 @@ impl ErrorPage {
     }
 }
 
+impl ErrorPage {
+    /// A database failure: a 503 page with `Retry-After` when the database is unavailable,
+    /// else a logged 500.
+    pub fn database(context: &str, e: impl Into<crate::store::StoreError>) -> Self {
+        let e = e.into();
+        if e.is_unavailable() {
+            unavailable::record("page", context, &e);
+            return Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Temporarily unavailable",
+                "The service's database is unavailable. Please try again in a moment.",
+            );
+        }
+        Self::internal(context, &e)
+    }
+}
+
 impl From<crate::store::StoreError> for ErrorPage {
     fn from(e: crate::store::StoreError) -> Self {
-        Self::internal("store", &e)
+        Self::database("store", e)
+    }
+}
+
+impl From<sqlx::Error> for ErrorPage {
+    fn from(e: sqlx::Error) -> Self {
+        Self::database("database", e)
     }
 }
 
@@ -206,7 +250,14 @@ impl IntoResponse for ErrorPage {
     fn into_response(self) -> Response {
         let html = crate::pages::error_page(self.title, &self.message);
         let mut response = (self.status, Html(html)).into_response();
-        crate::pages::harden(response.headers_mut());
+        let headers = response.headers_mut();
+        crate::pages::harden(headers);
+        if self.status == StatusCode::SERVICE_UNAVAILABLE {
+            headers.insert(
+                header::RETRY_AFTER,
+                HeaderValue::from(unavailable::RETRY_AFTER_SECS),
+            );
+        }
         response
     }
 }
@@ -227,6 +278,22 @@ mod tests {
             ErrorCode::ServerError.status(),
             StatusCode::INTERNAL_SERVER_ERROR
         );
+    }
+
+    #[test]
+    fn a_database_outage_is_temporarily_unavailable_with_retry_after_naming_the_database() {
+        let e = OAuthError::from(crate::store::StoreError::Sqlx(sqlx::Error::PoolTimedOut));
+        assert_eq!(e.code, ErrorCode::TemporarilyUnavailable);
+        assert!(e.description.contains("database"), "{}", e.description);
+        let response = e.into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+    }
+
+    #[test]
+    fn a_database_bug_is_still_a_server_error() {
+        let e = OAuthError::from(crate::store::StoreError::Sqlx(sqlx::Error::RowNotFound));
+        assert_eq!(e.code, ErrorCode::ServerError);
     }
 
     #[test]

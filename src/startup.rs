@@ -91,9 +91,11 @@ pub struct Application {
 
 impl Application {
     /// Connects to Postgres (creating the database when allowed), migrates, applies the
-    /// configured tenants and binds the listener.
+    /// configured tenants and binds the listener. While the database is unavailable, connecting
+    /// and migrating are retried for `database.startup_timeout` (see
+    /// [`store::pool::connect_and_migrate_with_retry`]).
     pub async fn build(config: Config) -> Result<Self, StartupError> {
-        let pool = store::connect(&config.database).await?;
+        let pool = store::pool::connect_and_migrate_with_retry(&config.database).await?;
         Self::build_with_pool(config, pool, DatabaseSetup::Prepare).await
     }
 
@@ -122,7 +124,7 @@ impl Application {
             );
         }
         if setup == DatabaseSetup::Prepare {
-            store::migrate(&pool).await?;
+            store::migrate_within(&pool, &config.database).await?;
             let report = bootstrap::apply_config_tenants(&pool, &config, &sealer).await?;
             tracing::info!(?report, "configured tenants applied");
             crate::missing_keys::check(&pool, &config, &sealer).await?;

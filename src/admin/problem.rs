@@ -13,7 +13,7 @@ use axum::{
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::store::StoreError;
+use crate::store::{StoreError, unavailable};
 
 /// One invalid field: a JSON Pointer (RFC 6901) into the request body, or the name of the
 /// query parameter, and what is wrong with it.
@@ -60,6 +60,7 @@ pub struct AdminError {
     slug: &'static str,
     detail: Cow<'static, str>,
     errors: Vec<FieldError>,
+    retry_after: Option<u64>,
 }
 
 impl AdminError {
@@ -69,6 +70,7 @@ impl AdminError {
             slug,
             detail: detail.into(),
             errors: Vec::new(),
+            retry_after: None,
         }
     }
 
@@ -129,6 +131,23 @@ impl AdminError {
         )
     }
 
+    /// A database failure: 503 `database-unavailable` with `Retry-After` when the database is
+    /// unavailable, else a logged 500.
+    pub fn database(context: &str, e: impl Into<StoreError>) -> Self {
+        let e = e.into();
+        if !e.is_unavailable() {
+            return Self::internal(context, &e);
+        }
+        unavailable::record("admin", context, &e);
+        let mut problem = Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "database-unavailable",
+            unavailable::MESSAGE,
+        );
+        problem.retry_after = Some(unavailable::RETRY_AFTER_SECS);
+        problem
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }
@@ -153,6 +172,9 @@ impl IntoResponse for AdminError {
             HeaderValue::from_static("application/problem+json"),
         );
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs));
+        }
         if self.status == StatusCode::UNAUTHORIZED {
             headers.insert(
                 header::WWW_AUTHENTICATE,
@@ -165,13 +187,13 @@ impl IntoResponse for AdminError {
 
 impl From<StoreError> for AdminError {
     fn from(e: StoreError) -> Self {
-        Self::internal("store", &e)
+        Self::database("store", e)
     }
 }
 
 impl From<sqlx::Error> for AdminError {
     fn from(e: sqlx::Error) -> Self {
-        Self::internal("database", &e)
+        Self::database("database", e)
     }
 }
 
@@ -233,6 +255,9 @@ pub enum ReadErrors {
     /// No such tenant or resource.
     #[response(status = 404, content_type = "application/problem+json")]
     NotFound(Problem),
+    /// The database is unavailable; retry after `Retry-After` seconds.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
 }
 
 /// The errors every change can answer with, for the OpenAPI document.
@@ -263,6 +288,9 @@ pub enum WriteErrors {
     /// Well-formed JSON with invalid or missing fields; each is listed in `errors`.
     #[response(status = 422, content_type = "application/problem+json")]
     Invalid(Problem),
+    /// The database is unavailable; retry after `Retry-After` seconds.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
 }
 
 #[cfg(test)]
@@ -282,6 +310,17 @@ mod tests {
         assert_eq!(p.kind, "urn:mcp-auth-bridge:problem:conflict");
         assert_eq!(p.title, "Conflict");
         assert_eq!(p.status, 409);
+    }
+
+    #[test]
+    fn a_database_outage_is_a_503_problem_with_retry_after() {
+        let response = AdminError::from(sqlx::Error::PoolTimedOut).into_response();
+        assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(response.headers().contains_key(header::RETRY_AFTER));
+        assert_eq!(
+            response.headers()[header::CONTENT_TYPE],
+            "application/problem+json"
+        );
     }
 
     #[test]

@@ -72,7 +72,10 @@ pub async fn run(
     let report = Sweeper::new(state.pool.clone(), &state.config)
         .run_once(Utc::now())
         .await
-        .map_err(|e| AdminError::internal("sweeper", &e))?;
+        .map_err(|e| match e {
+            crate::sweeper::SweepError::Connect(e) => AdminError::database("sweeper", e),
+            crate::sweeper::SweepError::Store(e) => AdminError::database("sweeper", e),
+        })?;
     let result = SweepResult {
         skipped: report.skipped,
         interrupted: report.interrupted,

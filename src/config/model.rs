@@ -73,7 +73,10 @@ pub struct DatabaseConfig {
     #[serde(default = "defaults::max_connections")]
     pub max_connections: u32,
     /// How long a request waits for a pooled connection before failing (half-open connections
-    /// after a Postgres restart must not hang requests forever).
+    /// after a Postgres restart must not hang requests forever). It covers the liveness check
+    /// of an idle connection and the handshake of a new one, so it is also how long a request
+    /// takes to get its 503 when the database stops answering; each start-up step is bounded by
+    /// it too.
     #[serde(default = "defaults::acquire_timeout")]
     pub acquire_timeout: HumanDuration,
     /// Server-side `statement_timeout` for every connection.
@@ -82,6 +85,11 @@ pub struct DatabaseConfig {
     /// Create the database at start-up when it does not exist (needs the CREATEDB privilege).
     #[serde(default = "defaults::yes")]
     pub create_if_missing: bool,
+    /// How long `serve` keeps retrying start-up (connect, create, migrate; each attempt bounded
+    /// by `acquire_timeout`) while the database is unavailable, before it exits non-zero:
+    /// containers often start before their database. `migrate` and `sweep` try once.
+    #[serde(default = "defaults::startup_timeout")]
+    pub startup_timeout: HumanDuration,
 }
 
 /// Logging output.
@@ -381,6 +389,9 @@ mod defaults {
     }
     pub fn statement_timeout() -> HumanDuration {
         HumanDuration::secs(30)
+    }
+    pub fn startup_timeout() -> HumanDuration {
+        HumanDuration::secs(60)
     }
     pub fn tenant_scopes() -> Vec<String> {
         vec!["mcp".into()]

@@ -18,7 +18,7 @@ use chrono::Utc;
 
 use super::{
     caches::Target,
-    challenge::{Challenge, Resource},
+    challenge::{self, Challenge, Resource},
 };
 use crate::{
     crypto::hash,
@@ -59,7 +59,8 @@ pub async fn layer(
                 .with_status(StatusCode::NOT_FOUND)
                 .into_response();
         }
-        Err(e) => return e.into_response(),
+        Err(Challenge::DatabaseUnavailable) => return database_unavailable(request).await,
+        Err(_) => return Challenge::Internal.into_response(&Resource::NONE),
     };
     let resource = Resource {
         metadata_url: &target.metadata_url,
@@ -74,11 +75,37 @@ pub async fn layer(
             });
             next.run(request).await
         }
+        Err(Challenge::DatabaseUnavailable) => database_unavailable(request).await,
         Err(challenge) => challenge.into_response(&resource),
     }
 }
 
-async fn target(state: &AppState, t: &str, s: &str) -> Result<Option<Arc<Target>>, OAuthError> {
+/// The 503 for a request the database's unavailability stopped, as a JSON-RPC error with the
+/// request's id when its body (read here, bounded in size and time) is a JSON-RPC request.
+async fn database_unavailable(request: Request) -> Response {
+    const MAX_BODY: usize = 64 * 1024;
+    let read = axum::body::to_bytes(request.into_body(), MAX_BODY);
+    let body = tokio::time::timeout(std::time::Duration::from_secs(1), read).await;
+    let id = match body {
+        Ok(Ok(bytes)) => super::upstream_error::rpc_id(&bytes),
+        _ => None,
+    };
+    challenge::database_unavailable(id.as_ref())
+}
+
+/// A database failure while authenticating: 503 when the database is unavailable, else a
+/// logged 500.
+fn store_failure(context: &'static str, e: &store::StoreError) -> Challenge {
+    if e.is_unavailable() {
+        store::unavailable::record("gateway", context, e);
+        Challenge::DatabaseUnavailable
+    } else {
+        tracing::error!(error = %e, context, "internal error");
+        Challenge::Internal
+    }
+}
+
+async fn target(state: &AppState, t: &str, s: &str) -> Result<Option<Arc<Target>>, Challenge> {
     let key = (t.to_owned(), s.to_owned());
     if let Some(hit) = state.gateway.targets.get(&key).await {
         return Ok(Some(hit));
@@ -86,17 +113,17 @@ async fn target(state: &AppState, t: &str, s: &str) -> Result<Option<Arc<Target>
     let ctx = match tenant::resolve(state, t).await {
         Ok(ctx) => ctx,
         Err(tenant::TenantError::Unknown) => return Ok(None),
-        Err(e) => return Err(e.into()),
+        Err(tenant::TenantError::Store(e)) => return Err(store_failure("gateway tenant", &e)),
     };
-    let servers = tenant::servers(state, &ctx).await?;
+    let servers = tenant::servers(state, &ctx)
+        .await
+        .map_err(|e| store_failure("gateway servers", &e))?;
     let Some(server) = servers.into_iter().find(|x| x.name.as_str() == s) else {
         return Ok(None);
     };
     let Ok(upstream) = url::Url::parse(&server.upstream_url) else {
-        return Err(OAuthError::internal(
-            "gateway target",
-            &"MCP server URL is invalid",
-        ));
+        tracing::error!(server = %server.name, "MCP server URL is invalid");
+        return Err(Challenge::Internal);
     };
     let target = Arc::new(Target {
         resource_url: state.resource_url(ctx.slug(), server.name.as_str()),
@@ -140,9 +167,12 @@ async fn authenticate(
             .await
             .map_err(|e| match e {
                 TokenError::Expired => Challenge::InvalidToken("the token has expired"),
+                // The keys come from the database. `tokens::keys` flattens a failed load
+                // into `StoreError::Corrupt`, so every store failure here is taken as the
+                // database being unavailable (503, as before), logged with its cause.
                 TokenError::Store(e) => {
-                    tracing::error!(error = %e, "token verification failed");
-                    Challenge::Unavailable(1)
+                    store::unavailable::record("gateway", "signing keys", &e);
+                    Challenge::DatabaseUnavailable
                 }
                 _ => Challenge::InvalidToken("the token is invalid"),
             })?;
@@ -168,10 +198,7 @@ async fn authenticate(
             match store::tokens::access_token_state(&state.pool, tenant_id, claims.jti).await {
                 Ok(Some(found)) => Ok(Arc::new(found)),
                 Ok(None) => Err(Challenge::InvalidToken("the token has been revoked")),
-                Err(e) => {
-                    tracing::error!(error = %e, "token state lookup failed");
-                    Err(Challenge::Unavailable(1))
-                }
+                Err(e) => Err(store_failure("token state", &e)),
             }
         })
         .await

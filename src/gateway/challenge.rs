@@ -19,12 +19,53 @@ pub enum Challenge {
     InsufficientScope(String),
     /// The upstream is down: retry later, do not re-authorize.
     Unavailable(u64),
+    /// The bridge's own database is unavailable: retry later, do not re-authorize. Answered by
+    /// [`database_unavailable`] (a JSON-RPC error when the request's id is known), not here.
+    DatabaseUnavailable,
+    /// A bug (logged where it happened): 500.
+    Internal,
+}
+
+/// JSON-RPC 2.0 "Internal error", the code MCP clients already show; `data` says what it was.
+const JSONRPC_INTERNAL_ERROR: i64 = -32603;
+
+/// 503 with `Retry-After` for a gateway request that failed because the bridge's database is
+/// unavailable: a JSON-RPC error envelope carrying the request's `id` when the request was a
+/// JSON-RPC request (so the client reports it against the right call), else the OAuth-style
+/// `temporarily_unavailable` object. No `WWW-Authenticate`: the token is fine, only retry.
+pub fn database_unavailable(rpc_id: Option<&serde_json::Value>) -> Response {
+    use crate::store::unavailable::{MESSAGE, RETRY_AFTER_SECS};
+    let body = match rpc_id {
+        Some(id) => json!({
+            "jsonrpc": "2.0",
+            "id": id,
+            "error": {
+                "code": JSONRPC_INTERNAL_ERROR,
+                "message": MESSAGE,
+                "data": { "status": 503, "kind": "database_unavailable" },
+            },
+        }),
+        None => json!({"error": "temporarily_unavailable", "error_description": MESSAGE}),
+    };
+    let mut response = (StatusCode::SERVICE_UNAVAILABLE, Json(body)).into_response();
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+    response
 }
 
 /// Where the protected-resource metadata of this server is, and the scopes it offers.
 pub struct Resource<'a> {
     pub metadata_url: &'a str,
     pub scopes: &'a [String],
+}
+
+impl Resource<'static> {
+    /// For answers that name no resource (the target itself could not be resolved).
+    pub const NONE: Resource<'static> = Resource {
+        metadata_url: "",
+        scopes: &[],
+    };
 }
 
 fn quote(value: &str) -> String {
@@ -67,6 +108,11 @@ impl Challenge {
                     Some("insufficient_scope"),
                     format!("scope needed: {needed}"),
                 )
+            }
+            Challenge::DatabaseUnavailable => return database_unavailable(None),
+            Challenge::Internal => {
+                let body = json!({"error": "server_error", "error_description": "internal error; see the server log"});
+                return (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response();
             }
             Challenge::Unavailable(_) => {
                 let body = json!({"error": "temporarily_unavailable", "error_description": "the identity provider is unavailable; retry later"});
@@ -127,6 +173,14 @@ mod tests {
             h.contains("error=\"invalid_token\"") && h.contains("error_description=\"expired\""),
             "{h}"
         );
+    }
+
+    #[test]
+    fn a_database_outage_is_a_503_json_rpc_error_with_the_request_id_and_no_challenge() {
+        let r = database_unavailable(Some(&json!(7)));
+        assert_eq!(r.status(), StatusCode::SERVICE_UNAVAILABLE);
+        assert!(r.headers().contains_key(header::RETRY_AFTER));
+        assert!(!r.headers().contains_key(header::WWW_AUTHENTICATE));
     }
 
     #[test]

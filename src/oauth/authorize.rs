@@ -76,7 +76,10 @@ async fn trust(state: &AppState, raw: &str, query: &str) -> Result<Trusted, Erro
         .ok_or_else(|| bad("client_id is missing.".into()))?;
     let client = super::clients::resolve_client(state, &ctx, client_id, Utc::now())
         .await
-        .map_err(|e| bad(format!("The client could not be identified: {e}.")))?
+        .map_err(|e| match e {
+            super::clients::ClientLookupError::Store(e) => ErrorPage::database("client lookup", e),
+            e => bad(format!("The client could not be identified: {e}.")),
+        })?
         .ok_or_else(|| {
             bad("This client is not registered with this authorization server.".into())
         })?;
@@ -125,10 +128,9 @@ async fn validate(state: &AppState, t: &Trusted) -> Result<PendingAuthorization,
     let challenge = PkceChallenge::parse(p.get("code_challenge"), p.get("code_challenge_method"))
         .map_err(|e| (ErrorCode::InvalidRequest, e.to_string()))?;
     let internal = |e: crate::store::StoreError| {
-        (
-            ErrorCode::ServerError,
-            crate::error::OAuthError::from(e).description.into_owned(),
-        )
+        // `temporarily_unavailable` when the database is down (RFC 6749 section 4.1.2.1).
+        let e = crate::error::OAuthError::from(e);
+        (e.code, e.description.into_owned())
     };
     let servers = tenant::servers(state, &t.ctx).await.map_err(internal)?;
     let server = pick_server(state, t, &servers)?;

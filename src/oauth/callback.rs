@@ -285,7 +285,7 @@ async fn complete(
         .pool
         .begin()
         .await
-        .map_err(|e| ErrorPage::internal("begin", &e))?;
+        .map_err(|e| ErrorPage::database("begin", e))?;
     let grant = NewGrant {
         id: grant_id,
         tenant_id: ctx.tenant.id,
@@ -320,6 +320,6 @@ async fn complete(
     store::codes::insert(&mut tx, &record).await?;
     tx.commit()
         .await
-        .map_err(|e| ErrorPage::internal("commit", &e))?;
+        .map_err(|e| ErrorPage::database("commit", e))?;
     Ok(code)
 }

@@ -55,11 +55,11 @@ pub async fn revoke(
             .pool
             .begin()
             .await
-            .map_err(|e| OAuthError::internal("begin", &e))?;
+            .map_err(|e| OAuthError::database("begin", e))?;
         store::tokens::revoke_family(&mut tx, family, "revoked", now).await?;
         tx.commit()
             .await
-            .map_err(|e| OAuthError::internal("commit", &e))?;
+            .map_err(|e| OAuthError::database("commit", e))?;
         crate::coherence::publish(&state, crate::coherence::CacheEvent::TokensRevoked).await;
         tracing::info!(client = %client.client_id, "refresh token family revoked");
     }

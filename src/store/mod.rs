@@ -19,5 +19,6 @@ pub mod signing_keys;
 pub mod sweeper;
 pub mod tenants;
 pub mod tokens;
+pub mod unavailable;
 
-pub use pool::{StoreError, connect, migrate};
+pub use pool::{StoreError, connect, migrate, migrate_within};

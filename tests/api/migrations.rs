@@ -91,3 +91,25 @@ async fn deleting_a_tenant_deletes_everything_that_cannot_outlive_it(pool: PgPoo
     assert_eq!(providers, 0, "providers cascade with their tenant");
     assert_eq!(audit, 1, "the audit log outlives what it describes");
 }
+
+#[sqlx::test(migrations = false)]
+async fn two_processes_migrating_one_fresh_database_at_once_both_succeed(pool: PgPool) {
+    // Two pools stand for two processes: sqlx's migrator serialises them with a session-level
+    // advisory lock taken before `_sqlx_migrations` is even created.
+    let other = sqlx::postgres::PgPoolOptions::new()
+        .max_connections(2)
+        .connect_with((*pool.connect_options()).clone())
+        .await
+        .unwrap();
+    let (a, b) = tokio::join!(
+        mcp_auth_bridge::store::migrate(&pool),
+        mcp_auth_bridge::store::migrate(&other)
+    );
+    a.unwrap();
+    b.unwrap();
+    let failed: i64 = sqlx::query_scalar("SELECT count(*) FROM _sqlx_migrations WHERE NOT success")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(failed, 0);
+}

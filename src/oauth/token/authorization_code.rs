@@ -39,7 +39,7 @@ pub async fn exchange(
         .pool
         .begin()
         .await
-        .map_err(|e| OAuthError::internal("begin", &e))?;
+        .map_err(|e| OAuthError::database("begin", e))?;
     let record = match store::codes::redeem(&mut tx, ctx.tenant.id, &code_hash).await? {
         Redemption::Redeemed(record) => record,
         Redemption::Unknown => return Err(OAuthError::invalid_grant("unknown authorization code")),
@@ -49,7 +49,7 @@ pub async fn exchange(
                     .await?;
             tx.commit()
                 .await
-                .map_err(|e| OAuthError::internal("commit", &e))?;
+                .map_err(|e| OAuthError::database("commit", e))?;
             crate::coherence::publish(state, crate::coherence::CacheEvent::TokensRevoked).await;
             tracing::warn!(client = %client.client_id, revoked_families = revoked, "authorization code replayed; tokens issued from it revoked");
             return Err(OAuthError::invalid_grant("authorization code already used"));
@@ -70,7 +70,7 @@ pub async fn exchange(
         Err(e) => {
             tx.commit()
                 .await
-                .map_err(|e| OAuthError::internal("commit", &e))?;
+                .map_err(|e| OAuthError::database("commit", e))?;
             return Err(e);
         }
     };
@@ -120,7 +120,7 @@ pub async fn exchange(
     };
     tx.commit()
         .await
-        .map_err(|e| OAuthError::internal("commit", &e))?;
+        .map_err(|e| OAuthError::database("commit", e))?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer".into(),

@@ -89,7 +89,10 @@ pub async fn authenticate(
     let p = presented(headers, params)?;
     let client = clients::resolve_client(state, ctx, &p.client_id, Utc::now())
         .await
-        .map_err(|e| OAuthError::internal("client lookup", &e))?
+        .map_err(|e| match e {
+            clients::ClientLookupError::Store(e) => OAuthError::database("client lookup", e),
+            e => OAuthError::internal("client lookup", &e),
+        })?
         .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
     let ok = match (client.auth_method, p.method, &client.secret_hash, &p.secret) {
         (AuthMethod::None, AuthMethod::None, _, None) => true,

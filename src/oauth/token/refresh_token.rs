@@ -32,7 +32,7 @@ pub async fn exchange(
         .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
     let token_hash = hash::sha256(token.as_bytes());
     let now = Utc::now();
-    let commit = |e: sqlx::Error| OAuthError::internal("refresh transaction", &e);
+    let commit = |e: sqlx::Error| OAuthError::database("refresh transaction", e);
     // Loaded before the transaction, so the transaction never waits for a second connection.
     let signer = state.keys.signer(ctx.tenant.id).await?;
     let mut tx = state.pool.begin().await.map_err(commit)?;

@@ -100,7 +100,7 @@ pub async fn exchange(
         .pool
         .acquire()
         .await
-        .map_err(|e| OAuthError::internal("audit", &e))?;
+        .map_err(|e| OAuthError::database("audit", e))?;
     store::audit::record(
         &mut conn,
         &AuditEntry {

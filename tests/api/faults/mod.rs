@@ -3,7 +3,10 @@
 //! (`support::bridge_process`) where a test kills or signals it. Each module is one kind of
 //! fault; each test produces the fault and asserts what a client and an operator see.
 
+mod database_outage;
 mod missing_sealing_key;
 mod proxy_self_test;
 mod shutdown_streams;
+mod startup;
+mod two_replicas_fresh_database;
 mod userinfo_failures;

@@ -27,6 +27,8 @@ pub mod error;
 pub mod gateway;
 /// `/healthz`, `/readyz`, `/metrics`.
 pub mod health;
+/// Trusted proxy ranges and the SSRF guard for admin-configured upstream URLs.
+pub mod net_guard;
 /// The MCP-facing OAuth 2.1 authorization server endpoints.
 pub mod oauth;
 /// Server-rendered HTML pages (consent, errors).

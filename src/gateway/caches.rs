@@ -57,7 +57,11 @@ pub struct Gateway {
 impl Gateway {
     pub fn new(config: &Config) -> Self {
         Self {
-            proxy: Proxy::new(&config.gateway),
+            proxy: Proxy::new(&config.gateway).with_network(
+                &config.gateway,
+                &config.server.trusted_proxies,
+                crate::net_guard::UpstreamGuard::new(&config.admin.allowed_upstream_hosts),
+            ),
             targets: Cache::builder()
                 .time_to_live(Duration::from_secs(5))
                 .max_capacity(10_000)

@@ -33,6 +33,8 @@ pub mod net_guard;
 pub mod oauth;
 /// Server-rendered HTML pages (consent, errors).
 pub mod pages;
+/// The accept loop: TCP_NODELAY, header-read timeout, connection limit, draining.
+pub mod serve;
 /// Building the router, binding, running until a signal, draining.
 pub mod startup;
 /// What handlers share: configuration, pool, keyring, metrics.

@@ -63,11 +63,10 @@ pub struct ServerConfig {
     /// Most client connections served at once; further connections wait in the kernel's
     /// accept queue until one closes.
     pub max_connections: usize,
-    /// How long a client may take to send a complete request head; a connection that has not
-    /// by then is closed (slowloris).
+    /// How long a connection may wait for a complete request head, counted from when it
+    /// starts waiting for one: it bounds a half-sent head (slowloris) and an idle keep-alive
+    /// connection alike; once a head has arrived, the request is not limited by it.
     pub header_read_timeout: HumanDuration,
-    /// How long an idle keep-alive connection (no request in progress) stays open.
-    pub idle_timeout: HumanDuration,
 }
 
 impl Default for ServerConfig {
@@ -78,8 +77,7 @@ impl Default for ServerConfig {
             max_body_bytes: 64 * 1024,
             trusted_proxies: Vec::new(),
             max_connections: 10_000,
-            header_read_timeout: HumanDuration::secs(10),
-            idle_timeout: HumanDuration::secs(75),
+            header_read_timeout: HumanDuration::secs(30),
         }
     }
 }

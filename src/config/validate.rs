@@ -15,6 +15,7 @@ use crate::domain::ProviderKind;
 pub fn problems(config: &Config) -> Vec<Problem> {
     let mut out = Vec::new();
     check_public_url(config, &mut out);
+    check_server(config, &mut out);
     check_database(config, &mut out);
     check_auth(config, &mut out);
     check_crypto(config, &mut out);
@@ -37,6 +38,18 @@ fn check_public_url(config: &Config, out: &mut Vec<Problem>) {
             "public_url",
             "must be https outside dev_mode (http is allowed only for loopback hosts)",
         ));
+    }
+}
+
+/// Issue 11, item 8: a zero timeout or connection limit would make the listener useless.
+fn check_server(config: &Config, out: &mut Vec<Problem>) {
+    positive(
+        out,
+        "server.header_read_timeout",
+        config.server.header_read_timeout,
+    );
+    if config.server.max_connections == 0 {
+        out.push(Problem::new("server.max_connections", "must be > 0"));
     }
 }
 

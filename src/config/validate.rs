@@ -21,6 +21,7 @@ pub fn problems(config: &Config) -> Vec<Problem> {
     check_crypto(config, &mut out);
     check_admin(config, &mut out);
     check_tenants(config, &mut out);
+    super::production::check(config, &mut out);
     out
 }
 
@@ -349,7 +350,7 @@ pub fn is_scope_token(scope: &str) -> bool {
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
-fn is_loopback_url(url: &url::Url) -> bool {
+pub(super) fn is_loopback_url(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),

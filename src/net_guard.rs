@@ -9,7 +9,8 @@
 //!   whatever the allow-list says. Literal addresses are checked when the URL is written; names
 //!   are checked each time they are resolved to connect, so a DNS answer that changes after the
 //!   check (rebinding) is caught too. Configuration-file tenants are the operator's own and are
-//!   not guarded.
+//!   not guarded. [`GuardedResolver`] applies it to the gateway's connections, and
+//!   [`UpstreamResolver`] to the upstream (identity provider) client.
 
 use std::{
     fmt,
@@ -265,6 +266,75 @@ impl tower::Service<hyper_util::client::legacy::connect::dns::Name> for GuardedR
             Ok(addrs.into_iter())
         })
     }
+}
+
+/// The resolver of the upstream client (reqwest: identity providers' discovery, token,
+/// userinfo, JWKS and revocation endpoints). Providers carry no record of where they were
+/// configured, so the rule is by name: the hosts named in the configuration file (its tenants'
+/// provider URLs, `public_url` for the `dev` provider) are the operator's and resolve freely;
+/// any other name (an admin-API provider's, or one a discovery document named) must resolve to
+/// addresses the guard allows, at every connection. Literal addresses never reach a resolver;
+/// the admin API checks them when they are written.
+#[derive(Clone, Debug)]
+pub struct UpstreamResolver {
+    guard: UpstreamGuard,
+    operator_hosts: Arc<std::collections::HashSet<String>>,
+}
+
+impl UpstreamResolver {
+    pub fn new(guard: UpstreamGuard, operator_hosts: impl IntoIterator<Item = String>) -> Self {
+        let operator_hosts = operator_hosts
+            .into_iter()
+            .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+            .collect();
+        Self {
+            guard,
+            operator_hosts: Arc::new(operator_hosts),
+        }
+    }
+}
+
+impl reqwest::dns::Resolve for UpstreamResolver {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let this = self.clone();
+        let host = name.as_str().trim_end_matches('.').to_ascii_lowercase();
+        Box::pin(async move {
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .take(32)
+                .collect();
+            if !this.operator_hosts.contains(&host) {
+                this.guard
+                    .check_resolved(&host, &addrs)
+                    .map_err(|refused| {
+                        tracing::warn!(%refused, "connection to an upstream provider host refused");
+                        Box::new(refused) as Box<dyn std::error::Error + Send + Sync>
+                    })?;
+            }
+            Ok(Box::new(addrs.into_iter()) as reqwest::dns::Addrs)
+        })
+    }
+}
+
+/// The host names the configuration file aims the upstream client at: its tenants' provider
+/// URLs, and `public_url` (where the `dev` provider lives).
+pub fn operator_hosts(config: &crate::config::Config) -> Vec<String> {
+    let providers = config.tenants.iter().flat_map(|t| &t.providers);
+    let urls = providers.flat_map(|p| {
+        [
+            &p.issuer,
+            &p.authorization_url,
+            &p.token_url,
+            &p.userinfo_url,
+            &p.jwks_url,
+            &p.revocation_url,
+        ]
+        .into_iter()
+        .flatten()
+    });
+    urls.chain(std::iter::once(&config.public_url))
+        .filter_map(|url| url.host_str().map(str::to_owned))
+        .collect()
 }
 
 #[cfg(test)]

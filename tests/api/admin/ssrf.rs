@@ -119,3 +119,39 @@ async fn the_metadata_service_is_refused_even_to_the_global_token_and_the_allow_
     assert!(body.to_string().contains("link-local"), "{body}");
     assert_eq!(private.status(), 201);
 }
+
+#[tokio::test]
+async fn an_upstream_provider_name_that_resolves_to_loopback_is_not_connected_to() {
+    use std::sync::Arc;
+
+    use mcp_auth_bridge::{
+        net_guard::{UpstreamGuard, UpstreamResolver},
+        upstream::http::guarded_client,
+    };
+
+    // Arrange: an "IdP" on loopback, reached by a name (as after DNS rebinding: the admin API
+    // saw a public name, the resolver now answers 127.0.0.1).
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let idp = axum::Router::new().fallback(|| async { "{}" });
+    tokio::spawn(async move { axum::serve(listener, idp).await });
+    let url = format!("http://localhost:{port}/token");
+    let strict = guarded_client(Arc::new(UpstreamResolver::new(
+        UpstreamGuard::default(),
+        Vec::new(),
+    )))
+    .unwrap();
+    let operators = guarded_client(Arc::new(UpstreamResolver::new(
+        UpstreamGuard::default(),
+        vec!["localhost".to_owned()],
+    )))
+    .unwrap();
+
+    // Act
+    let refused = strict.post(&url).send().await;
+    let named_in_the_configuration_file = operators.post(&url).send().await;
+
+    // Assert
+    assert!(refused.is_err(), "connected to loopback: {refused:?}");
+    assert_eq!(named_in_the_configuration_file.unwrap().status(), 200);
+}

@@ -135,9 +135,9 @@ enum Purpose {
 }
 
 impl Proxy {
-    /// A pooled HTTP/1.1 client (http or https, Mozilla's roots) that never follows redirects
-    /// (a redirect is the MCP server's answer to the client), never decompresses (bodies pass
-    /// as sent), and ignores `HTTP_PROXY`-style variables (MCP servers are reached directly).
+    /// Two pooled clients (see [`client`]): one for configuration-file MCP servers, one that
+    /// resolves through the SSRF guard for admin-API ones (allowing no exception until
+    /// [`Proxy::with_network`]). Trusts no peer's forwarding headers.
     pub fn new(config: &GatewayConfig) -> Self {
         let guard = UpstreamGuard::default();
         Self {

@@ -29,10 +29,14 @@ pub mod gateway;
 pub mod health;
 /// The start-up check for stored secrets sealed with keys no longer configured.
 pub mod missing_keys;
+/// Trusted proxy ranges and the SSRF guard for admin-configured upstream URLs.
+pub mod net_guard;
 /// The MCP-facing OAuth 2.1 authorization server endpoints.
 pub mod oauth;
 /// Server-rendered HTML pages (consent, errors).
 pub mod pages;
+/// The accept loop: TCP_NODELAY, header-read timeout, connection limit, draining.
+pub mod serve;
 /// Building the router, binding, running until a signal, draining.
 pub mod startup;
 /// What handlers share: configuration, pool, keyring, metrics.

@@ -165,18 +165,18 @@ impl Application {
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
         // Background work shares the shutdown signal: the sweeper stops between batches.
         let sweeper = crate::sweeper::Sweeper::new(self.state.pool.clone(), &self.state.config)
             .spawn(stop_rx.clone());
         let listener = crate::coherence::spawn_listener(self.state.clone(), stop_rx.clone());
-        let service = self
-            .router
-            .into_make_service_with_connect_info::<SocketAddr>();
-        let server = axum::serve(self.listener, service).with_graceful_shutdown(async move {
-            let _ = stop_rx.wait_for(|stop| *stop).await;
-        });
-        let mut server = tokio::spawn(async move { server.await });
+        let limits = crate::serve::Limits::from(&self.state.config.server);
+        let mut server = tokio::spawn(crate::serve::serve(
+            self.listener,
+            self.router,
+            limits,
+            stop_rx,
+        ));
         tokio::select! {
             done = &mut server => return done.unwrap_or_else(|e| Err(std::io::Error::other(e))),
             () = shutdown => {}

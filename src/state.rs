@@ -52,7 +52,11 @@ impl AppState {
             sealer.clone(),
             config.public_url.clone(),
             leeway,
-        );
+        )
+        .with_resolver(Arc::new(crate::net_guard::UpstreamResolver::new(
+            crate::net_guard::UpstreamGuard::new(&config.admin.allowed_upstream_hosts),
+            crate::net_guard::operator_hosts(&config),
+        )));
         Self(Arc::new(Shared {
             keys: TenantKeys::new(
                 pool.clone(),

@@ -26,7 +26,7 @@ use uuid::Uuid;
 use crate::support::fake_idp::{FakeIdp, FakeIdpOptions};
 
 /// A fixed, obviously-a-benchmark sealing key.
-const SEALING_KEY: &str = "YmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmU=";
+const SEALING_KEY: &str = "KDQazRV2h3K4p8ZiY2usVwXVzV3LzLoxcipOYFiy0Fg=";
 const REDIRECT_URI: &str = "http://127.0.0.1:7777/callback";
 pub const TENANT: &str = "acme";
 pub const SERVER: &str = "demo";

@@ -131,6 +131,7 @@ mod tests {
                 sha256: hash::sha256_hex(b"s3cret"),
                 tenant: None,
             }],
+            ..AdminConfig::default()
         }
     }
 

@@ -18,6 +18,7 @@ use super::{
 };
 use crate::{
     domain::{ProviderKind, ResourceName, tenant::Tenant},
+    net_guard::UpstreamGuard,
     state::AppState,
     store::admin_resources::{self, ProviderRow, Table, Write},
 };
@@ -196,9 +197,10 @@ fn check(state: &AppState, p: &ProviderRow) -> Result<(), AdminError> {
         ("/jwks_url", &p.jwks_url),
         ("/revocation_url", &p.revocation_url),
     ];
+    let guard = UpstreamGuard::new(&state.config.admin.allowed_upstream_hosts);
     for (path, url) in urls {
         if let Some(url) = url {
-            c.url(path, url);
+            c.upstream_url(path, url, &guard);
         }
     }
     if let Some(scopes) = &p.scopes {

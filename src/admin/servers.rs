@@ -18,6 +18,7 @@ use super::{
 use crate::{
     crypto::hash,
     domain::{ResourceName, tenant::Tenant},
+    net_guard::UpstreamGuard,
     state::AppState,
     store::admin_resources::{self, ServerRow, Table, Write},
 };
@@ -112,7 +113,8 @@ fn not_found(name: &str) -> AdminError {
 /// Validates the row and resolves `provider` (a name) to its id.
 async fn resolve(state: &AppState, tenant: &Tenant, s: &mut ServerRow) -> Result<(), AdminError> {
     let mut c = Checks::default();
-    c.url("/url", &s.upstream_url);
+    let guard = UpstreamGuard::new(&state.config.admin.allowed_upstream_hosts);
+    c.upstream_url("/url", &s.upstream_url, &guard);
     if let Some(scopes) = &s.scopes {
         c.scopes("/scopes", scopes);
     }

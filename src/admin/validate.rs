@@ -2,7 +2,7 @@
 //! Pointer, and all failures of a request are reported together.
 
 use super::problem::{AdminError, FieldError};
-use crate::domain::Scopes;
+use crate::{domain::Scopes, net_guard::UpstreamGuard};
 
 /// Collects field errors; `finish` turns any into one 422.
 #[derive(Default)]
@@ -40,10 +40,21 @@ impl Checks {
         }
     }
 
-    /// An absolute `http`/`https` URL.
-    pub fn url(&mut self, path: &str, value: &str) {
+    /// An absolute `http`/`https` URL the bridge will connect to (an MCP server, an upstream
+    /// provider endpoint): its host must be public unless `admin.allowed_upstream_hosts` allows
+    /// it, and never link-local (see [`crate::net_guard`]). Otherwise an admin token bound to
+    /// one tenant could aim the bridge at the cloud metadata service or the internal network
+    /// and read the answers through the gateway (SSRF). Names are checked again at connect time.
+    pub fn upstream_url(&mut self, path: &str, value: &str, guard: &UpstreamGuard) {
         match url::Url::parse(value) {
-            Ok(u) if matches!(u.scheme(), "http" | "https") && u.host().is_some() => {}
+            Ok(u) if matches!(u.scheme(), "http" | "https") => match u.host() {
+                Some(host) => {
+                    if let Err(refused) = guard.check_host(&host) {
+                        self.fail(path, refused.to_string());
+                    }
+                }
+                None => self.fail(path, "must be an absolute http or https URL"),
+            },
             _ => self.fail(path, "must be an absolute http or https URL"),
         }
     }

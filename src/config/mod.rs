@@ -4,6 +4,7 @@
 mod duration;
 mod load;
 mod model;
+mod production;
 mod validate;
 
 pub use duration::HumanDuration;

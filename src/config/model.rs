@@ -9,7 +9,10 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 use super::duration::HumanDuration;
-use crate::domain::{ProviderKind, ResourceName, Secret, TenantSlug};
+use crate::{
+    domain::{ProviderKind, ResourceName, Secret, TenantSlug},
+    net_guard::Cidr,
+};
 
 /// The whole configuration. Unknown keys are errors, so a typo never silently does nothing.
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
@@ -52,6 +55,18 @@ pub struct ServerConfig {
     pub shutdown_grace: HumanDuration,
     /// Largest request body accepted by the OAuth and admin endpoints, in bytes.
     pub max_body_bytes: usize,
+    // --- connection hygiene and trusted proxies (issue 11, items 3 and 8) ---
+    /// Peers (IP addresses or CIDR ranges) whose `X-Forwarded-*`, `Forwarded` and `X-Real-IP`
+    /// headers are believed. From anyone else those headers are replaced by what the bridge
+    /// itself sees before a request is forwarded to an MCP server. Empty: trust no one.
+    pub trusted_proxies: Vec<Cidr>,
+    /// Most client connections served at once; further connections wait in the kernel's
+    /// accept queue until one closes.
+    pub max_connections: usize,
+    /// How long a connection may wait for a complete request head, counted from when it
+    /// starts waiting for one: it bounds a half-sent head (slowloris) and an idle keep-alive
+    /// connection alike; once a head has arrived, the request is not limited by it.
+    pub header_read_timeout: HumanDuration,
 }
 
 impl Default for ServerConfig {
@@ -60,6 +75,9 @@ impl Default for ServerConfig {
             bind: SocketAddr::from(([127, 0, 0, 1], 8080)),
             shutdown_grace: HumanDuration::secs(30),
             max_body_bytes: 64 * 1024,
+            trusted_proxies: Vec::new(),
+            max_connections: 10_000,
+            header_read_timeout: HumanDuration::secs(30),
         }
     }
 }
@@ -261,6 +279,11 @@ impl Default for GatewayConfig {
 pub struct AdminConfig {
     /// Bearer tokens allowed to call `/admin/v1`, stored as SHA-256 hashes.
     pub tokens: Vec<AdminTokenConfig>,
+    /// Hosts (exact names) or IP ranges (CIDR) that MCP server and upstream provider URLs set
+    /// through the admin API may point at although they are not public addresses (loopback,
+    /// RFC 1918, unique-local…). Link-local addresses stay refused whatever this says. Tenants of
+    /// the configuration file are not restricted.
+    pub allowed_upstream_hosts: Vec<String>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]

@@ -15,11 +15,13 @@ use crate::domain::ProviderKind;
 pub fn problems(config: &Config) -> Vec<Problem> {
     let mut out = Vec::new();
     check_public_url(config, &mut out);
+    check_server(config, &mut out);
     check_database(config, &mut out);
     check_auth(config, &mut out);
     check_crypto(config, &mut out);
     check_admin(config, &mut out);
     check_tenants(config, &mut out);
+    super::production::check(config, &mut out);
     out
 }
 
@@ -37,6 +39,18 @@ fn check_public_url(config: &Config, out: &mut Vec<Problem>) {
             "public_url",
             "must be https outside dev_mode (http is allowed only for loopback hosts)",
         ));
+    }
+}
+
+/// Issue 11, item 8: a zero timeout or connection limit would make the listener useless.
+fn check_server(config: &Config, out: &mut Vec<Problem>) {
+    positive(
+        out,
+        "server.header_read_timeout",
+        config.server.header_read_timeout,
+    );
+    if config.server.max_connections == 0 {
+        out.push(Problem::new("server.max_connections", "must be > 0"));
     }
 }
 
@@ -336,7 +350,7 @@ pub fn is_scope_token(scope: &str) -> bool {
             .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
 }
 
-fn is_loopback_url(url: &url::Url) -> bool {
+pub(super) fn is_loopback_url(url: &url::Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),

@@ -14,6 +14,12 @@ use crate::{
 /// Lifetime of an assertion; the gateway caches and reuses one for half of it.
 pub const LIFETIME_SECS: i64 = 60;
 
+/// The assertion's own JWT type (RFC 8725 section 3.11): it is signed with the tenant's
+/// access-token key, and the token verifier accepts only `at+jwt`, so an assertion an MCP
+/// server received can never be presented back to the bridge as a bearer token. MCP servers
+/// verifying it should check this `typ` too.
+pub const TYP: &str = "mcp-auth-assertion+jwt";
+
 #[derive(Serialize)]
 struct Claims<'a> {
     iss: &'a str,
@@ -37,7 +43,7 @@ pub fn sign(
 ) -> Result<String, jsonwebtoken::errors::Error> {
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(signer.kid.clone());
-    header.typ = Some("JWT".into());
+    header.typ = Some(TYP.into());
     let claims = Claims {
         iss: &access.iss,
         sub: &access.sub,
@@ -49,5 +55,5 @@ pub fn sign(
         iat: now.timestamp(),
         exp: now.timestamp() + LIFETIME_SECS,
     };
-    jsonwebtoken::encode(&header, &claims, &signer.key)
+    jsonwebtoken::encode(&header, &claims, &signer.key).map(crate::tokens::access::with_low_s)
 }

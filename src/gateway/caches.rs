@@ -61,7 +61,13 @@ impl Gateway {
     pub fn new(config: &Config) -> Self {
         let draining = Draining::default();
         Self {
-            proxy: Proxy::new(&config.gateway).ending_streams_on(draining.clone()),
+            proxy: Proxy::new(&config.gateway)
+                .with_network(
+                    &config.gateway,
+                    &config.server.trusted_proxies,
+                    crate::net_guard::UpstreamGuard::new(&config.admin.allowed_upstream_hosts),
+                )
+                .ending_streams_on(draining.clone()),
             draining,
             targets: Cache::builder()
                 .time_to_live(Duration::from_secs(5))

@@ -16,17 +16,24 @@ use super::{
     auth::Authenticated,
     caches::CachedIdentity,
     challenge::{Challenge, Resource},
+    proxy::AdminConfigured,
     upstream_token::{self, TokenProblem},
 };
-use crate::{domain::UserContext, state::AppState};
+use crate::{
+    domain::{UserContext, tenant::Source},
+    state::AppState,
+};
 
 pub async fn proxy(
     State(state): State<AppState>,
     auth: Authenticated,
     params: RawPathParams,
-    request: Request,
+    mut request: Request,
 ) -> Response {
     let target = &auth.target;
+    if target.ctx.tenant.source == Source::Api {
+        request.extensions_mut().insert(AdminConfigured);
+    }
     let resource = Resource {
         metadata_url: &target.metadata_url,
         scopes: &target.scopes,

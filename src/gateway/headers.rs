@@ -3,8 +3,18 @@
 //! Towards the MCP server: everything the transport needs (`Mcp-Session-Id`,
 //! `MCP-Protocol-Version`, `Last-Event-ID`, `Accept`, `Content-Type`, …) passes; hop-by-hop
 //! headers, the client's credentials (`Authorization`, `Cookie`: the bridge's token must never
-//! reach an MCP server) and every `x-auth-*` header do not. The identity headers are added later,
-//! per attempt, because a replay after a refresh carries a different upstream token.
+//! reach an MCP server), every identity header (`x-auth-*` and other proxies' conventions, see
+//! [`super::identity::is_identity_header`]) and every header whose name has an `_` do not. The
+//! identity headers are added later, per attempt, because a replay after a refresh carries a
+//! different upstream token.
+//!
+//! Underscore names are dropped as nginx does by default (`underscores_in_headers off`): CGI,
+//! WSGI and PHP backends read `-` and `_` alike, so `X_Auth_Subject` or `X_Forwarded_For` would
+//! merge with (or shadow) the header the gateway sets. No MCP transport header has one.
+//!
+//! `X-Forwarded-*`, `Forwarded` and `X-Real-IP` are believed only from `server.trusted_proxies`;
+//! from any other peer they are dropped and `X-Forwarded-For/Proto/Host` describe what the
+//! bridge itself saw.
 //!
 //! Back to the client: everything but hop-by-hop headers, so `Mcp-Session-Id`,
 //! `WWW-Authenticate` and the content headers arrive as the MCP server sent them.
@@ -18,6 +28,15 @@ use super::identity::remove_identity_headers;
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
 const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+const FORWARDED: HeaderName = HeaderName::from_static("forwarded");
+const X_REAL_IP: HeaderName = HeaderName::from_static("x-real-ip");
+
+/// Whether the TCP peer is one of `server.trusted_proxies`, whose forwarding headers are kept.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Peer {
+    TrustedProxy,
+    Untrusted,
+}
 
 /// Hop-by-hop headers that are not named in `Connection` but are never forwarded.
 /// `proxy-*` (including the non-standard `Proxy-Connection`) is matched by prefix.
@@ -35,9 +54,20 @@ const HOP_BY_HOP: [HeaderName; 6] = [
 /// `Host` goes (the client's URL is not the MCP server's), and so does `Content-Length`: the
 /// body module sets it again for what is actually sent. `Expect` goes because hyper already
 /// answered `100-continue` to the client.
-pub(super) fn outgoing(mut headers: HeaderMap, uri: &Uri, peer: Option<SocketAddr>) -> HeaderMap {
+pub(super) fn outgoing(
+    mut headers: HeaderMap,
+    uri: &Uri,
+    peer: Option<SocketAddr>,
+    trust: Peer,
+) -> HeaderMap {
     let host = headers.get(header::HOST).cloned();
     remove_hop_by_hop(&mut headers);
+    remove_matching(&mut headers, |name| name.contains('_'));
+    if trust == Peer::Untrusted {
+        remove_matching(&mut headers, |name| {
+            name.starts_with("x-forwarded-") || name == FORWARDED || name == X_REAL_IP
+        });
+    }
     for name in [
         header::HOST,
         header::AUTHORIZATION,
@@ -55,6 +85,17 @@ pub(super) fn outgoing(mut headers: HeaderMap, uri: &Uri, peer: Option<SocketAdd
 /// Cleans the MCP server's response headers in place for the client.
 pub(super) fn incoming(headers: &mut HeaderMap) {
     remove_hop_by_hop(headers);
+}
+
+fn remove_matching(headers: &mut HeaderMap, matches: impl Fn(&str) -> bool) {
+    let names: Vec<HeaderName> = headers
+        .keys()
+        .filter(|name| matches(name.as_str()))
+        .cloned()
+        .collect();
+    for name in names {
+        headers.remove(name);
+    }
 }
 
 /// Removes the fixed hop-by-hop headers, `proxy-*`, and every header `Connection` lists.
@@ -77,9 +118,10 @@ fn remove_hop_by_hop(headers: &mut HeaderMap) {
 }
 
 /// `X-Forwarded-For` gets the client's address appended (what came before it is whatever the
-/// proxies in front of the bridge said). `X-Forwarded-Proto` and `X-Forwarded-Host` are kept
-/// when a proxy in front of the bridge set them, and otherwise describe the request the bridge
-/// received, which is plain HTTP when nothing says otherwise.
+/// trusted proxies in front of the bridge said; from an untrusted peer nothing came before).
+/// `X-Forwarded-Proto` and `X-Forwarded-Host` are kept when a trusted proxy set them, and
+/// otherwise describe the request the bridge received, which is plain HTTP when nothing says
+/// otherwise.
 fn add_forwarding(
     headers: &mut HeaderMap,
     uri: &Uri,
@@ -139,7 +181,7 @@ mod tests {
             ("mcp-session-id", "s1"),
             ("last-event-id", "4"),
         ]);
-        let headers = outgoing(parts.headers, &parts.uri, None);
+        let headers = outgoing(parts.headers, &parts.uri, None, Peer::Untrusted);
         assert!(headers.get("x-private").is_none());
         assert!(headers.get("proxy-authorization").is_none());
         assert!(headers.get("connection").is_none());
@@ -156,20 +198,47 @@ mod tests {
             ("X-AUTH-UPSTREAM-TOKEN", "forged"),
             ("x-auth-subject", "admin"),
         ]);
-        let headers = outgoing(parts.headers, &parts.uri, None);
+        let headers = outgoing(parts.headers, &parts.uri, None, Peer::Untrusted);
         assert!(headers.get(header::AUTHORIZATION).is_none());
         assert!(headers.get(header::COOKIE).is_none());
         assert!(!headers.keys().any(|n| n.as_str().starts_with("x-auth-")));
     }
 
     #[test]
-    fn the_client_address_is_appended_to_x_forwarded_for() {
+    fn a_trusted_proxys_chain_gets_the_peer_appended() {
         let parts = parts(&[("x-forwarded-for", "203.0.113.7"), ("host", "bridge.test")]);
         let peer = SocketAddr::from(([127, 0, 0, 1], 5555));
-        let headers = outgoing(parts.headers, &parts.uri, Some(peer));
+        let headers = outgoing(parts.headers, &parts.uri, Some(peer), Peer::TrustedProxy);
         assert_eq!(headers[X_FORWARDED_FOR], "203.0.113.7, 127.0.0.1");
         assert_eq!(headers[X_FORWARDED_PROTO], "http");
         assert_eq!(headers[X_FORWARDED_HOST], "bridge.test");
         assert!(headers.get(header::HOST).is_none());
+    }
+
+    #[test]
+    fn an_untrusted_peers_forwarding_headers_are_replaced_by_the_bridges_view() {
+        let parts = parts(&[
+            ("x-forwarded-for", "203.0.113.7"),
+            ("x-forwarded-host", "evil.test"),
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-port", "443"),
+            ("forwarded", "for=203.0.113.7;proto=https"),
+            ("x-real-ip", "203.0.113.7"),
+            ("x_forwarded_for", "203.0.113.8"),
+            ("host", "bridge.test"),
+        ]);
+        let peer = SocketAddr::from(([127, 0, 0, 1], 5555));
+        let headers = outgoing(parts.headers, &parts.uri, Some(peer), Peer::Untrusted);
+        assert_eq!(headers[X_FORWARDED_FOR], "127.0.0.1");
+        assert_eq!(headers[X_FORWARDED_PROTO], "http");
+        assert_eq!(headers[X_FORWARDED_HOST], "bridge.test");
+        for gone in [
+            "x-forwarded-port",
+            "forwarded",
+            "x-real-ip",
+            "x_forwarded_for",
+        ] {
+            assert!(headers.get(gone).is_none(), "{gone}");
+        }
     }
 }

@@ -145,16 +145,39 @@ impl IdentityHeaders {
     }
 }
 
-/// Clients must not inject identity: any header named `x-auth-*` goes.
+/// Clients must not inject identity: every header an MCP server might read as "who is this"
+/// goes, whoever set it (see [`is_identity_header`]).
 pub(super) fn remove_identity_headers(headers: &mut HeaderMap) {
     let spoofed: Vec<HeaderName> = headers
         .keys()
-        .filter(|name| name.as_str().starts_with(IDENTITY_PREFIX))
+        .filter(|name| is_identity_header(name.as_str()))
         .cloned()
         .collect();
     for name in spoofed {
         headers.remove(name);
     }
+}
+
+/// Whether `name` (lowercase, as `http` stores it) is, or reads as, an identity header: the
+/// gateway's own `x-auth-*`, and the conventions of oauth2-proxy (`x-forwarded-user`, `…-email`,
+/// `…-preferred-username`, `…-groups`, `…-access-token`), Apache and nginx (`remote-user`,
+/// `x-remote-user`) and home-grown `x-user*` that MCP servers behind other proxies read. `_` is
+/// read as `-` because CGI/WSGI backends map both to `_` (`X_Auth_Subject` would arrive as
+/// `HTTP_X_AUTH_SUBJECT`); the proxy drops every underscore header anyway.
+pub(super) fn is_identity_header(name: &str) -> bool {
+    let name = name.replace('_', "-");
+    name.starts_with(IDENTITY_PREFIX)
+        || name.starts_with("x-user")
+        || matches!(
+            name.as_str(),
+            "x-forwarded-user"
+                | "x-forwarded-email"
+                | "x-forwarded-preferred-username"
+                | "x-forwarded-groups"
+                | "x-forwarded-access-token"
+                | "remote-user"
+                | "x-remote-user"
+        )
 }
 
 /// Sensitive values are marked so `http`'s and hyper's `Debug` output never shows them.
@@ -220,6 +243,35 @@ mod tests {
         assert!(headers.get("x-auth-anything").is_none());
         assert_eq!(headers[SCOPES], "mcp read");
         assert!(headers[UPSTREAM_TOKEN].is_sensitive());
+    }
+
+    #[test]
+    fn identity_conventions_of_other_proxies_and_underscore_forms_are_identity_headers() {
+        for name in [
+            "x-auth-subject",
+            "x_auth_subject",
+            "x-forwarded-user",
+            "x_forwarded_email",
+            "x-forwarded-preferred-username",
+            "x-forwarded-groups",
+            "x-forwarded-access-token",
+            "remote-user",
+            "remote_user",
+            "x-remote-user",
+            "x-user",
+            "x-user-id",
+            "x_userid",
+        ] {
+            assert!(is_identity_header(name), "{name}");
+        }
+        for name in [
+            "mcp-session-id",
+            "x-forwarded-for",
+            "accept",
+            "x-request-id",
+        ] {
+            assert!(!is_identity_header(name), "{name}");
+        }
     }
 
     #[test]

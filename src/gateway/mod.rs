@@ -25,5 +25,5 @@ mod user_loader;
 
 pub use caches::Gateway;
 pub use identity::{Identity, IdentityHeaders};
-pub use proxy::{Forwarded, Proxy, Replay};
+pub use proxy::{AdminConfigured, Forwarded, Proxy, Replay};
 pub use stream_end::Draining;

@@ -5,7 +5,11 @@
 //! (until the response head): after that a `GET` SSE stream stays open for as long as both the
 //! client and the MCP server keep it, and each chunk is passed on as it arrives.
 
-use std::{net::SocketAddr, sync::OnceLock, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{Arc, OnceLock},
+    time::Duration,
+};
 
 use axum::{
     body::{Body, Bytes},
@@ -17,7 +21,10 @@ use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
 use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
+    client::legacy::{
+        Client,
+        connect::{HttpConnector, dns::GaiResolver},
+    },
     rt::TokioExecutor,
 };
 use tokio::time::Instant;
@@ -25,12 +32,15 @@ use url::Url;
 
 use super::{
     body::{self, Outbound, Plan},
-    headers,
+    headers::{self, Peer},
     stream_end::Draining,
     target::{BadTarget, target},
     upstream_error::{Failure, rpc_id},
 };
-use crate::config::GatewayConfig;
+use crate::{
+    config::GatewayConfig,
+    net_guard::{Cidr, GuardedResolver, UpstreamGuard},
+};
 
 pub use super::identity::{Identity, IdentityHeaders};
 
@@ -50,11 +60,21 @@ const ALLOWED_METHODS: [Method; 5] = [
     Method::OPTIONS,
 ];
 
+/// A request extension the gateway sets when the MCP server was created through the admin API:
+/// its connections then go through the [`UpstreamGuard`] (a name is checked each time it is
+/// resolved, so DNS rebinding after the admin API's write-time check is caught).
+#[derive(Clone, Copy, Debug)]
+pub struct AdminConfigured;
+
 /// The gateway's HTTP client to MCP servers and its limits. Cheap to clone (the connection
 /// pool is shared).
 #[derive(Clone, Debug)]
 pub struct Proxy {
     client: Client<HttpsConnector<HttpConnector>, Body>,
+    /// The same client for admin-API MCP servers, resolving through the guard.
+    guarded: Client<HttpsConnector<HttpConnector<GuardedResolver>>, Body>,
+    guard: UpstreamGuard,
+    trusted_proxies: Arc<[Cidr]>,
     first_byte_timeout: Duration,
     max_body_bytes: usize,
     replay_buffer_bytes: usize,
@@ -106,6 +126,8 @@ struct Outgoing {
     /// The buffered body of a JSON `POST`: a failure is answered as a JSON-RPC error for its
     /// `id`, which is read only then (most requests never need it).
     json: Option<Bytes>,
+    /// Whether the MCP server came from the admin API ([`AdminConfigured`]).
+    guarded: bool,
 }
 
 /// What the body is kept for.
@@ -116,30 +138,19 @@ enum Purpose {
 }
 
 impl Proxy {
-    /// A pooled HTTP/1.1 client (http or https, Mozilla's roots) that never follows redirects
-    /// (a redirect is the MCP server's answer to the client), never decompresses (bodies pass
-    /// as sent), and ignores `HTTP_PROXY`-style variables (MCP servers are reached directly).
+    /// Two pooled clients (see [`client`]): one for configuration-file MCP servers, one that
+    /// resolves through the SSRF guard for admin-API ones (allowing no exception until
+    /// [`Proxy::with_network`]). Trusts no peer's forwarding headers.
     pub fn new(config: &GatewayConfig) -> Self {
-        let mut http = HttpConnector::new();
-        http.enforce_http(false);
-        http.set_connect_timeout(Some(config.connect_timeout.get()));
-        http.set_keepalive(Some(TCP_KEEPALIVE));
-        http.set_nodelay(true);
-        let builder = hyper_rustls::HttpsConnectorBuilder::new();
-        let tls = builder
-            .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-            .unwrap_or_else(|error| {
-                // Only a provider without TLS 1.2/1.3 support fails; ring has both.
-                tracing::error!(%error, "gateway TLS set-up failed; using the default provider");
-                hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots()
-            });
-        let connector = tls.https_or_http().enable_http1().wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new())
-            .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-            .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-            .build(connector);
+        let guard = UpstreamGuard::default();
         Self {
-            client,
+            client: client(config, HttpConnector::new_with_resolver(GaiResolver::new())),
+            guarded: client(
+                config,
+                HttpConnector::new_with_resolver(GuardedResolver::new(guard.clone())),
+            ),
+            guard,
+            trusted_proxies: Arc::from([]),
             first_byte_timeout: config.first_byte_timeout.get(),
             max_body_bytes: config.max_body_bytes,
             replay_buffer_bytes: config.replay_buffer_bytes,
@@ -150,6 +161,24 @@ impl Proxy {
     /// The same proxy, ending relayed SSE streams when `draining` starts.
     pub fn ending_streams_on(self, draining: Draining) -> Self {
         Self { draining, ..self }
+    }
+
+    /// The same proxy believing forwarding headers from `trusted_proxies`
+    /// (`server.trusted_proxies`) and guarding admin-API MCP servers with `guard`
+    /// (`admin.allowed_upstream_hosts`). [`Proxy::new`] trusts no one and allows no exception.
+    pub fn with_network(
+        mut self,
+        config: &GatewayConfig,
+        trusted_proxies: &[Cidr],
+        guard: UpstreamGuard,
+    ) -> Self {
+        self.guarded = client(
+            config,
+            HttpConnector::new_with_resolver(GuardedResolver::new(guard.clone())),
+        );
+        self.guard = guard;
+        self.trusted_proxies = trusted_proxies.into();
+        self
     }
 
     /// Forwards `request` to `upstream` + `rest` + the original query and relays the answer.
@@ -240,6 +269,13 @@ impl Proxy {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map(|info| info.0);
+        let trust = match peer {
+            Some(p) if self.trusted_proxies.iter().any(|c| c.contains(p.ip())) => {
+                Peer::TrustedProxy
+            }
+            _ => Peer::Untrusted,
+        };
+        let guarded = parts.extensions.get::<AdminConfigured>().is_some();
         let declared = body::declared_length(&parts.headers);
         let json_post = is_json_post(&parts);
         let plan = self.plan(purpose, json_post, declared);
@@ -248,10 +284,11 @@ impl Proxy {
             .map_err(|failure| fail(failure, None))?;
         let json = body.buffered().filter(|_| json_post).cloned();
         let outgoing = Outgoing {
-            headers: headers::outgoing(parts.headers, &parts.uri, peer),
+            headers: headers::outgoing(parts.headers, &parts.uri, peer, trust),
             method: parts.method,
             url,
             json,
+            guarded,
         };
         Ok((outgoing, body))
     }
@@ -280,9 +317,19 @@ impl Proxy {
             method,
             url,
             mut headers,
+            guarded,
             ..
         } = outgoing;
         let uri: Uri = url.as_str().parse().map_err(|_| Failure::BadUpstream)?;
+        // A literal address never reaches the resolver: it is judged here (rows written
+        // before the admin API checked them).
+        if guarded
+            && let Some(host) = url.host()
+            && let Err(refused) = self.guard.check_host(&host)
+        {
+            tracing::warn!(%refused, "forwarding to an admin-configured MCP server refused");
+            return Err(Failure::Unavailable);
+        }
         identity.replace_headers(&mut headers);
         let (body, fault) = body.into_body(&mut headers);
         let mut request = http::Request::new(body);
@@ -290,13 +337,16 @@ impl Proxy {
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         let started = Instant::now();
-        let result =
-            match tokio::time::timeout(self.first_byte_timeout, self.client.request(request)).await
-            {
-                Ok(Ok(response)) => Ok(response),
-                Ok(Err(error)) => Err(classify(&error, fault.as_deref())),
-                Err(_) => Err(Failure::Timeout),
-            };
+        let sent = if guarded {
+            self.guarded.request(request)
+        } else {
+            self.client.request(request)
+        };
+        let result = match tokio::time::timeout(self.first_byte_timeout, sent).await {
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(error)) => Err(classify(&error, fault.as_deref())),
+            Err(_) => Err(Failure::Timeout),
+        };
         let elapsed = started.elapsed();
         let status = match &result {
             Ok(response) => response.status(),
@@ -313,6 +363,43 @@ impl Proxy {
         );
         result
     }
+}
+
+/// A pooled HTTP/1.1 client (http or https, Mozilla's roots) over `http` (whose resolver
+/// decides which addresses may be reached) that never follows redirects (a redirect is the MCP
+/// server's answer to the client), never decompresses (bodies pass as sent), and ignores
+/// `HTTP_PROXY`-style variables (MCP servers are reached directly).
+fn client<R>(
+    config: &GatewayConfig,
+    mut http: HttpConnector<R>,
+) -> Client<HttpsConnector<HttpConnector<R>>, Body>
+where
+    R: tower::Service<hyper_util::client::legacy::connect::dns::Name>
+        + Clone
+        + Send
+        + Sync
+        + 'static,
+    R::Response: Iterator<Item = SocketAddr>,
+    R::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    R::Future: Send,
+{
+    http.enforce_http(false);
+    http.set_connect_timeout(Some(config.connect_timeout.get()));
+    http.set_keepalive(Some(TCP_KEEPALIVE));
+    http.set_nodelay(true);
+    let builder = hyper_rustls::HttpsConnectorBuilder::new();
+    let tls = builder
+        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
+        .unwrap_or_else(|error| {
+            // Only a provider without TLS 1.2/1.3 support fails; ring has both.
+            tracing::error!(%error, "gateway TLS set-up failed; using the default provider");
+            hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots()
+        });
+    let connector = tls.https_or_http().enable_http1().wrap_connector(http);
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
+        .build(connector)
 }
 
 /// Why the send failed: the body stream's own verdict first, then what hyper saw.

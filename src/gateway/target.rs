@@ -1,5 +1,12 @@
 //! Where a request goes: the MCP server's configured URL, the path below
-//! `/t/{t}/mcp/{server}`, and the client's query.
+//! `/t/{t}/mcp/{server}`, and the client's query without `access_token`.
+//!
+//! RFC 6750 section 2.3 lets a client put its bearer token in the query as `access_token`. The
+//! gateway does not authenticate that way, but a client may still send it (alongside the
+//! header), and the bridge's token must never reach an MCP server: the parameter is removed
+//! (under any percent-encoding of its name) and the rest of the query is forwarded as sent.
+//! Removing rather than answering 400 keeps such clients working; nothing is lost, since the
+//! MCP server could not use the bridge's token anyway.
 
 use url::Url;
 
@@ -32,7 +39,8 @@ pub(super) fn target(upstream: &Url, rest: &str, query: Option<&str>) -> Result<
         path.pop_if_empty();
         path.extend(segments);
     }
-    let query = match (upstream.query(), query) {
+    let query = query.map(without_access_token);
+    let query = match (upstream.query(), query.as_deref()) {
         (Some(mine), Some(theirs)) if !theirs.is_empty() => Some(format!("{mine}&{theirs}")),
         (Some(mine), _) => Some(mine.to_owned()),
         (None, Some(theirs)) if !theirs.is_empty() => Some(theirs.to_owned()),
@@ -40,6 +48,22 @@ pub(super) fn target(upstream: &Url, rest: &str, query: Option<&str>) -> Result<
     };
     url.set_query(query.as_deref());
     Ok(url)
+}
+
+/// The query's `&`-separated pairs, except those whose decoded name is `access_token`.
+fn without_access_token(query: &str) -> String {
+    query
+        .split('&')
+        .filter(|pair| {
+            let name = pair.split('=').next().unwrap_or_default();
+            let decoded = url::form_urlencoded::parse(name.as_bytes())
+                .next()
+                .map(|(name, _)| name.into_owned())
+                .unwrap_or_default();
+            !decoded.eq_ignore_ascii_case("access_token")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
 }
 
 #[cfg(test)]
@@ -96,5 +120,21 @@ mod tests {
         );
         assert_eq!(built("http://127.0.0.1:9/mcp", "a/./b", None), "DotSegment");
         assert_eq!(built("file:///etc/passwd", "", None), "Upstream");
+    }
+
+    #[test]
+    fn the_clients_access_token_is_removed_from_the_query() {
+        assert_eq!(
+            built(
+                "http://127.0.0.1:9/mcp",
+                "",
+                Some("a=1&access_token=secret&ACCESS%5Ftoken=x&b=2")
+            ),
+            "http://127.0.0.1:9/mcp?a=1&b=2"
+        );
+        assert_eq!(
+            built("http://127.0.0.1:9/mcp", "", Some("access_token=secret")),
+            "http://127.0.0.1:9/mcp"
+        );
     }
 }

@@ -1,4 +1,12 @@
 //! Issuing and verifying MCP access tokens (ES256 JWTs, `kid` in the header).
+//!
+//! Two rules beyond the signature itself (issue 11, item 11):
+//! - `typ` must be `at+jwt` (RFC 9068 section 2.1 / 4): the gateway's `X-Auth-Assertion` is
+//!   signed with the same tenant key but carries `typ: mcp-auth-assertion+jwt`, so it can never
+//!   be replayed as a bearer token (RFC 8725 section 3.11, explicit typing).
+//! - the ECDSA `S` must be in the lower half of the curve order: `(r, s)` and `(r, n - s)` both
+//!   verify, and a token must have exactly one valid string (it is hashed into caches and
+//!   compared as a credential).
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, Header, Validation};
@@ -41,11 +49,32 @@ pub enum TokenError {
 /// Longest token we try to parse; anything larger is hostile.
 const MAX_TOKEN_LEN: usize = 8 * 1024;
 
+/// The `typ` of the bridge's access tokens (RFC 9068 section 2.1).
+pub const ACCESS_TOKEN_TYP: &str = "at+jwt";
+
 pub fn sign(signer: &Signer, claims: &AccessClaims) -> Result<String, jsonwebtoken::errors::Error> {
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(signer.kid.clone());
-    header.typ = Some("at+jwt".into());
-    jsonwebtoken::encode(&header, claims, &signer.key)
+    header.typ = Some(ACCESS_TOKEN_TYP.into());
+    jsonwebtoken::encode(&header, claims, &signer.key).map(with_low_s)
+}
+
+/// ring signs with whichever `S` the computation gives; half of its signatures have a high
+/// `S`, which [`verify`] refuses. `(r, n - s)` is the same signature in its one accepted form.
+pub fn with_low_s(token: String) -> String {
+    use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+    let Some((signed, signature)) = token.rsplit_once('.') else {
+        return token;
+    };
+    let normalized = URL_SAFE_NO_PAD
+        .decode(signature)
+        .ok()
+        .and_then(|bytes| p256::ecdsa::Signature::from_slice(&bytes).ok())
+        .and_then(|signature| signature.normalize_s());
+    match normalized {
+        Some(low) => format!("{signed}.{}", URL_SAFE_NO_PAD.encode(low.to_bytes())),
+        None => token,
+    }
 }
 
 /// Checks format, algorithm, key, signature, issuer and expiry (with `leeway` seconds) at `now`.
@@ -62,8 +91,11 @@ pub async fn verify(
         return Err(TokenError::Malformed);
     }
     let header = jsonwebtoken::decode_header(token).map_err(|_| TokenError::Malformed)?;
-    if header.alg != Algorithm::ES256 {
+    if header.alg != Algorithm::ES256 || !is_access_token_typ(header.typ.as_deref()) {
         return Err(TokenError::Malformed);
+    }
+    if !has_low_s(token) {
+        return Err(TokenError::BadSignature);
     }
     let kid = header.kid.ok_or(TokenError::Malformed)?;
     if kid.len() > 128 {
@@ -97,4 +129,66 @@ pub async fn verify(
         return Err(TokenError::Malformed);
     }
     Ok(claims)
+}
+
+/// RFC 9068 section 4: `at+jwt`, or its full media type `application/at+jwt`, compared
+/// case-insensitively (RFC 7515 section 4.1.9). Anything else (the gateway's assertions, ID
+/// tokens, plain `JWT`) is not an access token.
+fn is_access_token_typ(typ: Option<&str>) -> bool {
+    typ.is_some_and(|t| {
+        let t = t.strip_prefix("application/").unwrap_or(t);
+        t.eq_ignore_ascii_case(ACCESS_TOKEN_TYP)
+    })
+}
+
+/// Whether the token's ES256 signature (`r || s`, RFC 7518 section 3.4) has a low `S`; the
+/// bridge's signer (ring) always produces one, and `normalize_s` is `None` exactly then.
+fn has_low_s(token: &str) -> bool {
+    use base64::Engine as _;
+    let Some(signature) = token.rsplit('.').next() else {
+        return false;
+    };
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(signature)
+        .ok()
+        .and_then(|bytes| p256::ecdsa::Signature::from_slice(&bytes).ok())
+        .is_some_and(|signature| signature.normalize_s().is_none())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_signed_token_has_a_low_s() {
+        let key = crate::crypto::signing::generate_es256();
+        let signer = Signer {
+            kid: key.kid.clone(),
+            key: crate::crypto::signing::encoding_key(key.private_pkcs8_der.expose()),
+        };
+        let claims = AccessClaims {
+            iss: "i".into(),
+            sub: "s".into(),
+            aud: "a".into(),
+            client_id: "c".into(),
+            scope: "mcp".into(),
+            jti: Uuid::nil(),
+            iat: 0,
+            exp: 1,
+        };
+        // ring gives a high S about every other time: 32 signatures all but never miss one.
+        for _ in 0..32 {
+            let token = sign(&signer, &claims).unwrap_or_default();
+            assert!(has_low_s(&token), "{token}");
+        }
+    }
+
+    #[test]
+    fn only_the_access_token_type_is_an_access_token() {
+        assert!(is_access_token_typ(Some("at+jwt")));
+        assert!(is_access_token_typ(Some("application/AT+JWT")));
+        for other in [None, Some("JWT"), Some("mcp-auth-assertion+jwt"), Some("")] {
+            assert!(!is_access_token_typ(other), "{other:?}");
+        }
+    }
 }

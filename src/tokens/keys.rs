@@ -68,7 +68,7 @@ impl TenantKeys {
                 this.load_signer(tenant_id).await.map(Arc::new)
             })
             .await
-            .map_err(|e| StoreError::Corrupt(e.to_string()))
+            .map_err(StoreError::from)
     }
 
     async fn load_signer(&self, tenant_id: Uuid) -> Result<Signer, StoreError> {
@@ -156,7 +156,7 @@ impl TenantKeys {
                 }))
             })
             .await
-            .map_err(|e| StoreError::Corrupt(e.to_string()))
+            .map_err(StoreError::from)
     }
 
     /// Drops every tenant's cached keys (this replica may have missed rotations).

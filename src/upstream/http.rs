@@ -13,13 +13,23 @@ pub const MAX_BODY: usize = 256 * 1024;
 /// No redirects (a redirect from an IdP endpoint is either a misconfiguration or an attack),
 /// bounded timeouts, pooled connections.
 pub fn client() -> reqwest::Client {
+    builder().build().unwrap_or_default()
+}
+
+/// [`client`] resolving names through `resolver` (the SSRF guard, [`crate::net_guard`]). A
+/// client that cannot be built is an error: silently falling back would drop the guard.
+pub fn guarded_client<R: reqwest::dns::Resolve + 'static>(
+    resolver: std::sync::Arc<R>,
+) -> reqwest::Result<reqwest::Client> {
+    builder().dns_resolver(resolver).build()
+}
+
+fn builder() -> reqwest::ClientBuilder {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .connect_timeout(Duration::from_secs(5))
         .timeout(Duration::from_secs(15))
         .user_agent(concat!("mcp-auth-bridge/", env!("CARGO_PKG_VERSION")))
-        .build()
-        .unwrap_or_default()
 }
 
 /// Reads a response body up to [`MAX_BODY`] bytes.

@@ -71,6 +71,23 @@ impl Upstream {
         }
     }
 
+    /// The same, with every upstream connection resolved through `resolver` (the SSRF guard for
+    /// hosts the configuration file does not name). The client is rebuilt here, so call this
+    /// before the value is cloned.
+    pub fn with_resolver<R: reqwest::dns::Resolve + 'static>(mut self, resolver: Arc<R>) -> Self {
+        match http::guarded_client(resolver) {
+            Ok(guarded) => {
+                self.discovery = discovery::DiscoveryCache::new(guarded.clone());
+                self.jwks = jwks::JwksCache::new(guarded.clone());
+                self.http = guarded;
+            }
+            // Only a TLS back-end that cannot start fails, and then the plain client cannot
+            // reach anything either.
+            Err(error) => tracing::error!(%error, "cannot build the guarded upstream client"),
+        }
+        self
+    }
+
     /// The shared HTTP client (pooled connections to every upstream).
     pub fn http(&self) -> &reqwest::Client {
         &self.http

@@ -6,6 +6,7 @@ mod grants;
 mod openapi;
 mod operations;
 mod resources;
+mod ssrf;
 mod tenants;
 
 use mcp_auth_bridge::crypto::hash::sha256_hex;
@@ -20,8 +21,18 @@ pub const ROOT: &str = "root-admin-token-for-tests";
 /// A token bound to tenant `acme`.
 pub const ACME: &str = "acme-admin-token-for-tests";
 
-/// `[[admin.tokens]]` for [`ROOT`] (global) and [`ACME`] (bound to `acme`).
+/// `[[admin.tokens]]` for [`ROOT`] (global) and [`ACME`] (bound to `acme`), with loopback
+/// allowed for admin-API upstream URLs: these tests run their MCP servers and IdPs on
+/// 127.0.0.1, which `admin.allowed_upstream_hosts` must allow (see `ssrf.rs` for the rule).
 pub fn admin_tokens() -> String {
+    format!(
+        "[admin]\nallowed_upstream_hosts = [\"127.0.0.0/8\", \"::1\"]\n{}",
+        admin_token_list()
+    )
+}
+
+/// The two tokens without any allow-list: only public upstream hosts are accepted.
+pub fn admin_token_list() -> String {
     format!(
         r#"
 [[admin.tokens]]

@@ -82,3 +82,43 @@ fn check_config_prints_the_effective_configuration_without_secrets() {
     assert!(stdout.contains("slug = \"demo\""), "{stdout}");
     assert!(!stdout.contains("canary-db-password"), "{stdout}");
 }
+
+#[test]
+fn check_config_refuses_the_example_until_its_placeholders_are_filled() {
+    // Arrange: the shipped example, as is and as an operator fills it.
+    let dir = std::env::temp_dir().join(format!("mab-cli-example-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let example = std::fs::read_to_string("config/example.toml").unwrap();
+    let filled = dir.join("filled.toml");
+    std::fs::write(&filled, crate::config_file::filled_example(&example)).unwrap();
+    let check = |path: &std::path::Path, key: Option<&str>| {
+        let mut command = bridge();
+        command
+            .args(["check-config", "--config"])
+            .arg(path)
+            .env_remove("MCP_AUTH_BRIDGE__CRYPTO__KEYS__K1");
+        if let Some(key) = key {
+            command.env("MCP_AUTH_BRIDGE__CRYPTO__KEYS__K1", key);
+        }
+        command.output().unwrap()
+    };
+
+    // Act
+    let shipped = check(std::path::Path::new("config/example.toml"), None);
+    let without_key = check(&filled, None);
+    let complete = check(&filled, Some(crate::helpers::TEST_SEALING_KEY));
+
+    // Assert
+    let stderr = String::from_utf8_lossy(&shipped.stderr);
+    assert_eq!(shipped.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("admin.tokens[0].sha256"), "{stderr}");
+    assert!(stderr.contains("client_secret"), "{stderr}");
+    let stderr = String::from_utf8_lossy(&without_key.stderr);
+    assert_eq!(without_key.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("crypto.keys"), "{stderr}");
+    assert!(
+        complete.status.success(),
+        "{}",
+        String::from_utf8_lossy(&complete.stderr)
+    );
+}

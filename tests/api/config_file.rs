@@ -19,11 +19,154 @@ fn problems(toml: &str, env: &[(&str, &str)]) -> String {
 }
 
 #[test]
-fn the_shipped_example_and_dev_configurations_are_valid() {
-    for path in ["config/example.toml", "config/dev.toml"] {
-        let text = std::fs::read_to_string(path).unwrap();
-        Config::load_str(&text, &[]).unwrap_or_else(|e| panic!("{path}: {e}"));
+fn the_shipped_dev_configuration_is_valid() {
+    let text = std::fs::read_to_string("config/dev.toml").unwrap();
+    Config::load_str(&text, &[]).unwrap_or_else(|e| panic!("config/dev.toml: {e}"));
+}
+
+/// A production configuration as an operator would write it: MINIMAL outside dev mode, on
+/// https, with a random sealing key.
+fn production(extra: &str) -> String {
+    format!(
+        "{}\n[crypto.keys]\nk = \"{}\"\n{extra}",
+        MINIMAL
+            .replace("dev_mode = true", "dev_mode = false")
+            .replace("http://127.0.0.1:8080", "https://auth.example.com"),
+        crate::helpers::TEST_SEALING_KEY
+    )
+}
+
+#[test]
+fn the_shipped_example_is_refused_until_its_placeholders_are_filled() {
+    // Arrange
+    let example = std::fs::read_to_string("config/example.toml").unwrap();
+
+    // Act: only the database URL set, as the review did.
+    let err = problems(
+        &example,
+        &[(
+            "MCP_AUTH_BRIDGE__DATABASE__URL",
+            "postgres://bridge:pw@127.0.0.1:5432/bridge",
+        )],
+    );
+
+    // Assert: every placeholder is named.
+    for key in [
+        "crypto.keys: no sealing key configured",
+        "admin.tokens[0].sha256: is a placeholder",
+        "tenants[0].providers[0].client_secret: is a placeholder",
+        "tenants[0].mcp_servers[0].token_exchange.client_secret: is a placeholder",
+    ] {
+        assert!(err.contains(key), "{key} missing from:\n{err}");
     }
+}
+
+#[test]
+fn the_shipped_example_is_valid_once_its_placeholders_are_filled() {
+    let example = std::fs::read_to_string("config/example.toml").unwrap();
+    let filled = filled_example(&example);
+    Config::load_str(
+        &filled,
+        &[(
+            "MCP_AUTH_BRIDGE__CRYPTO__KEYS__K1",
+            crate::helpers::TEST_SEALING_KEY,
+        )],
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// What an operator does to the example: a real admin hash and real client secrets.
+pub fn filled_example(example: &str) -> String {
+    let filled = example
+        .replace(
+            &"0".repeat(64),
+            &mcp_auth_bridge::crypto::hash::sha256_hex(b"a-random-admin-token-3f9c1a"),
+        )
+        .replace("\"change-me-to-16+chars\"", "\"x9F2kq7LmZ4tR8vB1nW6\"")
+        .replace(
+            "client_secret = \"change-me\"",
+            "client_secret = \"Qm7x2Lk9\"",
+        );
+    assert_ne!(filled, example, "the example's placeholders changed");
+    filled
+}
+
+#[test]
+fn production_mode_refuses_all_zero_patterned_and_published_sealing_keys() {
+    for (key, reason) in [
+        ("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=", "not random"),
+        ("dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0=", "published"),
+        ("YmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmVuY2gtYmU=", "not random"),
+    ] {
+        let err = problems(
+            &production(""),
+            &[("MCP_AUTH_BRIDGE__CRYPTO__KEYS__WEAK", key)],
+        );
+        assert!(
+            err.contains("crypto.keys.weak") && err.contains(reason),
+            "{key}: {err}"
+        );
+    }
+    Config::load_str(&production(""), &[]).unwrap_or_else(|e| panic!("{e}"));
+}
+
+#[test]
+fn production_mode_refuses_an_all_zero_or_empty_token_admin_hash() {
+    for hash in [
+        "0".repeat(64),
+        "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".into(),
+    ] {
+        let admin = format!("[[admin.tokens]]\nname = \"ops\"\nsha256 = \"{hash}\"\n");
+        let err = problems(&production(&admin), &[]);
+        assert!(
+            err.contains("admin.tokens[0].sha256: is a placeholder"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn production_mode_refuses_change_me_client_secrets() {
+    let tenant = r#"
+[[tenants]]
+slug = "acme"
+[[tenants.providers]]
+name = "kc"
+kind = "keycloak"
+issuer = "https://sso.example.com/realms/acme"
+client_id = "bridge"
+client_secret = "CHANGE-ME please"
+[[tenants.mcp_servers]]
+name = "tools"
+url = "https://mcp.example.com/mcp"
+token_exchange = { client_id = "tools", client_secret = "changeme-changeme-changeme" }
+"#;
+    let err = problems(&production(tenant), &[]);
+    assert!(
+        err.contains("tenants[0].providers[0].client_secret: is a placeholder"),
+        "{err}"
+    );
+    assert!(
+        err.contains("tenants[0].mcp_servers[0].token_exchange.client_secret: is a placeholder"),
+        "{err}"
+    );
+}
+
+#[test]
+fn dev_mode_facing_a_network_is_refused() {
+    let public = MINIMAL.replace("http://127.0.0.1:8080", "https://auth.example.com");
+    let err = problems(&public, &[]);
+    assert!(
+        err.contains("dev_mode: is only for a loopback public_url"),
+        "{err}"
+    );
+
+    let bound = format!("{MINIMAL}[server]\nbind = \"0.0.0.0:8080\"\n");
+    let err = problems(&bound, &[]);
+    assert!(
+        err.contains("dev_mode: is only for a loopback server.bind"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -7,8 +7,9 @@ use mcp_auth_bridge::{
 };
 use sqlx::PgPool;
 
-/// A 32-byte sealing key that is obviously a test value.
-pub const TEST_SEALING_KEY: &str = "dGVzdC1rZXktdGVzdC1rZXktdGVzdC1rZXktdGVzdC0=";
+/// The tests' 32-byte sealing key: random (`openssl rand -base64 32`), since production mode
+/// refuses patterned keys, and public, since it is in this file.
+pub const TEST_SEALING_KEY: &str = "Vqgf9SdrYXUy0ciRIPfV2wndN3hqvOIMjnjYxPW62aI=";
 
 /// The smallest valid configuration for tests; `extra` is appended TOML (tenants, overrides).
 pub fn test_config(extra: &str) -> Config {

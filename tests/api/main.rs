@@ -27,6 +27,7 @@ mod refresh;
 mod registration;
 mod registration_hostile;
 mod replicas;
+mod serving;
 mod signing_keys;
 #[path = "../support/mod.rs"]
 mod support;

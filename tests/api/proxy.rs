@@ -4,6 +4,7 @@
 
 mod failures;
 mod harness;
+mod hygiene;
 mod identity;
 mod replay;
 mod streams;

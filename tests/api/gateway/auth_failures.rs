@@ -201,3 +201,83 @@ async fn an_expired_token_is_refused(pool: PgPool) {
         )
     );
 }
+
+/// The same token with its ECDSA `S` replaced by `n - S`: a second signature that verifies
+/// under plain ECDSA (signature malleability).
+fn high_s_twin(token: &str) -> String {
+    use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
+    let (signed, signature) = token.rsplit_once('.').unwrap();
+    let bytes = URL_SAFE_NO_PAD.decode(signature).unwrap();
+    let signature = p256::ecdsa::Signature::from_slice(&bytes).unwrap();
+    let (r, s) = signature.split_scalars();
+    let twin = p256::ecdsa::Signature::from_scalars(r, -s).unwrap();
+    assert!(twin.normalize_s().is_some(), "the twin has a high S");
+    format!("{signed}.{}", URL_SAFE_NO_PAD.encode(twin.to_bytes()))
+}
+
+#[sqlx::test]
+async fn a_high_s_twin_of_a_valid_token_is_refused(pool: PgPool) {
+    // Arrange: a valid token and its malleated twin.
+    let s = setup(&pool, "").await;
+    let token = s.token("demo", "mcp").await;
+    let twin = high_s_twin(&token);
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+
+    // Act
+    let original = s
+        .post("demo", &token, None, ping.clone())
+        .send()
+        .await
+        .unwrap();
+    let malleated = s.post("demo", &twin, None, ping).send().await.unwrap();
+    let userinfo = s
+        .app
+        .http
+        .get(s.app.url("/t/acme/userinfo"))
+        .bearer_auth(&twin)
+        .send()
+        .await
+        .unwrap();
+
+    // Assert
+    assert_ne!(original.status(), 401, "the original token is valid");
+    let (status, header) = challenge(malleated).await;
+    assert_eq!(status, 401);
+    assert!(header.contains("invalid_token"), "{header}");
+    assert_eq!(userinfo.status(), 401);
+}
+
+#[sqlx::test]
+async fn an_identity_assertion_replayed_as_a_bearer_token_is_refused(pool: PgPool) {
+    // Arrange: the MCP server receives a signed assertion for the same resource.
+    let s = setup(&pool, "").await;
+    let token = s.token("demo", "mcp").await;
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"});
+    let sent = s
+        .post("demo", &token, None, ping.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_ne!(sent.status(), 401);
+    let assertion = s.mcp.last_headers()["x-auth-assertion"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let header = jsonwebtoken::decode_header(&assertion).unwrap();
+    assert_eq!(header.typ.as_deref(), Some("mcp-auth-assertion+jwt"));
+
+    // Act: the MCP server (or whoever read its logs) presents it back to the bridge.
+    let gateway = s.post("demo", &assertion, None, ping).send().await.unwrap();
+    let userinfo = s
+        .app
+        .http
+        .get(s.app.url("/t/acme/userinfo"))
+        .bearer_auth(&assertion)
+        .send()
+        .await
+        .unwrap();
+
+    // Assert
+    assert_eq!(gateway.status(), 401);
+    assert_eq!(userinfo.status(), 401);
+}

@@ -34,6 +34,9 @@ fn map(result: Result<UpstreamAccess, RefreshError>) -> Result<String, TokenProb
         Err(RefreshError::Unavailable { retry_after }) => {
             Err(TokenProblem::Unavailable(retry_after.unwrap_or(1)))
         }
+        // Still refreshing, backing off, or a rejected token refreshed moments ago (issue 11:
+        // one rejection-driven refresh per grant per interval): come back later.
+        Err(RefreshError::Busy { retry_after, .. }) => Err(TokenProblem::Unavailable(retry_after)),
         Err(RefreshError::Internal(reason)) => Err(TokenProblem::Failed(reason)),
     }
 }

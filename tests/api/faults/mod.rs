@@ -3,4 +3,7 @@
 //! (`support::bridge_process`) where a test kills or signals it. Each module is one kind of
 //! fault; each test produces the fault and asserts what a client and an operator see.
 
+mod idp_slow_refresh;
 mod proxy_self_test;
+mod refresh_support;
+mod replica_killed_mid_refresh;

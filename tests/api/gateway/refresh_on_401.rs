@@ -131,9 +131,25 @@ async fn a_refresh_that_fails_for_good_makes_the_client_reauthorize_and_a_transi
     assert_eq!(r.status(), 503, "a transient IdP failure is never a 401");
     assert!(r.headers().get("retry-after").is_some());
 
+    // The grant backs off after the failure: the next request does not call the IdP.
     idp.heal();
-    idp.invalid_grant_on_next_refresh();
+    let calls = idp.counters().token_refresh;
     let r = post(&app, &token, 3).send().await.unwrap();
+    assert_eq!(r.status(), 503, "backing off");
+    assert!(r.headers().get("retry-after").is_some());
+    assert_eq!(
+        idp.counters().token_refresh,
+        calls,
+        "no IdP call while backing off"
+    );
+
+    // Once the pause is over (here: cleared), the IdP's refusal ends the grant.
+    sqlx::query("UPDATE grants SET refresh_not_before = NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    idp.invalid_grant_on_next_refresh();
+    let r = post(&app, &token, 4).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
     assert!(

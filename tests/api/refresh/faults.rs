@@ -16,7 +16,7 @@ use crate::{
 };
 
 #[sqlx::test]
-async fn an_idp_slower_than_the_attempt_timeout_is_unavailable_and_the_grant_is_untouched(
+async fn an_idp_slower_than_the_call_timeout_is_asked_once_and_the_grant_is_untouched(
     pool: PgPool,
 ) {
     let t = logged_in(pool.clone(), FakeIdpOptions::default()).await;
@@ -31,7 +31,11 @@ async fn an_idp_slower_than_the_attempt_timeout_is_unavailable_and_the_grant_is_
         matches!(result, Err(RefreshError::Unavailable { .. })),
         "{result:?}"
     );
-    assert_eq!(t.idp.counters().token_refresh, 3, "three attempts");
+    assert_eq!(
+        t.idp.counters().token_refresh,
+        1,
+        "a request the IdP may have processed is not sent again"
+    );
     assert_eq!(
         status_and_version(&pool, t.grant_id).await,
         ("active".into(), 1)
@@ -40,9 +44,9 @@ async fn an_idp_slower_than_the_attempt_timeout_is_unavailable_and_the_grant_is_
 }
 
 #[sqlx::test]
-async fn a_500_then_success_is_retried_and_succeeds(pool: PgPool) {
+async fn a_503_then_success_is_retried_and_succeeds(pool: PgPool) {
     let t = logged_in(pool.clone(), FakeIdpOptions::default()).await;
-    t.idp.fail_next_token_requests(1, 500);
+    t.idp.fail_next_token_requests(1, 503);
 
     let access = quick_refresher(&t.app)
         .access_token(t.grant_id, later())
@@ -53,6 +57,33 @@ async fn a_500_then_success_is_retried_and_succeeds(pool: PgPool) {
     assert_eq!(
         status_and_version(&pool, t.grant_id).await,
         ("active".into(), 2)
+    );
+}
+
+#[sqlx::test]
+async fn a_500_is_not_retried_with_the_same_refresh_token(pool: PgPool) {
+    // A 500 may come after the IdP processed the request and spent the refresh token.
+    let t = logged_in(pool.clone(), FakeIdpOptions::default()).await;
+    t.idp.fail_next_token_requests(1, 500);
+
+    let access = quick_refresher(&t.app)
+        .access_token(t.grant_id, later())
+        .await;
+
+    assert!(
+        matches!(access, Err(RefreshError::Unavailable { .. })),
+        "{access:?}"
+    );
+    assert_eq!(t.idp.counters().token_refresh, 1);
+    let ambiguous: bool =
+        sqlx::query_scalar("SELECT refresh_ambiguous_at IS NOT NULL FROM grants WHERE id = $1")
+            .bind(t.grant_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(
+        ambiguous,
+        "the grant remembers the attempt may have been processed"
     );
 }
 
@@ -76,7 +107,7 @@ async fn an_idp_failing_for_good_is_unavailable_and_the_grant_survives_until_it_
     // Arrange
     let t = logged_in(pool.clone(), FakeIdpOptions::default()).await;
     let before = stored_refresh_token(&t.app, t.grant_id).await;
-    t.idp.fail_token_requests_forever(500);
+    t.idp.fail_token_requests_forever(503);
     let refresher = quick_refresher(&t.app);
 
     // Act

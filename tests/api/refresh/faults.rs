@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use mcp_auth_bridge::upstream::refresh::RefreshError;
+use mcp_auth_bridge::upstream::refresh::{Busy, RefreshError};
 use sqlx::PgPool;
 
 use super::support::{
-    keycloak_tenant, later, log_in, logged_in, quick_refresher, status_and_version,
+    keycloak_tenant, later, log_in, logged_in, quick_policy, quick_refresher, status_and_version,
     stored_refresh_token,
 };
 use crate::{
@@ -356,5 +356,86 @@ async fn an_idp_refusing_the_bridges_client_credentials_does_not_end_the_grant(p
     assert_eq!(
         status_and_version(&pool, t.grant_id).await,
         ("active".into(), 1)
+    );
+}
+
+#[sqlx::test]
+async fn a_grant_whose_refreshes_keep_failing_calls_the_idp_once_per_back_off_not_per_request(
+    pool: PgPool,
+) {
+    // Arrange: the IdP fails every token request; the production policy (2 s back-off).
+    let t = logged_in(pool.clone(), FakeIdpOptions::default()).await;
+    t.idp.fail_token_requests_forever(500);
+    let refresher = &t.app.state.refresher;
+
+    // Act: one request fails at the IdP, then twenty more arrive at once.
+    let first = refresher.access_token(t.grant_id, later()).await;
+    let calls = t.idp.counters().token_refresh;
+    let mut rest = Vec::new();
+    for _ in 0..20 {
+        rest.push(refresher.access_token(t.grant_id, later()).await);
+    }
+
+    // Assert: one IdP call (a 500 may have been processed: not retried); the others are told
+    // to come back after the back-off, and the grant is untouched.
+    assert!(
+        matches!(first, Err(RefreshError::Unavailable { .. })),
+        "{first:?}"
+    );
+    assert_eq!(calls, 1);
+    assert_eq!(t.idp.counters().token_refresh, 1);
+    assert!(rest.iter().all(|r| matches!(
+        r,
+        Err(RefreshError::Busy { why: Busy::BackingOff, retry_after }) if *retry_after >= 1
+    )));
+    assert_eq!(
+        status_and_version(&pool, t.grant_id).await,
+        ("active".into(), 1)
+    );
+}
+
+#[sqlx::test]
+async fn a_replica_outwaited_by_another_replicas_lease_says_so_not_that_the_upstream_is_unavailable(
+    pool: PgPool,
+) {
+    // Arrange: another replica holds the lease and keeps it (a live holder, for longer than a
+    // refresh may take); a policy whose longest refresh is short.
+    let t = logged_in(pool.clone(), FakeIdpOptions::default()).await;
+    sqlx::query(
+        "UPDATE grants SET refresh_lease_owner = gen_random_uuid(),
+             refresh_lease_until = now() + interval '1 hour' WHERE id = $1",
+    )
+    .bind(t.grant_id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let policy = mcp_auth_bridge::upstream::refresh::RefreshPolicy {
+        budget: Duration::from_millis(500),
+        lease: Duration::from_millis(500),
+        ..quick_policy()
+    };
+    let refresher = t.app.state.refresher.clone().with_policy(policy);
+
+    // Act
+    let waited = refresher.access_token(t.grant_id, later()).await;
+
+    // Assert: its own error and message; no IdP call; the metric has its own label.
+    let Err(e) = waited else { panic!("{waited:?}") };
+    assert!(
+        matches!(
+            e,
+            RefreshError::Busy {
+                why: Busy::LeaseWait,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("waiting for another replica"), "{e}");
+    assert_eq!(t.idp.counters().token_refresh, 0);
+    let metrics = t.app.state.metrics.render();
+    assert!(
+        metrics.contains("outcome=\"lease_wait_timeout\""),
+        "{metrics}"
     );
 }

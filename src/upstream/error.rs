@@ -105,3 +105,30 @@ pub fn sanitize(code: &str) -> String {
         .take(64)
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use reqwest::StatusCode;
+
+    use super::*;
+
+    #[test]
+    fn only_429_and_503_say_the_request_was_not_processed() {
+        assert_eq!(
+            Delivery::of_status(StatusCode::TOO_MANY_REQUESTS),
+            Delivery::NotProcessed
+        );
+        assert_eq!(
+            Delivery::of_status(StatusCode::SERVICE_UNAVAILABLE),
+            Delivery::NotProcessed
+        );
+        for status in [500, 502, 504] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert_eq!(Delivery::of_status(status), Delivery::Ambiguous, "{status}");
+        }
+        assert_eq!(
+            Delivery::of_status(StatusCode::BAD_REQUEST),
+            Delivery::Answered
+        );
+    }
+}

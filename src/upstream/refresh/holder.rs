@@ -60,6 +60,12 @@ pub async fn refresh(
     match answer {
         Ok(answer) => Step::Done(commit(ctx, grant, answer, at, flow).await),
         Err((UpstreamError::Rejected(reason), _)) if ends_the_grant(&reason) => {
+            if holding.took_over || holding.after_ambiguous {
+                tracing::warn!(grant_id = %grant.id, %reason,
+                    "the grant is lost: an earlier refresh that ended without an answer had \
+                     probably spent the refresh token");
+                metrics::counter!("upstream_refresh_lost_after_ambiguity_total").increment(1);
+            }
             needs_reauth(ctx, grant, &reason, at, flow).await
         }
         Err((e, delivery)) => {

@@ -439,3 +439,50 @@ async fn a_replica_outwaited_by_another_replicas_lease_says_so_not_that_the_upst
         "{metrics}"
     );
 }
+
+#[sqlx::test]
+async fn after_an_attempt_that_timed_out_the_same_refresh_token_waits_out_the_pause_then_is_sent_once(
+    pool: PgPool,
+) {
+    // Arrange: an IdP slower than the call timeout (the request may have been processed), and a
+    // pause after ambiguous attempts of one second.
+    let t = logged_in(pool.clone(), FakeIdpOptions::default()).await;
+    let policy = mcp_auth_bridge::upstream::refresh::RefreshPolicy {
+        after_ambiguous: Duration::from_secs(1),
+        ..quick_policy()
+    };
+    let refresher = t.app.state.refresher.clone().with_policy(policy);
+    t.idp.set_token_delay(Duration::from_secs(2));
+
+    // Act: the attempt times out; a caller right after; the IdP recovers; a caller after the
+    // pause.
+    let timed_out = refresher.access_token(t.grant_id, later()).await;
+    let during_pause = refresher.access_token(t.grant_id, later()).await;
+    let calls_during_pause = t.idp.counters().token_refresh;
+    t.idp.set_token_delay(Duration::ZERO);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let after_pause = refresher.access_token(t.grant_id, later()).await;
+
+    // Assert: one call per attempt, none during the pause, and the grant refreshed after it.
+    assert!(
+        matches!(timed_out, Err(RefreshError::Unavailable { .. })),
+        "{timed_out:?}"
+    );
+    assert!(
+        matches!(
+            during_pause,
+            Err(RefreshError::Busy {
+                why: Busy::BackingOff,
+                ..
+            })
+        ),
+        "{during_pause:?}"
+    );
+    assert_eq!(calls_during_pause, 1);
+    assert!(after_pause.is_ok(), "{after_pause:?}");
+    assert_eq!(t.idp.counters().token_refresh, 2);
+    assert_eq!(
+        status_and_version(&pool, t.grant_id).await,
+        ("active".into(), 2)
+    );
+}

@@ -153,7 +153,7 @@ async fn live_codes(pool: &PgPool) -> anyhow::Result<i64> {
 fn config() -> anyhow::Result<Config> {
     Ok(Config::load_str(
         "public_url = \"http://127.0.0.1:1\"\n[database]\nurl = \"postgres://unused@127.0.0.1:1/x\"\n\
-         [crypto]\nactive_key = \"b\"\n[crypto.keys]\nb = \"8zmVj5lkx65bQVB7DqGjR+kI60TPInLaVqipvHoX8ZU=\"\n",
+         [crypto]\nactive_key = \"b\"\n[crypto.keys]\nb = \"QkVOQ0gtT05MWSBrZXkgbWNwLWF1dGgtYnJpZGdlIDE=\"\n",
         &[],
     )?)
 }

@@ -25,8 +25,8 @@ use uuid::Uuid;
 
 use crate::support::fake_idp::{FakeIdp, FakeIdpOptions};
 
-/// A fixed, obviously-a-benchmark sealing key.
-const SEALING_KEY: &str = "KDQazRV2h3K4p8ZiY2usVwXVzV3LzLoxcipOYFiy0Fg=";
+/// A fixed, obviously-a-benchmark sealing key: base64 of `BENCH-ONLY key mcp-auth-bridge 1`.
+const SEALING_KEY: &str = "QkVOQ0gtT05MWSBrZXkgbWNwLWF1dGgtYnJpZGdlIDE=";
 const REDIRECT_URI: &str = "http://127.0.0.1:7777/callback";
 pub const TENANT: &str = "acme";
 pub const SERVER: &str = "demo";

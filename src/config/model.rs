@@ -182,6 +182,28 @@ pub struct AuthConfig {
     pub refresh_grace_period: HumanDuration,
     /// An upstream access token this close to its expiry is refreshed before it is used.
     pub upstream_refresh_skew: HumanDuration,
+    /// Longest one call to an upstream token endpoint for a refresh may take. Long on purpose:
+    /// a refresh the IdP processed but whose answer we gave up on may have spent a rotating
+    /// refresh token, and sending it again can make the IdP revoke the whole grant.
+    pub upstream_refresh_timeout: HumanDuration,
+    /// Longest a request waits for an upstream refresh before it is answered 503 with
+    /// `Retry-After`; the refresh goes on and its result is stored when it arrives.
+    pub upstream_refresh_wait: HumanDuration,
+    /// Lifetime of a replica's refresh lease on a grant, renewed while its call is in flight: a
+    /// replica that dies mid-refresh blocks the grant's refreshes for at most this long.
+    pub upstream_refresh_lease: HumanDuration,
+    /// Pause of a grant after a failed refresh, doubled per consecutive failure: a grant whose
+    /// refreshes keep failing does not call the IdP on every request.
+    pub upstream_refresh_backoff: HumanDuration,
+    /// Longest such pause.
+    pub upstream_refresh_max_backoff: HumanDuration,
+    /// Pause after a refresh that may have reached the IdP without an answer (timeout, lost
+    /// connection, 5xx other than 503) before the same refresh token is sent again; set it at
+    /// least to how long the IdP may hold a request.
+    pub upstream_refresh_after_ambiguous: HumanDuration,
+    /// At most one refresh per grant per this interval is triggered by reports that its upstream
+    /// token was rejected (an MCP server's 401, RFC 8693 `rejected_token`).
+    pub upstream_min_refresh_interval: HumanDuration,
     /// Leeway for `iat`/`nbf`/`exp` checks against other clocks.
     pub clock_skew: HumanDuration,
     /// How long revoked or expired rows are kept before the sweeper deletes them.
@@ -202,6 +224,13 @@ impl Default for AuthConfig {
             refresh_family_max_lifetime: HumanDuration::secs(365 * 86_400),
             refresh_grace_period: HumanDuration::secs(5),
             upstream_refresh_skew: HumanDuration::secs(60),
+            upstream_refresh_timeout: HumanDuration::secs(30),
+            upstream_refresh_wait: HumanDuration::secs(10),
+            upstream_refresh_lease: HumanDuration::secs(5),
+            upstream_refresh_backoff: HumanDuration::secs(2),
+            upstream_refresh_max_backoff: HumanDuration::secs(60),
+            upstream_refresh_after_ambiguous: HumanDuration::secs(60),
+            upstream_min_refresh_interval: HumanDuration::secs(30),
             clock_skew: HumanDuration::secs(60),
             retention: HumanDuration::secs(7 * 86_400),
         }

@@ -111,6 +111,7 @@ fn check_auth(config: &Config, out: &mut Vec<Problem>) {
     if a.clock_skew > HumanDuration::secs(300) {
         out.push(Problem::new("auth.clock_skew", "must be at most 5m"));
     }
+    check_upstream_refresh(a, out);
     if config.gateway.replay_buffer_bytes > config.gateway.max_body_bytes {
         out.push(Problem::new(
             "gateway.replay_buffer_bytes",
@@ -121,6 +122,28 @@ fn check_auth(config: &Config, out: &mut Vec<Problem>) {
         out.push(Problem::new(
             "registration.max_redirect_uris",
             "must be > 0",
+        ));
+    }
+}
+
+/// The upstream refresh coordinator's timings (issue 12).
+fn check_upstream_refresh(a: &crate::config::AuthConfig, out: &mut Vec<Problem>) {
+    positive(
+        out,
+        "auth.upstream_refresh_timeout",
+        a.upstream_refresh_timeout,
+    );
+    positive(out, "auth.upstream_refresh_wait", a.upstream_refresh_wait);
+    if a.upstream_refresh_lease < HumanDuration::secs(1) {
+        out.push(Problem::new(
+            "auth.upstream_refresh_lease",
+            "must be at least 1s (it is renewed every third of it)",
+        ));
+    }
+    if a.upstream_refresh_max_backoff < a.upstream_refresh_backoff {
+        out.push(Problem::new(
+            "auth.upstream_refresh_max_backoff",
+            "must not be less than auth.upstream_refresh_backoff",
         ));
     }
 }

@@ -82,7 +82,7 @@ pub async fn layer(
 
 /// The 503 for a request the database's unavailability stopped, as a JSON-RPC error with the
 /// request's id when its body (read here, bounded in size and time) is a JSON-RPC request.
-async fn database_unavailable(request: Request) -> Response {
+pub(super) async fn database_unavailable(request: Request) -> Response {
     const MAX_BODY: usize = 64 * 1024;
     let read = axum::body::to_bytes(request.into_body(), MAX_BODY);
     let body = tokio::time::timeout(std::time::Duration::from_secs(1), read).await;

@@ -40,6 +40,15 @@ pub async fn proxy(
     };
     let (identity, sent_token) = match identity(&state, &auth).await {
         Ok(identity) => identity,
+        Err(TokenProblem::DatabaseUnavailable) => {
+            crate::store::unavailable::record(
+                "gateway",
+                "loading the user's grant",
+                &TokenProblem::DatabaseUnavailable,
+            );
+            // The request is still here: answer in JSON-RPC with its id.
+            return super::auth::database_unavailable(request).await;
+        }
         Err(problem) => return token_problem(&state, &auth, problem, &resource).await,
     };
     let rest = params
@@ -195,6 +204,14 @@ async fn token_problem(
             Challenge::InvalidToken("the user must authorize again").into_response(resource)
         }
         TokenProblem::Unavailable(secs) => Challenge::Unavailable(secs).into_response(resource),
+        TokenProblem::DatabaseUnavailable => {
+            crate::store::unavailable::record(
+                "gateway",
+                "loading the user's upstream grant",
+                &problem,
+            );
+            super::challenge::database_unavailable(None)
+        }
         TokenProblem::Failed(reason) => {
             tracing::warn!(grant = %auth.grant_id, %reason, "upstream token unavailable");
             bad_gateway()

@@ -21,8 +21,23 @@ pub enum TokenProblem {
     /// Transient: 503 with `Retry-After`, never a 401.
     #[error("the identity provider is unavailable")]
     Unavailable(u64),
+    /// The bridge's own database did not answer: 503 naming the database, never a 401.
+    #[error("the bridge's database is unavailable")]
+    DatabaseUnavailable,
     #[error("upstream failure: {0}")]
     Failed(String),
+}
+
+impl TokenProblem {
+    /// A store error met while getting the user's token or context: the database being
+    /// unavailable is transient (503), anything else a failure.
+    pub fn from_store(e: &crate::store::StoreError) -> Self {
+        if e.is_unavailable() {
+            Self::DatabaseUnavailable
+        } else {
+            Self::Failed(e.to_string())
+        }
+    }
 }
 
 fn map(result: Result<UpstreamAccess, RefreshError>) -> Result<String, TokenProblem> {
@@ -34,6 +49,10 @@ fn map(result: Result<UpstreamAccess, RefreshError>) -> Result<String, TokenProb
         Err(RefreshError::Unavailable { retry_after }) => {
             Err(TokenProblem::Unavailable(retry_after.unwrap_or(1)))
         }
+        // Still refreshing, backing off, or a rejected token refreshed moments ago (issue 11:
+        // one rejection-driven refresh per grant per interval): come back later.
+        Err(RefreshError::Busy { retry_after, .. }) => Err(TokenProblem::Unavailable(retry_after)),
+        Err(RefreshError::DatabaseUnavailable) => Err(TokenProblem::DatabaseUnavailable),
         Err(RefreshError::Internal(reason)) => Err(TokenProblem::Failed(reason)),
     }
 }

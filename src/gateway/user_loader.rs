@@ -39,11 +39,11 @@ pub async fn load(
     let failed = |e: &dyn std::fmt::Display| LoadError::Failed(e.to_string());
     let (provider_id, extra) = store::grants::upstream_extra(&state.pool, grant)
         .await
-        .map_err(|e| failed(&e))?
+        .map_err(|e| LoadError::from_store(&e))?
         .ok_or(LoadError::NeedsReauth)?;
     let providers = tenant::providers(&state, &ctx)
         .await
-        .map_err(|e| failed(&e))?;
+        .map_err(|e| LoadError::from_store(&e))?;
     let provider = providers
         .into_iter()
         .find(|p| p.id == provider_id)
@@ -58,7 +58,7 @@ pub async fn load(
         // No userinfo endpoint (ID-token-only providers): the context stored at login.
         let grant = store::grants::find(&state.pool, grant)
             .await
-            .map_err(|e| failed(&e))?
+            .map_err(|e| LoadError::from_store(&e))?
             .ok_or(LoadError::NeedsReauth)?;
         return serde_json::from_value(grant.user_context).map_err(|e| failed(&e));
     };

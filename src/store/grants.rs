@@ -175,6 +175,8 @@ pub struct GrantTokens {
     pub access_expires_at: Option<DateTime<Utc>>,
     /// When the current access token was obtained (last refresh, else the login).
     pub access_obtained_at: DateTime<Utc>,
+    /// When the grant was last refreshed (`None`: never since the login).
+    pub last_refreshed_at: Option<DateTime<Utc>>,
     refresh_token: Option<Sealed>,
 }
 
@@ -205,7 +207,7 @@ pub async fn load_tokens(
         "SELECT g.id, g.tenant_id, t.slug, g.provider_id, p.kind, g.status, g.version,
                 g.upstream_access_token, g.upstream_access_key_id, g.upstream_access_expires_at,
                 g.upstream_refresh_token, g.upstream_refresh_key_id,
-                COALESCE(g.last_refreshed_at, g.created_at) AS obtained_at
+                COALESCE(g.last_refreshed_at, g.created_at) AS obtained_at, g.last_refreshed_at
          FROM grants g JOIN tenants t ON t.id = g.tenant_id
               JOIN upstream_providers p ON p.id = g.provider_id
          WHERE g.id = $1",
@@ -237,85 +239,14 @@ pub async fn load_tokens(
         access_token: Secret::new(access_token),
         access_expires_at: row.try_get("upstream_access_expires_at")?,
         access_obtained_at: row.try_get("obtained_at")?,
+        last_refreshed_at: row.try_get("last_refreshed_at")?,
         refresh_token: refresh_blob
             .zip(refresh_key)
             .map(|(blob, key_id)| Sealed { key_id, blob }),
     }))
 }
 
-/// Who holds a grant's refresh lease, by the database's clock.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Lease {
-    /// Never taken, or given back by its holder (which either stored new tokens or gave up).
-    Free,
-    Held,
-    /// Its holder neither stored nor gave back within the lease: presumably it crashed.
-    Expired,
-}
-
-/// What a caller waiting for another refresher polls: cheap, opens nothing.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct RefreshState {
-    pub version: i64,
-    pub status: GrantStatus,
-    pub lease: Lease,
-}
-
-pub async fn refresh_state(pool: &PgPool, id: Uuid) -> Result<Option<RefreshState>, StoreError> {
-    let row: Option<(i64, String, Option<bool>)> = sqlx::query_as(
-        "SELECT version, status, refresh_lease_until > now() FROM grants WHERE id = $1",
-    )
-    .bind(id)
-    .fetch_optional(pool)
-    .await?;
-    Ok(row.map(|(version, status, held)| RefreshState {
-        version,
-        status: GrantStatus::parse(&status),
-        lease: match held {
-            None => Lease::Free,
-            Some(true) => Lease::Held,
-            Some(false) => Lease::Expired,
-        },
-    }))
-}
-
-/// Takes the refresh lease of an active grant still at `version`, unless another holder's
-/// lease is unexpired. The database's clock judges expiry, so replicas with skewed clocks agree;
-/// the bounded lifetime means a crashed holder blocks the grant for at most `lease` seconds.
-pub async fn take_refresh_lease(
-    pool: &PgPool,
-    id: Uuid,
-    version: i64,
-    owner: Uuid,
-    lease: std::time::Duration,
-) -> Result<bool, StoreError> {
-    let taken = sqlx::query(
-        "UPDATE grants
-         SET refresh_lease_until = now() + make_interval(secs => $4), refresh_lease_owner = $3
-         WHERE id = $1 AND version = $2 AND status = 'active'
-           AND (refresh_lease_until IS NULL OR refresh_lease_until <= now())",
-    )
-    .bind(id)
-    .bind(version)
-    .bind(owner)
-    .bind(lease.as_secs_f64())
-    .execute(pool)
-    .await?;
-    Ok(taken.rows_affected() == 1)
-}
-
-/// Gives the lease back (only the owner's own), so waiters need not sit out its expiry.
-pub async fn release_refresh_lease(pool: &PgPool, id: Uuid, owner: Uuid) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE grants SET refresh_lease_until = NULL, refresh_lease_owner = NULL
-         WHERE id = $1 AND refresh_lease_owner = $2",
-    )
-    .bind(id)
-    .bind(owner)
-    .execute(pool)
-    .await?;
-    Ok(())
-}
+// The lease itself and the back-off after failed refreshes: `super::refresh_leases`.
 
 /// Stores the tokens of a refresh in one statement, if the grant is still active at `version`:
 /// both tokens sealed, `version + 1`, the lease released. A response without a refresh token
@@ -346,7 +277,8 @@ pub async fn commit_refresh(
                  CASE WHEN cardinality($9::text[]) = 0 THEN upstream_scopes ELSE $9 END,
              upstream_extra = upstream_extra || $10::jsonb,
              version = version + 1, last_refreshed_at = $11, updated_at = $11,
-             refresh_lease_until = NULL, refresh_lease_owner = NULL
+             refresh_lease_until = NULL, refresh_lease_owner = NULL,
+             refresh_failures = 0, refresh_not_before = NULL, refresh_ambiguous_at = NULL
          WHERE id = $1 AND version = $2 AND status = 'active'
          RETURNING version",
     )

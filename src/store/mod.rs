@@ -14,6 +14,7 @@ pub mod health;
 pub mod notify;
 pub mod pending;
 pub mod pool;
+pub mod refresh_leases;
 pub mod sealed_keys;
 pub mod signing_keys;
 pub mod sweeper;

@@ -61,10 +61,74 @@ impl UpstreamError {
     }
 }
 
+/// Whether a failed request may have been processed by the upstream. For a refresh with a
+/// rotating refresh token this decides everything: a request the IdP processed has spent the
+/// token (RFC 9700 section 4.14.2), and sending it again looks like theft to an IdP with reuse
+/// detection, which then revokes the whole grant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Delivery {
+    /// Provably not processed: no connection was made, or the upstream said it did not process
+    /// the request (429, 503). Safe to send again.
+    NotProcessed,
+    /// The upstream answered with an error it reports (4xx): processed, nothing issued.
+    Answered,
+    /// Perhaps processed, answer lost: a timeout, a connection lost mid-request, a 5xx other
+    /// than 503, a success we cannot read.
+    Ambiguous,
+}
+
+impl Delivery {
+    /// Only a failed connect proves the request never left.
+    pub fn of_transport(e: &reqwest::Error) -> Self {
+        if e.is_connect() {
+            Self::NotProcessed
+        } else {
+            Self::Ambiguous
+        }
+    }
+
+    /// 429 and 503 say "not processed, come back later" (RFC 6585 section 4, RFC 9110 section
+    /// 15.6.4); any other 5xx may come after the work was done.
+    pub fn of_status(status: reqwest::StatusCode) -> Self {
+        match status.as_u16() {
+            429 | 503 => Self::NotProcessed,
+            500..=599 => Self::Ambiguous,
+            _ => Self::Answered,
+        }
+    }
+}
+
 /// Keeps an error code loggable: short, plain ASCII.
 pub fn sanitize(code: &str) -> String {
     code.chars()
         .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
         .take(64)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use reqwest::StatusCode;
+
+    use super::*;
+
+    #[test]
+    fn only_429_and_503_say_the_request_was_not_processed() {
+        assert_eq!(
+            Delivery::of_status(StatusCode::TOO_MANY_REQUESTS),
+            Delivery::NotProcessed
+        );
+        assert_eq!(
+            Delivery::of_status(StatusCode::SERVICE_UNAVAILABLE),
+            Delivery::NotProcessed
+        );
+        for status in [500, 502, 504] {
+            let status = StatusCode::from_u16(status).unwrap();
+            assert_eq!(Delivery::of_status(status), Delivery::Ambiguous, "{status}");
+        }
+        assert_eq!(
+            Delivery::of_status(StatusCode::BAD_REQUEST),
+            Delivery::Answered
+        );
+    }
 }

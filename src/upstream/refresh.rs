@@ -10,6 +10,12 @@
 //! error treated like a revocation logs users out for nothing. So: callers that arrive while a
 //! refresh is in flight take its result; a replica that loses the lease waits and re-reads what
 //! the winner stored; only `invalid_grant` ends a grant; everything else is "try later" (503).
+//!
+//! And under faults (issue 12): a request that may have reached the IdP is never re-sent with
+//! the same refresh token within a refresh; the IdP call has its own long timeout while callers
+//! get 503 `Retry-After` at their own deadline (the call goes on and its answer is stored); a
+//! grant whose refreshes fail backs off; a dead lease holder is noticed within one short lease;
+//! and refreshes driven by rejected-token reports are bounded per grant.
 
 mod flight;
 mod holder;
@@ -62,8 +68,58 @@ pub enum RefreshError {
     /// Transient trouble after bounded retries; the grant is untouched.
     #[error("the upstream is unavailable")]
     Unavailable { retry_after: Option<u64> },
+    /// No refresh now, for a reason of the bridge's (which `why` names): 503 with
+    /// `Retry-After`, never 401, and not "the upstream is unavailable".
+    #[error("{why}")]
+    Busy { why: Busy, retry_after: u64 },
+    /// The bridge's own database did not answer (pool timeout, connection lost): 503 with
+    /// `Retry-After` naming the database, never the IdP, and the grant is untouched.
+    #[error("the bridge's database is unavailable")]
+    DatabaseUnavailable,
     #[error("refresh failed: {0}")]
     Internal(String),
+}
+
+/// Why a caller is told to come back later although the IdP may be fine.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Busy {
+    /// The caller's deadline (`auth.upstream_refresh_wait`) passed while the refresh was still
+    /// running; it goes on and its result is stored when it arrives.
+    InFlight,
+    /// Another replica held the grant's refresh lease longer than a refresh may take.
+    LeaseWait,
+    /// The grant's last refresh failed; it pauses before the next (`auth.upstream_refresh_backoff`).
+    BackingOff,
+    /// A rejected-token report within `auth.upstream_min_refresh_interval` of the last refresh.
+    TooSoon,
+}
+
+impl Busy {
+    /// What happened, for logs and error descriptions (no secrets, no ids).
+    pub fn message(self) -> &'static str {
+        match self {
+            Self::InFlight => "the upstream token is being refreshed; retry shortly",
+            Self::LeaseWait => "timed out waiting for another replica's refresh of this grant",
+            Self::BackingOff => "the grant's last upstream refresh failed; retry later",
+            Self::TooSoon => "the upstream token was refreshed moments ago; retry later",
+        }
+    }
+
+    /// The `outcome` label of `upstream_refresh_total`.
+    fn label(self) -> &'static str {
+        match self {
+            Self::InFlight => "caller_deadline",
+            Self::LeaseWait => "lease_wait_timeout",
+            Self::BackingOff => "backing_off",
+            Self::TooSoon => "too_soon",
+        }
+    }
+}
+
+impl std::fmt::Display for Busy {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.message())
+    }
 }
 
 /// How a flight ended well, for metrics and logs.
@@ -107,7 +163,7 @@ impl RefreshCoordinator {
                 pool,
                 sealer,
                 upstream,
-                policy: RefreshPolicy::default(),
+                policy: RefreshPolicy::from_config(auth),
                 skew: auth.upstream_refresh_skew.get(),
             }),
             flights: Flights::default(),
@@ -200,7 +256,18 @@ impl RefreshCoordinator {
             result: Err(RefreshError::Internal("the refresh task panicked".into())),
             provider: "unknown",
         };
-        let (flown, role) = self.flights.join(key, work, panicked).await;
+        let wait = self.ctx.policy.caller_wait;
+        let joined = tokio::time::timeout(wait, self.flights.join(key, work, panicked)).await;
+        let Ok((flown, role)) = joined else {
+            // The flight runs in its own task and stores its result when it lands.
+            tracing::info!(grant_id = %grant_id, wait_s = wait.as_secs_f64(),
+                "the refresh is still running; the caller is told to come back");
+            record("unknown", Busy::InFlight.label());
+            return Err(RefreshError::Busy {
+                why: Busy::InFlight,
+                retry_after: run::retry_after(wait.min(self.ctx.policy.lease)),
+            });
+        };
         if role == Role::Follower {
             record(flown.provider, "shared");
         }
@@ -222,6 +289,8 @@ fn leader_outcome(result: &Result<(UpstreamAccess, Outcome), RefreshError>) -> &
         Err(RefreshError::Unavailable { .. }) => "unavailable",
         Err(RefreshError::NotRefreshable) => "not_refreshable",
         Err(RefreshError::Revoked) => "revoked",
+        Err(RefreshError::Busy { why, .. }) => why.label(),
+        Err(RefreshError::DatabaseUnavailable) => "database_unavailable",
         Err(RefreshError::Internal(_)) => "error",
     }
 }

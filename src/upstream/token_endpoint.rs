@@ -11,7 +11,7 @@ use url::Url;
 
 use super::{
     UpstreamError,
-    error::sanitize,
+    error::{Delivery, sanitize},
     http::{read_body, retry_after},
     provider::ClientAuth,
 };
@@ -33,17 +33,38 @@ pub struct TokenAnswer {
 /// Provider data worth keeping from token responses; everything else (tokens!) is dropped.
 const KEPT_EXTRAS: &[&str] = &["instance_url", "id", "issued_at", "signature_method"];
 
+/// One request to a token endpoint, with the client's default timeout.
 pub async fn request(
+    http: &reqwest::Client,
+    url: &Url,
+    creds: &ClientCredentials<'_>,
+    form: Vec<(&str, &str)>,
+    now: DateTime<Utc>,
+    default_lifetime: Option<Duration>,
+) -> Result<TokenAnswer, UpstreamError> {
+    send(http, url, creds, form, now, default_lifetime, None)
+        .await
+        .map_err(|(e, _)| e)
+}
+
+/// One request to a token endpoint; a failure says whether the IdP may have processed it
+/// ([`Delivery`]), which is what a refresh with a rotating token must know before it sends the
+/// same token again. `timeout` replaces the client's default for this request.
+pub async fn send(
     http: &reqwest::Client,
     url: &Url,
     creds: &ClientCredentials<'_>,
     mut form: Vec<(&str, &str)>,
     now: DateTime<Utc>,
     default_lifetime: Option<Duration>,
-) -> Result<TokenAnswer, UpstreamError> {
+    timeout: Option<std::time::Duration>,
+) -> Result<TokenAnswer, (UpstreamError, Delivery)> {
     let mut request = http
         .post(url.clone())
         .header(reqwest::header::ACCEPT, "application/json");
+    if let Some(timeout) = timeout {
+        request = request.timeout(timeout);
+    }
     match (creds.auth, creds.client_secret) {
         (ClientAuth::Basic, Some(secret)) => {
             // RFC 6749 section 2.3.1: form-urlencode both parts before Basic encoding.
@@ -57,14 +78,19 @@ pub async fn request(
         }
         (_, None) => form.push(("client_id", creds.client_id)),
     }
-    let response = request
-        .form(&form)
-        .send()
-        .await
-        .map_err(|e| UpstreamError::from_transport(&e))?;
+    let response = request.form(&form).send().await.map_err(|e| {
+        (
+            UpstreamError::from_transport(&e),
+            Delivery::of_transport(&e),
+        )
+    })?;
     let status = response.status();
+    let delivery = Delivery::of_status(status);
     let retry = retry_after(&response);
-    let body = read_body(response).await?;
+    // The head arrived: a body lost now is an answer lost.
+    let body = read_body(response)
+        .await
+        .map_err(|e| (e, Delivery::Ambiguous))?;
     let json: Option<Value> = serde_json::from_slice(&body).ok();
     let error = json
         .as_ref()
@@ -74,26 +100,36 @@ pub async fn request(
         // At a token endpoint a 401 is the IdP refusing *the bridge* (invalid_client): a
         // configuration problem, never a reason to end the user's grant. Only invalid_grant is.
         if status == reqwest::StatusCode::UNAUTHORIZED && error != Some("invalid_grant") {
-            return Err(UpstreamError::Config(
-                "the IdP refused the bridge's client credentials".into(),
+            return Err((
+                UpstreamError::Config("the IdP refused the bridge's client credentials".into()),
+                delivery,
             ));
         }
-        return Err(UpstreamError::from_status(status, retry, error));
+        return Err((UpstreamError::from_status(status, retry, error), delivery));
     }
     // GitHub answers errors with status 200.
     if let Some(error) = error {
-        return Err(match error {
-            "invalid_grant" | "bad_verification_code" | "bad_refresh_token" => {
-                UpstreamError::Rejected(sanitize(error))
-            }
-            "incorrect_client_credentials" => {
-                UpstreamError::Config("the IdP refused the bridge's client credentials".into())
-            }
-            other => UpstreamError::Protocol(format!("error {}", sanitize(other))),
-        });
+        return Err((
+            match error {
+                "invalid_grant" | "bad_verification_code" | "bad_refresh_token" => {
+                    UpstreamError::Rejected(sanitize(error))
+                }
+                "incorrect_client_credentials" => {
+                    UpstreamError::Config("the IdP refused the bridge's client credentials".into())
+                }
+                other => UpstreamError::Protocol(format!("error {}", sanitize(other))),
+            },
+            Delivery::Answered,
+        ));
     }
-    let json = json.ok_or_else(|| UpstreamError::Protocol("token response is not JSON".into()))?;
-    parse(&json, now, default_lifetime)
+    // A success we cannot read may have spent the refresh token.
+    let json = json.ok_or_else(|| {
+        (
+            UpstreamError::Protocol("token response is not JSON".into()),
+            Delivery::Ambiguous,
+        )
+    })?;
+    parse(&json, now, default_lifetime).map_err(|e| (e, Delivery::Ambiguous))
 }
 
 fn seconds(v: Option<&Value>) -> Option<i64> {

@@ -7,9 +7,10 @@ use mcp_auth_bridge::{
 };
 use sqlx::PgPool;
 
-/// The tests' 32-byte sealing key: random (`openssl rand -base64 32`), since production mode
-/// refuses patterned keys, and public, since it is in this file.
-pub const TEST_SEALING_KEY: &str = "Vqgf9SdrYXUy0ciRIPfV2wndN3hqvOIMjnjYxPW62aI=";
+/// The tests' 32-byte sealing key, obviously a test value: base64 of
+/// `TEST-ONLY key mcp-auth-bridge 01` (varied enough for production mode's entropy check, and
+/// public, since it is in this file).
+pub const TEST_SEALING_KEY: &str = "VEVTVC1PTkxZIGtleSBtY3AtYXV0aC1icmlkZ2UgMDE=";
 
 /// The smallest valid configuration for tests; `extra` is appended TOML (tenants, overrides).
 pub fn test_config(extra: &str) -> Config {

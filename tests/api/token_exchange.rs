@@ -155,3 +155,43 @@ async fn fifty_servers_reporting_the_same_rejected_token_cause_one_refresh(pool:
         "everyone got the one new token"
     );
 }
+
+#[sqlx::test]
+async fn an_mcp_server_reporting_every_new_token_as_rejected_cannot_make_the_bridge_hammer_the_idp(
+    pool: PgPool,
+) {
+    // Arrange: a server reports the user's upstream token as rejected; it gets a fresh one.
+    let (idp, app, token) = setup(&pool).await;
+    let (id, secret) = ("tools-server", "tools-server-secret-test");
+    let first = idp.last_access_token().unwrap();
+    let fresh = exchange(&app, id, secret, &token, Some(&first))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(fresh.status(), 200);
+    let fresh: Value = fresh.json().await.unwrap();
+    let fresh = fresh["access_token"].as_str().unwrap().to_owned();
+    let before = idp.counters().token_refresh;
+
+    // Act: it then reports the fresh token as rejected, again and again.
+    let mut answers = Vec::new();
+    for _ in 0..20 {
+        let a = exchange(&app, id, secret, &token, Some(&fresh))
+            .send()
+            .await
+            .unwrap();
+        let retry_after = a.headers().get("retry-after").is_some();
+        let body: Value = a.json().await.unwrap();
+        answers.push((body["error"].as_str().map(str::to_owned), retry_after));
+    }
+
+    // Assert: no further IdP call within `auth.upstream_min_refresh_interval`; each report is
+    // told to come back later (RFC 6749 `temporarily_unavailable` with Retry-After).
+    assert_eq!(idp.counters().token_refresh, before);
+    assert!(
+        answers
+            .iter()
+            .all(|(e, r)| e.as_deref() == Some("temporarily_unavailable") && *r),
+        "{answers:?}"
+    );
+}

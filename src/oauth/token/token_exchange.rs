@@ -94,6 +94,16 @@ pub async fn exchange(
             "the identity provider is unavailable",
             retry_after.unwrap_or(1),
         ),
+        // Still refreshing, backing off, or `rejected_token` reported within the grant's
+        // minimum refresh interval (issue 11): come back later.
+        RefreshError::Busy { why, retry_after } => {
+            OAuthError::unavailable(why.message(), retry_after)
+        }
+        RefreshError::DatabaseUnavailable => {
+            use crate::store::unavailable;
+            unavailable::record("oauth", "token exchange", &e);
+            OAuthError::unavailable(unavailable::MESSAGE, unavailable::RETRY_AFTER_SECS)
+        }
         RefreshError::Internal(reason) => OAuthError::internal("token exchange", &reason),
     })?;
     let mut conn = state

@@ -7,13 +7,14 @@ use chrono::{DateTime, Utc};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{Flown, Outcome, RefreshError, RefreshPolicy, UpstreamAccess, holder};
+use super::{Busy, Flown, Outcome, RefreshError, RefreshPolicy, UpstreamAccess, holder};
 use crate::{
     crypto::{Sealer, hash::constant_time_eq},
     domain::{GrantStatus, Secret},
     store::{
-        self,
-        grants::{GrantTokens, Lease},
+        self, StoreError,
+        grants::GrantTokens,
+        refresh_leases::{Lease, Taken},
     },
     upstream::Upstream,
 };
@@ -87,10 +88,20 @@ pub fn internal(e: impl std::fmt::Display) -> RefreshError {
     RefreshError::Internal(e.to_string())
 }
 
+/// A store error: the database being unavailable is its own, transient answer (503 naming the
+/// database); anything else is a bug or corrupt data.
+pub fn from_store(e: StoreError) -> RefreshError {
+    if e.is_unavailable() {
+        RefreshError::DatabaseUnavailable
+    } else {
+        internal(e)
+    }
+}
+
 pub async fn load(ctx: &Ctx, grant_id: Uuid) -> Result<GrantTokens, RefreshError> {
     store::grants::load_tokens(&ctx.pool, &ctx.sealer, grant_id)
         .await
-        .map_err(internal)?
+        .map_err(from_store)?
         .ok_or(RefreshError::Revoked)
 }
 
@@ -136,30 +147,86 @@ async fn rounds(
         let Some(refresh) = grant.refresh_token(&ctx.sealer).map_err(internal)? else {
             return without_refresh_token(&grant, want, now);
         };
-        let leased = store::grants::take_refresh_lease(
-            &ctx.pool,
-            grant.id,
-            grant.version,
-            flow,
-            ctx.policy.lease,
-        )
-        .await
-        .map_err(internal)?;
-        if leased {
-            tracing::info!(round, version = grant.version, "took the refresh lease");
-            match holder::refresh(ctx, &grant, &refresh, now, flow).await {
-                holder::Step::Done(result) => return result,
-                holder::Step::Reread => continue,
+        if let Some(left) = too_soon(&grant, want, ctx.policy.min_refresh_interval, now) {
+            tracing::info!(
+                left_s = left.as_secs_f64(),
+                "the rejected token was refreshed moments ago; not refreshing again so soon"
+            );
+            return Err(busy(Busy::TooSoon, left));
+        }
+        let taken =
+            store::refresh_leases::take(&ctx.pool, grant.id, grant.version, flow, ctx.policy.lease)
+                .await
+                .map_err(from_store)?;
+        match taken {
+            Taken::Yes(holding) => {
+                tracing::info!(round, version = grant.version, "took the refresh lease");
+                match holder::refresh(ctx, &grant, &refresh, holding, now, flow).await {
+                    holder::Step::Done(result) => return result,
+                    holder::Step::Reread => continue,
+                }
+            }
+            Taken::Moved => continue,
+            Taken::BackingOff(left) => return backing_off(&grant, want, now, left),
+            Taken::Held => {
+                tracing::info!(
+                    round,
+                    version = grant.version,
+                    "another refresher holds the lease; waiting"
+                );
+                wait_for_holder(ctx, grant.id, grant.version).await?;
             }
         }
-        tracing::info!(
-            round,
-            version = grant.version,
-            "another refresher holds the lease; waiting"
-        );
-        wait_for_holder(ctx, grant.id, grant.version).await?;
     }
     Err(RefreshError::Unavailable { retry_after: None })
+}
+
+fn busy(why: Busy, left: Duration) -> RefreshError {
+    RefreshError::Busy {
+        why,
+        retry_after: retry_after(left),
+    }
+}
+
+/// Whole seconds, at least one (`Retry-After`, RFC 9110 section 10.2.3).
+pub fn retry_after(left: Duration) -> u64 {
+    left.as_secs_f64().ceil().max(1.0) as u64
+}
+
+/// Refreshes driven by a report that the token was rejected happen at most once per grant per
+/// `min_interval` (issue 11): every MCP server 401 or RFC 8693 `rejected_token` would otherwise
+/// cost an IdP call. A grant never refreshed since its login is not bounded.
+fn too_soon(
+    grant: &GrantTokens,
+    want: &Want,
+    min_interval: Duration,
+    now: DateTime<Utc>,
+) -> Option<Duration> {
+    let Want::Replace(_) = want else { return None };
+    let last = grant.last_refreshed_at?;
+    let since = (now - last).to_std().unwrap_or(Duration::ZERO);
+    (since < min_interval).then(|| min_interval - since)
+}
+
+/// The grant is pausing after failed refreshes: a token that still works is used meanwhile;
+/// otherwise the caller hears when to come back.
+fn backing_off(
+    grant: &GrantTokens,
+    want: &Want,
+    now: DateTime<Utc>,
+    left: Duration,
+) -> Result<(UpstreamAccess, Outcome), RefreshError> {
+    let alive = grant.access_expires_at.is_none_or(|at| at > now);
+    match want {
+        Want::Current if alive => Ok((access_of(grant), Outcome::Current)),
+        _ => {
+            tracing::info!(
+                left_s = left.as_secs_f64(),
+                "the grant's last refresh failed; backing off"
+            );
+            Err(busy(Busy::BackingOff, left))
+        }
+    }
 }
 
 /// Without a refresh token, a token that still works is used to its end; a dead one is dead.
@@ -176,28 +243,25 @@ fn without_refresh_token(
 }
 
 /// Polls (short sleeps, bounded) until the holder stores a new version, the grant's status
-/// changes, or the lease expires (the holder crashed: the next round takes over). A lease given
-/// back without a new version means the holder gave up after its own retries: we do not hammer
-/// the IdP again, the caller hears "unavailable".
+/// changes, the holder gives the lease back (the next round reads what it left: new tokens or
+/// a back-off), or the lease expires (the holder died: the next round takes over).
 async fn wait_for_holder(ctx: &Ctx, grant_id: Uuid, version: i64) -> Result<(), RefreshError> {
     for _ in 0..ctx.policy.max_polls() {
         tokio::time::sleep(ctx.policy.poll_interval).await;
-        let state = store::grants::refresh_state(&ctx.pool, grant_id)
+        let state = store::refresh_leases::state(&ctx.pool, grant_id)
             .await
-            .map_err(internal)?;
+            .map_err(from_store)?;
         let Some(state) = state else { return Ok(()) };
         if state.version != version || state.status != GrantStatus::Active {
             return Ok(());
         }
         match state.lease {
             Lease::Held => {}
-            Lease::Expired => return Ok(()),
-            Lease::Free => return Err(RefreshError::Unavailable { retry_after: None }),
+            Lease::Expired | Lease::Free => return Ok(()),
         }
     }
-    Err(RefreshError::Unavailable {
-        retry_after: Some(ctx.policy.lease.as_secs()),
-    })
+    tracing::warn!(%grant_id, "timed out waiting for another replica's refresh of this grant");
+    Err(busy(Busy::LeaseWait, ctx.policy.lease))
 }
 
 #[cfg(test)]

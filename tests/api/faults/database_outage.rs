@@ -355,3 +355,35 @@ async fn two_hundred_requests_during_an_outage_get_no_500(pool: PgPool) {
     );
     assert!(took < Duration::from_secs(30), "{took:?}");
 }
+
+#[sqlx::test]
+async fn a_user_context_load_during_an_outage_answers_503_naming_the_database_not_a_502(
+    pool: PgPool,
+) {
+    // Arrange: a token used once (target and token state cached), then the user contexts
+    // dropped, as after their TTL on a fresh replica: the next request must load the grant.
+    let o = outage_setup(&pool).await;
+    let s = &o.s;
+    let access = tokens(s).await["access_token"].as_str().unwrap().to_owned();
+    let session = s.initialize("demo", &access).await;
+    let used = Instant::now();
+    s.app.state.gateway.users.forget_all();
+
+    // Act: the database stops while the token state is still cached (1 s).
+    o.proxy.set(Fault::Refuse);
+    let t = Instant::now();
+    let r = s
+        .post("demo", &access, Some(&session), rpc(4))
+        .send()
+        .await
+        .unwrap();
+
+    // Assert: the grant could not be read: 503 naming the database (it used to be a 502 "the
+    // identity provider answered unexpectedly"), with the request's JSON-RPC id.
+    assert!(
+        used.elapsed() < Duration::from_millis(900),
+        "the token state was still cached"
+    );
+    let body = assert_unavailable("user-context load", t, r).await;
+    assert_eq!(body["id"], 4, "{body}");
+}

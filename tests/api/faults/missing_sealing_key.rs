@@ -18,8 +18,8 @@ use crate::{
     },
 };
 
-/// Another 32-byte key ("new-key-new-key-new-key-new-key!").
-const NEW_SEALING_KEY: &str = "bmV3LWtleS1uZXcta2V5LW5ldy1rZXktbmV3LWtleSE=";
+/// Base64 of `TEST-ONLY key2 mcp-auth-bridge 2`: varied enough for production mode.
+const NEW_SEALING_KEY: &str = "VEVTVC1PTkxZIGtleTIgbWNwLWF1dGgtYnJpZGdlIDI=";
 
 fn config_toml(public_url: &str, bind: u16, database: &str, crypto: &str, tenants: &str) -> String {
     format!(

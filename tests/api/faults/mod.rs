@@ -4,8 +4,11 @@
 //! fault; each test produces the fault and asserts what a client and an operator see.
 
 mod database_outage;
+mod idp_slow_refresh;
 mod missing_sealing_key;
 mod proxy_self_test;
+mod refresh_support;
+mod replica_killed_mid_refresh;
 mod shutdown_streams;
 mod startup;
 mod two_replicas_fresh_database;

@@ -131,9 +131,25 @@ async fn a_refresh_that_fails_for_good_makes_the_client_reauthorize_and_a_transi
     assert_eq!(r.status(), 503, "a transient IdP failure is never a 401");
     assert!(r.headers().get("retry-after").is_some());
 
+    // The grant backs off after the failure: the next request does not call the IdP.
     idp.heal();
-    idp.invalid_grant_on_next_refresh();
+    let calls = idp.counters().token_refresh;
     let r = post(&app, &token, 3).send().await.unwrap();
+    assert_eq!(r.status(), 503, "backing off");
+    assert!(r.headers().get("retry-after").is_some());
+    assert_eq!(
+        idp.counters().token_refresh,
+        calls,
+        "no IdP call while backing off"
+    );
+
+    // Once the pause is over (here: cleared), the IdP's refusal ends the grant.
+    sqlx::query("UPDATE grants SET refresh_not_before = NULL")
+        .execute(&pool)
+        .await
+        .unwrap();
+    idp.invalid_grant_on_next_refresh();
+    let r = post(&app, &token, 4).send().await.unwrap();
     assert_eq!(r.status(), 401);
     let challenge = r.headers()["www-authenticate"].to_str().unwrap().to_owned();
     assert!(
@@ -145,4 +161,30 @@ async fn a_refresh_that_fails_for_good_makes_the_client_reauthorize_and_a_transi
         .await
         .unwrap();
     assert_eq!(status, "needs_reauth");
+}
+
+#[sqlx::test]
+async fn an_mcp_server_refusing_every_upstream_token_gets_one_refresh_per_interval_not_one_per_request(
+    pool: PgPool,
+) {
+    // Arrange: the MCP server refused the user's token once; the bridge refreshed and replayed.
+    let (idp, app, token) = forwarding(&pool).await;
+    idp.expire_all_access_tokens();
+    assert_eq!(post(&app, &token, 1).send().await.unwrap().status(), 200);
+    let before = idp.counters().token_refresh;
+
+    // Act: the server now refuses every token it is given (here: the IdP's API says expired).
+    idp.expire_all_access_tokens();
+    let mut statuses = Vec::new();
+    for i in 0..10 {
+        let r = post(&app, &token, i + 2).send().await.unwrap();
+        statuses.push((
+            r.status().as_u16(),
+            r.headers().get("retry-after").is_some(),
+        ));
+    }
+
+    // Assert: no refresh within `auth.upstream_min_refresh_interval`; 503 with Retry-After.
+    assert_eq!(idp.counters().token_refresh, before);
+    assert!(statuses.iter().all(|s| *s == (503, true)), "{statuses:?}");
 }

@@ -3,11 +3,11 @@
 
 use std::time::Duration;
 
-use mcp_auth_bridge::upstream::refresh::RefreshError;
+use mcp_auth_bridge::upstream::refresh::{Busy, RefreshError};
 use sqlx::PgPool;
 
 use super::support::{
-    keycloak_tenant, later, log_in, logged_in, quick_refresher, status_and_version,
+    keycloak_tenant, later, log_in, logged_in, quick_policy, quick_refresher, status_and_version,
     stored_refresh_token,
 };
 use crate::{
@@ -16,7 +16,7 @@ use crate::{
 };
 
 #[sqlx::test]
-async fn an_idp_slower_than_the_attempt_timeout_is_unavailable_and_the_grant_is_untouched(
+async fn an_idp_slower_than_the_call_timeout_is_asked_once_and_the_grant_is_untouched(
     pool: PgPool,
 ) {
     let t = logged_in(pool.clone(), FakeIdpOptions::default()).await;
@@ -31,7 +31,11 @@ async fn an_idp_slower_than_the_attempt_timeout_is_unavailable_and_the_grant_is_
         matches!(result, Err(RefreshError::Unavailable { .. })),
         "{result:?}"
     );
-    assert_eq!(t.idp.counters().token_refresh, 3, "three attempts");
+    assert_eq!(
+        t.idp.counters().token_refresh,
+        1,
+        "a request the IdP may have processed is not sent again"
+    );
     assert_eq!(
         status_and_version(&pool, t.grant_id).await,
         ("active".into(), 1)
@@ -40,9 +44,9 @@ async fn an_idp_slower_than_the_attempt_timeout_is_unavailable_and_the_grant_is_
 }
 
 #[sqlx::test]
-async fn a_500_then_success_is_retried_and_succeeds(pool: PgPool) {
+async fn a_503_then_success_is_retried_and_succeeds(pool: PgPool) {
     let t = logged_in(pool.clone(), FakeIdpOptions::default()).await;
-    t.idp.fail_next_token_requests(1, 500);
+    t.idp.fail_next_token_requests(1, 503);
 
     let access = quick_refresher(&t.app)
         .access_token(t.grant_id, later())
@@ -53,6 +57,33 @@ async fn a_500_then_success_is_retried_and_succeeds(pool: PgPool) {
     assert_eq!(
         status_and_version(&pool, t.grant_id).await,
         ("active".into(), 2)
+    );
+}
+
+#[sqlx::test]
+async fn a_500_is_not_retried_with_the_same_refresh_token(pool: PgPool) {
+    // A 500 may come after the IdP processed the request and spent the refresh token.
+    let t = logged_in(pool.clone(), FakeIdpOptions::default()).await;
+    t.idp.fail_next_token_requests(1, 500);
+
+    let access = quick_refresher(&t.app)
+        .access_token(t.grant_id, later())
+        .await;
+
+    assert!(
+        matches!(access, Err(RefreshError::Unavailable { .. })),
+        "{access:?}"
+    );
+    assert_eq!(t.idp.counters().token_refresh, 1);
+    let ambiguous: bool =
+        sqlx::query_scalar("SELECT refresh_ambiguous_at IS NOT NULL FROM grants WHERE id = $1")
+            .bind(t.grant_id)
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(
+        ambiguous,
+        "the grant remembers the attempt may have been processed"
     );
 }
 
@@ -76,7 +107,7 @@ async fn an_idp_failing_for_good_is_unavailable_and_the_grant_survives_until_it_
     // Arrange
     let t = logged_in(pool.clone(), FakeIdpOptions::default()).await;
     let before = stored_refresh_token(&t.app, t.grant_id).await;
-    t.idp.fail_token_requests_forever(500);
+    t.idp.fail_token_requests_forever(503);
     let refresher = quick_refresher(&t.app);
 
     // Act
@@ -325,5 +356,133 @@ async fn an_idp_refusing_the_bridges_client_credentials_does_not_end_the_grant(p
     assert_eq!(
         status_and_version(&pool, t.grant_id).await,
         ("active".into(), 1)
+    );
+}
+
+#[sqlx::test]
+async fn a_grant_whose_refreshes_keep_failing_calls_the_idp_once_per_back_off_not_per_request(
+    pool: PgPool,
+) {
+    // Arrange: the IdP fails every token request; the production policy (2 s back-off).
+    let t = logged_in(pool.clone(), FakeIdpOptions::default()).await;
+    t.idp.fail_token_requests_forever(500);
+    let refresher = &t.app.state.refresher;
+
+    // Act: one request fails at the IdP, then twenty more arrive at once.
+    let first = refresher.access_token(t.grant_id, later()).await;
+    let calls = t.idp.counters().token_refresh;
+    let mut rest = Vec::new();
+    for _ in 0..20 {
+        rest.push(refresher.access_token(t.grant_id, later()).await);
+    }
+
+    // Assert: one IdP call (a 500 may have been processed: not retried); the others are told
+    // to come back after the back-off, and the grant is untouched.
+    assert!(
+        matches!(first, Err(RefreshError::Unavailable { .. })),
+        "{first:?}"
+    );
+    assert_eq!(calls, 1);
+    assert_eq!(t.idp.counters().token_refresh, 1);
+    assert!(rest.iter().all(|r| matches!(
+        r,
+        Err(RefreshError::Busy { why: Busy::BackingOff, retry_after }) if *retry_after >= 1
+    )));
+    assert_eq!(
+        status_and_version(&pool, t.grant_id).await,
+        ("active".into(), 1)
+    );
+}
+
+#[sqlx::test]
+async fn a_replica_outwaited_by_another_replicas_lease_says_so_not_that_the_upstream_is_unavailable(
+    pool: PgPool,
+) {
+    // Arrange: another replica holds the lease and keeps it (a live holder, for longer than a
+    // refresh may take); a policy whose longest refresh is short.
+    let t = logged_in(pool.clone(), FakeIdpOptions::default()).await;
+    sqlx::query(
+        "UPDATE grants SET refresh_lease_owner = gen_random_uuid(),
+             refresh_lease_until = now() + interval '1 hour' WHERE id = $1",
+    )
+    .bind(t.grant_id)
+    .execute(&pool)
+    .await
+    .unwrap();
+    let policy = mcp_auth_bridge::upstream::refresh::RefreshPolicy {
+        budget: Duration::from_millis(500),
+        lease: Duration::from_millis(500),
+        ..quick_policy()
+    };
+    let refresher = t.app.state.refresher.clone().with_policy(policy);
+
+    // Act
+    let waited = refresher.access_token(t.grant_id, later()).await;
+
+    // Assert: its own error and message; no IdP call; the metric has its own label.
+    let Err(e) = waited else { panic!("{waited:?}") };
+    assert!(
+        matches!(
+            e,
+            RefreshError::Busy {
+                why: Busy::LeaseWait,
+                ..
+            }
+        ),
+        "{e:?}"
+    );
+    assert!(e.to_string().contains("waiting for another replica"), "{e}");
+    assert_eq!(t.idp.counters().token_refresh, 0);
+    let metrics = t.app.state.metrics.render();
+    assert!(
+        metrics.contains("outcome=\"lease_wait_timeout\""),
+        "{metrics}"
+    );
+}
+
+#[sqlx::test]
+async fn after_an_attempt_that_timed_out_the_same_refresh_token_waits_out_the_pause_then_is_sent_once(
+    pool: PgPool,
+) {
+    // Arrange: an IdP slower than the call timeout (the request may have been processed), and a
+    // pause after ambiguous attempts of one second.
+    let t = logged_in(pool.clone(), FakeIdpOptions::default()).await;
+    let policy = mcp_auth_bridge::upstream::refresh::RefreshPolicy {
+        after_ambiguous: Duration::from_secs(1),
+        ..quick_policy()
+    };
+    let refresher = t.app.state.refresher.clone().with_policy(policy);
+    t.idp.set_token_delay(Duration::from_secs(2));
+
+    // Act: the attempt times out; a caller right after; the IdP recovers; a caller after the
+    // pause.
+    let timed_out = refresher.access_token(t.grant_id, later()).await;
+    let during_pause = refresher.access_token(t.grant_id, later()).await;
+    let calls_during_pause = t.idp.counters().token_refresh;
+    t.idp.set_token_delay(Duration::ZERO);
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let after_pause = refresher.access_token(t.grant_id, later()).await;
+
+    // Assert: one call per attempt, none during the pause, and the grant refreshed after it.
+    assert!(
+        matches!(timed_out, Err(RefreshError::Unavailable { .. })),
+        "{timed_out:?}"
+    );
+    assert!(
+        matches!(
+            during_pause,
+            Err(RefreshError::Busy {
+                why: Busy::BackingOff,
+                ..
+            })
+        ),
+        "{during_pause:?}"
+    );
+    assert_eq!(calls_during_pause, 1);
+    assert!(after_pause.is_ok(), "{after_pause:?}");
+    assert_eq!(t.idp.counters().token_refresh, 2);
+    assert_eq!(
+        status_and_version(&pool, t.grant_id).await,
+        ("active".into(), 2)
     );
 }

@@ -2,6 +2,7 @@
 //! was already replaced: the new token, no refresh.
 
 use futures_util::future::join_all;
+use mcp_auth_bridge::upstream::refresh::{Busy, RefreshError};
 use sqlx::PgPool;
 
 use super::support::logged_in;
@@ -73,4 +74,44 @@ async fn a_rejected_token_is_refreshed_even_when_it_has_not_expired_and_only_onc
     assert_ne!(rejected.unwrap().token.expose(), &old);
     assert!(current.is_ok());
     assert_eq!(t.idp.counters().token_refresh, 1);
+}
+
+#[sqlx::test]
+async fn a_rejected_token_reported_again_within_the_minimum_interval_is_not_refreshed_until_it_passes(
+    pool: PgPool,
+) {
+    // Arrange: a report of the login's token refreshed the grant.
+    let t = logged_in(pool, FakeIdpOptions::default()).await;
+    let refresher = &t.app.state.refresher;
+    let now = chrono::Utc::now();
+    let first = t.idp.last_access_token().unwrap();
+    let fresh = refresher
+        .after_rejection(t.grant_id, &first, now)
+        .await
+        .unwrap();
+
+    // Act: the fresh token is reported as rejected at once, and again after the interval.
+    let soon = refresher
+        .after_rejection(t.grant_id, fresh.token.expose(), now)
+        .await;
+    let calls_soon = t.idp.counters().token_refresh;
+    let interval = chrono::Duration::seconds(31);
+    let later = refresher
+        .after_rejection(t.grant_id, fresh.token.expose(), now + interval)
+        .await;
+
+    // Assert: one refresh per grant per `auth.upstream_min_refresh_interval` (30 s).
+    assert!(
+        matches!(
+            soon,
+            Err(RefreshError::Busy {
+                why: Busy::TooSoon,
+                ..
+            })
+        ),
+        "{soon:?}"
+    );
+    assert_eq!(calls_soon, 1);
+    assert!(later.is_ok(), "{later:?}");
+    assert_eq!(t.idp.counters().token_refresh, 2);
 }

@@ -79,3 +79,36 @@ async fn a_lease_left_by_a_crashed_replica_blocks_only_until_it_expires(pool: Pg
     assert!(access.is_ok(), "{access:?}");
     assert_eq!(t.idp.counters().token_refresh, 1);
 }
+
+#[sqlx::test]
+async fn a_live_holder_slower_than_its_lease_keeps_it_by_renewing_and_the_token_is_sent_once(
+    pool: PgPool,
+) {
+    // Arrange: two coordinators with their own flights (two replicas), a one-second lease, an
+    // IdP that takes two and a half seconds.
+    let t = logged_in(pool.clone(), Default::default()).await;
+    let policy = mcp_auth_bridge::upstream::refresh::RefreshPolicy {
+        lease: Duration::from_secs(1),
+        ..mcp_auth_bridge::upstream::refresh::RefreshPolicy::default()
+    };
+    let a = t.app.state.refresher.clone().with_policy(policy.clone());
+    let b = t.app.state.refresher.clone().with_policy(policy);
+    t.idp.set_token_delay(Duration::from_millis(2500));
+    let now = later();
+
+    // Act: A's refresh is at the IdP; B asks for the same grant.
+    let on_a = tokio::spawn(async move { a.access_token(t.grant_id, now).await });
+    for _ in 0..100 {
+        if t.idp.counters().token_refresh == 1 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let on_b = b.access_token(t.grant_id, now).await;
+
+    // Assert: B waited for A's renewed lease instead of re-sending the token after one second.
+    let on_a = on_a.await.unwrap();
+    assert!(on_a.is_ok() && on_b.is_ok(), "{on_a:?} {on_b:?}");
+    assert_eq!(t.idp.counters().token_refresh, 1);
+    assert_eq!(on_b.unwrap().version, 2);
+}

@@ -171,12 +171,16 @@ pub async fn status_and_version(pool: &PgPool, grant_id: Uuid) -> (String, i64) 
         .unwrap()
 }
 
-/// Short timeouts and pauses, so fault tests take a second rather than ten.
+/// Short timeouts and pauses, so fault tests take a second rather than ten; no per-grant
+/// back-off, so a test may call again at once (the back-off has tests of its own).
 pub fn quick_policy() -> RefreshPolicy {
     RefreshPolicy {
-        attempt_timeout: Duration::from_millis(500),
+        call_timeout: Duration::from_millis(500),
         budget: Duration::from_secs(3),
         backoff: Duration::from_millis(20),
+        failure_backoff: Duration::ZERO,
+        max_failure_backoff: Duration::ZERO,
+        after_ambiguous: Duration::ZERO,
         ..RefreshPolicy::default()
     }
 }

@@ -50,6 +50,11 @@ async fn the_whole_flow_at_trace_level_logs_no_token_code_or_secret(pool: PgPool
         .with_ansi(false)
         .finish();
     let _guard = tracing::subscriber::set_default(subscriber);
+    // Callsites first hit by tests on other threads while no subscriber wanted them cache
+    // "never"; registering this one rebuilds that cache, but a registration racing with it can
+    // keep the stale answer (seen once in a loaded full run: the callback's INFO line missing).
+    // Rebuild once more now that this subscriber is in place.
+    tracing::callsite::rebuild_interest_cache();
 
     let idp = FakeIdp::start(FakeIdpOptions {
         client_secret: "canary-provider-secret-0001".into(),

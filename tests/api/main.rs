@@ -9,6 +9,7 @@ mod compose;
 mod config_file;
 mod consent;
 mod demo_mcp_server;
+mod deploy_metrics;
 mod fake_idp;
 mod faults;
 mod gateway;

@@ -4,10 +4,11 @@ use std::{fmt, path::Path};
 
 use figment::{
     Figment,
-    providers::{Env, Format, Toml},
+    providers::{Env, Format, Serialized, Toml},
+    value::Dict,
 };
 
-use super::{model::Config, validate};
+use super::{model::Config, secrets, validate};
 
 /// The prefix of environment overrides; `__` separates nested keys
 /// (`MCP_AUTH_BRIDGE__DATABASE__URL` sets `database.url`).
@@ -58,18 +59,26 @@ impl Config {
         Self::load_from(path, Env::prefixed(ENV_PREFIX).split("__"))
     }
 
-    /// Loads from a TOML string and explicit `(variable, value)` overrides, for tests.
+    /// Loads from a TOML string and an explicit environment, for tests: its
+    /// `MCP_AUTH_BRIDGE__*` entries are overrides, and `…_env` keys look names up in it.
     pub fn load_str(toml: &str, env: &[(&str, &str)]) -> Result<Config, ConfigError> {
         let mut figment = Figment::new().merge(Toml::string(toml));
         for (key, value) in env {
-            let key = key.strip_prefix(ENV_PREFIX).unwrap_or(key);
+            let Some(key) = key.strip_prefix(ENV_PREFIX) else {
+                continue;
+            };
             let dotted = key.to_ascii_lowercase().replace("__", ".");
             let value: figment::value::Value = value
                 .parse()
                 .unwrap_or_else(|_| figment::value::Value::from(value.to_string()));
             figment = figment.merge((dotted, value));
         }
-        finish(figment)
+        let lookup = |name: &str| {
+            env.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
+        finish(figment, &lookup)
     }
 
     fn load_from(path: Option<&Path>, env: Env) -> Result<Config, ConfigError> {
@@ -81,7 +90,7 @@ impl Config {
             })?;
             figment = figment.merge(Toml::string(&text));
         }
-        finish(figment.merge(env))
+        finish(figment.merge(env), &|name: &str| std::env::var(name).ok())
     }
 
     /// The effective configuration as TOML, secrets redacted (what `check-config` prints).
@@ -90,8 +99,14 @@ impl Config {
     }
 }
 
-fn finish(figment: Figment) -> Result<Config, ConfigError> {
-    let config: Config = figment.extract().map_err(from_figment)?;
+/// Resolves the secrets' `…_file` / `…_env` forms, types the result, then validates it.
+fn finish(figment: Figment, env: secrets::Lookup<'_>) -> Result<Config, ConfigError> {
+    let mut merged: Dict = figment.extract().map_err(from_figment)?;
+    let sources = secrets::resolve(&mut merged, env).map_err(ConfigError::Invalid)?;
+    let mut config: Config = Figment::from(Serialized::defaults(merged))
+        .extract()
+        .map_err(from_figment)?;
+    secrets::apply(&mut config, sources);
     let problems = validate::problems(&config);
     if problems.is_empty() {
         Ok(config)

@@ -5,6 +5,8 @@ mod duration;
 mod load;
 mod model;
 mod production;
+mod secrets;
+mod secrets_schema;
 mod validate;
 
 pub use duration::HumanDuration;
@@ -13,7 +15,8 @@ pub use model::*;
 
 /// The JSON Schema of the configuration file, as committed in `config/schema.json`.
 pub fn json_schema() -> String {
-    let schema = schemars::schema_for!(Config);
+    let mut schema = schemars::schema_for!(Config);
+    secrets_schema::document(&mut schema);
     let mut text = serde_json::to_string_pretty(&schema).unwrap_or_default();
     text.push('\n');
     text

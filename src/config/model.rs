@@ -87,6 +87,8 @@ impl Default for ServerConfig {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `postgres://user:password@host:port/database`; a secret because it may hold a password.
+    /// Like every secret key, it may come from a file (`url_file`) or a variable (`url_env`)
+    /// instead: see `config::secrets`.
     pub url: Secret<String>,
     #[serde(default = "defaults::max_connections")]
     pub max_connections: u32,
@@ -144,7 +146,8 @@ pub struct CryptoConfig {
     /// Id of the key that seals new secrets; must be one of `keys`.
     pub active_key: Option<String>,
     /// All keys that may open stored secrets: id → 32 bytes, base64 (standard or URL-safe).
-    /// Keep an old key here after rotating until nothing sealed with it remains.
+    /// Keep an old key here after rotating until nothing sealed with it remains. Keys may come
+    /// from files (`keys_file`, id → path) or variables (`keys_env`, id → name) instead.
     pub keys: std::collections::BTreeMap<String, Secret<String>>,
     /// Start even though stored secrets were sealed with keys no longer listed in `keys` (the
     /// start-up check refuses otherwise, naming the key ids and row counts). Then grants holding

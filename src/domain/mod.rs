@@ -22,7 +22,7 @@ pub use pkce::PkceChallenge;
 pub use provider_kind::ProviderKind;
 pub use redirect_uri::{ApplicationType, RedirectUri};
 pub use scope::Scopes;
-pub use secret::Secret;
+pub use secret::{Secret, SecretSource};
 pub use server_name::ResourceName;
 pub use tenant::{McpServer, UpstreamProvider};
 pub use tenant_slug::TenantSlug;

@@ -657,3 +657,37 @@ fn a_change_me_secret_read_from_a_file_is_still_refused_in_production() {
         "{err}"
     );
 }
+
+/// The configuration the Kubernetes base ships (`deploy/kubernetes/configmap.yaml`) is valid in
+/// production mode once the Secret's files are mounted with real values: the key names it uses
+/// (`url_file`, `[crypto.keys_file]`, `sha256_file`, `client_secret_file`) are the bridge's.
+#[test]
+fn the_kubernetes_config_map_is_valid_once_its_secret_files_are_mounted() {
+    let manifest = std::fs::read_to_string("deploy/kubernetes/configmap.yaml").unwrap();
+    let config_map: serde_yaml::Value = serde_yaml::from_str(&manifest).unwrap();
+    let toml = config_map["data"]["config.toml"]
+        .as_str()
+        .expect("config.toml");
+    let dir = secrets_dir("kubernetes");
+    for (name, value) in [
+        ("database-url", "postgres://bridge:pw@127.0.0.1:5432/bridge"),
+        ("crypto-key-k1", crate::helpers::TEST_SEALING_KEY),
+        ("admin-token-ops-sha256", ADMIN_HASH_FILLED.as_str()),
+        ("provider-acme-keycloak-client-secret", "Qm7x2Lk9"),
+    ] {
+        std::fs::write(dir.join(name), format!("{value}\n")).unwrap();
+    }
+    let mounted = toml.replace(
+        "\"/run/secrets/mcp-auth-bridge/",
+        &format!("\"{}/", dir.display()),
+    );
+
+    let config = Config::load_str(&mounted, &[]).unwrap_or_else(|e| panic!("{e}\n{mounted}"));
+
+    assert!(!config.dev_mode);
+    assert_eq!(
+        config.database.url.expose(),
+        "postgres://bridge:pw@127.0.0.1:5432/bridge"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

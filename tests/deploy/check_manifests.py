@@ -29,7 +29,12 @@ def is_inline_secret(path, key):
     return (path == "database.url"
             or (path.startswith("admin.tokens[") and key == "sha256")
             or key == "client_secret"
-            or (path.startswith("crypto.keys.") and not key.endswith("_file")))
+            or path.startswith("crypto.keys."))
+
+
+def is_secret_file(path, key):
+    """A secret read from a file: `X_file = PATH`, or an entry of `[crypto.keys_file]`."""
+    return key.endswith("_file") or path.startswith("crypto.keys_file.")
 
 failures = []
 
@@ -109,11 +114,11 @@ def check_config(config_map, secret_keys):
     check(str(config.get("public_url", "")).startswith("https://"), "config: https public_url")
     check(config.get("server", {}).get("trusted_proxies"), "config: server.trusted_proxies set")
     check(config.get("server", {}).get("bind") == "0.0.0.0:8080", "config: server.bind 0.0.0.0:8080")
-    check(config.get("crypto", {}).get("keys"), "config: a crypto key file")
+    check(config.get("crypto", {}).get("keys_file"), "config: a crypto key file")
     for path, key, value in walk(config):
         if is_inline_secret(path, key):
             failures.append(f"config: secret {path} is inline: use {key}_file")
-        if key.endswith("_file"):
+        if is_secret_file(path, key) and not isinstance(value, dict):
             check(isinstance(value, str) and value.startswith(SECRET_MOUNT + "/"),
                   f"config: {path} points outside {SECRET_MOUNT}")
             name = str(value).rsplit("/", 1)[-1]

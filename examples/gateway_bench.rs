@@ -13,7 +13,12 @@
 //!    thread free to run on every CPU ("shared": the gateway competes with the load generator
 //!    and the MCP server), and, on a machine with two CPUs or more, with the bridge on one CPU
 //!    and everything else on another ("split": as deployed, where the gateway does not share its
-//!    CPU with its clients or the MCP server; the direct path gets the same one CPU);
+//!    CPU with its clients or the MCP server; the direct path gets the same one CPU). In the
+//!    shared layout, the same for a **streaming backend** (`sse_backend`: SSE, three events
+//!    each in a write of its own, where a proxy without `TCP_NODELAY` stalls ~40 ms per
+//!    request), and, when `nginx` is installed, both backends through a private **nginx** as a
+//!    plain reverse proxy (the floor of one more hop; its workers' CPU read from `/proc`),
+//!    `--repeat N` times, interleaved; the ratios of issue 13 as medians over the repetitions;
 //! 2. a cold-cache stampede: the user context of the login's grant is dropped, then `N`
 //!    concurrent requests (connections already open, released together) → userinfo calls seen
 //!    by the IdP (must be 1);
@@ -22,20 +27,25 @@
 //! 4. throughput at concurrency 64 round-robin over those `U` tokens (every request a different
 //!    user, the shape of a busy multi-user gateway).
 //!
-//! Drops the scratch database at the end. Writes nothing else.
+//! Drops the scratch database and stops nginx at the end. Writes nothing else (nginx's
+//! configuration lives in a temporary directory, removed with it).
 //!
 //! `cargo run --release --example gateway_bench -- [--duration S] [--warmup S] [--users N]
-//!  [--stampede N] [--userinfo-delay-ms MS]`; `GATEWAY_BENCH_DATABASE_URL` (default
-//! `postgres://postgres@127.0.0.1:5432/postgres`) names the server, loopback only.
+//!  [--stampede N] [--userinfo-delay-ms MS] [--repeat N]`; `GATEWAY_BENCH_DATABASE_URL`
+//! (default `postgres://postgres@127.0.0.1:5432/postgres`) names the server, loopback only.
 
 #[path = "gateway_bench/load.rs"]
 mod load;
+#[path = "gateway_bench/nginx.rs"]
+mod nginx;
 #[path = "gateway_bench/pinning.rs"]
 mod pinning;
 #[path = "gateway_bench/population.rs"]
 mod population;
 #[path = "gateway_bench/setup.rs"]
 mod setup;
+#[path = "gateway_bench/sse_backend.rs"]
+mod sse_backend;
 // The test suite's fake IdP, as is; the benchmark uses a part of its API.
 #[allow(unused_imports)]
 #[path = "../tests/support/mod.rs"]
@@ -68,6 +78,8 @@ struct Args {
     users: usize,
     stampede: usize,
     userinfo_delay_ms: u64,
+    /// Repetitions of the shared-layout comparison (direct, gateway, nginx; both backends).
+    repeat: usize,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -77,6 +89,7 @@ fn args() -> anyhow::Result<Args> {
         users: 100_000,
         stampede: 1_000,
         userinfo_delay_ms: 100,
+        repeat: 1,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -87,6 +100,7 @@ fn args() -> anyhow::Result<Args> {
             "--users" => a.users = value.parse()?,
             "--stampede" => a.stampede = value.parse()?,
             "--userinfo-delay-ms" => a.userinfo_delay_ms = value.parse()?,
+            "--repeat" => a.repeat = value.parse()?,
             other => bail!("unknown flag {other}"),
         }
     }
@@ -95,6 +109,9 @@ fn args() -> anyhow::Result<Args> {
     }
     if !(1..=10_000).contains(&a.stampede) {
         bail!("--stampede 1..=10000");
+    }
+    if !(1..=9).contains(&a.repeat) {
+        bail!("--repeat 1..=9");
     }
     Ok(a)
 }
@@ -206,16 +223,74 @@ async fn db_xacts(pool: &PgPool) -> anyhow::Result<i64> {
     .await?)
 }
 
+/// Which MCP server answers.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Backend {
+    /// The demo MCP server: a JSON answer in one write.
+    Fast,
+    /// [`sse_backend`]: three SSE events, each written on its own.
+    Sse,
+}
+
+impl Backend {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Fast => "fast",
+            Self::Sse => "sse",
+        }
+    }
+}
+
+/// How the requests reach it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Path {
+    Direct,
+    Gateway,
+    Nginx,
+}
+
+impl Path {
+    fn name(self) -> &'static str {
+        match self {
+            Self::Direct => "direct",
+            Self::Gateway => "gateway",
+            Self::Nginx => "nginx",
+        }
+    }
+}
+
+/// One measured path to one backend.
+struct Case {
+    backend: Backend,
+    path: Path,
+    target: Target,
+}
+
 struct Row {
     layout: Layout,
+    /// Which repetition of the comparison (0 for the single-run rows).
+    rep: usize,
+    backend: Backend,
+    path: Path,
     name: String,
     concurrency: usize,
     stats: Stats,
     db_per_req: f64,
     cpu_per_req_us: f64,
-    bridge_cpu_per_req_us: f64,
-    /// The part of `bridge_cpu_per_req_us` spent in the kernel (sockets, epoll, futexes).
-    bridge_sys_per_req_us: f64,
+    /// The proxy's own CPU per request: the bridge's threads, or nginx's workers (`None` for
+    /// direct requests).
+    proxy_cpu_per_req_us: Option<f64>,
+    /// The part of it spent in the kernel (sockets, epoll, futexes).
+    proxy_sys_per_req_us: Option<f64>,
+}
+
+/// The CPU time (user, system; µs) of the proxy a case goes through, if any.
+fn proxy_cpu(threads: &Threads, nginx: Option<&nginx::Nginx>, path: Path) -> Option<(u64, u64)> {
+    match path {
+        Path::Direct => None,
+        Path::Gateway => Some(threads.bridge.cpu_micros()),
+        Path::Nginx => nginx.map(nginx::Nginx::cpu_micros),
+    }
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -224,52 +299,66 @@ async fn measure(
     client: &reqwest::Client,
     args: &Args,
     threads: &Threads,
-    layout: Layout,
+    nginx: Option<&nginx::Nginx>,
+    (layout, rep): (Layout, usize),
+    case: &Case,
     name: &str,
-    target: &Target,
     concurrency: usize,
 ) -> anyhow::Result<Row> {
     let before = db_xacts(&world.pool).await?;
     let cpu_before = cpu_micros();
-    let bridge_before = threads.bridge.cpu_micros();
+    let proxy_before = proxy_cpu(threads, nginx, case.path);
     let stats = load::run(
         client,
-        target,
+        &case.target,
         concurrency,
         Duration::from_secs(args.warmup),
         Duration::from_secs(args.duration),
     )
     .await?;
     let cpu = cpu_micros() - cpu_before;
-    let bridge_after = threads.bridge.cpu_micros();
-    let bridge_user = bridge_after.0.saturating_sub(bridge_before.0);
-    let bridge_sys = bridge_after.1.saturating_sub(bridge_before.1);
-    let bridge_cpu = bridge_user + bridge_sys;
+    let proxy_after = proxy_cpu(threads, nginx, case.path);
     let after = db_xacts(&world.pool).await?;
     // The warm-up's requests ran too: spread the transactions and CPU over both windows.
-    let sent = stats.rps * (args.warmup + args.duration) as f64;
+    let sent = (stats.rps * (args.warmup + args.duration) as f64).max(1.0);
+    let (proxy, proxy_sys) = match (proxy_before, proxy_after) {
+        (Some(b), Some(a)) => {
+            let user = a.0.saturating_sub(b.0);
+            let sys = a.1.saturating_sub(b.1);
+            (Some((user + sys) as f64 / sent), Some(sys as f64 / sent))
+        }
+        _ => (None, None),
+    };
     eprintln!(
-        "  {:<6} {name:<22} c={concurrency:<3} {:>8.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  errors {}  CPU {:.0} µs/req (bridge {:.0}, kernel {:.0})  load {}",
+        "  {:<6} #{rep} {:<4} {name:<22} c={concurrency:<3} {:>8.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  errors {}  CPU {:.0} µs/req (proxy {}, kernel {})  load {}",
         layout.name(),
+        case.backend.name(),
         stats.rps,
         stats.p50_us,
         stats.p99_us,
         stats.errors,
-        cpu as f64 / sent.max(1.0),
-        bridge_cpu as f64 / sent.max(1.0),
-        bridge_sys as f64 / sent.max(1.0),
+        cpu as f64 / sent,
+        micros(proxy),
+        micros(proxy_sys),
         load_average()
     );
     Ok(Row {
         layout,
+        rep,
+        backend: case.backend,
+        path: case.path,
         name: name.to_owned(),
         concurrency,
-        db_per_req: (after - before - 1) as f64 / sent.max(1.0),
-        cpu_per_req_us: cpu as f64 / sent.max(1.0),
-        bridge_cpu_per_req_us: bridge_cpu as f64 / sent.max(1.0),
-        bridge_sys_per_req_us: bridge_sys as f64 / sent.max(1.0),
+        db_per_req: (after - before - 1) as f64 / sent,
+        cpu_per_req_us: cpu as f64 / sent,
+        proxy_cpu_per_req_us: proxy,
+        proxy_sys_per_req_us: proxy_sys,
         stats,
     })
+}
+
+fn micros(value: Option<f64>) -> String {
+    value.map_or_else(|| "–".to_owned(), |v| format!("{v:.0}"))
 }
 
 async fn run(
@@ -280,9 +369,12 @@ async fn run(
 ) -> anyhow::Result<()> {
     let started = Instant::now();
     let world = setup::start(scratch, (args.users as u64 + 10_000).max(100_000), bridge).await?;
-    let token = setup::login(&world).await?;
+    let token = setup::login(&world, setup::SERVER).await?;
+    let sse_token = setup::login(&world, setup::SSE_SERVER).await?;
     let (claims, grant) = population::claims_of(&world, &token).await?;
     let client = load::client()?;
+    let fast_url = world.gateway_url(setup::SERVER);
+    let sse_gateway_url = world.gateway_url(setup::SSE_SERVER);
     let direct = Target {
         url: world.demo_url.clone(),
         session: setup::initialize(&client, &world.demo_url, None).await?,
@@ -290,32 +382,146 @@ async fn run(
         body: load::ECHO,
     };
     let gateway = Target {
-        url: world.gateway_url(),
-        session: setup::initialize(&client, &world.gateway_url(), Some(&token)).await?,
+        url: fast_url.clone(),
+        session: setup::initialize(&client, &fast_url, Some(&token)).await?,
         tokens: Arc::new(vec![token.clone()]),
         body: load::ECHO,
     };
+    let sse_direct = Target {
+        url: world.sse_url.clone(),
+        session: setup::initialize(&client, &world.sse_url, None).await?,
+        tokens: Arc::new(Vec::new()),
+        body: load::ECHO,
+    };
+    let sse_gateway = Target {
+        url: sse_gateway_url.clone(),
+        session: setup::initialize(&client, &sse_gateway_url, Some(&sse_token)).await?,
+        tokens: Arc::new(vec![sse_token.clone()]),
+        body: load::ECHO,
+    };
+    // The floor: nginx in front of the same two backends, when it is installed.
+    let nginx = match nginx::find() {
+        Some(binary) => {
+            let n = nginx::Nginx::start(&binary, &world.demo_url, &world.sse_url)?;
+            eprintln!(
+                "{} started ({} workers) at {}",
+                n.version,
+                n.workers(),
+                n.base
+            );
+            Some(n)
+        }
+        None => {
+            eprintln!(
+                "nginx not found (PATH, /usr/sbin): the nginx floor is SKIPPED (Debian: apt-get install nginx)"
+            );
+            None
+        }
+    };
+    let mut cases = vec![
+        Case {
+            backend: Backend::Fast,
+            path: Path::Direct,
+            target: direct.clone(),
+        },
+        Case {
+            backend: Backend::Fast,
+            path: Path::Gateway,
+            target: gateway.clone(),
+        },
+    ];
+    if let Some(n) = &nginx {
+        cases.push(Case {
+            backend: Backend::Fast,
+            path: Path::Nginx,
+            // The demo server's session, opened directly: nginx passes the header through.
+            target: Target {
+                url: format!("{}/fast", n.base),
+                ..direct.clone()
+            },
+        });
+    }
+    cases.push(Case {
+        backend: Backend::Sse,
+        path: Path::Direct,
+        target: sse_direct.clone(),
+    });
+    cases.push(Case {
+        backend: Backend::Sse,
+        path: Path::Gateway,
+        target: sse_gateway,
+    });
+    if let Some(n) = &nginx {
+        cases.push(Case {
+            backend: Backend::Sse,
+            path: Path::Nginx,
+            target: Target {
+                url: format!("{}/sse", n.base),
+                ..sse_direct
+            },
+        });
+    }
     eprintln!(
-        "setup done in {:.1}s (login through the fake IdP, sessions initialized)",
+        "setup done in {:.1}s (two logins through the fake IdP, sessions initialized)",
         started.elapsed().as_secs_f64()
     );
 
-    // 1. Direct vs gateway, warm caches, in each layout the machine allows.
+    // 1. Direct vs gateway (vs nginx), warm caches: the shared layout with every case,
+    //    `repeat` times, then the split layout with the fast backend's direct and gateway paths.
+    let mut rows = Vec::new();
+    for rep in 0..args.repeat {
+        Layout::Shared.apply(threads)?;
+        for c in [1, HIGH] {
+            for case in &cases {
+                let name = case.path.name();
+                let at = (Layout::Shared, rep);
+                let row = measure(
+                    &world,
+                    &client,
+                    args,
+                    threads,
+                    nginx.as_ref(),
+                    at,
+                    case,
+                    name,
+                    c,
+                )
+                .await?;
+                rows.push(row);
+            }
+        }
+    }
     let mut layouts = vec![Layout::Shared];
     if threads.cpus.len() >= 2 {
         layouts.push(Layout::Split);
-    }
-    let mut rows = Vec::new();
-    for &layout in &layouts {
-        layout.apply(threads)?;
+        Layout::Split.apply(threads)?;
         for c in [1, HIGH] {
-            for (name, target) in [("direct", &direct), ("gateway", &gateway)] {
-                let row = measure(&world, &client, args, threads, layout, name, target, c).await?;
+            for case in cases
+                .iter()
+                .filter(|case| case.backend == Backend::Fast && case.path != Path::Nginx)
+            {
+                let name = case.path.name();
+                let at = (Layout::Split, 0);
+                let row = measure(
+                    &world,
+                    &client,
+                    args,
+                    threads,
+                    nginx.as_ref(),
+                    at,
+                    case,
+                    name,
+                    c,
+                )
+                .await?;
                 rows.push(row);
             }
         }
     }
     Layout::Shared.apply(threads)?;
+    // nginx is not needed any more: stop it before the parts that measure the process alone.
+    let nginx_version = nginx.as_ref().map(|n| n.version.clone());
+    drop(nginx);
 
     // 2. Cold-cache stampede for one grant.
     let burst_client = load::client()?;
@@ -369,20 +575,18 @@ async fn run(
     let (users_after, verified_after) = (gw.users.entry_count(), gw.verified.entry_count());
 
     // 4. Many users at concurrency 64 (caches warm; token states expire after 1 s).
-    let many_echo = Target {
-        body: load::ECHO,
-        ..many.clone()
+    let many_echo = Case {
+        backend: Backend::Fast,
+        path: Path::Gateway,
+        target: Target {
+            body: load::ECHO,
+            ..many.clone()
+        },
     };
     let name = format!("gateway, {} users", args.users);
+    let at = (Layout::Shared, 0);
     let many_row = measure(
-        &world,
-        &client,
-        args,
-        threads,
-        Layout::Shared,
-        &name,
-        &many_echo,
-        HIGH,
+        &world, &client, args, threads, None, at, &many_echo, &name, HIGH,
     )
     .await?;
 
@@ -398,21 +602,34 @@ async fn run(
     // The report.
     println!();
     println!(
-        "Gateway benchmark: tools/call echo, {} s measured after {} s warm-up, {} CPUs, everything in one process (load average now {})",
+        "Gateway benchmark: tools/call echo, {} s measured after {} s warm-up, {} CPUs, everything but nginx in one process (load average now {}); shared-layout comparison repeated {} time(s), interleaved",
         args.duration,
         args.warmup,
         threads.cpus.len(),
-        load_average()
+        load_average(),
+        args.repeat
     );
+    println!(
+        "backends: fast = the demo MCP server (JSON, one write); sse = a streaming MCP-like backend ({} SSE events, each written on its own)",
+        sse_backend::EVENTS
+    );
+    match &nginx_version {
+        Some(v) => println!(
+            "nginx floor: {v}, plain reverse proxy (no auth; keep-alive upstreams; proxy_buffering off for sse; worker_processes auto)"
+        ),
+        None => println!("nginx floor: SKIPPED (nginx is not installed)"),
+    }
     println!();
     println!(
-        "| layout | path | concurrency | requests | req/s | p50 µs | p99 µs | errors | CPU µs/req | bridge CPU µs/req (kernel) | DB xacts/req |"
+        "| layout | rep | backend | path | concurrency | requests | req/s | p50 µs | p99 µs | errors | CPU µs/req, this process | proxy CPU µs/req (kernel) | DB xacts/req |"
     );
-    println!("|---|---|---|---|---|---|---|---|---|---|---|");
+    println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
     for r in rows.iter().chain(std::iter::once(&many_row)) {
         println!(
-            "| {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {:.0} ({:.0}) | {:.3} |",
+            "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {} ({}) | {:.3} |",
             r.layout.name(),
+            r.rep + 1,
+            r.backend.name(),
             r.name,
             r.concurrency,
             r.stats.requests,
@@ -421,45 +638,54 @@ async fn run(
             r.stats.p99_us,
             r.stats.errors,
             r.cpu_per_req_us,
-            r.bridge_cpu_per_req_us,
-            r.bridge_sys_per_req_us,
+            micros(r.proxy_cpu_per_req_us),
+            micros(r.proxy_sys_per_req_us),
             r.db_per_req
         );
     }
+    println!(
+        "(nginx runs in processes of its own: its CPU is in the proxy column only; the bridge's threads are part of this process)"
+    );
     for &layout in &layouts {
-        let find = |name: &str, c: usize| {
-            rows.iter()
-                .find(|r| r.layout == layout && r.name == name && r.concurrency == c)
+        let reps = if layout == Layout::Shared {
+            args.repeat
+        } else {
+            1
         };
-        let (Some(d1), Some(g1), Some(d64), Some(g64)) = (
-            find("direct", 1),
-            find("gateway", 1),
-            find("direct", HIGH),
-            find("gateway", HIGH),
-        ) else {
+        let row = |rep, path, c| find(&rows, layout, rep, Backend::Fast, path, c);
+        let added = over(reps, |rep| {
+            Some(row(rep, Path::Gateway, 1)?.stats.p50_us - row(rep, Path::Direct, 1)?.stats.p50_us)
+        });
+        let ratio = over(reps, |rep| {
+            Some(row(rep, Path::Gateway, HIGH)?.stats.rps / row(rep, Path::Direct, HIGH)?.stats.rps)
+        });
+        let bridge_cpu = over(reps, |rep| {
+            row(rep, Path::Gateway, HIGH)?.proxy_cpu_per_req_us
+        });
+        let (Some(added_m), Some(ratio_m), Some(cpu_m)) =
+            (median(&added), median(&ratio), median(&bridge_cpu))
+        else {
             continue;
         };
-        let added = g1.stats.p50_us - d1.stats.p50_us;
-        let ratio = g64.stats.rps / d64.stats.rps;
         println!();
-        println!("{} layout:", layout.name());
+        println!("{} layout, fast backend (median of {reps}):", layout.name());
         println!(
-            "  added median latency (c=1): {added:.0} µs (target < 150 µs: {})",
-            verdict(added < 150.0)
+            "  added median latency (c=1): {} µs (target < 150 µs: {})",
+            list(&added, 1.0),
+            verdict(added_m < 150.0)
         );
         println!(
-            "  gateway/direct throughput (c=64): {:.0} % (target ≥ 60 %: {})",
-            ratio * 100.0,
-            verdict(ratio >= 0.6)
+            "  gateway/direct throughput (c=64): {} % (target ≥ 60 %: {})",
+            list(&ratio, 100.0),
+            verdict(ratio_m >= 0.6)
         );
         println!(
-            "  CPU per request (c=64): whole process direct {:.0} µs, gateway {:.0} µs; the bridge's own threads {:.0} µs (≈ {:.0} req/s per dedicated CPU)",
-            d64.cpu_per_req_us,
-            g64.cpu_per_req_us,
-            g64.bridge_cpu_per_req_us,
-            1e6 / g64.bridge_cpu_per_req_us.max(1.0)
+            "  the bridge's own CPU per request (c=64): {} µs (≈ {:.0} req/s per dedicated CPU)",
+            list(&bridge_cpu, 1.0),
+            1e6 / cpu_m.max(1.0)
         );
     }
+    report_floor(&rows, args.repeat, nginx_version.is_some());
     println!(
         "stampede: {} concurrent cold requests for one grant (userinfo delay {} ms): {} userinfo call(s) ({}), statuses {:?}, {:.2}s, {} DB xacts",
         args.stampede,
@@ -496,6 +722,179 @@ async fn run(
     println!("total {:.0}s", started.elapsed().as_secs_f64());
     world.pool.close().await;
     Ok(())
+}
+
+/// A Nagle stall costs ~40 ms (the client's delayed ACK); anything near it at c=1 is one.
+const NAGLE_SUSPECT_US: f64 = 20_000.0;
+
+/// The ratios of issue 13's table (shared layout), each computed within one repetition, then
+/// the median over the repetitions.
+fn report_floor(rows: &[Row], reps: usize, with_nginx: bool) {
+    let row = |rep, backend, path, c| find(rows, Layout::Shared, rep, backend, path, c);
+    let rps = |rep, backend, path, c| row(rep, backend, path, c).map(|r: &Row| r.stats.rps);
+    let p50 = |rep, backend, path, c| row(rep, backend, path, c).map(|r: &Row| r.stats.p50_us);
+    let ratio = |backend, a, b, c| {
+        over(reps, move |rep| {
+            Some(rps(rep, backend, a, c)? / rps(rep, backend, b, c)?)
+        })
+    };
+    let (fast, sse) = (Backend::Fast, Backend::Sse);
+    let (direct, gateway, nginx) = (Path::Direct, Path::Gateway, Path::Nginx);
+
+    println!();
+    println!(
+        "Streaming backend (sse: {} events, each its own write), shared layout, median of {reps}:",
+        sse_backend::EVENTS
+    );
+    for c in [1, HIGH] {
+        let g = over(reps, |rep| p50(rep, sse, gateway, c));
+        let d = over(reps, |rep| p50(rep, sse, direct, c));
+        let gd = ratio(sse, gateway, direct, c);
+        println!(
+            "  c={c}: p50 direct {} µs, gateway {} µs; gateway/direct req/s {} %{}",
+            list(&d, 1.0),
+            list(&g, 1.0),
+            list(&gd, 100.0),
+            if c == 1 {
+                format!(
+                    " (goal ≥ 90 %: {})",
+                    verdict(median(&gd).is_some_and(|m| m >= 0.9))
+                )
+            } else {
+                String::new()
+            }
+        );
+        if with_nginx {
+            let n = over(reps, |rep| p50(rep, sse, nginx, c));
+            println!(
+                "        nginx: p50 {} µs, nginx/direct req/s {} %",
+                list(&n, 1.0),
+                list(&ratio(sse, nginx, direct, c), 100.0)
+            );
+        }
+    }
+    let stalled =
+        median(&over(reps, |rep| p50(rep, sse, gateway, 1))).is_some_and(|p| p >= NAGLE_SUSPECT_US);
+    if stalled {
+        println!(
+            "  NAGLE STALL: the gateway's median at c=1 is ≥ {} ms on a backend that answers in several writes: each later write waits for the client's delayed ACK (~40 ms). Is TCP_NODELAY set on accepted sockets (src/serve.rs)?",
+            NAGLE_SUSPECT_US / 1000.0
+        );
+    } else {
+        println!(
+            "  no Nagle stall (a response written in several pieces would wait ~40 ms for the client's delayed ACK without TCP_NODELAY)"
+        );
+    }
+
+    if !with_nginx {
+        println!("nginx floor: SKIPPED (nginx is not installed)");
+        return;
+    }
+    println!();
+    println!("Gateway vs nginx (the floor of one more hop), shared layout, median of {reps}:");
+    for backend in [fast, sse] {
+        let added = |path| {
+            over(reps, move |rep| {
+                Some(p50(rep, backend, path, 1)? - p50(rep, backend, direct, 1)?)
+            })
+        };
+        let (ga, na) = (added(gateway), added(nginx));
+        let times = over(reps, |rep| {
+            let g = p50(rep, backend, gateway, 1)? - p50(rep, backend, direct, 1)?;
+            let n = p50(rep, backend, nginx, 1)? - p50(rep, backend, direct, 1)?;
+            Some(g / n)
+        });
+        let gn = ratio(backend, gateway, nginx, HIGH);
+        let cpu = |path| {
+            over(reps, move |rep| {
+                row(rep, backend, path, HIGH)?.proxy_cpu_per_req_us
+            })
+        };
+        let (gc, nc) = (cpu(gateway), cpu(nginx));
+        let cpu_times = over(reps, |rep| {
+            Some(
+                row(rep, backend, gateway, HIGH)?.proxy_cpu_per_req_us?
+                    / row(rep, backend, nginx, HIGH)?.proxy_cpu_per_req_us?,
+            )
+        });
+        println!("  {} backend:", backend.name());
+        println!(
+            "    added p50 at c=1 over direct: gateway {} µs, nginx {} µs → gateway/nginx {}× (goal ≤ 2×: {})",
+            list(&ga, 1.0),
+            list(&na, 1.0),
+            list_f(&times),
+            verdict(median(&times).is_some_and(|m| m <= 2.0))
+        );
+        println!(
+            "    throughput at c=64: gateway/direct {} %, nginx/direct {} %, gateway/nginx {} % (goal ≥ 80 %: {})",
+            list(&ratio(backend, gateway, direct, HIGH), 100.0),
+            list(&ratio(backend, nginx, direct, HIGH), 100.0),
+            list(&gn, 100.0),
+            verdict(median(&gn).is_some_and(|m| m >= 0.8))
+        );
+        println!(
+            "    proxy CPU per request at c=64: gateway (the bridge's threads) {} µs, nginx (its workers) {} µs → {}× (goal ≤ 1.5×: {})",
+            list(&gc, 1.0),
+            list(&nc, 1.0),
+            list_f(&cpu_times),
+            verdict(median(&cpu_times).is_some_and(|m| m <= 1.5))
+        );
+    }
+}
+
+fn find(
+    rows: &[Row],
+    layout: Layout,
+    rep: usize,
+    backend: Backend,
+    path: Path,
+    c: usize,
+) -> Option<&Row> {
+    rows.iter().find(|r| {
+        r.layout == layout
+            && r.rep == rep
+            && r.backend == backend
+            && r.path == path
+            && r.concurrency == c
+            && r.name == path.name()
+    })
+}
+
+/// The values `f` gives for each repetition that has them.
+fn over(reps: usize, f: impl Fn(usize) -> Option<f64>) -> Vec<f64> {
+    (0..reps).filter_map(f).collect()
+}
+
+fn median(values: &[f64]) -> Option<f64> {
+    let mut v = values.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied()
+}
+
+/// "median (each, …)" with `scale` applied, whole numbers.
+fn list(values: &[f64], scale: f64) -> String {
+    let Some(m) = median(values) else {
+        return "–".into();
+    };
+    let each: Vec<String> = values.iter().map(|v| format!("{:.0}", v * scale)).collect();
+    if values.len() > 1 {
+        format!("{:.0} ({})", m * scale, each.join(", "))
+    } else {
+        format!("{:.0}", m * scale)
+    }
+}
+
+/// Like [`list`], two decimals (ratios).
+fn list_f(values: &[f64]) -> String {
+    let Some(m) = median(values) else {
+        return "–".into();
+    };
+    let each: Vec<String> = values.iter().map(|v| format!("{v:.2}")).collect();
+    if values.len() > 1 {
+        format!("{m:.2} ({})", each.join(", "))
+    } else {
+        format!("{m:.2}")
+    }
 }
 
 fn verdict(ok: bool) -> &'static str {

@@ -30,6 +30,8 @@ const SEALING_KEY: &str = "QkVOQ0gtT05MWSBrZXkgbWNwLWF1dGgtYnJpZGdlIDE=";
 const REDIRECT_URI: &str = "http://127.0.0.1:7777/callback";
 pub const TENANT: &str = "acme";
 pub const SERVER: &str = "demo";
+/// The streaming backend's name in the bridge's configuration.
+pub const SSE_SERVER: &str = "sse";
 
 /// The scratch database: created on the loopback Postgres, dropped by [`Scratch::drop_now`].
 pub struct Scratch {
@@ -80,17 +82,20 @@ pub struct World {
     pub pool: PgPool,
     pub public_url: String,
     pub demo_url: String,
+    /// The streaming backend ([`crate::sse_backend`]).
+    pub sse_url: String,
     pub tenant_id: Uuid,
     pub client_id: String,
 }
 
 impl World {
-    pub fn gateway_url(&self) -> String {
-        format!("{}/t/{TENANT}/mcp/{SERVER}", self.public_url)
+    /// The gateway's URL for the MCP server `server` (`SERVER` or `SSE_SERVER`).
+    pub fn gateway_url(&self, server: &str) -> String {
+        format!("{}/t/{TENANT}/mcp/{server}", self.public_url)
     }
 }
 
-/// Starts the fake IdP, the demo MCP server and the bridge (in this process, on loopback; the
+/// Starts the fake IdP, the demo MCP server, the streaming backend and the bridge (in this process, on loopback; the
 /// bridge on the `bridge` runtime, with its own pool).
 pub async fn start(
     scratch: &Scratch,
@@ -99,6 +104,7 @@ pub async fn start(
 ) -> anyhow::Result<World> {
     let idp = FakeIdp::start(FakeIdpOptions::default()).await;
     let (mcp, _handle) = demo_mcp_server::spawn(DemoMcpOptions::default()).await?;
+    let sse_url = crate::sse_backend::spawn().await?;
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let public_url = format!("http://127.0.0.1:{port}");
@@ -129,6 +135,9 @@ client_secret = "{client_secret}"
 [[tenants.mcp_servers]]
 name = "{SERVER}"
 url = "http://{mcp}/mcp"
+[[tenants.mcp_servers]]
+name = "{SSE_SERVER}"
+url = "{sse_url}"
 "#,
         db = scratch.url,
         issuer = idp.issuer(),
@@ -182,6 +191,7 @@ url = "http://{mcp}/mcp"
         pool,
         public_url,
         demo_url: format!("http://{mcp}/mcp"),
+        sse_url,
         tenant_id,
         client_id,
     })
@@ -209,8 +219,9 @@ fn hidden_field(html: &str, name: &str) -> anyhow::Result<String> {
 }
 
 /// The whole login as a browser and an MCP client do it: `/authorize` (PKCE S256, `resource`),
-/// consent form, the fake IdP, the callback, `/token`. Returns the access token.
-pub async fn login(world: &World) -> anyhow::Result<String> {
+/// consent form, the fake IdP, the callback, `/token`. Returns the access token, whose audience
+/// is the gateway's URL for `server`.
+pub async fn login(world: &World, server: &str) -> anyhow::Result<String> {
     let browser = reqwest::Client::builder()
         .cookie_store(true)
         .redirect(reqwest::redirect::Policy::none())
@@ -229,7 +240,7 @@ pub async fn login(world: &World) -> anyhow::Result<String> {
         .append_pair("state", "bench")
         .append_pair("code_challenge", &challenge)
         .append_pair("code_challenge_method", "S256")
-        .append_pair("resource", &world.gateway_url())
+        .append_pair("resource", &world.gateway_url(server))
         .append_pair("scope", "mcp");
     let consent = browser.get(authorize).send().await?;
     ensure!(

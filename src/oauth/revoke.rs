@@ -46,8 +46,7 @@ pub async fn revoke(
             crate::coherence::publish(&state, crate::coherence::CacheEvent::TokensRevoked).await;
             tracing::info!(client = %client.client_id, "access token revoked");
         }
-    } else if let Some((family, tenant_id, client_pk)) =
-        store::tokens::family_of_refresh_token(&state.pool, &hash::sha256(token.as_bytes())).await?
+    } else if let Some((family, tenant_id, client_pk)) = refresh_family(&state, token).await?
         && tenant_id == ctx.tenant.id
         && client_pk == client.id
     {
@@ -68,4 +67,29 @@ pub async fn revoke(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// The family of a refresh token: by its row, or, for a rotated token whose row the sweeper
+/// already deleted, by the family its tagged form names when that family has moved past the
+/// token's generation (exactly the tokens the refresh grant would treat as a reuse).
+async fn refresh_family(
+    state: &AppState,
+    token: &str,
+) -> Result<Option<(uuid::Uuid, uuid::Uuid, uuid::Uuid)>, OAuthError> {
+    let hash = hash::sha256(token.as_bytes());
+    if let Some(found) = store::tokens::family_of_refresh_token(&state.pool, &hash).await? {
+        return Ok(Some(found));
+    }
+    let Some((family, generation)) = super::token::issue::tagged_family(token) else {
+        return Ok(None);
+    };
+    let mut conn = state
+        .pool
+        .acquire()
+        .await
+        .map_err(|e| OAuthError::database("revoke", e))?;
+    Ok(store::tokens::family_head(&mut conn, family)
+        .await?
+        .filter(|head| head.generation.is_some_and(|newest| generation < newest))
+        .map(|head| (family, head.tenant_id, head.client_pk)))
 }

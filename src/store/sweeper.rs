@@ -40,10 +40,16 @@ pub enum SweepKind {
     /// Access tokens expired, or revoked, longer than `auth.retention` ago (kept that long for
     /// introspection and audit).
     AccessTokens,
+    /// Rotated refresh tokens in the tagged format whose grace period is over. Their row is only
+    /// needed to answer a retry with the same response; a later replay is recognised from the
+    /// token itself (it names its family and generation) against the family's newest
+    /// generation, so deleting them keeps reuse detection while a long-lived family no longer
+    /// accumulates one row (and a sealed response) per refresh.
+    RotatedRefreshTokens,
     /// Active or revoked refresh tokens whose idle expiry passed longer than the retention ago.
-    /// Rotated tokens are *not* deleted here: they exist to detect reuse (RFC 9700 §4.14.2), and
-    /// a stolen rotated token can be presented for as long as its family lives, so they stay
-    /// until the family itself is deleted and cascade with it.
+    /// Rotated tokens of the older, opaque format are *not* deleted here: they exist to detect
+    /// reuse (RFC 9700 §4.14.2), and a stolen rotated token can be presented for as long as its
+    /// family lives, so they stay until the family itself is deleted and cascade with it.
     RefreshTokens,
     /// Families that are over: revoked longer than the retention ago, past
     /// `absolute_expires_at` by more than the retention, or dead because no active token is left
@@ -62,10 +68,11 @@ pub enum SweepKind {
 
 impl SweepKind {
     /// Every kind, in sweeping order.
-    pub const ALL: [SweepKind; 8] = [
+    pub const ALL: [SweepKind; 9] = [
         SweepKind::AuthorizationCodes,
         SweepKind::PendingAuthorizations,
         SweepKind::AccessTokens,
+        SweepKind::RotatedRefreshTokens,
         SweepKind::RefreshTokens,
         SweepKind::RefreshTokenFamilies,
         SweepKind::Grants,
@@ -79,6 +86,7 @@ impl SweepKind {
             SweepKind::AuthorizationCodes => "authorization_codes",
             SweepKind::PendingAuthorizations => "pending_authorizations",
             SweepKind::AccessTokens => "access_tokens",
+            SweepKind::RotatedRefreshTokens => "rotated_refresh_tokens",
             SweepKind::RefreshTokens => "refresh_tokens",
             SweepKind::RefreshTokenFamilies => "refresh_token_families",
             SweepKind::Grants => "grants",
@@ -115,6 +123,13 @@ impl SweepKind {
                      SELECT jti FROM access_tokens WHERE expires_at <= $2 OR revoked_at <= $2
                      LIMIT $5 FOR UPDATE SKIP LOCKED))
                  RETURNING NULL::timestamptz AS k"
+            }
+            SweepKind::RotatedRefreshTokens => {
+                "DELETE FROM refresh_tokens WHERE token_hash = ANY(ARRAY(
+                     SELECT token_hash FROM refresh_tokens
+                     WHERE status = 'rotated' AND tagged AND grace_until <= $1 AND grace_until >= $6
+                     ORDER BY grace_until LIMIT $5 FOR UPDATE SKIP LOCKED))
+                 RETURNING grace_until AS k"
             }
             SweepKind::RefreshTokens => {
                 "DELETE FROM refresh_tokens WHERE token_hash = ANY(ARRAY(

@@ -39,6 +39,7 @@ pub async fn insert_family(conn: &mut PgConnection, f: &NewFamily<'_>) -> Result
     Ok(())
 }
 
+/// Records a refresh token minted in the tagged format (it names its family and generation).
 pub async fn insert_refresh_token(
     conn: &mut PgConnection,
     token_hash: &[u8],
@@ -48,8 +49,8 @@ pub async fn insert_refresh_token(
     expires_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     sqlx::query(
-        "INSERT INTO refresh_tokens (token_hash, family_id, tenant_id, generation, expires_at)
-         VALUES ($1, $2, $3, $4, $5)",
+        "INSERT INTO refresh_tokens (token_hash, family_id, tenant_id, generation, expires_at, tagged)
+         VALUES ($1, $2, $3, $4, $5, true)",
     )
     .bind(token_hash)
     .bind(family_id)
@@ -223,45 +224,105 @@ pub async fn lock_refresh_token(
     }))
 }
 
-/// Drops the sealed grace responses of a family's earlier rotations once their grace period
-/// has passed: they hold live tokens and are only needed for `refresh_grace_period`.
-pub async fn clear_expired_grace(
-    conn: &mut PgConnection,
-    family_id: Uuid,
-    now: DateTime<Utc>,
-) -> Result<(), StoreError> {
+/// Everything one rotation writes, computed before the statement (the successor and the access
+/// token are minted in Rust; only their records go to the database).
+pub struct Rotation<'a> {
+    /// The presented token, rotated by this statement.
+    pub token_hash: &'a [u8],
+    pub now: DateTime<Utc>,
+    pub grace_until: DateTime<Utc>,
+    pub grace_response: &'a Sealed,
+    pub family_id: Uuid,
+    /// The presented token's generation; the successor gets the next one.
+    pub generation: i32,
+    pub successor_hash: &'a [u8],
+    pub successor_expires_at: DateTime<Utc>,
+    pub access: &'a NewAccessToken<'a>,
+}
+
+/// Rotates a refresh token in one statement (issue 13): marks the presented token rotated with
+/// its sealed grace response, clears the previous generation's grace response once its grace
+/// period is over (a point update on `(family_id, generation)`: nothing that walks the family,
+/// so a family's 10,000th refresh costs what its 10th does; later ones are left to the sweeper,
+/// which deletes rotated tagged rows after their grace), inserts the successor, records the
+/// access token and marks the grant in use. The caller holds the presented token's row lock.
+pub async fn rotate(conn: &mut PgConnection, r: &Rotation<'_>) -> Result<(), StoreError> {
+    let a = r.access;
     sqlx::query(
-        "UPDATE refresh_tokens SET grace_response = NULL, grace_response_key_id = NULL
-         WHERE family_id = $1 AND grace_response IS NOT NULL AND grace_until <= $2",
+        "WITH rotated AS (
+             UPDATE refresh_tokens SET status = 'rotated', rotated_at = $2, grace_until = $3,
+                 grace_response = $4, grace_response_key_id = $5
+             WHERE token_hash = $1
+         ), previous AS (
+             UPDATE refresh_tokens SET grace_response = NULL, grace_response_key_id = NULL
+             WHERE family_id = $6 AND generation = $7 - 1
+               AND grace_response IS NOT NULL AND grace_until <= $2
+         ), successor AS (
+             INSERT INTO refresh_tokens (token_hash, family_id, tenant_id, generation, expires_at, tagged)
+             VALUES ($8, $6, $10, $7 + 1, $9, true)
+         ), in_use AS (
+             UPDATE grants SET updated_at = GREATEST(updated_at, $13) WHERE id = $11
+         )
+         INSERT INTO access_tokens (jti, tenant_id, grant_id, client_pk, family_id, mcp_server_id,
+             subject, audience, scopes, issued_at, expires_at)
+         VALUES ($12, $10, $11, $14, $6, $15, $16, $17, $18, $13, $19)",
     )
-    .bind(family_id)
-    .bind(now)
+    .bind(r.token_hash)
+    .bind(r.now)
+    .bind(r.grace_until)
+    .bind(&r.grace_response.blob)
+    .bind(&r.grace_response.key_id)
+    .bind(r.family_id)
+    .bind(r.generation)
+    .bind(r.successor_hash)
+    .bind(r.successor_expires_at)
+    .bind(a.tenant_id)
+    .bind(a.grant_id)
+    .bind(a.jti)
+    .bind(a.issued_at)
+    .bind(a.client_pk)
+    .bind(a.mcp_server_id)
+    .bind(a.subject)
+    .bind(a.audience)
+    .bind(&a.scopes)
+    .bind(a.expires_at)
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-/// Marks a refresh token rotated, keeping the sealed response for the grace period.
-pub async fn mark_rotated(
+/// A family as seen by a replay of one of its tokens whose row the sweeper already deleted.
+pub struct FamilyHead {
+    pub tenant_id: Uuid,
+    pub client_pk: Uuid,
+    pub revoked: bool,
+    /// The newest generation recorded (the active token's, while the family lives).
+    pub generation: Option<i32>,
+}
+
+/// The family's owner and newest generation: the compact record reuse detection needs once
+/// rotated rows are gone. One index probe on `(family_id, generation)`, whatever the history.
+pub async fn family_head(
     conn: &mut PgConnection,
-    token_hash: &[u8],
-    now: DateTime<Utc>,
-    grace_until: DateTime<Utc>,
-    grace_response: &Sealed,
-) -> Result<(), StoreError> {
-    sqlx::query(
-        "UPDATE refresh_tokens SET status = 'rotated', rotated_at = $2, grace_until = $3,
-             grace_response = $4, grace_response_key_id = $5
-         WHERE token_hash = $1",
+    family_id: Uuid,
+) -> Result<Option<FamilyHead>, StoreError> {
+    let row = sqlx::query(
+        "SELECT f.tenant_id, f.client_pk, f.revoked_at IS NOT NULL AS revoked,
+                (SELECT max(t.generation) FROM refresh_tokens t WHERE t.family_id = f.id) AS generation
+         FROM refresh_token_families f WHERE f.id = $1",
     )
-    .bind(token_hash)
-    .bind(now)
-    .bind(grace_until)
-    .bind(&grace_response.blob)
-    .bind(&grace_response.key_id)
-    .execute(&mut *conn)
+    .bind(family_id)
+    .fetch_optional(&mut *conn)
     .await?;
-    Ok(())
+    row.map(|row| {
+        Ok(FamilyHead {
+            tenant_id: row.try_get("tenant_id")?,
+            client_pk: row.try_get("client_pk")?,
+            revoked: row.try_get("revoked")?,
+            generation: row.try_get("generation")?,
+        })
+    })
+    .transpose()
 }
 
 /// The family a refresh token belongs to, for revocation (RFC 7009).

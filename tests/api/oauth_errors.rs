@@ -385,6 +385,80 @@ async fn a_refresh_token_reused_within_the_grace_period_gets_the_same_successor_
 }
 
 #[sqlx::test]
+async fn a_rotated_refresh_token_replayed_after_the_sweeper_deleted_it_still_revokes_the_family(
+    pool: PgPool,
+) {
+    let (_idp, app, client_id) = setup(&pool).await;
+    let flow = Flow::new(&app, "acme", &client_id);
+    let first = flow.tokens().await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let second: Value = flow.refresh(&first).await.json().await.unwrap();
+    let third: Value = flow
+        .refresh(second["refresh_token"].as_str().unwrap())
+        .await
+        .json()
+        .await
+        .unwrap();
+    // The grace period (5 s by default) is over: the sweeper deletes both rotated generations.
+    let later = chrono::Utc::now() + chrono::Duration::minutes(10);
+    let report = mcp_auth_bridge::sweeper::Sweeper::new(pool.clone(), &test_config(""))
+        .run_once(later)
+        .await
+        .unwrap();
+    assert_eq!(report.deleted["rotated_refresh_tokens"], 2);
+    let left: i64 = sqlx::query_scalar("SELECT count(*) FROM refresh_tokens")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 1, "only the active generation is left");
+
+    assert_eq!(
+        error_of(flow.refresh(&first).await).await.1,
+        "invalid_grant"
+    );
+
+    let reason: Option<String> =
+        sqlx::query_scalar("SELECT revoked_reason FROM refresh_token_families")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert_eq!(reason.as_deref(), Some("reuse"));
+    assert_eq!(
+        error_of(flow.refresh(third["refresh_token"].as_str().unwrap()).await)
+            .await
+            .1,
+        "invalid_grant",
+        "the family is revoked"
+    );
+}
+
+#[sqlx::test]
+async fn a_forged_tagged_refresh_token_naming_a_later_generation_revokes_nothing(pool: PgPool) {
+    let (_idp, app, client_id) = setup(&pool).await;
+    let flow = Flow::new(&app, "acme", &client_id);
+    let live = flow.tokens().await["refresh_token"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // The right family (the first 32 characters), a generation that was never issued, any
+    // random part: unknown, not a reuse.
+    let forged = format!("{}{:08x}{}", &live[..32], 7, "A".repeat(43));
+    assert_eq!(
+        error_of(flow.refresh(&forged).await).await.1,
+        "invalid_grant"
+    );
+    let revoked: bool =
+        sqlx::query_scalar("SELECT revoked_at IS NOT NULL FROM refresh_token_families")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(!revoked);
+    assert_eq!(flow.refresh(&live).await.status(), StatusCode::OK);
+}
+
+#[sqlx::test]
 async fn scope_may_narrow_on_refresh_but_never_widen(pool: PgPool) {
     let (_idp, app, client_id) = setup(&pool).await;
     let flow = Flow::new(&app, "acme", &client_id);

@@ -116,7 +116,7 @@ say "starting the demo MCP server on $MCP_ADDR"
 MCP_PID=$!
 
 say "starting the bridge on $BRIDGE_ADDR (database $DB_NAME)"
-MCP_AUTH_BRIDGE__DATABASE__URL="postgres://postgres@$PG_HOST:$PG_PORT/$DB_NAME" \
+MCP_AUTH_BRIDGE__DATABASE__URL="postgres://postgres@$PG_HOST:$PG_PORT/$DB_NAME?sslmode=disable" \
   MCP_AUTH_BRIDGE__LOG__FORMAT=json \
   "$BIN" serve --config config/dev.toml >"$LOGDIR/bridge.log" 2>&1 &
 BRIDGE_PID=$!

@@ -81,7 +81,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 say "starting the bridge on $BRIDGE_ADDR (database $DB_NAME)"
-MCP_AUTH_BRIDGE__DATABASE__URL="postgres://postgres@$PG_HOST:$PG_PORT/$DB_NAME" \
+MCP_AUTH_BRIDGE__DATABASE__URL="postgres://postgres@$PG_HOST:$PG_PORT/$DB_NAME?sslmode=disable" \
   "$BIN" serve --config "$HERE/config.toml" >"$LOGDIR/bridge.log" 2>&1 &
 BRIDGE_PID=$!
 

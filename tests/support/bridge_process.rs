@@ -148,13 +148,17 @@ impl Drop for BridgeProcess {
 }
 
 /// A `postgres://` URL for `database` on the server named by `DATABASE_URL`, optionally through
-/// another port (a fault proxy).
+/// another port (a fault proxy). Loopback without TLS (`sslmode=disable`) unless `DATABASE_URL`
+/// chose a mode: the test server is local, a TLS handshake there only costs time.
 pub fn database_url_for(database: &str, port: Option<u16>) -> String {
     let mut url = url::Url::parse(&super::fault_proxy::database_url()).expect("DATABASE_URL");
     url.set_path(&format!("/{database}"));
     if let Some(port) = port {
         url.set_host(Some("127.0.0.1")).expect("host");
         url.set_port(Some(port)).expect("port");
+    }
+    if !url.query_pairs().any(|(k, _)| k == "sslmode") {
+        url.query_pairs_mut().append_pair("sslmode", "disable");
     }
     url.to_string()
 }

@@ -45,18 +45,23 @@ fn access_ttl(state: &AppState, ctx: &TenantContext) -> chrono::Duration {
         .unwrap_or_else(|| state.config.auth.access_token_ttl.to_chrono())
 }
 
-/// Signs an access token and records its `jti`, in the caller's transaction. The signer is
-/// loaded by the caller *before* its transaction: a transaction must never wait for a second
-/// pooled connection (under concurrent redemptions that starves the pool).
-pub async fn access_token(
-    conn: &mut PgConnection,
+/// An access token signed, with the record that makes it revocable by `jti`.
+pub struct SignedAccess<'a> {
+    pub jwt: String,
+    pub expires_in: i64,
+    pub record: NewAccessToken<'a>,
+}
+
+/// Signs an access token without touching the database; the caller records `record` (the
+/// refresh grant does so inside its one rotation statement).
+pub fn sign_access_token<'a>(
     state: &AppState,
     signer: &Signer,
     ctx: &TenantContext,
-    s: &Subject<'_>,
+    s: &Subject<'a>,
     scopes: &Scopes,
     now: DateTime<Utc>,
-) -> Result<(String, i64), OAuthError> {
+) -> Result<SignedAccess<'a>, OAuthError> {
     let ttl = access_ttl(state, ctx);
     let jti = Uuid::new_v4();
     let claims = AccessClaims {
@@ -84,11 +89,83 @@ pub async fn access_token(
         issued_at: now,
         expires_at: now + ttl,
     };
-    tokens::insert_access_token(conn, &record).await?;
-    Ok((jwt, ttl.num_seconds()))
+    Ok(SignedAccess {
+        jwt,
+        expires_in: ttl.num_seconds(),
+        record,
+    })
 }
 
-/// Creates the next refresh token of a family; its idle expiry never passes the family's end.
+/// Signs an access token and records its `jti`, in the caller's transaction. The signer is
+/// loaded by the caller *before* its transaction: a transaction must never wait for a second
+/// pooled connection (under concurrent redemptions that starves the pool).
+pub async fn access_token(
+    conn: &mut PgConnection,
+    state: &AppState,
+    signer: &Signer,
+    ctx: &TenantContext,
+    s: &Subject<'_>,
+    scopes: &Scopes,
+    now: DateTime<Utc>,
+) -> Result<(String, i64), OAuthError> {
+    let signed = sign_access_token(state, signer, ctx, s, scopes, now)?;
+    tokens::insert_access_token(conn, &signed.record).await?;
+    Ok((signed.jwt, signed.expires_in))
+}
+
+/// A refresh token minted but not yet recorded.
+pub struct MintedRefresh {
+    pub token: String,
+    pub hash: [u8; 32],
+    pub expires_at: DateTime<Utc>,
+}
+
+/// Mints the refresh token of generation `generation` of a family:
+/// `<family, 32 hex><generation, 8 hex><random, 43 base64url>`. The random part (256 bits) is
+/// the secret; the prefix lets a replay of a rotated token be recognised after the sweeper
+/// deleted its row (see [`tagged_family`]). No `.` in it: `/revoke` tells JWTs by their dots.
+/// Its idle expiry never passes the family's end.
+pub fn mint_refresh_token(
+    state: &AppState,
+    family_id: Uuid,
+    generation: i32,
+    family_expires_at: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> MintedRefresh {
+    let token = format!(
+        "{}{:08x}{}",
+        family_id.simple(),
+        generation,
+        random::token()
+    );
+    let expires_at = (now + state.config.auth.refresh_token_ttl.to_chrono()).min(family_expires_at);
+    MintedRefresh {
+        hash: hash::sha256(token.as_bytes()),
+        token,
+        expires_at,
+    }
+}
+
+/// Length of a tagged refresh token (opaque ones, minted before, are 43 characters).
+const TAGGED_LEN: usize = 32 + 8 + 43;
+
+/// The family and generation a tagged refresh token names, if it is one. Only consulted when
+/// no row matches the token's hash: the name alone never grants anything. Forging one needs the
+/// family id, which only ever appears inside that family's own tokens, so whoever can forge a
+/// replay could replay a real rotated token just as well.
+pub fn tagged_family(token: &str) -> Option<(Uuid, i32)> {
+    if token.len() != TAGGED_LEN || !token.is_ascii() {
+        return None;
+    }
+    let family = Uuid::try_parse(&token[..32]).ok()?;
+    let generation = u32::from_str_radix(&token[32..40], 16).ok()?;
+    i32::try_from(generation)
+        .ok()
+        .filter(|g| *g > 0)
+        .map(|g| (family, g))
+}
+
+/// Creates the next refresh token of a family and records it.
 pub async fn refresh_token(
     conn: &mut PgConnection,
     state: &AppState,
@@ -98,16 +175,15 @@ pub async fn refresh_token(
     family_expires_at: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> Result<String, OAuthError> {
-    let token = random::token();
-    let expires_at = (now + state.config.auth.refresh_token_ttl.to_chrono()).min(family_expires_at);
+    let minted = mint_refresh_token(state, family_id, generation, family_expires_at, now);
     tokens::insert_refresh_token(
         conn,
-        &hash::sha256(token.as_bytes()),
+        &minted.hash,
         family_id,
         tenant_id,
         generation,
-        expires_at,
+        minted.expires_at,
     )
     .await?;
-    Ok(token)
+    Ok(minted.token)
 }

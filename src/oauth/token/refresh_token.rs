@@ -3,7 +3,11 @@
 //! Concurrent presentations of one token are serialised by a row lock. The first rotates; a
 //! reuse of the just-rotated token within `auth.refresh_grace_period` gets the very same
 //! response (clients retry refreshes whose answer they lost, sometimes from two places); a reuse
-//! after that is treated as theft and revokes the whole family and its access tokens.
+//! after that is treated as theft and revokes the whole family and its access tokens — also
+//! once the sweeper has deleted the rotated token's row (its tagged form names the family).
+//!
+//! One transaction of four round trips: `BEGIN`, the locking read, one rotation statement (a CTE
+//! that writes everything, see `store::tokens::rotate`), `COMMIT`.
 
 use chrono::{DateTime, Utc};
 
@@ -37,7 +41,7 @@ pub async fn exchange(
     let signer = state.keys.signer(ctx.tenant.id).await?;
     let mut tx = state.pool.begin().await.map_err(commit)?;
     let Some(locked) = store::tokens::lock_refresh_token(&mut tx, &token_hash).await? else {
-        return Err(OAuthError::invalid_grant("unknown refresh token"));
+        return replay_of_swept(state, tx, ctx, client, token, now).await;
     };
     if locked.tenant_id != ctx.tenant.id || locked.client_pk != client.id {
         return Err(OAuthError::invalid_grant("unknown refresh token"));
@@ -57,11 +61,7 @@ pub async fn exchange(
             return serde_json::from_slice(&json)
                 .map_err(|e| OAuthError::internal("grace response", &e));
         }
-        store::tokens::revoke_family(&mut tx, locked.family_id, "reuse", now).await?;
-        tx.commit().await.map_err(commit)?;
-        crate::coherence::publish(state, crate::coherence::CacheEvent::TokensRevoked).await;
-        tracing::warn!(client = %client.client_id, family = %locked.family_id, "rotated refresh token reused; family revoked");
-        return Err(OAuthError::invalid_grant("refresh token already used"));
+        return revoke_on_reuse(state, tx, client, locked.family_id, now).await;
     }
     let scopes = narrowed_scopes(params, &locked)?;
     check(params, &locked, now)?;
@@ -119,6 +119,56 @@ fn narrowed_scopes(params: &Params, locked: &LockedRefresh) -> Result<Scopes, OA
     }
 }
 
+/// A rotated token presented after its grace period: theft (RFC 9700 section 4.14.2). The whole
+/// family and its access tokens are revoked.
+async fn revoke_on_reuse(
+    state: &AppState,
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    client: &Client,
+    family_id: uuid::Uuid,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, OAuthError> {
+    store::tokens::revoke_family(&mut tx, family_id, "reuse", now).await?;
+    tx.commit()
+        .await
+        .map_err(|e| OAuthError::database("refresh transaction", e))?;
+    crate::coherence::publish(state, crate::coherence::CacheEvent::TokensRevoked).await;
+    tracing::warn!(client = %client.client_id, family = %family_id, "rotated refresh token reused; family revoked");
+    Err(OAuthError::invalid_grant("refresh token already used"))
+}
+
+/// No row has this token's hash. The sweeper deletes rotated tokens once their grace period is
+/// over, so a tagged token naming an earlier generation of a live family of this client is a
+/// reuse like any other, detected from the family's newest generation; anything else is unknown.
+async fn replay_of_swept(
+    state: &AppState,
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    ctx: &TenantContext,
+    client: &Client,
+    token: &str,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, OAuthError> {
+    let unknown = || Err(OAuthError::invalid_grant("unknown refresh token"));
+    let Some((family_id, generation)) = issue::tagged_family(token) else {
+        return unknown();
+    };
+    let Some(head) = store::tokens::family_head(&mut tx, family_id).await? else {
+        return unknown();
+    };
+    if head.tenant_id != ctx.tenant.id || head.client_pk != client.id {
+        return unknown();
+    }
+    if head.revoked {
+        return Err(OAuthError::invalid_grant("refresh token revoked"));
+    }
+    match head.generation {
+        Some(newest) if generation < newest => {
+            revoke_on_reuse(state, tx, client, family_id, now).await
+        }
+        _ => unknown(),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn rotate(
     tx: &mut sqlx::PgConnection,
@@ -131,16 +181,13 @@ async fn rotate(
     token_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, OAuthError> {
-    let successor = issue::refresh_token(
-        tx,
+    let successor = issue::mint_refresh_token(
         state,
-        ctx.tenant.id,
         locked.family_id,
         locked.generation + 1,
         locked.family_expires_at,
         now,
-    )
-    .await?;
+    );
     let subject = Subject {
         grant_id: locked.grant_id,
         client_pk: client.id,
@@ -150,19 +197,30 @@ async fn rotate(
         resource: &locked.resource,
         family_id: Some(locked.family_id),
     };
-    let (access_token, expires_in) =
-        issue::access_token(tx, state, signer, ctx, &subject, scopes, now).await?;
+    let access = issue::sign_access_token(state, signer, ctx, &subject, scopes, now)?;
     let response = TokenResponse {
-        access_token,
+        access_token: access.jwt,
         token_type: "Bearer".into(),
-        expires_in,
-        refresh_token: Some(successor),
+        expires_in: access.expires_in,
+        refresh_token: Some(successor.token),
         scope: scopes.to_string(),
     };
     let json = serde_json::to_vec(&response).map_err(|e| OAuthError::internal("encode", &e))?;
     let sealed = state.sealer.seal(&json, &grace_aad(token_hash));
-    let grace_until = now + state.config.auth.refresh_grace_period.to_chrono();
-    store::tokens::mark_rotated(tx, token_hash, now, grace_until, &sealed).await?;
-    store::tokens::clear_expired_grace(tx, locked.family_id, now).await?;
+    store::tokens::rotate(
+        tx,
+        &store::tokens::Rotation {
+            token_hash,
+            now,
+            grace_until: now + state.config.auth.refresh_grace_period.to_chrono(),
+            grace_response: &sealed,
+            family_id: locked.family_id,
+            generation: locked.generation,
+            successor_hash: &successor.hash,
+            successor_expires_at: successor.expires_at,
+            access: &access.record,
+        },
+    )
+    .await?;
     Ok(response)
 }

@@ -252,3 +252,48 @@ async fn each_run_is_recorded_and_the_run_log_is_kept_30_days(pool: PgPool) {
     assert_eq!(error, None);
     assert_eq!(f.count("sweeper_runs").await, 2);
 }
+
+#[sqlx::test]
+async fn tagged_rotated_refresh_tokens_go_when_their_grace_period_is_over(pool: PgPool) {
+    let f = Fixture::new(&pool).await;
+    let g = f.grant(now()).await;
+    let family = f.family(g, now() + RETENTION, None).await;
+    let over = f
+        .refresh_token(family, 1, "rotated", now() + RETENTION)
+        .await;
+    let in_grace = f
+        .refresh_token(family, 2, "rotated", now() + RETENTION)
+        .await;
+    let opaque = f
+        .refresh_token(family, 3, "rotated", now() + RETENTION)
+        .await;
+    let active = f
+        .refresh_token(family, 4, "active", now() + RETENTION)
+        .await;
+    for (hash, grace_until, tagged) in [
+        (&over, now(), true),
+        (&in_grace, now() + SECOND, true),
+        (&opaque, now() - RETENTION, false),
+    ] {
+        sqlx::query(
+            "UPDATE refresh_tokens SET grace_until = $2, tagged = $3 WHERE token_hash = $1",
+        )
+        .bind(hash)
+        .bind(grace_until)
+        .bind(tagged)
+        .execute(&pool)
+        .await
+        .unwrap();
+    }
+
+    let report = sweeper(&pool).run_once(now()).await.unwrap();
+
+    assert!(!f.exists("refresh_tokens", "token_hash", &over).await);
+    assert!(f.exists("refresh_tokens", "token_hash", &in_grace).await);
+    assert!(
+        f.exists("refresh_tokens", "token_hash", &opaque).await,
+        "an opaque token cannot name its family: its row detects its reuse"
+    );
+    assert!(f.exists("refresh_tokens", "token_hash", &active).await);
+    assert_eq!(report.deleted["rotated_refresh_tokens"], 1);
+}

@@ -34,6 +34,8 @@
 //!  [--stampede N] [--userinfo-delay-ms MS] [--repeat N]`; `GATEWAY_BENCH_DATABASE_URL`
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`) names the server, loopback only.
 
+#[path = "common/bridge.rs"]
+mod common;
 #[path = "gateway_bench/load.rs"]
 mod load;
 #[path = "gateway_bench/nginx.rs"]

@@ -19,6 +19,8 @@
 //! `TOKEN_BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) names the
 //! server, loopback only.
 
+#[path = "common/bridge.rs"]
+mod common;
 // The test suite's fake IdP, as is; the benchmark uses a part of its API.
 #[allow(unused_imports)]
 #[path = "../tests/support/mod.rs"]
@@ -37,12 +39,7 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use mcp_auth_bridge::{
     config::{Config, HumanDuration},
     demo_mcp_server::{self, DemoMcpOptions},
-    domain::{ApplicationType, AuthMethod, ClientKind},
-    startup::{Application, DatabaseSetup},
-    store::{
-        self,
-        clients::{self, NewClient},
-    },
+    store,
 };
 use reqwest::{StatusCode, header::LOCATION};
 use serde_json::Value;
@@ -50,7 +47,6 @@ use sha2::{Digest, Sha256};
 use sqlx::{ConnectOptions, PgPool, postgres::PgConnectOptions};
 use tokio::net::TcpListener;
 use tracing_subscriber::layer::SubscriberExt;
-use uuid::Uuid;
 
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
@@ -190,41 +186,9 @@ url = "http://{mcp}/mcp"
     let mut config = Config::load_str(&toml, &[])?;
     config.auth.cleanup_interval = HumanDuration::secs(0);
     let pool = store::connect(&config.database).await?;
-    bridge
-        .spawn(async move {
-            let listener = TcpListener::from_std(listener.into_std()?)?;
-            let pool = store::connect(&config.database).await?;
-            let app = Application::build_with(config, pool, DatabaseSetup::Prepare, Some(listener))
-                .await?;
-            tokio::spawn(app.run_until(std::future::pending()));
-            anyhow::Ok(())
-        })
-        .await??;
-    let tenant_id: Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
-        .bind(TENANT)
-        .fetch_one(&pool)
-        .await?;
-    let client_id = format!("bench-{}", Uuid::new_v4().simple());
-    clients::upsert(
-        &pool,
-        &NewClient {
-            tenant_id,
-            client_id: &client_id,
-            kind: ClientKind::Dynamic,
-            secret_hash: None,
-            auth_method: AuthMethod::None,
-            application_type: ApplicationType::Native,
-            client_name: Some("Token benchmark"),
-            redirect_uris: vec![REDIRECT_URI.to_owned()],
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            scope: None,
-            metadata: serde_json::json!({}),
-            registration_token_hash: None,
-            metadata_expires_at: None,
-            registered_from: None,
-        },
-    )
-    .await?;
+    common::serve(config, listener, bridge).await?;
+    let (_, client_id) =
+        common::register_public_client(&pool, TENANT, REDIRECT_URI, "Token benchmark").await?;
     let pg_stat_statements = sqlx::query("CREATE EXTENSION IF NOT EXISTS pg_stat_statements")
         .execute(&pool)
         .await

@@ -8,13 +8,8 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use mcp_auth_bridge::{
     config::{Config, HumanDuration},
     demo_mcp_server::{self, DemoMcpOptions},
-    domain::{ApplicationType, AuthMethod, ClientKind},
-    startup::{Application, DatabaseSetup},
     state::AppState,
-    store::{
-        self,
-        clients::{self, NewClient},
-    },
+    store,
 };
 use reqwest::{StatusCode, header::LOCATION};
 use serde_json::Value;
@@ -149,42 +144,10 @@ url = "{sse_url}"
     config.auth.cleanup_interval = HumanDuration::secs(0);
     // The benchmark's own queries go through a pool of its own, on its own runtime.
     let pool = store::connect(&config.database).await?;
-    let state = bridge
-        .spawn(async move {
-            let listener = TcpListener::from_std(listener.into_std()?)?;
-            let pool = store::connect(&config.database).await?;
-            let app = Application::build_with(config, pool, DatabaseSetup::Prepare, Some(listener))
-                .await?;
-            let state = app.state().clone();
-            tokio::spawn(app.run_until(std::future::pending()));
-            anyhow::Ok(state)
-        })
-        .await??;
-    let tenant_id: Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
-        .bind(TENANT)
-        .fetch_one(&pool)
-        .await?;
-    let client_id = format!("bench-{}", Uuid::new_v4().simple());
-    clients::upsert(
-        &pool,
-        &NewClient {
-            tenant_id,
-            client_id: &client_id,
-            kind: ClientKind::Dynamic,
-            secret_hash: None,
-            auth_method: AuthMethod::None,
-            application_type: ApplicationType::Native,
-            client_name: Some("Gateway benchmark"),
-            redirect_uris: vec![REDIRECT_URI.to_owned()],
-            grant_types: vec!["authorization_code".into(), "refresh_token".into()],
-            scope: None,
-            metadata: serde_json::json!({}),
-            registration_token_hash: None,
-            metadata_expires_at: None,
-            registered_from: None,
-        },
-    )
-    .await?;
+    let state = crate::common::serve(config, listener, bridge).await?;
+    let (tenant_id, client_id) =
+        crate::common::register_public_client(&pool, TENANT, REDIRECT_URI, "Gateway benchmark")
+            .await?;
     Ok(World {
         idp,
         state,

@@ -5,16 +5,21 @@
 //! declares are deleted when the file owned them. Tenants removed from the file are kept,
 //! since deleting a tenant's users and grants because a line went missing would be worse.
 
+use chrono::Utc;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use crate::{
-    config::{Config, ProviderConfig, TenantConfig},
+    config::{Config, McpServerConfig, ProviderConfig, TenantConfig},
     crypto::{Sealed, Sealer, hash},
+    domain::{ResourceName, tenant::Source},
     store::{
         StoreError,
         audit::{self, AuditEntry},
-        tenants::{self, McpServerInput, ProviderInput, TenantInput, Upserted},
+        mcp_servers::{self, ServerRow},
+        providers::{self, ProviderRow},
+        tenants::{self, TenantInput},
+        upsert::Upserted,
     },
 };
 
@@ -95,42 +100,60 @@ async fn apply_tenant(
                 .find(|(n, _)| n == name)
                 .map(|(_, id)| *id)
         });
-        let input = McpServerInput {
-            name: &s.name,
-            upstream_url: s.url.as_str(),
-            provider_id,
-            scopes: s.scopes.as_deref(),
-            required_scopes: &s.required_scopes,
-            forward_upstream_token: s.forward_upstream_token,
-            exchange_client_id: s.token_exchange.as_ref().map(|x| x.client_id.as_str()),
-            exchange_secret_hash: s
-                .token_exchange
-                .as_ref()
-                .map(|x| hash::sha256(x.client_secret.expose().as_bytes()).to_vec()),
-        };
-        let outcome = tenants::upsert_config_mcp_server(conn, tenant_id, &input).await?;
-        if !matches!(outcome, Upserted::Unchanged(_)) {
-            let after = serde_json::json!({"name": s.name, "url": s.url, "provider": provider});
-            audit_config_change(
-                conn,
-                tenant_id,
-                "mcp_server.upsert",
-                "mcp_server",
-                outcome.id().to_string(),
-                after,
-            )
-            .await?;
-        }
+        let outcome = apply_server(conn, tenant_id, s, provider, provider_id).await?;
         report.count(outcome);
     }
     let provider_names: Vec<String> = t.providers.iter().map(|p| p.name.to_string()).collect();
     let server_names: Vec<String> = t.mcp_servers.iter().map(|s| s.name.to_string()).collect();
-    report.pruned +=
-        tenants::prune_config_children(conn, tenant_id, &provider_names, &server_names).await?;
+    // Servers first: they name providers.
+    report.pruned += mcp_servers::prune_config(conn, tenant_id, &server_names).await?;
+    report.pruned += providers::prune_config(conn, tenant_id, &provider_names).await?;
     if crate::tokens::keys::ensure_key(conn, tenant_id, sealer).await? {
         report.keys_created += 1;
     }
     Ok(())
+}
+
+async fn apply_server(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    s: &McpServerConfig,
+    provider: Option<&ResourceName>,
+    provider_id: Option<Uuid>,
+) -> Result<Upserted, StoreError> {
+    let now = Utc::now();
+    let row = ServerRow {
+        id: Uuid::new_v4(),
+        name: s.name.to_string(),
+        upstream_url: s.url.to_string(),
+        provider_id,
+        provider: None,
+        scopes: s.scopes.clone(),
+        required_scopes: s.required_scopes.clone(),
+        forward_upstream_token: s.forward_upstream_token,
+        exchange_client_id: s.token_exchange.as_ref().map(|x| x.client_id.clone()),
+        exchange_secret_hash: s
+            .token_exchange
+            .as_ref()
+            .map(|x| hash::sha256(x.client_secret.expose().as_bytes()).to_vec()),
+        source: Source::Config,
+        created_at: now,
+        updated_at: now,
+    };
+    let outcome = mcp_servers::upsert_config(conn, tenant_id, &row).await?;
+    if !matches!(outcome, Upserted::Unchanged(_)) {
+        let after = serde_json::json!({"name": s.name, "url": s.url, "provider": provider});
+        audit_config_change(
+            conn,
+            tenant_id,
+            "mcp_server.upsert",
+            "mcp_server",
+            outcome.id().to_string(),
+            after,
+        )
+        .await?;
+    }
+    Ok(outcome)
 }
 
 async fn apply_provider(
@@ -151,17 +174,19 @@ async fn apply_provider(
     let settings = serde_json::json!({ "dev_user": p.dev_user.as_ref().map(|u| serde_json::json!({
         "subject": u.subject, "email": u.email, "name": u.name,
     })) });
-    let input = ProviderInput {
-        name: &p.name,
-        kind: p.kind,
+    let now = Utc::now();
+    let row = ProviderRow {
+        id: Uuid::new_v4(),
+        name: p.name.to_string(),
+        kind: p.kind.as_str().to_owned(),
         position,
         issuer: p
             .issuer
             .as_ref()
             .map(|u| u.as_str().trim_end_matches('/').to_owned()),
-        client_id: p.client_id.as_deref(),
+        client_id: p.client_id.clone(),
         client_secret,
-        scopes: p.scopes.as_deref(),
+        scopes: p.scopes.clone(),
         authorization_url: p.authorization_url.as_ref().map(|u| u.to_string()),
         token_url: p.token_url.as_ref().map(|u| u.to_string()),
         userinfo_url: p.userinfo_url.as_ref().map(|u| u.to_string()),
@@ -169,8 +194,11 @@ async fn apply_provider(
         revocation_url: p.revocation_url.as_ref().map(|u| u.to_string()),
         default_token_lifetime_seconds: p.default_token_lifetime.map(|d| d.get().as_secs() as i64),
         settings,
+        source: Source::Config,
+        created_at: now,
+        updated_at: now,
     };
-    let outcome = tenants::upsert_config_provider(conn, tenant_id, &input).await?;
+    let outcome = providers::upsert_config(conn, tenant_id, &row).await?;
     if !matches!(outcome, Upserted::Unchanged(_)) {
         // The secret itself is never audited; only whether one is set.
         let after = serde_json::json!({"name": p.name, "kind": p.kind, "issuer": p.issuer,
@@ -198,7 +226,7 @@ async fn reuse_or_seal(
     aad: &str,
     sealer: &Sealer,
 ) -> Result<Sealed, StoreError> {
-    if let Some(existing) = tenants::provider_secret(conn, tenant_id, p.name.as_str()).await?
+    if let Some(existing) = providers::sealed_secret(conn, tenant_id, p.name.as_str()).await?
         && existing.key_id == sealer.active_key_id()
         && sealer
             .open(&existing, aad)

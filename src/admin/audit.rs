@@ -1,11 +1,9 @@
-//! The audit trail of admin changes: written in the same transaction as the change it describes
-//! (so there is never a change without its entry, nor an entry for a rolled-back change), and
-//! read back with filters and a cursor.
+//! The audit trail of admin changes, read back with filters and a cursor. Entries are written
+//! in the same transaction as the change they describe ([`super::write`]).
 
 use axum::{Json, extract::State};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
-use sqlx::PgConnection;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -18,48 +16,8 @@ use super::{
 use crate::{
     domain::TenantSlug,
     state::AppState,
-    store::{
-        admin_audit::{self, AuditFilter, AuditRecord},
-        audit::{self, AuditEntry},
-    },
+    store::audit::{self, AuditFilter, AuditRecord},
 };
-
-/// One change to record. `before` and `after` are the API's own views of the row, which never
-/// hold a secret (write-only fields appear only as `*_set` flags).
-pub struct Change<'a> {
-    pub tenant_id: Option<Uuid>,
-    pub action: &'a str,
-    pub target_type: &'a str,
-    pub target_id: String,
-    pub before: Option<serde_json::Value>,
-    pub after: Option<serde_json::Value>,
-}
-
-/// A view as audit JSON (`None` if it somehow does not serialize: the change still happens).
-pub fn snapshot<T: Serialize>(view: &T) -> Option<serde_json::Value> {
-    serde_json::to_value(view).ok()
-}
-
-impl Admin {
-    /// Writes `change` with this caller as the actor, on the change's own transaction.
-    pub async fn audit(&self, conn: &mut PgConnection, c: Change<'_>) -> Result<(), AdminError> {
-        audit::record(
-            conn,
-            &AuditEntry {
-                tenant_id: c.tenant_id,
-                actor: &self.name,
-                action: c.action,
-                target_type: Some(c.target_type),
-                target_id: Some(c.target_id),
-                before: c.before,
-                after: c.after,
-                request_id: self.request_id.as_deref(),
-            },
-        )
-        .await?;
-        Ok(())
-    }
-}
 
 #[derive(Debug, Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -161,7 +119,7 @@ pub async fn list(
         target_id: q.target_id.as_deref(),
         before_id,
     };
-    let rows = admin_audit::list(&state.pool, &filter, limit + 1).await?;
+    let rows = audit::list(&state.pool, &filter, limit + 1).await?;
     let (rows, next_cursor) = cursor::page(rows, limit, |r| r.id);
     Ok(Json(AuditPage {
         items: rows.into_iter().map(Into::into).collect(),

@@ -7,12 +7,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{
-    audit::Change,
     auth::Admin,
     extract::{AdminPath, uuid},
     problem::{AdminError, ReadErrors, WriteErrors},
+    write::{Action, Entry},
 };
-use crate::{state::AppState, store::admin_tenants};
+use crate::{coherence::CacheEvent, state::AppState, store::grant_records};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CacheStats {
@@ -41,11 +41,6 @@ pub async fn stats(
     }))
 }
 
-async fn audit(state: &AppState, admin: &Admin, c: Change<'_>) -> Result<(), AdminError> {
-    let mut conn = state.pool.acquire().await?;
-    admin.audit(&mut conn, c).await
-}
-
 #[utoipa::path(post, path = "/admin/v1/tenants/{slug}/cache/flush", operation_id = "flush_tenant_cache", tag = "cache",
     params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 200, description = "Flushed", body = Flushed), WriteErrors))]
@@ -55,29 +50,15 @@ pub async fn flush_tenant(
     AdminPath(slug): AdminPath<String>,
 ) -> Result<Json<Flushed>, AdminError> {
     let tenant = admin.tenant(&state, &slug).await?;
-    let grants = admin_tenants::grant_ids(&state.pool, tenant.id).await?;
-    for &grant in &grants {
-        crate::coherence::publish(&state, crate::coherence::CacheEvent::GrantChanged { grant })
-            .await;
-    }
-    crate::coherence::publish(
-        &state,
-        crate::coherence::CacheEvent::TenantChanged { tenant: tenant.id },
-    )
-    .await;
-    audit(
-        &state,
-        &admin,
-        Change {
-            tenant_id: Some(tenant.id),
-            action: "cache.flush",
-            target_type: "tenant",
-            target_id: tenant.id.to_string(),
-            before: None,
-            after: None,
-        },
-    )
-    .await?;
+    let grants = grant_records::ids_of_tenant(&state.pool, tenant.id).await?;
+    // What a flush publishes is the change; the entry records who asked for it.
+    let events: Vec<_> = grants
+        .iter()
+        .map(|&grant| CacheEvent::GrantChanged { grant })
+        .chain([CacheEvent::TenantChanged { tenant: tenant.id }])
+        .collect();
+    let entry = Entry::new(Action::TenantCacheFlush, tenant.id);
+    admin.record(&state, Some(tenant.id), entry, events).await?;
     Ok(Json(Flushed {
         grants: grants.len(),
     }))
@@ -93,26 +74,11 @@ pub async fn flush_grant(
 ) -> Result<Json<Flushed>, AdminError> {
     let tenant = admin.tenant(&state, &slug).await?;
     let id = uuid(&id, "grant")?;
-    crate::store::admin_grants::get(&state.pool, tenant.id, id)
+    grant_records::get(&state.pool, tenant.id, id)
         .await?
         .ok_or_else(|| AdminError::not_found(format!("no grant {id} in this tenant")))?;
-    crate::coherence::publish(
-        &state,
-        crate::coherence::CacheEvent::GrantChanged { grant: id },
-    )
-    .await;
-    audit(
-        &state,
-        &admin,
-        Change {
-            tenant_id: Some(tenant.id),
-            action: "cache.flush",
-            target_type: "grant",
-            target_id: id.to_string(),
-            before: None,
-            after: None,
-        },
-    )
-    .await?;
+    let entry = Entry::new(Action::GrantCacheFlush, id);
+    let events = [CacheEvent::GrantChanged { grant: id }];
+    admin.record(&state, Some(tenant.id), entry, events).await?;
     Ok(Json(Flushed { grants: 1 }))
 }

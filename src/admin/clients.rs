@@ -8,18 +8,19 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::{
-    audit::{Change, snapshot},
     auth::Admin,
     cursor::{self, CreatedKey},
     extract::{AdminPath, AdminQuery},
     grants::revoke_upstream_tokens,
     problem::{AdminError, ReadErrors, WriteErrors},
+    write::{Action, Entry},
 };
 use crate::{
+    coherence::CacheEvent,
     state::AppState,
     store::{
-        admin_grants,
-        admin_ops::{self, ClientRecord},
+        clients::{self, ClientRecord},
+        grant_records,
     },
 };
 
@@ -85,7 +86,7 @@ pub async fn list(
     let tenant = admin.tenant(&state, &slug).await?;
     let limit = cursor::limit(q.limit)?;
     let after = cursor::decode::<CreatedKey>(q.cursor.as_deref())?;
-    let rows = admin_ops::list_clients(
+    let rows = clients::list_records(
         &state.pool,
         tenant.id,
         after.map(|k| (k.created_at, k.id)),
@@ -116,7 +117,7 @@ pub async fn get(
 ) -> Result<Json<ClientView>, AdminError> {
     let tenant = admin.tenant(&state, &slug).await?;
     let mut tx = state.pool.begin().await?;
-    let c = admin_ops::find_client(&mut tx, tenant.id, &client_id)
+    let c = clients::find_record_for_update(&mut tx, tenant.id, &client_id)
         .await?
         .ok_or_else(|| not_found(&client_id))?;
     Ok(Json((&c).into()))
@@ -132,41 +133,25 @@ pub async fn delete(
     AdminPath((slug, client_id)): AdminPath<(String, String)>,
 ) -> Result<StatusCode, AdminError> {
     let tenant = admin.tenant(&state, &slug).await?;
-    let mut tx = state.pool.begin().await?;
-    let c = admin_ops::find_client(&mut tx, tenant.id, &client_id)
+    let mut w = admin.begin(&state, Some(tenant.id)).await?;
+    let c = clients::find_record_for_update(&mut w, tenant.id, &client_id)
         .await?
         .ok_or_else(|| not_found(&client_id))?;
-    let grants = admin_grants::ids_of_client(&mut tx, c.id).await?;
+    let grants = grant_records::ids_of_client(&mut w, c.id).await?;
     // Upstream tokens are read before the cascade deletes them; revoked after the commit.
     let mut upstream = Vec::new();
     for &id in &grants {
-        if let Some(t) = admin_grants::open_tokens(&mut *tx, &state.sealer, id).await? {
+        if let Some(t) = grant_records::open_tokens(&mut *w, &state.sealer, id).await? {
             upstream.push(t);
         }
     }
-    admin_ops::delete_client(&mut tx, c.id).await?;
-    admin
-        .audit(
-            &mut tx,
-            Change {
-                tenant_id: Some(tenant.id),
-                action: "client.delete",
-                target_type: "client",
-                target_id: c.client_id.clone(),
-                before: snapshot(&ClientView::from(&c)),
-                after: None,
-            },
-        )
-        .await?;
-    tx.commit().await?;
-    // Here at once, on every other replica through LISTEN/NOTIFY.
-    for &id in &grants {
-        crate::coherence::publish(
-            &state,
-            crate::coherence::CacheEvent::GrantChanged { grant: id },
-        )
-        .await;
-    }
+    clients::delete_by_pk(&mut w, c.id).await?;
+    let entry = Entry::new(Action::ClientDelete, &c.client_id).before(&ClientView::from(&c));
+    let events: Vec<_> = grants
+        .iter()
+        .map(|&grant| CacheEvent::GrantChanged { grant })
+        .collect();
+    w.finish(entry, events).await?;
     let (state, slug, tenant_id) = (state.clone(), tenant.slug.to_string(), tenant.id);
     tokio::spawn(async move {
         for t in upstream {

@@ -9,14 +9,14 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{
-    audit::{Change, snapshot},
     auth::Admin,
     extract::{AdminPath, AdminQuery, uuid},
     problem::{AdminError, ReadErrors, WriteErrors},
+    write::{Action, Entry},
 };
 use crate::{
     state::AppState,
-    store::admin_ops::{self, ConsentRecord},
+    store::consents::{self, ConsentRecord},
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -68,7 +68,7 @@ pub async fn list(
     AdminQuery(q): AdminQuery<ConsentQuery>,
 ) -> Result<Json<ConsentList>, AdminError> {
     let tenant = admin.tenant(&state, &slug).await?;
-    let rows = admin_ops::list_consents(
+    let rows = consents::list_records(
         &state.pool,
         tenant.id,
         q.subject.as_deref(),
@@ -90,24 +90,12 @@ pub async fn revoke(
 ) -> Result<Json<ConsentView>, AdminError> {
     let tenant = admin.tenant(&state, &slug).await?;
     let id = uuid(&id, "consent")?;
-    let mut tx = state.pool.begin().await?;
-    let consent: ConsentView = admin_ops::revoke_consent(&mut tx, tenant.id, id, Utc::now())
+    let mut w = admin.begin(&state, Some(tenant.id)).await?;
+    let consent: ConsentView = consents::revoke(&mut w, tenant.id, id, Utc::now())
         .await?
         .ok_or_else(|| AdminError::not_found(format!("no consent {id} in this tenant")))?
         .into();
-    admin
-        .audit(
-            &mut tx,
-            Change {
-                tenant_id: Some(tenant.id),
-                action: "consent.revoke",
-                target_type: "consent",
-                target_id: id.to_string(),
-                before: None,
-                after: snapshot(&consent),
-            },
-        )
+    w.finish(Entry::new(Action::ConsentRevoke, id).after(&consent), [])
         .await?;
-    tx.commit().await?;
     Ok(Json(consent))
 }

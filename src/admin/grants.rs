@@ -13,18 +13,19 @@ use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
 use super::{
-    audit::{Change, snapshot},
     auth::Admin,
     cursor::{self, CreatedKey},
     extract::{AdminPath, AdminQuery, uuid},
     problem::{AdminError, FieldError, ReadErrors, WriteErrors},
+    write::{Action, Entry},
 };
 use crate::{
+    coherence::CacheEvent,
     domain::tenant::Tenant,
     state::AppState,
     store::{
         self,
-        admin_grants::{self, GrantFilter, GrantRecord},
+        grant_records::{self, GrantFilter, GrantRecord},
     },
 };
 
@@ -143,7 +144,7 @@ pub async fn list(
         status: q.status.map(GrantStatus::as_str),
         after: after.map(|k| (k.created_at, k.id)),
     };
-    let rows = admin_grants::list(&state.pool, tenant.id, &filter, limit + 1).await?;
+    let rows = grant_records::list(&state.pool, tenant.id, &filter, limit + 1).await?;
     let (rows, next_cursor) = cursor::page(rows, limit, |r| CreatedKey {
         created_at: r.created_at,
         id: r.id,
@@ -156,7 +157,7 @@ pub async fn list(
 
 async fn find(state: &AppState, tenant: &Tenant, raw: &str) -> Result<GrantRecord, AdminError> {
     let id = uuid(raw, "grant")?;
-    admin_grants::get(&state.pool, tenant.id, id)
+    grant_records::get(&state.pool, tenant.id, id)
         .await?
         .ok_or_else(|| AdminError::not_found(format!("no grant {id} in this tenant")))
 }
@@ -212,7 +213,7 @@ pub async fn revoke_user(
         ));
     }
     let mut conn = state.pool.acquire().await?;
-    let ids = admin_grants::live_ids_of_subject(&mut conn, tenant.id, &p.subject).await?;
+    let ids = grant_records::live_ids_of_subject(&mut conn, tenant.id, &p.subject).await?;
     drop(conn);
     let revoked = revoke_all(&state, &admin, &tenant, &ids).await?;
     Ok(Json(UserRevocation {
@@ -229,35 +230,21 @@ async fn revoke_all(
     ids: &[Uuid],
 ) -> Result<Vec<Uuid>, AdminError> {
     let now = Utc::now();
-    let mut tx = state.pool.begin().await?;
+    let mut w = admin.begin(state, Some(tenant.id)).await?;
     let mut revoked = Vec::new();
     for &id in ids {
-        if store::grants::revoke(&mut tx, id, now).await? {
+        if store::grants::revoke(&mut w, id, now).await? {
             revoked.push(id);
-            admin
-                .audit(
-                    &mut tx,
-                    Change {
-                        tenant_id: Some(tenant.id),
-                        action: "grant.revoke",
-                        target_type: "grant",
-                        target_id: id.to_string(),
-                        before: None,
-                        after: snapshot(&serde_json::json!({ "status": "revoked" })),
-                    },
-                )
+            let after = serde_json::json!({ "status": "revoked" });
+            w.audit(Entry::new(Action::GrantRevoke, id).after(&after))
                 .await?;
         }
     }
-    tx.commit().await?;
-    // Here at once, on every other replica through LISTEN/NOTIFY.
-    for &id in &revoked {
-        crate::coherence::publish(
-            state,
-            crate::coherence::CacheEvent::GrantChanged { grant: id },
-        )
-        .await;
-    }
+    let events: Vec<_> = revoked
+        .iter()
+        .map(|&grant| CacheEvent::GrantChanged { grant })
+        .collect();
+    w.commit(events).await?;
     let (state, slug, ids) = (state.clone(), tenant.slug.to_string(), revoked.clone());
     let tenant_id = tenant.id;
     tokio::spawn(async move {
@@ -270,7 +257,7 @@ async fn revoke_all(
 
 /// Best effort: a failure is logged (without the token) and otherwise ignored.
 pub async fn revoke_upstream(state: &AppState, tenant_id: Uuid, slug: &str, grant: Uuid) {
-    match admin_grants::open_tokens(&state.pool, &state.sealer, grant).await {
+    match grant_records::open_tokens(&state.pool, &state.sealer, grant).await {
         Ok(Some(tokens)) => revoke_upstream_tokens(state, tenant_id, slug, tokens).await,
         Ok(None) => {}
         Err(error) => {
@@ -284,9 +271,9 @@ pub async fn revoke_upstream_tokens(
     state: &AppState,
     tenant_id: Uuid,
     slug: &str,
-    tokens: admin_grants::GrantTokens,
+    tokens: grant_records::GrantTokens,
 ) {
-    let providers = match store::tenants::list_providers(&state.pool, tenant_id).await {
+    let providers = match store::providers::list(&state.pool, tenant_id).await {
         Ok(p) => p,
         Err(error) => {
             tracing::warn!(%error, "cannot load providers to revoke upstream tokens");

@@ -8,12 +8,12 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{
-    audit::{Change, snapshot},
     auth::Admin,
     extract::AdminPath,
     problem::{AdminError, ReadErrors, WriteErrors},
+    write::{Action, Entry},
 };
-use crate::{state::AppState, store::admin_ops};
+use crate::{coherence::CacheEvent, state::AppState, store::signing_keys};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyView {
@@ -43,7 +43,7 @@ pub struct Rotation {
 }
 
 async fn keys(state: &AppState, tenant_id: uuid::Uuid) -> Result<Vec<KeyView>, AdminError> {
-    let rows = admin_ops::list_keys(&state.pool, tenant_id).await?;
+    let rows = signing_keys::list_records(&state.pool, tenant_id).await?;
     Ok(rows
         .into_iter()
         .map(|k| KeyView {
@@ -87,30 +87,14 @@ pub async fn rotate(
         .map(chrono::Duration::seconds)
         .unwrap_or_else(|| state.config.auth.access_token_ttl.to_chrono());
     let until = Utc::now() + ttl + state.config.auth.clock_skew.to_chrono();
-    let mut tx = state.pool.begin().await?;
-    let kid = crate::tokens::keys::rotate(&mut tx, tenant.id, &state.sealer, until).await?;
+    let mut w = admin.begin(&state, Some(tenant.id)).await?;
+    let kid = crate::tokens::keys::rotate(&mut w, tenant.id, &state.sealer, until).await?;
     let rotation = Rotation {
         kid,
         previous_published_until: until,
     };
-    admin
-        .audit(
-            &mut tx,
-            Change {
-                tenant_id: Some(tenant.id),
-                action: "signing_key.rotate",
-                target_type: "signing_key",
-                target_id: rotation.kid.clone(),
-                before: None,
-                after: snapshot(&rotation),
-            },
-        )
+    let entry = Entry::new(Action::KeyRotate, &rotation.kid).after(&rotation);
+    w.finish(entry, [CacheEvent::KeysRotated { tenant: tenant.id }])
         .await?;
-    tx.commit().await?;
-    crate::coherence::publish(
-        &state,
-        crate::coherence::CacheEvent::KeysRotated { tenant: tenant.id },
-    )
-    .await;
     Ok(Json(rotation))
 }

@@ -22,6 +22,7 @@ pub mod servers;
 pub mod sweeper;
 pub mod tenants;
 pub mod validate;
+pub mod write;
 
 use axum::{
     Router,

@@ -9,18 +9,22 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{
-    audit::{Change, snapshot},
     auth::Admin,
     extract::{AdminJson, AdminPath},
     problem::{AdminError, ReadErrors, WriteErrors},
     tenants::{Owner, api_owned_tenant},
     validate::{Checks, nullable},
+    write::{Action, Entry},
 };
 use crate::{
+    coherence::CacheEvent,
     domain::{ProviderKind, ResourceName, tenant::Tenant},
     net_guard::UpstreamGuard,
     state::AppState,
-    store::admin_resources::{self, ProviderRow, Table, Write},
+    store::{
+        providers::{self, ProviderRow},
+        upsert::Write,
+    },
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -229,7 +233,7 @@ pub async fn list(
     AdminPath(slug): AdminPath<String>,
 ) -> Result<Json<ProviderList>, AdminError> {
     let tenant = admin.tenant(&state, &slug).await?;
-    let rows = admin_resources::list_providers(&state.pool, tenant.id).await?;
+    let rows = providers::list_rows(&state.pool, tenant.id).await?;
     let items = rows
         .iter()
         .map(|p| ProviderView::new(&state, &tenant, p))
@@ -247,7 +251,7 @@ pub async fn get(
 ) -> Result<Json<ProviderView>, AdminError> {
     let tenant = admin.tenant(&state, &slug).await?;
     let mut conn = state.pool.acquire().await?;
-    let p = admin_resources::find_provider(&mut conn, tenant.id, &name, false)
+    let p = providers::find(&mut conn, tenant.id, &name, false)
         .await?
         .ok_or_else(|| not_found(&name))?;
     Ok(Json(ProviderView::new(&state, &tenant, &p)))
@@ -305,7 +309,7 @@ pub async fn update(
     let tenant = admin.tenant(&state, &slug).await?;
     api_owned_tenant(&tenant)?;
     let mut conn = state.pool.acquire().await?;
-    let before = admin_resources::find_provider(&mut conn, tenant.id, &name, false)
+    let before = providers::find(&mut conn, tenant.id, &name, false)
         .await?
         .ok_or_else(|| not_found(&name))?;
     drop(conn);
@@ -348,40 +352,24 @@ async fn save(
     row: ProviderRow,
     before: Option<&ProviderRow>,
 ) -> Result<ProviderView, AdminError> {
-    let mut tx = state.pool.begin().await?;
-    let saved = match admin_resources::save_provider(&mut tx, tenant.id, &row).await? {
-        Write::Done(saved) => saved,
-        Write::Conflict => {
-            return Err(AdminError::conflict(format!(
-                "provider {:?} already exists",
-                row.name
-            )));
-        }
+    let mut w = admin.begin(state, Some(tenant.id)).await?;
+    let Write::Done(saved) = providers::save(&mut w, tenant.id, &row).await? else {
+        return Err(AdminError::conflict(format!(
+            "provider {:?} already exists",
+            row.name
+        )));
     };
     let view = ProviderView::new(state, tenant, &saved);
-    admin
-        .audit(
-            &mut tx,
-            Change {
-                tenant_id: Some(tenant.id),
-                action: if before.is_some() {
-                    "provider.update"
-                } else {
-                    "provider.create"
-                },
-                target_type: "provider",
-                target_id: saved.id.to_string(),
-                before: before.and_then(|b| snapshot(&ProviderView::new(state, tenant, b))),
-                after: snapshot(&view),
-            },
-        )
-        .await?;
-    tx.commit().await?;
-    crate::coherence::publish(
-        state,
-        crate::coherence::CacheEvent::TenantChanged { tenant: tenant.id },
+    let entry = match before {
+        Some(b) => Entry::new(Action::ProviderUpdate, saved.id)
+            .before(&ProviderView::new(state, tenant, b)),
+        None => Entry::new(Action::ProviderCreate, saved.id),
+    };
+    w.finish(
+        entry.after(&view),
+        [CacheEvent::TenantChanged { tenant: tenant.id }],
     )
-    .await;
+    .await?;
     Ok(view)
 }
 
@@ -397,26 +385,14 @@ pub async fn delete(
 ) -> Result<StatusCode, AdminError> {
     let tenant = admin.tenant(&state, &slug).await?;
     api_owned_tenant(&tenant)?;
-    let mut tx = state.pool.begin().await?;
-    let before = admin_resources::find_provider(&mut tx, tenant.id, &name, true)
+    let mut w = admin.begin(&state, Some(tenant.id)).await?;
+    let before = providers::find(&mut w, tenant.id, &name, true)
         .await?
         .ok_or_else(|| not_found(&name))?;
-    admin_resources::delete(&mut tx, Table::Providers, before.id).await?;
-    admin
-        .audit(
-            &mut tx,
-            Change {
-                tenant_id: Some(tenant.id),
-                action: "provider.delete",
-                target_type: "provider",
-                target_id: before.id.to_string(),
-                before: snapshot(&ProviderView::new(&state, &tenant, &before)),
-                after: None,
-            },
-        )
-        .await?;
-    tx.commit().await?;
+    providers::delete(&mut w, before.id).await?;
+    let entry = Entry::new(Action::ProviderDelete, before.id)
+        .before(&ProviderView::new(&state, &tenant, &before));
     // Its grants are gone: nothing cached may outlive them.
-    crate::coherence::publish(&state, crate::coherence::CacheEvent::FlushAll).await;
+    w.finish(entry, [CacheEvent::FlushAll]).await?;
     Ok(StatusCode::NO_CONTENT)
 }

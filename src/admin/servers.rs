@@ -8,19 +8,24 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{
-    audit::{Change, snapshot},
     auth::Admin,
     extract::{AdminJson, AdminPath},
     problem::{AdminError, ReadErrors, WriteErrors},
     tenants::{Owner, api_owned_tenant},
     validate::{Checks, nullable},
+    write::{Action, Entry},
 };
 use crate::{
+    coherence::CacheEvent,
     crypto::hash,
     domain::{ResourceName, tenant::Tenant},
     net_guard::UpstreamGuard,
     state::AppState,
-    store::admin_resources::{self, ServerRow, Table, Write},
+    store::{
+        mcp_servers::{self, ServerRow},
+        providers,
+        upsert::Write,
+    },
 };
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -125,7 +130,7 @@ async fn resolve(state: &AppState, tenant: &Tenant, s: &mut ServerRow) -> Result
     {
         c.fail("/token_exchange/client_id", "must not be empty");
     }
-    let providers = admin_resources::list_providers(&state.pool, tenant.id).await?;
+    let providers = providers::list_rows(&state.pool, tenant.id).await?;
     match &s.provider {
         Some(name) => match providers.iter().find(|p| &p.name == name) {
             Some(p) => s.provider_id = Some(p.id),
@@ -162,7 +167,7 @@ pub async fn list(
     AdminPath(slug): AdminPath<String>,
 ) -> Result<Json<ServerList>, AdminError> {
     let tenant = admin.tenant(&state, &slug).await?;
-    let rows = admin_resources::list_servers(&state.pool, tenant.id).await?;
+    let rows = mcp_servers::list_rows(&state.pool, tenant.id).await?;
     let items = rows
         .iter()
         .map(|s| ServerView::new(&state, &tenant, s))
@@ -172,7 +177,7 @@ pub async fn list(
 
 async fn find(state: &AppState, tenant: &Tenant, name: &str) -> Result<ServerRow, AdminError> {
     let mut conn = state.pool.acquire().await?;
-    admin_resources::find_server(&mut conn, tenant.id, name)
+    mcp_servers::find(&mut conn, tenant.id, name)
         .await?
         .ok_or_else(|| not_found(name))
 }
@@ -257,6 +262,7 @@ pub async fn update(
     ))
 }
 
+/// Writes the row with its audit entry; `before` is `None` for a creation.
 async fn save(
     state: &AppState,
     admin: &Admin,
@@ -264,39 +270,24 @@ async fn save(
     row: ServerRow,
     before: Option<&ServerRow>,
 ) -> Result<ServerView, AdminError> {
-    let mut tx = state.pool.begin().await?;
-    let saved = match admin_resources::save_server(&mut tx, tenant.id, &row).await? {
-        Write::Done(saved) => saved,
-        Write::Conflict => {
-            return Err(AdminError::conflict(
-                "an MCP server with this name or token-exchange client id already exists",
-            ));
-        }
+    let mut w = admin.begin(state, Some(tenant.id)).await?;
+    let Write::Done(saved) = mcp_servers::save(&mut w, tenant.id, &row).await? else {
+        return Err(AdminError::conflict(
+            "an MCP server with this name or token-exchange client id already exists",
+        ));
     };
     let view = ServerView::new(state, tenant, &saved);
-    admin
-        .audit(
-            &mut tx,
-            Change {
-                tenant_id: Some(tenant.id),
-                action: if before.is_some() {
-                    "mcp_server.update"
-                } else {
-                    "mcp_server.create"
-                },
-                target_type: "mcp_server",
-                target_id: saved.id.to_string(),
-                before: before.and_then(|b| snapshot(&ServerView::new(state, tenant, b))),
-                after: snapshot(&view),
-            },
-        )
-        .await?;
-    tx.commit().await?;
-    crate::coherence::publish(
-        state,
-        crate::coherence::CacheEvent::TenantChanged { tenant: tenant.id },
+    let entry = match before {
+        Some(b) => {
+            Entry::new(Action::ServerUpdate, saved.id).before(&ServerView::new(state, tenant, b))
+        }
+        None => Entry::new(Action::ServerCreate, saved.id),
+    };
+    w.finish(
+        entry.after(&view),
+        [CacheEvent::TenantChanged { tenant: tenant.id }],
     )
-    .await;
+    .await?;
     Ok(view)
 }
 
@@ -312,29 +303,16 @@ pub async fn delete(
     let tenant = admin.tenant(&state, &slug).await?;
     api_owned_tenant(&tenant)?;
     let before = find(&state, &tenant, &name).await?;
-    let mut tx = state.pool.begin().await?;
-    if !admin_resources::delete(&mut tx, Table::Servers, before.id).await? {
+    let mut w = admin.begin(&state, Some(tenant.id)).await?;
+    if !mcp_servers::delete(&mut w, before.id).await? {
         return Err(not_found(&name));
     }
-    admin
-        .audit(
-            &mut tx,
-            Change {
-                tenant_id: Some(tenant.id),
-                action: "mcp_server.delete",
-                target_type: "mcp_server",
-                target_id: before.id.to_string(),
-                before: snapshot(&ServerView::new(&state, &tenant, &before)),
-                after: None,
-            },
-        )
-        .await?;
-    tx.commit().await?;
-    crate::coherence::publish(
-        &state,
-        crate::coherence::CacheEvent::TenantChanged { tenant: tenant.id },
-    )
-    .await;
-    crate::coherence::publish(&state, crate::coherence::CacheEvent::TokensRevoked).await;
+    let entry = Entry::new(Action::ServerDelete, before.id)
+        .before(&ServerView::new(&state, &tenant, &before));
+    let events = [
+        CacheEvent::TenantChanged { tenant: tenant.id },
+        CacheEvent::TokensRevoked,
+    ];
+    w.finish(entry, events).await?;
     Ok(StatusCode::NO_CONTENT)
 }

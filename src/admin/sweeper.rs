@@ -10,9 +10,9 @@ use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::{
-    audit::{Change, snapshot},
     auth::Admin,
     problem::{AdminError, ReadErrors, WriteErrors},
+    write::{Action, Entry},
 };
 use crate::{state::AppState, store, sweeper::Sweeper};
 
@@ -86,19 +86,7 @@ pub async fn run(
             .collect(),
         duration_seconds: report.duration.as_secs_f64(),
     };
-    let mut conn = state.pool.acquire().await?;
-    admin
-        .audit(
-            &mut conn,
-            Change {
-                tenant_id: None,
-                action: "sweeper.run",
-                target_type: "sweeper",
-                target_id: "run".into(),
-                before: None,
-                after: snapshot(&result),
-            },
-        )
-        .await?;
+    let entry = Entry::new(Action::SweeperRun, "run").after(&result);
+    admin.record(&state, None, entry, []).await?;
     Ok(Json(result))
 }

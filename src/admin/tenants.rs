@@ -14,19 +14,20 @@ use utoipa::ToSchema;
 use uuid::Uuid;
 
 use super::{
-    audit::{Change, snapshot},
     auth::Admin,
     extract::{AdminJson, AdminPath},
     problem::{AdminError, ReadErrors, WriteErrors},
     validate::{Checks, nullable},
+    write::{Action, Entry},
 };
 use crate::{
+    coherence::CacheEvent,
     domain::{
         TenantSlug,
         tenant::{Source, Tenant, TenantStatus},
     },
     state::AppState,
-    store::admin_tenants::{self, TenantRecord, TenantValues},
+    store::tenants::{self, TenantRecord, TenantValues},
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -170,7 +171,7 @@ pub async fn list(
     admin: Admin,
 ) -> Result<Json<TenantList>, AdminError> {
     let only = admin.tenant.as_ref().map(|t| t.as_str());
-    let rows = admin_tenants::list(&state.pool, only).await?;
+    let rows = tenants::list(&state.pool, only).await?;
     let items = rows.iter().map(|r| TenantView::new(&state, r)).collect();
     Ok(Json(TenantList { items }))
 }
@@ -195,28 +196,17 @@ pub async fn create(
         scopes: &scopes,
         access_token_ttl_seconds: body.access_token_ttl_seconds,
     };
-    let mut tx = state.pool.begin().await?;
-    let record = admin_tenants::insert(&mut tx, &body.slug, &values)
+    let mut w = admin.begin(&state, None).await?;
+    let record = tenants::insert(&mut w, &body.slug, &values)
         .await?
         .ok_or_else(|| {
             AdminError::conflict(format!("tenant {:?} already exists", body.slug.as_str()))
         })?;
-    crate::tokens::keys::ensure_key(&mut tx, record.tenant.id, &state.sealer).await?;
+    crate::tokens::keys::ensure_key(&mut w, record.tenant.id, &state.sealer).await?;
+    w.set_tenant(record.tenant.id);
     let view = TenantView::new(&state, &record);
-    admin
-        .audit(
-            &mut tx,
-            Change {
-                tenant_id: Some(record.tenant.id),
-                action: "tenant.create",
-                target_type: "tenant",
-                target_id: record.tenant.id.to_string(),
-                before: None,
-                after: snapshot(&view),
-            },
-        )
-        .await?;
-    tx.commit().await?;
+    let entry = Entry::new(Action::TenantCreate, record.tenant.id).after(&view);
+    w.finish(entry, []).await?;
     let location = format!("/admin/v1/tenants/{}", view.slug);
     Ok((
         StatusCode::CREATED,
@@ -250,10 +240,10 @@ async fn locked(
     let unknown = || AdminError::not_found(format!("no tenant {slug:?}"));
     let parsed = TenantSlug::parse(slug).map_err(|_| unknown())?;
     let found = match tx {
-        Some(conn) => admin_tenants::find(conn, &parsed, true).await?,
+        Some(conn) => tenants::find(conn, &parsed, true).await?,
         None => {
             let mut conn = state.pool.acquire().await?;
-            admin_tenants::find(&mut conn, &parsed, false).await?
+            tenants::find(&mut conn, &parsed, false).await?
         }
     };
     found.ok_or_else(unknown)
@@ -269,10 +259,11 @@ pub async fn update(
     AdminPath(slug): AdminPath<String>,
     AdminJson(body): AdminJson<UpdateTenant>,
 ) -> Result<Json<TenantView>, AdminError> {
-    let mut tx = state.pool.begin().await?;
-    let before = locked(&state, &admin, &slug, Some(&mut tx)).await?;
+    let mut w = admin.begin(&state, None).await?;
+    let before = locked(&state, &admin, &slug, Some(&mut *w)).await?;
     api_owned(&before)?;
     let t = &before.tenant;
+    w.set_tenant(t.id);
     let display_name = body.display_name.unwrap_or_else(|| t.display_name.clone());
     let scopes = body.scopes.unwrap_or_else(|| t.scopes.clone());
     let ttl = body
@@ -285,30 +276,14 @@ pub async fn update(
         scopes: &scopes,
         access_token_ttl_seconds: ttl,
     };
-    let after = admin_tenants::update(&mut tx, t.id, &values).await?;
+    let after = tenants::update(&mut w, t.id, &values).await?;
     let view = TenantView::new(&state, &after);
-    admin
-        .audit(
-            &mut tx,
-            Change {
-                tenant_id: Some(t.id),
-                action: "tenant.update",
-                target_type: "tenant",
-                target_id: t.id.to_string(),
-                before: snapshot(&TenantView::new(&state, &before)),
-                after: snapshot(&view),
-            },
-        )
-        .await?;
-    tx.commit().await?;
+    let entry = Entry::new(Action::TenantUpdate, t.id)
+        .before(&TenantView::new(&state, &before))
+        .after(&view);
     // A disabled tenant stops serving at once, here and (LISTEN/NOTIFY) on every replica.
-    crate::coherence::publish(
-        &state,
-        crate::coherence::CacheEvent::TenantChanged {
-            tenant: after.tenant.id,
-        },
-    )
-    .await;
+    w.finish(entry, [CacheEvent::TenantChanged { tenant: t.id }])
+        .await?;
     Ok(Json(view))
 }
 
@@ -322,28 +297,14 @@ pub async fn delete(
     admin: Admin,
     AdminPath(slug): AdminPath<String>,
 ) -> Result<StatusCode, AdminError> {
-    let mut tx = state.pool.begin().await?;
-    let before = locked(&state, &admin, &slug, Some(&mut tx)).await?;
+    let mut w = admin.begin(&state, None).await?;
+    let before = locked(&state, &admin, &slug, Some(&mut *w)).await?;
     admin.require_global()?;
     api_owned(&before)?;
     let id = before.tenant.id;
-    let grants = admin_tenants::grant_ids(&mut *tx, id).await?;
-    admin_tenants::delete(&mut tx, id).await?;
-    admin
-        .audit(
-            &mut tx,
-            Change {
-                tenant_id: Some(id),
-                action: "tenant.delete",
-                target_type: "tenant",
-                target_id: id.to_string(),
-                before: snapshot(&TenantView::new(&state, &before)),
-                after: None,
-            },
-        )
-        .await?;
-    tx.commit().await?;
-    let _ = grants;
-    crate::coherence::publish(&state, crate::coherence::CacheEvent::FlushAll).await;
+    w.set_tenant(id);
+    tenants::delete(&mut w, id).await?;
+    let entry = Entry::new(Action::TenantDelete, id).before(&TenantView::new(&state, &before));
+    w.finish(entry, [CacheEvent::FlushAll]).await?;
     Ok(StatusCode::NO_CONTENT)
 }

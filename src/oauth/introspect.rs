@@ -54,7 +54,7 @@ pub async fn authenticate_resource_server(
         .secret
         .as_deref()
         .ok_or_else(|| OAuthError::invalid_client("credentials are required"))?;
-    if let Some((_, name, stored)) = store::tenants::find_server_by_exchange_client(
+    if let Some((_, name, stored)) = store::mcp_servers::find_by_exchange_client(
         &state.pool,
         ctx.tenant.id,
         &presented.client_id,

@@ -71,7 +71,7 @@ impl From<TenantError> for crate::error::ErrorPage {
 
 /// The tenant's MCP servers.
 pub async fn servers(state: &AppState, ctx: &TenantContext) -> Result<Vec<McpServer>, StoreError> {
-    store::tenants::list_mcp_servers(&state.pool, ctx.tenant.id).await
+    store::mcp_servers::list(&state.pool, ctx.tenant.id).await
 }
 
 /// The tenant's upstream providers, the default first.
@@ -79,5 +79,5 @@ pub async fn providers(
     state: &AppState,
     ctx: &TenantContext,
 ) -> Result<Vec<UpstreamProvider>, StoreError> {
-    store::tenants::list_providers(&state.pool, ctx.tenant.id).await
+    store::providers::list(&state.pool, ctx.tenant.id).await
 }

@@ -1,6 +1,9 @@
-//! The audit log: who changed what, with secrets already removed by the caller.
+//! The audit log (`audit_log`): who changed what, with secrets already removed by the caller;
+//! read back newest first, a page at a time (keyset on the identity column, which only grows,
+//! so new entries never shift older pages).
 
-use sqlx::PgConnection;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -33,4 +36,72 @@ pub async fn record(conn: &mut PgConnection, e: &AuditEntry<'_>) -> Result<(), S
     .execute(&mut *conn)
     .await?;
     Ok(())
+}
+
+/// One audit entry as stored (`before`/`after` were redacted when written).
+#[derive(Clone, Debug)]
+pub struct AuditRecord {
+    pub id: i64,
+    pub at: DateTime<Utc>,
+    pub tenant_id: Option<Uuid>,
+    pub actor: String,
+    pub action: String,
+    pub target_type: Option<String>,
+    pub target_id: Option<String>,
+    pub before: Option<serde_json::Value>,
+    pub after: Option<serde_json::Value>,
+    pub request_id: Option<String>,
+}
+
+/// Filters of [`list`]; `None` matches everything.
+#[derive(Default)]
+pub struct AuditFilter<'a> {
+    pub tenant_id: Option<Uuid>,
+    pub actor: Option<&'a str>,
+    pub action: Option<&'a str>,
+    pub target_type: Option<&'a str>,
+    pub target_id: Option<&'a str>,
+    /// Only entries older than this id (the cursor).
+    pub before_id: Option<i64>,
+}
+
+/// Up to `limit` entries matching `f`, newest first.
+pub async fn list(
+    pool: &PgPool,
+    f: &AuditFilter<'_>,
+    limit: i64,
+) -> Result<Vec<AuditRecord>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT id, at, tenant_id, actor, action, target_type, target_id, before, after, request_id
+         FROM audit_log
+         WHERE ($1::uuid IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR actor = $2)
+           AND ($3::text IS NULL OR action = $3) AND ($4::text IS NULL OR target_type = $4)
+           AND ($5::text IS NULL OR target_id = $5) AND ($6::bigint IS NULL OR id < $6)
+         ORDER BY id DESC LIMIT $7",
+    )
+    .bind(f.tenant_id)
+    .bind(f.actor)
+    .bind(f.action)
+    .bind(f.target_type)
+    .bind(f.target_id)
+    .bind(f.before_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(AuditRecord {
+                id: r.try_get("id")?,
+                at: r.try_get("at")?,
+                tenant_id: r.try_get("tenant_id")?,
+                actor: r.try_get("actor")?,
+                action: r.try_get("action")?,
+                target_type: r.try_get("target_type")?,
+                target_id: r.try_get("target_id")?,
+                before: r.try_get("before")?,
+                after: r.try_get("after")?,
+                request_id: r.try_get("request_id")?,
+            })
+        })
+        .collect()
 }

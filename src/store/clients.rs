@@ -1,7 +1,9 @@
-//! OAuth clients: dynamic registrations, metadata-document clients, static clients.
+//! OAuth clients (`oauth_clients`): dynamic registrations, metadata-document clients, static
+//! clients; and [`ClientRecord`], the metadata the admin API lists (keyset on
+//! `(created_at, id)`) and deletes, never the secret or registration-token hashes.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Row, postgres::PgRow};
+use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -176,4 +178,87 @@ pub async fn find_by_pk(pool: &PgPool, id: Uuid) -> Result<Option<Client>, Store
     .fetch_optional(pool)
     .await?;
     row.as_ref().map(from_row).transpose()
+}
+
+/// A registered client, without its secret or registration token hashes.
+#[derive(Clone, Debug)]
+pub struct ClientRecord {
+    pub id: Uuid,
+    pub client_id: String,
+    pub kind: String,
+    pub client_name: Option<String>,
+    pub token_endpoint_auth_method: String,
+    pub application_type: String,
+    pub redirect_uris: Vec<String>,
+    pub grant_types: Vec<String>,
+    pub scope: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+}
+
+const RECORD_COLUMNS: &str = "id, client_id, kind, client_name, token_endpoint_auth_method,
+    application_type, redirect_uris, grant_types, scope, created_at, last_used_at";
+
+fn record_from_row(r: &PgRow) -> Result<ClientRecord, StoreError> {
+    Ok(ClientRecord {
+        id: r.try_get("id")?,
+        client_id: r.try_get("client_id")?,
+        kind: r.try_get("kind")?,
+        client_name: r.try_get("client_name")?,
+        token_endpoint_auth_method: r.try_get("token_endpoint_auth_method")?,
+        application_type: r.try_get("application_type")?,
+        redirect_uris: r.try_get("redirect_uris")?,
+        grant_types: r.try_get("grant_types")?,
+        scope: r.try_get("scope")?,
+        created_at: r.try_get("created_at")?,
+        last_used_at: r.try_get("last_used_at")?,
+    })
+}
+
+/// Up to `limit` clients of a tenant after `(created_at, id)`, oldest first.
+pub async fn list_records(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    after: Option<(DateTime<Utc>, Uuid)>,
+    limit: i64,
+) -> Result<Vec<ClientRecord>, StoreError> {
+    let (after_t, after_id) = after.unzip();
+    let rows = sqlx::query(&format!(
+        "SELECT {RECORD_COLUMNS} FROM oauth_clients WHERE tenant_id = $1
+           AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
+         ORDER BY created_at, id LIMIT $4"
+    ))
+    .bind(tenant_id)
+    .bind(after_t)
+    .bind(after_id)
+    .bind(limit)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(record_from_row).collect()
+}
+
+/// The client `client_id` of a tenant, its row locked until the transaction ends (the admin
+/// API deletes it next).
+pub async fn find_record_for_update(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    client_id: &str,
+) -> Result<Option<ClientRecord>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {RECORD_COLUMNS} FROM oauth_clients WHERE tenant_id = $1 AND client_id = $2 FOR UPDATE"
+    ))
+    .bind(tenant_id)
+    .bind(client_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    row.as_ref().map(record_from_row).transpose()
+}
+
+/// Deletes a client; its grants, codes, refresh families and access tokens go by cascade.
+pub async fn delete_by_pk(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreError> {
+    let done = sqlx::query("DELETE FROM oauth_clients WHERE id = $1")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(done.rows_affected() == 1)
 }

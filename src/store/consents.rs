@@ -1,6 +1,8 @@
-//! Consents users gave clients, recorded after login.
+//! Consents (`consents`) users gave clients: recorded after login, checked before the consent
+//! page, and listed and revoked by the admin API as [`ConsentRecord`]s.
 
-use sqlx::{PgConnection, PgPool};
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -72,4 +74,78 @@ pub async fn covers(
     .bind(exact)
     .fetch_one(pool)
     .await?)
+}
+
+/// A consent with the names an operator knows its client and server by.
+#[derive(Clone, Debug)]
+pub struct ConsentRecord {
+    pub id: Uuid,
+    pub subject: String,
+    pub client_id: String,
+    pub mcp_server: Option<String>,
+    pub scopes: Vec<String>,
+    pub granted_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+const SELECT: &str = "SELECT k.id, k.subject, c.client_id, s.name AS mcp_server, k.scopes,
+        k.granted_at, k.revoked_at
+    FROM consents k JOIN oauth_clients c ON c.id = k.client_pk
+    LEFT JOIN mcp_servers s ON s.id = k.mcp_server_id";
+
+fn record_from_row(r: &PgRow) -> Result<ConsentRecord, StoreError> {
+    Ok(ConsentRecord {
+        id: r.try_get("id")?,
+        subject: r.try_get("subject")?,
+        client_id: r.try_get("client_id")?,
+        mcp_server: r.try_get("mcp_server")?,
+        scopes: r.try_get("scopes")?,
+        granted_at: r.try_get("granted_at")?,
+        revoked_at: r.try_get("revoked_at")?,
+    })
+}
+
+/// The consents of a tenant, optionally of one user and/or one client (at most 1000).
+pub async fn list_records(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    subject: Option<&str>,
+    client_id: Option<&str>,
+) -> Result<Vec<ConsentRecord>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "{SELECT} WHERE k.tenant_id = $1 AND ($2::text IS NULL OR k.subject = $2)
+           AND ($3::text IS NULL OR c.client_id = $3)
+         ORDER BY k.granted_at, k.id LIMIT 1000"
+    ))
+    .bind(tenant_id)
+    .bind(subject)
+    .bind(client_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter().map(record_from_row).collect()
+}
+
+/// Marks a consent revoked (the user is asked again next time); `None` if there is none.
+pub async fn revoke(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    id: Uuid,
+    now: DateTime<Utc>,
+) -> Result<Option<ConsentRecord>, StoreError> {
+    let done = sqlx::query(
+        "UPDATE consents SET revoked_at = coalesce(revoked_at, $3) WHERE tenant_id = $1 AND id = $2",
+    )
+    .bind(tenant_id)
+    .bind(id)
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    if done.rows_affected() == 0 {
+        return Ok(None);
+    }
+    let row = sqlx::query(&format!("{SELECT} WHERE k.id = $1"))
+        .bind(id)
+        .fetch_one(&mut *conn)
+        .await?;
+    record_from_row(&row).map(Some)
 }

@@ -1,6 +1,8 @@
-//! Tenant JWT signing keys (private halves sealed).
+//! Tenant JWT signing keys (`signing_keys`, private halves sealed), and [`KeyRecord`], their
+//! public information as the admin API lists it.
 
-use sqlx::PgConnection;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, PgPool, Row};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -83,4 +85,40 @@ pub async fn rotate(
     .await?;
     insert_if_no_active(conn, tenant_id, kid, private_key, public).await?;
     Ok(retired)
+}
+
+/// A signing key's public information (never the sealed private key).
+#[derive(Clone, Debug)]
+pub struct KeyRecord {
+    pub kid: String,
+    pub algorithm: String,
+    pub status: String,
+    pub public_jwk: serde_json::Value,
+    pub created_at: DateTime<Utc>,
+    pub retired_at: Option<DateTime<Utc>>,
+    pub publish_until: Option<DateTime<Utc>>,
+}
+
+/// Every key of a tenant, newest first.
+pub async fn list_records(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<KeyRecord>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT kid, algorithm, status, public_jwk, created_at, retired_at, publish_until
+         FROM signing_keys WHERE tenant_id = $1 ORDER BY created_at DESC, kid",
+    )
+    .bind(tenant_id)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(KeyRecord {
+                kid: r.try_get("kid")?,
+                algorithm: r.try_get("algorithm")?,
+                status: r.try_get("status")?,
+                public_jwk: r.try_get("public_jwk")?,
+                created_at: r.try_get("created_at")?,
+                retired_at: r.try_get("retired_at")?,
+                publish_until: r.try_get("publish_until")?,
+            })
+        })
+        .collect()
 }

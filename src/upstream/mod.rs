@@ -207,7 +207,7 @@ impl Upstream {
         let internal =
             |e: &dyn std::fmt::Display| UpstreamError::Config(format!("client secret: {e}"));
         let mut conn = self.pool.acquire().await.map_err(|e| internal(&e))?;
-        let sealed = store::tenants::provider_secret(&mut conn, p.tenant_id, p.name.as_str())
+        let sealed = store::providers::sealed_secret(&mut conn, p.tenant_id, p.name.as_str())
             .await
             .map_err(|e| internal(&e))?;
         let Some(sealed) = sealed else {

@@ -7,6 +7,7 @@ mod openapi;
 mod operations;
 mod resources;
 mod ssrf;
+mod taken_names;
 mod tenants;
 
 use mcp_auth_bridge::crypto::hash::sha256_hex;

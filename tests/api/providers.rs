@@ -13,7 +13,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use mcp_auth_bridge::{
-    crypto::Sealer, domain::UpstreamProvider, store::tenants, upstream::Upstream,
+    crypto::Sealer, domain::UpstreamProvider, store::providers, upstream::Upstream,
 };
 use reqwest::StatusCode;
 use serde_json::Value;
@@ -205,7 +205,7 @@ pub async fn upstream_for(app: &TestApp) -> (Upstream, UpstreamProvider) {
         .fetch_one(&app.pool)
         .await
         .unwrap();
-    let provider = tenants::list_providers(&app.pool, tenant_id)
+    let provider = providers::list(&app.pool, tenant_id)
         .await
         .unwrap()
         .remove(0);

@@ -32,7 +32,7 @@ pub async fn exchange(
         .secret
         .as_deref()
         .ok_or_else(|| OAuthError::invalid_client("MCP server credentials are required"))?;
-    let (server_id, server_name, stored) = store::tenants::find_server_by_exchange_client(
+    let (server_id, server_name, stored) = store::mcp_servers::find_by_exchange_client(
         &state.pool,
         ctx.tenant.id,
         &presented.client_id,

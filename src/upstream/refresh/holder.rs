@@ -160,7 +160,7 @@ fn ends_the_grant(reason: &str) -> bool {
 }
 
 async fn find_provider(ctx: &Ctx, grant: &GrantTokens) -> Result<UpstreamProvider, RefreshError> {
-    store::tenants::list_providers(&ctx.pool, grant.tenant_id)
+    store::providers::list(&ctx.pool, grant.tenant_id)
         .await
         .map_err(from_store)?
         .into_iter()

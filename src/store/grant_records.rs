@@ -1,9 +1,11 @@
-//! Grants, clients and consents as the admin API lists them: metadata only (never the sealed
-//! upstream tokens, except [`open_tokens`] for revoking them upstream), filtered, keyset-paged
-//! on `(created_at, id)` so a page never shifts while rows are added.
+//! Grants as operators see them: metadata only (never the sealed upstream tokens, except
+//! [`open_tokens`] for revoking them upstream), filtered, keyset-paged on `(created_at, id)` so
+//! a page never shifts while rows are added; and the grant ids whose cached user contexts an
+//! admin change must drop. Kept beside `grants.rs` (the login and refresh paths) rather than
+//! in it while that file moves to compile-time checked queries; fold it in afterwards.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
+use sqlx::{PgConnection, PgExecutor, PgPool, Row, postgres::PgRow};
 use uuid::Uuid;
 
 use super::{StoreError, grants::aad};
@@ -115,6 +117,19 @@ pub async fn live_ids_of_subject(
     .await?)
 }
 
+/// The ids of every grant of a tenant (to drop their cached user contexts).
+pub async fn ids_of_tenant<'e>(
+    executor: impl PgExecutor<'e>,
+    tenant_id: Uuid,
+) -> Result<Vec<Uuid>, StoreError> {
+    Ok(
+        sqlx::query_scalar("SELECT id FROM grants WHERE tenant_id = $1")
+            .bind(tenant_id)
+            .fetch_all(executor)
+            .await?,
+    )
+}
+
 /// The grant ids of one client (to drop their cached user contexts once it is deleted).
 pub async fn ids_of_client(
     conn: &mut PgConnection,
@@ -139,7 +154,7 @@ pub struct GrantTokens {
 /// Works on the pool or inside the caller's transaction (which must not take a second
 /// connection).
 pub async fn open_tokens<'e>(
-    executor: impl sqlx::PgExecutor<'e>,
+    executor: impl PgExecutor<'e>,
     sealer: &Sealer,
     id: Uuid,
 ) -> Result<Option<GrantTokens>, StoreError> {

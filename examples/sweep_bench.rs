@@ -273,7 +273,7 @@ async fn server_counters(conn: &mut PgConnection) -> anyhow::Result<Counters> {
 /// The settings that decide this benchmark, as the server has them.
 async fn settings(conn: &mut PgConnection) -> anyhow::Result<String> {
     let rows: Vec<(String, String)> = sqlx::query_as(
-        "SELECT name, setting || coalesce(unit, '') FROM pg_settings
+        "SELECT name, current_setting(name) FROM pg_settings
          WHERE name IN ('server_version', 'shared_buffers', 'max_wal_size', 'checkpoint_timeout',
                         'synchronous_commit', 'full_page_writes', 'wal_compression', 'work_mem')
          ORDER BY name",

@@ -92,6 +92,6 @@ mod tests {
         ] {
             assert_eq!(ProviderKind::parse(name).unwrap().as_str(), name);
         }
-        assert_eq!(ProviderKind::parse("okta"), None);
+        assert_eq!(ProviderKind::parse("azure"), None);
     }
 }

@@ -1,4 +1,5 @@
-//! The command line: `serve`, `migrate`, `sweep`, `check-config`, `config-schema`, `openapi`,
+//! The command line: `serve`, `migrate`, `sweep`, `check-config`, `config-schema`,
+//! `config-reference`, `openapi`,
 //! `demo-mcp-server`.
 
 use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
@@ -40,6 +41,9 @@ enum Command {
     CheckConfig(ConfigArg),
     /// Print the JSON Schema of the configuration file.
     ConfigSchema,
+    /// Print the configuration reference (Markdown, `docs/configuration.md`), rendered from
+    /// the JSON Schema.
+    ConfigReference,
     /// Print the OpenAPI document of the admin API, or write it to `--out`
     /// (`openapi/openapi.json` in the repository; a test fails when that file is stale).
     Openapi {
@@ -72,6 +76,10 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::ConfigSchema => {
             print!("{}", crate::config::json_schema());
+            ExitCode::SUCCESS
+        }
+        Command::ConfigReference => {
+            print!("{}", crate::config::reference::markdown());
             ExitCode::SUCCESS
         }
         Command::Openapi { out } => {

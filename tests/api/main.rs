@@ -7,6 +7,7 @@ mod cli;
 mod client_metadata_document;
 mod compose;
 mod config_file;
+mod config_reference;
 mod consent;
 mod demo_mcp_server;
 mod deploy_metrics;

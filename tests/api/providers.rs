@@ -6,6 +6,7 @@ mod atlassian;
 mod github;
 mod google;
 mod keycloak_oidc;
+mod presets;
 mod revocation;
 mod salesforce;
 

@@ -53,6 +53,14 @@ path-exclude /usr/share/info/*
 path-exclude /usr/share/lintian/*
 path-exclude /usr/share/locale/*
 CFG
+  # And apt keeps no package caches or downloaded packages (the official images' docker-clean).
+  cat >"$tree/etc/apt/apt.conf.d/docker-clean" <<'CFG'
+DPkg::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+APT::Update::Post-Invoke { "rm -f /var/cache/apt/archives/*.deb /var/cache/apt/archives/partial/*.deb /var/cache/apt/*.bin || true"; };
+Dir::Cache::pkgcache "";
+Dir::Cache::srcpkgcache "";
+CFG
+  echo 'Acquire::Languages "none";' >"$tree/etc/apt/apt.conf.d/docker-no-languages"
   find "$tree/usr/share/doc" -mindepth 2 ! -name copyright -type f -delete
   rm -rf "$tree"/usr/share/{man,info,locale}/* "$tree"/var/cache/apt/*.bin \
     "$tree"/var/cache/apt/archives/*.deb "$tree"/var/lib/apt/lists/* "$tree"/var/log/*.log
@@ -65,7 +73,7 @@ import_tree() { # tree image change...
   local changes=()
   for c in "$@"; do changes+=(--change "$c"); done
   tar --numeric-owner --exclude=./.complete -C "$tree" -c . |
-    podman import "${changes[@]}" --message "local stand-in built by tests/container/base_images.sh" - "$image" >/dev/null
+    podman import --quiet "${changes[@]}" --message "local stand-in built by tests/container/base_images.sh" - "$image" >/dev/null
 }
 
 # --- debian:bookworm-slim ------------------------------------------------------------------

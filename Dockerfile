@@ -45,6 +45,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 
 # ca-certificates: TLS to upstream identity providers and Postgres. curl: the HEALTHCHECK.
+# Not pinned to versions (hadolint DL3008): the release's current packages carry its security
+# fixes, and an exact pin breaks the build as soon as Debian supersedes that version.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
@@ -66,8 +69,12 @@ USER 10001:10001
 EXPOSE 8080
 
 # Liveness only (/readyz also checks the database, which is not the container's own health).
+# The port is derived from MCP_AUTH_BRIDGE__SERVER__BIND, which the image sets and which
+# overrides server.bind in the file, so it is where the bridge listens even when a deployment
+# moves it (`-e MCP_AUTH_BRIDGE__SERVER__BIND=0.0.0.0:9090`). A wildcard address is probed on
+# loopback; a specific one (`10.0.0.5:8080`, `[::1]:8080`) as it is.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["curl", "--fail", "--silent", "--show-error", "--output", "/dev/null", "http://127.0.0.1:8080/healthz"]
+  CMD ["/bin/sh", "-c", "bind=${MCP_AUTH_BRIDGE__SERVER__BIND:-0.0.0.0:8080}; host=${bind%:*}; case $host in 0.0.0.0|'[::]') host=127.0.0.1 ;; esac; exec curl --fail --silent --show-error --globoff --max-time 2 --output /dev/null \"http://$host:${bind##*:}/healthz\""]
 
 ENTRYPOINT ["mcp-auth-bridge"]
 CMD ["serve", "--config", "/etc/mcp-auth-bridge/config.toml"]

@@ -961,12 +961,11 @@ fn bridge_config() -> Deployed {
         None => (String::new(), "environment only".to_owned()),
         Some(path) => config_file_in_container(&compose, bridge, &path),
     };
-    let overrides: Vec<(&str, &str)> = env
-        .iter()
-        .filter(|(k, _)| k.starts_with(ENV_PREFIX))
-        .map(|(k, v)| (k.as_str(), v.as_str()))
-        .collect();
-    let config = Config::load_str(&toml, &overrides).unwrap_or_else(|e| {
+    // Every variable, not only MCP_AUTH_BRIDGE__*: load_str merges those as overrides and looks
+    // the others up for `…_env` secrets (client_secret_env = "KEYCLOAK_CLIENT_SECRET").
+    let container_env: Vec<(&str, &str)> =
+        env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    let config = Config::load_str(&toml, &container_env).unwrap_or_else(|e| {
         panic!("the bridge's compose configuration ({source}) does not load:\n{e}")
     });
     Deployed { config, source }

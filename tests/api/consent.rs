@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
-    helpers::{TestApp, spawn_app, test_config},
+    app_support::{TestApp, spawn_app, test_config},
     oauth_support::{
         Flow, REDIRECT_URI, browser, hidden_field, keycloak_tenant, location, pkce_pair,
         public_client, query_param,
@@ -89,12 +89,7 @@ async fn codes_issued(pool: &PgPool) -> i64 {
 async fn victim_runs_attackers_authorization(flow: &Flow<'_>) -> reqwest::Response {
     // 1. The planted cookie names a subject who consented: the page is skipped up to the
     //    upstream login (the cookie is a hint).
-    let authorize = flow
-        .browser
-        .get(flow.authorize_url(&[]))
-        .send()
-        .await
-        .unwrap();
+    let authorize = flow.get_authorize(&[]).await;
     assert_eq!(authorize.status(), StatusCode::SEE_OTHER);
     // 2. The victim logs in upstream as themselves and comes back.
     let idp = flow.browser.get(location(&authorize)).send().await.unwrap();
@@ -184,12 +179,8 @@ async fn the_consent_page_shown_after_a_planted_cookie_is_csrf_bound_and_approvi
     let code = query_param(&redirect, "code").expect("code");
     let tokens: serde_json::Value = flow.redeem(&code).await.json().await.unwrap();
     let me: serde_json::Value = app
-        .http
-        .get(app.url("/t/acme/userinfo"))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
+        .get_userinfo("acme", tokens["access_token"].as_str().unwrap())
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -219,12 +210,7 @@ async fn another_local_program_reusing_a_public_clients_id_on_another_loopback_p
     let (_idp, app, client_id) = setup(&pool).await;
     let flow = Flow::new(&app, "acme", &client_id);
     flow.run_to_client(&[]).await;
-    let same_program = flow
-        .browser
-        .get(flow.authorize_url(&[]))
-        .send()
-        .await
-        .unwrap();
+    let same_program = flow.get_authorize(&[]).await;
     assert_eq!(
         same_program.status(),
         StatusCode::SEE_OTHER,
@@ -280,12 +266,7 @@ async fn a_callback_without_the_consent_cookie_leaves_the_authorization_pending_
     // Arrange: the user approved and logged in upstream; the callback URL is on its way back.
     let (_idp, app, client_id) = setup(&pool).await;
     let flow = Flow::new(&app, "acme", &client_id);
-    let consent = flow
-        .browser
-        .get(flow.authorize_url(&[]))
-        .send()
-        .await
-        .unwrap();
+    let consent = flow.get_authorize(&[]).await;
     let upstream = flow.approve(&consent.text().await.unwrap()).await;
     let idp = flow.browser.get(&upstream).send().await.unwrap();
     let callback = location(&idp);

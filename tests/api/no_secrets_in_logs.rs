@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::{
-    helpers::{TEST_SEALING_KEY, spawn_app, test_config},
+    app_support::{TEST_SEALING_KEY, spawn_app, test_config},
     oauth_support::{Flow, REDIRECT_URI, hidden_field, keycloak_tenant, location, query_param},
     registration::register,
     support::fake_idp::{FakeIdp, FakeIdpOptions},
@@ -72,15 +72,7 @@ async fn the_whole_flow_at_trace_level_logs_no_token_code_or_secret(pool: PgPool
     .await;
     let client_id = public["client_id"].as_str().unwrap().to_owned();
     let flow = Flow::new(&app, "acme", &client_id);
-    let html = flow
-        .browser
-        .get(flow.authorize_url(&[]))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = flow.get_authorize(&[]).await.text().await.unwrap();
     let csrf = hidden_field(&html, "csrf");
     let upstream = flow.approve(&html).await;
     let upstream_state = query_param(&upstream, "state").unwrap();
@@ -95,12 +87,8 @@ async fn the_whole_flow_at_trace_level_logs_no_token_code_or_secret(pool: PgPool
         .json()
         .await
         .unwrap();
-    app.http
-        .get(app.url("/t/acme/userinfo"))
-        .bearer_auth(refreshed["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    app.get_userinfo("acme", refreshed["access_token"].as_str().unwrap())
+        .await;
     app.http
         .post(app.url("/t/acme/revoke"))
         .basic_auth(

@@ -8,8 +8,8 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use crate::{
+    app_support::{TestApp, spawn_replica, test_config},
     gateway::{Setup, setup},
-    helpers::{TestApp, spawn_replica, test_config},
     oauth_support::{Flow, REDIRECT_URI, keycloak_tenant, location, query_param},
 };
 
@@ -56,11 +56,8 @@ async fn an_authorization_started_on_one_replica_completes_on_the_other(pool: Pg
     let flow = Flow::new(&s.app, "acme", &s.client_id);
     let resource = s.mcp_url("demo");
     let html = flow
-        .browser
-        .get(flow.authorize_url(&[("resource", &resource)]))
-        .send()
+        .get_authorize(&[("resource", &resource)])
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();

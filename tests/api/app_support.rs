@@ -83,6 +83,17 @@ impl TestApp {
             .expect("token request sent")
     }
 
+    /// `POST /t/{tenant}/revoke` (RFC 7009) with `form` as the form body (a public client's
+    /// request).
+    pub async fn post_revoke<F: Serialize + ?Sized>(&self, tenant: &str, form: &F) -> Response {
+        self.http
+            .post(self.url(&format!("/t/{tenant}/revoke")))
+            .form(form)
+            .send()
+            .await
+            .expect("revocation request sent")
+    }
+
     /// `POST /t/{tenant}/register` (RFC 7591) with `metadata` as the JSON body.
     pub async fn post_register<M: Serialize + ?Sized>(
         &self,

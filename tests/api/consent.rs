@@ -92,8 +92,8 @@ async fn victim_runs_attackers_authorization(flow: &Flow<'_>) -> reqwest::Respon
     let authorize = flow.get_authorize(&[]).await;
     assert_eq!(authorize.status(), StatusCode::SEE_OTHER);
     // 2. The victim logs in upstream as themselves and comes back.
-    let idp = flow.browser.get(location(&authorize)).send().await.unwrap();
-    flow.browser.get(location(&idp)).send().await.unwrap()
+    let idp = flow.visit(location(&authorize)).await;
+    flow.visit(location(&idp)).await
 }
 
 #[sqlx::test]
@@ -224,7 +224,7 @@ async fn another_local_program_reusing_a_public_clients_id_on_another_loopback_p
         "http://127.0.0.1:40404/callback",
         &challenge,
     );
-    let r = flow.browser.get(&other).send().await.unwrap();
+    let r = flow.visit(&other).await;
 
     // Assert: the consent page, with the loopback warning naming the port.
     assert_eq!(r.status(), StatusCode::OK);
@@ -244,7 +244,7 @@ async fn the_consent_page_shows_the_redirect_host_beside_the_client_name(pool: P
         "https://tools.attacker.example/cb",
         &flow.challenge,
     );
-    let r = flow.browser.get(&url).send().await.unwrap();
+    let r = flow.visit(&url).await;
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
     assert!(
@@ -268,7 +268,7 @@ async fn a_callback_without_the_consent_cookie_leaves_the_authorization_pending_
     let flow = Flow::new(&app, "acme", &client_id);
     let consent = flow.get_authorize(&[]).await;
     let upstream = flow.approve(&consent.text().await.unwrap()).await;
-    let idp = flow.browser.get(&upstream).send().await.unwrap();
+    let idp = flow.visit(&upstream).await;
     let callback = location(&idp);
 
     // Act: someone else (a leaked URL, a link prefetcher) requests it first, without the cookie.
@@ -276,7 +276,7 @@ async fn a_callback_without_the_consent_cookie_leaves_the_authorization_pending_
 
     // Assert: refused, and the real browser still completes.
     assert_eq!(stray.status(), StatusCode::FORBIDDEN);
-    let back = flow.browser.get(&callback).send().await.unwrap();
+    let back = flow.visit(&callback).await;
     assert_eq!(back.status(), StatusCode::FOUND);
     let redirect = location(&back);
     assert!(redirect.starts_with(REDIRECT_URI), "{redirect}");

@@ -76,9 +76,9 @@ async fn the_whole_flow_at_trace_level_logs_no_token_code_or_secret(pool: PgPool
     let csrf = hidden_field(&html, "csrf");
     let upstream = flow.approve(&html).await;
     let upstream_state = query_param(&upstream, "state").unwrap();
-    let idp_redirect = location(&flow.browser.get(&upstream).send().await.unwrap());
+    let idp_redirect = location(&flow.visit(&upstream).await);
     let upstream_code = query_param(&idp_redirect, "code").unwrap();
-    let back = location(&flow.browser.get(&idp_redirect).send().await.unwrap());
+    let back = location(&flow.visit(&idp_redirect).await);
     let code = query_param(&back, "code").unwrap();
     let tokens: Value = flow.redeem(&code).await.json().await.unwrap();
     let refreshed: Value = flow
@@ -99,15 +99,14 @@ async fn the_whole_flow_at_trace_level_logs_no_token_code_or_secret(pool: PgPool
         .send()
         .await
         .unwrap();
-    app.http
-        .post(app.url("/t/acme/revoke"))
-        .form(&[
+    app.post_revoke(
+        "acme",
+        &[
             ("token", refreshed["refresh_token"].as_str().unwrap()),
             ("client_id", client_id.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
 
     let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(

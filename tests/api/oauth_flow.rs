@@ -89,12 +89,11 @@ async fn a_client_logs_in_through_the_upstream_idp_and_uses_refreshes_and_revoke
 
     // 8. Revoke the refresh token: the family and its access tokens stop working.
     let revoked = app
-        .http
-        .post(app.url("/t/acme/revoke"))
-        .form(&[("token", new_refresh.as_str()), ("client_id", &client_id)])
-        .send()
-        .await
-        .unwrap();
+        .post_revoke(
+            "acme",
+            &[("token", new_refresh.as_str()), ("client_id", &client_id)],
+        )
+        .await;
     assert_eq!(revoked.status(), StatusCode::OK);
     assert_eq!(
         flow.refresh(&new_refresh).await.status(),

@@ -166,6 +166,15 @@ impl<'a> Flow<'a> {
             .expect("authorization request sent")
     }
 
+    /// `GET url` in this flow's browser (its cookies sent, redirects not followed).
+    pub async fn visit(&self, url: impl reqwest::IntoUrl) -> reqwest::Response {
+        self.browser
+            .get(url)
+            .send()
+            .await
+            .expect("browser request sent")
+    }
+
     /// Steps 1–4: authorize, approve consent, log in upstream, come back. Returns the final
     /// redirect to the client.
     pub async fn run_to_client(&self, extra: &[(&str, &str)]) -> String {
@@ -202,14 +211,14 @@ impl<'a> Flow<'a> {
     }
 
     pub async fn finish_upstream(&self, upstream_url: &str) -> String {
-        let idp = self.browser.get(upstream_url).send().await.unwrap();
+        let idp = self.visit(upstream_url).await;
         assert!(
             idp.status().is_redirection(),
             "upstream answered {}",
             idp.status()
         );
         let callback = location(&idp);
-        let back = self.browser.get(&callback).send().await.unwrap();
+        let back = self.visit(&callback).await;
         assert_eq!(
             back.status(),
             StatusCode::FOUND,

@@ -14,20 +14,20 @@ async fn a_callback_in_another_browser_or_a_replayed_state_is_refused(pool: PgPo
     let flow = Flow::new(&app, "acme", &client_id);
     let html = flow.get_authorize(&[]).await.text().await.unwrap();
     let upstream = flow.approve(&html).await;
-    let callback = location(&flow.browser.get(&upstream).send().await.unwrap());
+    let callback = location(&flow.visit(&upstream).await);
     let r = browser().get(&callback).send().await.unwrap();
     assert_eq!(
         r.status(),
         StatusCode::FORBIDDEN,
         "a login fixation attempt"
     );
-    let r = flow.browser.get(&callback).send().await.unwrap();
+    let r = flow.visit(&callback).await;
     assert_eq!(
         r.status(),
         StatusCode::FOUND,
         "the refused attempt left the authorization to the real browser"
     );
-    let r = flow.browser.get(&callback).send().await.unwrap();
+    let r = flow.visit(&callback).await;
     assert_eq!(
         r.status(),
         StatusCode::BAD_REQUEST,

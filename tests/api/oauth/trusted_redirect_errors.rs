@@ -42,7 +42,7 @@ async fn request_errors_after_the_redirect_uri_is_trusted_redirect_with_state_an
     let no_pkce = flow
         .authorize_url(&[])
         .replace("code_challenge_method=S256", "code_challenge_method=plain");
-    let to = location(&flow.browser.get(no_pkce).send().await.unwrap());
+    let to = location(&flow.visit(no_pkce).await);
     assert_eq!(
         query_param(&to, "error").as_deref(),
         Some("invalid_request")
@@ -50,7 +50,7 @@ async fn request_errors_after_the_redirect_uri_is_trusted_redirect_with_state_an
     let wrong_type = flow
         .authorize_url(&[])
         .replace("response_type=code", "response_type=token");
-    let to = location(&flow.browser.get(wrong_type).send().await.unwrap());
+    let to = location(&flow.visit(wrong_type).await);
     assert_eq!(
         query_param(&to, "error").as_deref(),
         Some("unsupported_response_type")

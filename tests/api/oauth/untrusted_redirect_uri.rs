@@ -20,7 +20,7 @@ async fn a_redirect_uri_mismatch_shows_a_page_and_never_redirects(pool: PgPool) 
         let url = flow
             .authorize_url(&[])
             .replace(&urlencode(REDIRECT_URI), &urlencode(evil));
-        let r = flow.browser.get(url).send().await.unwrap();
+        let r = flow.visit(url).await;
         assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{evil}");
         assert!(r.headers().get("location").is_none(), "{evil}");
         assert!(r.text().await.unwrap().contains("redirect_uri"));

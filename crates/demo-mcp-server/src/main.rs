@@ -2,7 +2,7 @@
 //! configuration file, no database) until SIGINT/SIGTERM. The docker-compose demo and the
 //! interop run put it behind the bridge's gateway.
 
-use std::{net::SocketAddr, process::ExitCode};
+use std::{io::IsTerminal, net::SocketAddr, process::ExitCode};
 
 use clap::Parser;
 use demo_mcp_server::DemoMcpOptions;
@@ -27,6 +27,8 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
+        // Colour codes only on a terminal: the interop run and compose write the logs to files.
+        .with_ansi(std::io::stdout().is_terminal())
         .with_env_filter(
             EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
         )

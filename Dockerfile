@@ -32,12 +32,15 @@ COPY . .
 
 # The registry, git checkouts and target/ live in BuildKit cache mounts, so a rebuild after a
 # source change recompiles only this crate. `--locked`: Cargo.lock is the source of truth.
-# The binary is copied out because cache mounts are not part of the image.
+# The binaries are copied out because cache mounts are not part of the image. The demo MCP server
+# is a binary of its own (crates/demo-mcp-server), shipped alongside for the docker-compose demo;
+# none of it is in the bridge's binary.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin mcp-auth-bridge \
- && install -D -m 0755 target/release/mcp-auth-bridge /out/mcp-auth-bridge
+    cargo build --release --locked --bin mcp-auth-bridge --bin demo-mcp-server \
+ && install -D -m 0755 target/release/mcp-auth-bridge /out/mcp-auth-bridge \
+ && install -D -m 0755 target/release/demo-mcp-server /out/demo-mcp-server
 
 # ---------------------------------------------------------------------------------------------
 # Runtime stage
@@ -59,6 +62,7 @@ RUN groupadd --system --gid 10001 mcp-auth-bridge \
  && mkdir -p /etc/mcp-auth-bridge
 
 COPY --from=builder /out/mcp-auth-bridge /usr/local/bin/mcp-auth-bridge
+COPY --from=builder /out/demo-mcp-server /usr/local/bin/demo-mcp-server
 
 # Inside a container the listener must not be bound to loopback (the built-in default).
 ENV MCP_AUTH_BRIDGE__SERVER__BIND=0.0.0.0:8080

@@ -2,6 +2,7 @@
 //! fresh database from the Postgres named by `DATABASE_URL` in `.env`.
 
 mod admin;
+mod app_support;
 mod bootstrap;
 mod cli;
 mod client_metadata_document;
@@ -9,16 +10,14 @@ mod compose;
 mod config_file;
 mod config_reference;
 mod consent;
-mod demo_mcp_server;
 mod deploy_metrics;
 mod fake_idp;
 mod faults;
 mod gateway;
 mod health;
-mod helpers;
 mod migrations;
 mod no_secrets_in_logs;
-mod oauth_errors;
+mod oauth;
 mod oauth_flow;
 mod oauth_isolation;
 mod oauth_races;

@@ -21,7 +21,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use crate::{
-    helpers::{TestApp, spawn_app, test_config},
+    app_support::{TestApp, spawn_app, test_config},
     oauth_support::{Flow, REDIRECT_URI, public_client},
     support::fake_idp::{FakeIdp, FakeIdpOptions, ProviderMode},
 };

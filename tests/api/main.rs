@@ -28,6 +28,7 @@ mod refresh;
 mod registration;
 mod registration_hostile;
 mod replicas;
+mod revocation_feed;
 mod serving;
 mod signing_keys;
 #[path = "../support/mod.rs"]

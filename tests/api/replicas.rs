@@ -13,7 +13,7 @@ use crate::{
     oauth_support::{Flow, REDIRECT_URI, keycloak_tenant, location, query_param},
 };
 
-async fn second_replica(s: &Setup, pool: &PgPool) -> TestApp {
+pub(crate) async fn second_replica(s: &Setup, pool: &PgPool) -> TestApp {
     // Same configuration as the first (same sealing key, same tenants), same public URL.
     let servers =
         sqlx::query_scalar::<_, String>("SELECT upstream_url FROM mcp_servers WHERE name = 'demo'")
@@ -29,7 +29,7 @@ async fn second_replica(s: &Setup, pool: &PgPool) -> TestApp {
     .await
 }
 
-fn ping(app: &TestApp, token: &str) -> reqwest::RequestBuilder {
+pub(crate) fn ping(app: &TestApp, token: &str) -> reqwest::RequestBuilder {
     app.http
         .post(app.url("/t/acme/mcp/demo"))
         .bearer_auth(token)

@@ -35,7 +35,7 @@ async fn wait_for_listeners(pool: &PgPool, wanted: i64) {
 
 /// Polls `app` until it refuses `token` (every 10 ms, at most `limit`); how long that took.
 async fn time_to_refusal(
-    app: &crate::helpers::TestApp,
+    app: &crate::app_support::TestApp,
     token: &str,
     since: Instant,
     limit: Duration,

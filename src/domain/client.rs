@@ -2,7 +2,7 @@
 
 use uuid::Uuid;
 
-use super::{ApplicationType, RedirectUri};
+use super::{ApplicationType, GrantType, RedirectUri};
 
 /// Where a client's registration came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,7 +74,7 @@ pub struct Client {
     pub application_type: ApplicationType,
     pub client_name: Option<String>,
     pub redirect_uris: Vec<RedirectUri>,
-    pub grant_types: Vec<String>,
+    pub grant_types: Vec<GrantType>,
     pub scope: Option<String>,
     pub metadata: serde_json::Value,
     pub secret_hash: Option<Vec<u8>>,
@@ -84,6 +84,11 @@ impl Client {
     /// The registered redirect URI that `requested` matches, if any.
     pub fn redirect_uri_for(&self, requested: &str) -> Option<&RedirectUri> {
         self.redirect_uris.iter().find(|r| r.matches(requested))
+    }
+
+    /// Whether the client registered `grant_type` (RFC 7591 `grant_types`).
+    pub fn allows(&self, grant_type: GrantType) -> bool {
+        self.grant_types.contains(&grant_type)
     }
 
     pub fn display_name(&self) -> &str {

@@ -17,7 +17,7 @@ use super::{
     tenant::{self, TenantContext},
 };
 use crate::{
-    domain::{Client, McpServer, PendingAuthorization, PkceChallenge, Scopes},
+    domain::{Client, GrantType, McpServer, PendingAuthorization, PkceChallenge, Scopes},
     error::{ErrorCode, ErrorPage},
     state::AppState,
     store,
@@ -114,12 +114,7 @@ async fn validate(state: &AppState, t: &Trusted) -> Result<PendingAuthorization,
             "response_type must be code".into(),
         ));
     }
-    if !t
-        .client
-        .grant_types
-        .iter()
-        .any(|g| g == "authorization_code")
-    {
+    if !t.client.allows(GrantType::AuthorizationCode) {
         return Err((
             ErrorCode::UnauthorizedClient,
             "client may not use the authorization code grant".into(),

@@ -199,7 +199,8 @@ fn client_document(client: &Client, issuer: &str) -> Map<String, Value> {
         "token_endpoint_auth_method".into(),
         client.auth_method.as_str().into(),
     );
-    doc.insert("grant_types".into(), client.grant_types.clone().into());
+    let grant_types: Vec<&str> = client.grant_types.iter().map(|g| g.as_str()).collect();
+    doc.insert("grant_types".into(), grant_types.into());
     doc.insert(
         "application_type".into(),
         client.application_type.as_str().into(),

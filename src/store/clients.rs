@@ -45,7 +45,10 @@ fn from_row(row: &PgRow) -> Result<Client, StoreError> {
             .ok_or_else(|| corrupt("application_type"))?,
         client_name: row.try_get("client_name")?,
         redirect_uris: uris.into_iter().map(RedirectUri::from_trusted).collect(),
-        grant_types: row.try_get("grant_types")?,
+        grant_types: crate::domain::GrantType::parse_all(
+            &row.try_get::<Vec<String>, _>("grant_types")?,
+        )
+        .ok_or_else(|| corrupt("grant_types"))?,
         scope: row.try_get("scope")?,
         metadata: row.try_get("metadata")?,
         secret_hash: row.try_get("client_secret_hash")?,

@@ -1,26 +1,26 @@
 //! The bridge's authorization codes: stored hashed, redeemed once, atomically.
 
-use sqlx::{PgConnection, Row};
+use sqlx::PgConnection;
 
 use super::StoreError;
 use crate::domain::{AuthorizationCode, PkceChallenge, Scopes};
 
 pub async fn insert(conn: &mut PgConnection, c: &AuthorizationCode) -> Result<(), StoreError> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO authorization_codes (code_hash, tenant_id, client_pk, grant_id, mcp_server_id,
              redirect_uri, code_challenge, scopes, resource, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        c.code_hash,
+        c.tenant_id,
+        c.client_pk,
+        c.grant_id,
+        c.mcp_server_id,
+        c.redirect_uri,
+        c.code_challenge.as_str(),
+        &c.scopes.to_vec(),
+        c.resource,
+        c.expires_at,
     )
-    .bind(&c.code_hash)
-    .bind(c.tenant_id)
-    .bind(c.client_pk)
-    .bind(c.grant_id)
-    .bind(c.mcp_server_id)
-    .bind(&c.redirect_uri)
-    .bind(c.code_challenge.as_str())
-    .bind(c.scopes.to_vec())
-    .bind(&c.resource)
-    .bind(c.expires_at)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -46,34 +46,34 @@ pub async fn redeem(
     tenant_id: uuid::Uuid,
     code_hash: &[u8],
 ) -> Result<Redemption, StoreError> {
-    let row = sqlx::query(
+    let row = sqlx::query!(
         "UPDATE authorization_codes SET used_at = now() WHERE code_hash = $1 AND tenant_id = $2 AND used_at IS NULL
          RETURNING code_hash, tenant_id, client_pk, grant_id, mcp_server_id, redirect_uri,
                    code_challenge, scopes, resource, expires_at",
+        code_hash,
+        tenant_id,
     )
-    .bind(code_hash)
-    .bind(tenant_id)
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(row) = row {
         return Ok(Redemption::Redeemed(AuthorizationCode {
-            code_hash: row.try_get("code_hash")?,
-            tenant_id: row.try_get("tenant_id")?,
-            client_pk: row.try_get("client_pk")?,
-            grant_id: row.try_get("grant_id")?,
-            mcp_server_id: row.try_get("mcp_server_id")?,
-            redirect_uri: row.try_get("redirect_uri")?,
-            code_challenge: PkceChallenge::from_trusted(row.try_get("code_challenge")?),
-            scopes: Scopes::from_trusted(row.try_get::<Vec<String>, _>("scopes")?),
-            resource: row.try_get("resource")?,
-            expires_at: row.try_get("expires_at")?,
+            code_hash: row.code_hash,
+            tenant_id: row.tenant_id,
+            client_pk: row.client_pk,
+            grant_id: row.grant_id,
+            mcp_server_id: row.mcp_server_id,
+            redirect_uri: row.redirect_uri,
+            code_challenge: PkceChallenge::from_trusted(row.code_challenge),
+            scopes: Scopes::from_trusted(row.scopes),
+            resource: row.resource,
+            expires_at: row.expires_at,
         }));
     }
-    let exists: bool = sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM authorization_codes WHERE code_hash = $1 AND tenant_id = $2)",
+    let exists = sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM authorization_codes WHERE code_hash = $1 AND tenant_id = $2) AS "exists!""#,
+        code_hash,
+        tenant_id,
     )
-    .bind(code_hash)
-    .bind(tenant_id)
     .fetch_one(&mut *conn)
     .await?;
     Ok(if exists {

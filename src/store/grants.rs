@@ -1,7 +1,7 @@
 //! Grants: the upstream tokens of one user's login through one client, sealed at rest.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -37,46 +37,59 @@ pub async fn insert(
         .refresh_token
         .as_deref()
         .map(|r| sealer.seal_str(r, &aad(g.id, "refresh")));
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO grants (id, tenant_id, provider_id, client_pk, subject, user_context,
              upstream_access_token, upstream_access_key_id, upstream_access_expires_at,
              upstream_refresh_token, upstream_refresh_key_id, upstream_refresh_expires_at,
              upstream_scopes, upstream_extra)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        g.id,
+        g.tenant_id,
+        g.provider_id,
+        g.client_pk,
+        g.subject,
+        g.user_context,
+        access.blob,
+        access.key_id,
+        g.tokens.access_expires_at,
+        refresh.as_ref().map(|s| &s.blob),
+        refresh.as_ref().map(|s| &s.key_id),
+        g.tokens.refresh_expires_at,
+        &g.tokens.scopes,
+        g.tokens.extra,
     )
-    .bind(g.id)
-    .bind(g.tenant_id)
-    .bind(g.provider_id)
-    .bind(g.client_pk)
-    .bind(g.subject)
-    .bind(g.user_context)
-    .bind(&access.blob)
-    .bind(&access.key_id)
-    .bind(g.tokens.access_expires_at)
-    .bind(refresh.as_ref().map(|s| &s.blob))
-    .bind(refresh.as_ref().map(|s| &s.key_id))
-    .bind(g.tokens.refresh_expires_at)
-    .bind(&g.tokens.scopes)
-    .bind(&g.tokens.extra)
     .execute(&mut *conn)
     .await?;
     Ok(())
 }
 
-const COLUMNS: &str = "id, tenant_id, provider_id, client_pk, subject, user_context, status, version, upstream_access_expires_at";
+/// A row as `query_as!` reads it; [`GrantRow::into_domain`] parses the status once.
+struct GrantRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    provider_id: Uuid,
+    client_pk: Uuid,
+    subject: String,
+    user_context: serde_json::Value,
+    status: String,
+    version: i64,
+    upstream_access_expires_at: Option<DateTime<Utc>>,
+}
 
-fn from_row(row: &PgRow) -> Result<Grant, StoreError> {
-    Ok(Grant {
-        id: row.try_get("id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        provider_id: row.try_get("provider_id")?,
-        client_pk: row.try_get("client_pk")?,
-        subject: row.try_get("subject")?,
-        user_context: row.try_get("user_context")?,
-        status: GrantStatus::parse(row.try_get("status")?),
-        version: row.try_get("version")?,
-        upstream_access_expires_at: row.try_get("upstream_access_expires_at")?,
-    })
+impl GrantRow {
+    fn into_domain(self) -> Grant {
+        Grant {
+            id: self.id,
+            tenant_id: self.tenant_id,
+            provider_id: self.provider_id,
+            client_pk: self.client_pk,
+            subject: self.subject,
+            user_context: self.user_context,
+            status: GrantStatus::parse(&self.status),
+            version: self.version,
+            upstream_access_expires_at: self.upstream_access_expires_at,
+        }
+    }
 }
 
 /// Works on the pool or inside a transaction (callers holding a transaction must not take a
@@ -85,11 +98,16 @@ pub async fn find<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     id: Uuid,
 ) -> Result<Option<Grant>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM grants WHERE id = $1"))
-        .bind(id)
-        .fetch_optional(executor)
-        .await?;
-    row.as_ref().map(from_row).transpose()
+    let row = sqlx::query_as!(
+        GrantRow,
+        "SELECT id, tenant_id, provider_id, client_pk, subject, user_context, status, version,
+                upstream_access_expires_at
+         FROM grants WHERE id = $1",
+        id,
+    )
+    .fetch_optional(executor)
+    .await?;
+    Ok(row.map(GrantRow::into_domain))
 }
 
 /// The grant's current upstream access token, opened.
@@ -98,15 +116,20 @@ pub async fn upstream_access_token(
     sealer: &Sealer,
     id: Uuid,
 ) -> Result<Option<(String, Option<DateTime<Utc>>)>, StoreError> {
-    let row: Option<(Vec<u8>, String, Option<DateTime<Utc>>)> = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT upstream_access_token, upstream_access_key_id, upstream_access_expires_at FROM grants WHERE id = $1",
+        id,
     )
-    .bind(id)
     .fetch_optional(pool)
     .await?;
-    let Some((blob, key_id, expires)) = row else {
+    let Some(row) = row else {
         return Ok(None);
     };
+    let (blob, key_id, expires) = (
+        row.upstream_access_token,
+        row.upstream_access_key_id,
+        row.upstream_access_expires_at,
+    );
     let token = sealer
         .open_string(&Sealed { key_id, blob }, &aad(id, "access"))
         .map_err(|e| StoreError::Corrupt(format!("grant {id} access token: {e}")))?;
@@ -119,24 +142,26 @@ pub async fn revoke(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE grants SET status = 'revoked', revoked_at = $2, updated_at = $2, version = version + 1
          WHERE id = $1 AND status <> 'revoked'",
+        id,
+        now,
     )
-    .bind(id)
-    .bind(now)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = 'grant_revoked' WHERE grant_id = $1 AND revoked_at IS NULL")
-        .bind(id)
-        .bind(now)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "UPDATE access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
+    sqlx::query!(
+        "UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = 'grant_revoked' WHERE grant_id = $1 AND revoked_at IS NULL",
+        id,
+        now,
     )
-    .bind(id)
-    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "UPDATE access_tokens SET revoked_at = $2 WHERE grant_id = $1 AND revoked_at IS NULL",
+        id,
+        now,
+    )
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -147,12 +172,13 @@ pub async fn upstream_extra(
     pool: &PgPool,
     id: Uuid,
 ) -> Result<Option<(Uuid, serde_json::Value)>, StoreError> {
-    Ok(
-        sqlx::query_as("SELECT provider_id, upstream_extra FROM grants WHERE id = $1")
-            .bind(id)
-            .fetch_optional(pool)
-            .await?,
+    let row = sqlx::query!(
+        "SELECT provider_id, upstream_extra FROM grants WHERE id = $1",
+        id,
     )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row.map(|r| (r.provider_id, r.upstream_extra)))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -203,45 +229,43 @@ pub async fn load_tokens(
     sealer: &Sealer,
     id: Uuid,
 ) -> Result<Option<GrantTokens>, StoreError> {
-    let row = sqlx::query(
-        "SELECT g.id, g.tenant_id, t.slug, g.provider_id, p.kind, g.status, g.version,
+    let row = sqlx::query!(
+        r#"SELECT g.tenant_id, t.slug, g.provider_id, p.kind, g.status, g.version,
                 g.upstream_access_token, g.upstream_access_key_id, g.upstream_access_expires_at,
                 g.upstream_refresh_token, g.upstream_refresh_key_id,
-                COALESCE(g.last_refreshed_at, g.created_at) AS obtained_at, g.last_refreshed_at
+                COALESCE(g.last_refreshed_at, g.created_at) AS "obtained_at!", g.last_refreshed_at
          FROM grants g JOIN tenants t ON t.id = g.tenant_id
               JOIN upstream_providers p ON p.id = g.provider_id
-         WHERE g.id = $1",
+         WHERE g.id = $1"#,
+        id,
     )
-    .bind(id)
     .fetch_optional(pool)
     .await?;
     let Some(row) = row else { return Ok(None) };
     let access = Sealed {
-        blob: row.try_get("upstream_access_token")?,
-        key_id: row.try_get("upstream_access_key_id")?,
+        blob: row.upstream_access_token,
+        key_id: row.upstream_access_key_id,
     };
     let access_token = sealer
         .open_string(&access, &aad(id, "access"))
         .map_err(|e| StoreError::Corrupt(format!("grant {id} access token: {e}")))?;
-    let refresh_blob: Option<Vec<u8>> = row.try_get("upstream_refresh_token")?;
-    let refresh_key: Option<String> = row.try_get("upstream_refresh_key_id")?;
-    let kind: String = row.try_get("kind")?;
-    let provider_kind = ProviderKind::parse(&kind)
-        .ok_or_else(|| StoreError::Corrupt(format!("provider kind {kind:?}")))?;
+    let provider_kind = ProviderKind::parse(&row.kind)
+        .ok_or_else(|| StoreError::Corrupt(format!("provider kind {:?}", row.kind)))?;
     Ok(Some(GrantTokens {
         id,
-        tenant_id: row.try_get("tenant_id")?,
-        tenant_slug: row.try_get("slug")?,
-        provider_id: row.try_get("provider_id")?,
+        tenant_id: row.tenant_id,
+        tenant_slug: row.slug,
+        provider_id: row.provider_id,
         provider_kind,
-        status: GrantStatus::parse(row.try_get("status")?),
-        version: row.try_get("version")?,
+        status: GrantStatus::parse(&row.status),
+        version: row.version,
         access_token: Secret::new(access_token),
-        access_expires_at: row.try_get("upstream_access_expires_at")?,
-        access_obtained_at: row.try_get("obtained_at")?,
-        last_refreshed_at: row.try_get("last_refreshed_at")?,
-        refresh_token: refresh_blob
-            .zip(refresh_key)
+        access_expires_at: row.upstream_access_expires_at,
+        access_obtained_at: row.obtained_at,
+        last_refreshed_at: row.last_refreshed_at,
+        refresh_token: row
+            .upstream_refresh_token
+            .zip(row.upstream_refresh_key_id)
             .map(|(blob, key_id)| Sealed { key_id, blob }),
     }))
 }
@@ -265,7 +289,7 @@ pub async fn commit_refresh(
         .refresh_token
         .as_deref()
         .map(|r| sealer.seal_str(r, &aad(id, "refresh")));
-    let new_version = sqlx::query_scalar(
+    let new_version = sqlx::query_scalar!(
         "UPDATE grants SET
              upstream_access_token = $3, upstream_access_key_id = $4,
              upstream_access_expires_at = $5,
@@ -281,18 +305,18 @@ pub async fn commit_refresh(
              refresh_failures = 0, refresh_not_before = NULL, refresh_ambiguous_at = NULL
          WHERE id = $1 AND version = $2 AND status = 'active'
          RETURNING version",
+        id,
+        version,
+        access.blob,
+        access.key_id,
+        tokens.access_expires_at,
+        refresh.as_ref().map(|s| &s.blob),
+        refresh.as_ref().map(|s| &s.key_id),
+        tokens.refresh_expires_at,
+        &tokens.scopes,
+        tokens.extra,
+        now,
     )
-    .bind(id)
-    .bind(version)
-    .bind(&access.blob)
-    .bind(&access.key_id)
-    .bind(tokens.access_expires_at)
-    .bind(refresh.as_ref().map(|s| &s.blob))
-    .bind(refresh.as_ref().map(|s| &s.key_id))
-    .bind(tokens.refresh_expires_at)
-    .bind(&tokens.scopes)
-    .bind(&tokens.extra)
-    .bind(now)
     .fetch_optional(pool)
     .await?;
     Ok(new_version)
@@ -307,14 +331,14 @@ pub async fn mark_needs_reauth(
     version: i64,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE grants SET status = 'needs_reauth', version = version + 1, updated_at = $3,
              refresh_lease_until = NULL, refresh_lease_owner = NULL
          WHERE id = $1 AND version = $2 AND status = 'active'",
+        id,
+        version,
+        now,
     )
-    .bind(id)
-    .bind(version)
-    .bind(now)
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)

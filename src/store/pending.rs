@@ -2,7 +2,7 @@
 //! through consent and the upstream login to the callback (possibly on another replica).
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Row, postgres::PgRow};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::StoreError;
@@ -11,47 +11,65 @@ use crate::{
     domain::{PendingAuthorization, PkceChallenge, Scopes},
 };
 
-const COLUMNS: &str =
-    "id, tenant_id, client_pk, provider_id, mcp_server_id, redirect_uri, client_state,
-    code_challenge, scopes, resource, consent_binding_hash, upstream_nonce, expires_at,
-    upstream_pkce_verifier, upstream_pkce_key_id, remembered_subject";
+/// A row as `query_as!` reads it (every query below selects exactly these columns, checked at
+/// compile time); turned into the domain type by [`PendingRow::into_domain`].
+struct PendingRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    client_pk: Uuid,
+    provider_id: Uuid,
+    mcp_server_id: Uuid,
+    redirect_uri: String,
+    client_state: Option<String>,
+    code_challenge: String,
+    scopes: Vec<String>,
+    resource: String,
+    consent_binding_hash: Option<Vec<u8>>,
+    upstream_nonce: Option<String>,
+    expires_at: DateTime<Utc>,
+    upstream_pkce_verifier: Option<Vec<u8>>,
+    upstream_pkce_key_id: Option<String>,
+    remembered_subject: Option<String>,
+}
 
-fn from_row(row: &PgRow) -> Result<PendingAuthorization, StoreError> {
-    Ok(PendingAuthorization {
-        id: row.try_get("id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        client_pk: row.try_get("client_pk")?,
-        provider_id: row.try_get("provider_id")?,
-        mcp_server_id: row.try_get("mcp_server_id")?,
-        redirect_uri: row.try_get("redirect_uri")?,
-        client_state: row.try_get("client_state")?,
-        code_challenge: PkceChallenge::from_trusted(row.try_get("code_challenge")?),
-        scopes: Scopes::from_trusted(row.try_get::<Vec<String>, _>("scopes")?),
-        resource: row.try_get("resource")?,
-        consent_binding_hash: row.try_get("consent_binding_hash")?,
-        upstream_nonce: row.try_get("upstream_nonce")?,
-        remembered_subject: row.try_get("remembered_subject")?,
-        expires_at: row.try_get("expires_at")?,
-    })
+impl PendingRow {
+    fn into_domain(self) -> PendingAuthorization {
+        PendingAuthorization {
+            id: self.id,
+            tenant_id: self.tenant_id,
+            client_pk: self.client_pk,
+            provider_id: self.provider_id,
+            mcp_server_id: self.mcp_server_id,
+            redirect_uri: self.redirect_uri,
+            client_state: self.client_state,
+            code_challenge: PkceChallenge::from_trusted(self.code_challenge),
+            scopes: Scopes::from_trusted(self.scopes),
+            resource: self.resource,
+            consent_binding_hash: self.consent_binding_hash,
+            upstream_nonce: self.upstream_nonce,
+            remembered_subject: self.remembered_subject,
+            expires_at: self.expires_at,
+        }
+    }
 }
 
 pub async fn insert(pool: &PgPool, p: &PendingAuthorization) -> Result<(), StoreError> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO pending_authorizations (id, tenant_id, client_pk, provider_id, mcp_server_id,
              redirect_uri, client_state, code_challenge, scopes, resource, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        p.id,
+        p.tenant_id,
+        p.client_pk,
+        p.provider_id,
+        p.mcp_server_id,
+        p.redirect_uri,
+        p.client_state,
+        p.code_challenge.as_str(),
+        &p.scopes.to_vec(),
+        p.resource,
+        p.expires_at,
     )
-    .bind(p.id)
-    .bind(p.tenant_id)
-    .bind(p.client_pk)
-    .bind(p.provider_id)
-    .bind(p.mcp_server_id)
-    .bind(&p.redirect_uri)
-    .bind(&p.client_state)
-    .bind(p.code_challenge.as_str())
-    .bind(p.scopes.to_vec())
-    .bind(&p.resource)
-    .bind(p.expires_at)
     .execute(pool)
     .await?;
     Ok(())
@@ -64,16 +82,20 @@ pub async fn find_awaiting_consent(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Option<PendingAuthorization>, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM pending_authorizations
-         WHERE id = $1 AND tenant_id = $2 AND expires_at > $3 AND upstream_state_hash IS NULL"
-    ))
-    .bind(id)
-    .bind(tenant_id)
-    .bind(now)
+    let row = sqlx::query_as!(
+        PendingRow,
+        "SELECT id, tenant_id, client_pk, provider_id, mcp_server_id, redirect_uri, client_state,
+                code_challenge, scopes, resource, consent_binding_hash, upstream_nonce, expires_at,
+                upstream_pkce_verifier, upstream_pkce_key_id, remembered_subject
+         FROM pending_authorizations
+         WHERE id = $1 AND tenant_id = $2 AND expires_at > $3 AND upstream_state_hash IS NULL",
+        id,
+        tenant_id,
+        now,
+    )
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map(from_row).transpose()
+    Ok(row.map(PendingRow::into_domain))
 }
 
 /// What consent adds before the browser goes upstream.
@@ -95,21 +117,21 @@ pub async fn approve(
     b: &UpstreamBinding<'_>,
     now: DateTime<Utc>,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE pending_authorizations
          SET upstream_state_hash = $3, upstream_pkce_verifier = $4, upstream_pkce_key_id = $5,
              upstream_nonce = $6, consent_binding_hash = $7, remembered_subject = $9
          WHERE id = $1 AND tenant_id = $2 AND upstream_state_hash IS NULL AND expires_at > $8",
+        id,
+        tenant_id,
+        b.state_hash,
+        b.pkce_verifier.blob,
+        b.pkce_verifier.key_id,
+        b.nonce,
+        b.consent_binding_hash,
+        now,
+        b.remembered_subject,
     )
-    .bind(id)
-    .bind(tenant_id)
-    .bind(&b.state_hash)
-    .bind(&b.pkce_verifier.blob)
-    .bind(&b.pkce_verifier.key_id)
-    .bind(b.nonce)
-    .bind(&b.consent_binding_hash)
-    .bind(now)
-    .bind(b.remembered_subject)
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -123,14 +145,18 @@ pub async fn find_by_state(
     tenant_id: Uuid,
     state_hash: &[u8],
 ) -> Result<Option<PendingAuthorization>, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM pending_authorizations WHERE tenant_id = $1 AND upstream_state_hash = $2"
-    ))
-    .bind(tenant_id)
-    .bind(state_hash)
+    let row = sqlx::query_as!(
+        PendingRow,
+        "SELECT id, tenant_id, client_pk, provider_id, mcp_server_id, redirect_uri, client_state,
+                code_challenge, scopes, resource, consent_binding_hash, upstream_nonce, expires_at,
+                upstream_pkce_verifier, upstream_pkce_key_id, remembered_subject
+         FROM pending_authorizations WHERE tenant_id = $1 AND upstream_state_hash = $2",
+        tenant_id,
+        state_hash,
+    )
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map(from_row).transpose()
+    Ok(row.map(PendingRow::into_domain))
 }
 
 /// Consumes the pending authorization whose upstream `state` hashes to `state_hash` and whose
@@ -143,27 +169,25 @@ pub async fn consume_by_state(
     state_hash: &[u8],
     binding_hash: &[u8],
 ) -> Result<Option<(PendingAuthorization, Sealed)>, StoreError> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query_as!(
+        PendingRow,
         "DELETE FROM pending_authorizations
          WHERE tenant_id = $1 AND upstream_state_hash = $2 AND consent_binding_hash = $3
-         RETURNING {COLUMNS}"
-    ))
-    .bind(tenant_id)
-    .bind(state_hash)
-    .bind(binding_hash)
+         RETURNING id, tenant_id, client_pk, provider_id, mcp_server_id, redirect_uri, client_state,
+                code_challenge, scopes, resource, consent_binding_hash, upstream_nonce, expires_at,
+                upstream_pkce_verifier, upstream_pkce_key_id, remembered_subject",
+        tenant_id,
+        state_hash,
+        binding_hash,
+    )
     .fetch_optional(pool)
     .await?;
-    let Some(row) = row else { return Ok(None) };
-    let pending = from_row(&row)?;
+    let Some(mut row) = row else { return Ok(None) };
     let verifier = Sealed {
-        blob: row
-            .try_get::<Option<Vec<u8>>, _>("upstream_pkce_verifier")?
-            .unwrap_or_default(),
-        key_id: row
-            .try_get::<Option<String>, _>("upstream_pkce_key_id")?
-            .unwrap_or_default(),
+        blob: row.upstream_pkce_verifier.take().unwrap_or_default(),
+        key_id: row.upstream_pkce_key_id.take().unwrap_or_default(),
     };
-    Ok(Some((pending, verifier)))
+    Ok(Some((row.into_domain(), verifier)))
 }
 
 /// Deletes a pending authorization (the user denied consent).
@@ -172,12 +196,17 @@ pub async fn delete(
     tenant_id: Uuid,
     id: Uuid,
 ) -> Result<Option<PendingAuthorization>, StoreError> {
-    let row = sqlx::query(&format!(
-        "DELETE FROM pending_authorizations WHERE id = $1 AND tenant_id = $2 AND upstream_state_hash IS NULL RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(tenant_id)
+    let row = sqlx::query_as!(
+        PendingRow,
+        "DELETE FROM pending_authorizations
+         WHERE id = $1 AND tenant_id = $2 AND upstream_state_hash IS NULL
+         RETURNING id, tenant_id, client_pk, provider_id, mcp_server_id, redirect_uri, client_state,
+                code_challenge, scopes, resource, consent_binding_hash, upstream_nonce, expires_at,
+                upstream_pkce_verifier, upstream_pkce_key_id, remembered_subject",
+        id,
+        tenant_id,
+    )
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map(from_row).transpose()
+    Ok(row.map(PendingRow::into_domain))
 }

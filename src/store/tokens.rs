@@ -1,11 +1,14 @@
 //! MCP access-token records, refresh-token families and their rotating refresh tokens.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::{crypto::Sealed, domain::GrantStatus};
+use crate::{
+    crypto::Sealed,
+    domain::{GrantStatus, RefreshStatus},
+};
 
 pub struct NewFamily<'a> {
     pub id: Uuid,
@@ -20,20 +23,20 @@ pub struct NewFamily<'a> {
 }
 
 pub async fn insert_family(conn: &mut PgConnection, f: &NewFamily<'_>) -> Result<(), StoreError> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO refresh_token_families (id, tenant_id, grant_id, client_pk, mcp_server_id,
              code_hash, scopes, resource, absolute_expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        f.id,
+        f.tenant_id,
+        f.grant_id,
+        f.client_pk,
+        f.mcp_server_id,
+        f.code_hash,
+        &f.scopes,
+        f.resource,
+        f.absolute_expires_at,
     )
-    .bind(f.id)
-    .bind(f.tenant_id)
-    .bind(f.grant_id)
-    .bind(f.client_pk)
-    .bind(f.mcp_server_id)
-    .bind(f.code_hash)
-    .bind(&f.scopes)
-    .bind(f.resource)
-    .bind(f.absolute_expires_at)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -48,15 +51,15 @@ pub async fn insert_refresh_token(
     generation: i32,
     expires_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO refresh_tokens (token_hash, family_id, tenant_id, generation, expires_at, tagged)
          VALUES ($1, $2, $3, $4, $5, true)",
+        token_hash,
+        family_id,
+        tenant_id,
+        generation,
+        expires_at,
     )
-    .bind(token_hash)
-    .bind(family_id)
-    .bind(tenant_id)
-    .bind(generation)
-    .bind(expires_at)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -82,27 +85,29 @@ pub async fn insert_access_token(
     conn: &mut PgConnection,
     t: &NewAccessToken<'_>,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE grants SET updated_at = GREATEST(updated_at, $2) WHERE id = $1")
-        .bind(t.grant_id)
-        .bind(t.issued_at)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
+    sqlx::query!(
+        "UPDATE grants SET updated_at = GREATEST(updated_at, $2) WHERE id = $1",
+        t.grant_id,
+        t.issued_at,
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
         "INSERT INTO access_tokens (jti, tenant_id, grant_id, client_pk, family_id, mcp_server_id,
              subject, audience, scopes, issued_at, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)",
+        t.jti,
+        t.tenant_id,
+        t.grant_id,
+        t.client_pk,
+        t.family_id,
+        t.mcp_server_id,
+        t.subject,
+        t.audience,
+        &t.scopes,
+        t.issued_at,
+        t.expires_at,
     )
-    .bind(t.jti)
-    .bind(t.tenant_id)
-    .bind(t.grant_id)
-    .bind(t.client_pk)
-    .bind(t.family_id)
-    .bind(t.mcp_server_id)
-    .bind(t.subject)
-    .bind(t.audience)
-    .bind(&t.scopes)
-    .bind(t.issued_at)
-    .bind(t.expires_at)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -115,21 +120,25 @@ pub async fn revoke_family(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL")
-        .bind(family_id)
-        .bind(now)
-        .bind(reason)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("UPDATE refresh_tokens SET status = 'revoked', grace_until = NULL, grace_response = NULL, grace_response_key_id = NULL WHERE family_id = $1")
-        .bind(family_id)
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query(
-        "UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+    sqlx::query!(
+        "UPDATE refresh_token_families SET revoked_at = $2, revoked_reason = $3 WHERE id = $1 AND revoked_at IS NULL",
+        family_id,
+        now,
+        reason,
     )
-    .bind(family_id)
-    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "UPDATE refresh_tokens SET status = 'revoked', grace_until = NULL, grace_response = NULL, grace_response_key_id = NULL WHERE family_id = $1",
+        family_id,
+    )
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query!(
+        "UPDATE access_tokens SET revoked_at = $2 WHERE family_id = $1 AND revoked_at IS NULL",
+        family_id,
+        now,
+    )
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -143,11 +152,11 @@ pub async fn revoke_families_from_code(
     code_hash: &[u8],
     now: DateTime<Utc>,
 ) -> Result<usize, StoreError> {
-    let ids: Vec<Uuid> = sqlx::query_scalar(
+    let ids = sqlx::query_scalar!(
         "SELECT id FROM refresh_token_families WHERE code_hash = $1 AND tenant_id = $2",
+        code_hash,
+        tenant_id,
     )
-    .bind(code_hash)
-    .bind(tenant_id)
     .fetch_all(&mut *conn)
     .await?;
     for id in &ids {
@@ -161,7 +170,7 @@ pub struct LockedRefresh {
     pub family_id: Uuid,
     pub tenant_id: Uuid,
     pub generation: i32,
-    pub status: String,
+    pub status: RefreshStatus,
     pub expires_at: DateTime<Utc>,
     pub grace_until: Option<DateTime<Utc>>,
     pub grace_response: Option<Sealed>,
@@ -182,45 +191,44 @@ pub async fn lock_refresh_token(
     conn: &mut PgConnection,
     token_hash: &[u8],
 ) -> Result<Option<LockedRefresh>, StoreError> {
-    let row = sqlx::query(
-        "SELECT rt.family_id, rt.tenant_id, rt.generation, rt.status, rt.expires_at, rt.grace_until,
+    let row = sqlx::query!(
+        r#"SELECT rt.family_id, rt.tenant_id, rt.generation, rt.status, rt.expires_at, rt.grace_until,
                 rt.grace_response, rt.grace_response_key_id,
-                f.revoked_at IS NOT NULL AS family_revoked, f.absolute_expires_at, f.grant_id,
+                f.revoked_at IS NOT NULL AS "family_revoked!", f.absolute_expires_at, f.grant_id,
                 f.client_pk, f.mcp_server_id, f.scopes, f.resource, g.status AS grant_status, g.subject
          FROM refresh_tokens rt
          JOIN refresh_token_families f ON f.id = rt.family_id
          JOIN grants g ON g.id = f.grant_id
          WHERE rt.token_hash = $1
-         FOR UPDATE OF rt",
+         FOR UPDATE OF rt"#,
+        token_hash,
     )
-    .bind(token_hash)
     .fetch_optional(&mut *conn)
     .await?;
     let Some(row) = row else { return Ok(None) };
-    let grace_response = match (
-        row.try_get::<Option<Vec<u8>>, _>("grace_response")?,
-        row.try_get::<Option<String>, _>("grace_response_key_id")?,
-    ) {
+    let status = RefreshStatus::parse(&row.status)
+        .ok_or_else(|| StoreError::Corrupt(format!("refresh token status {:?}", row.status)))?;
+    let grace_response = match (row.grace_response, row.grace_response_key_id) {
         (Some(blob), Some(key_id)) => Some(Sealed { blob, key_id }),
         _ => None,
     };
     Ok(Some(LockedRefresh {
-        family_id: row.try_get("family_id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        generation: row.try_get("generation")?,
-        status: row.try_get("status")?,
-        expires_at: row.try_get("expires_at")?,
-        grace_until: row.try_get("grace_until")?,
+        family_id: row.family_id,
+        tenant_id: row.tenant_id,
+        generation: row.generation,
+        status,
+        expires_at: row.expires_at,
+        grace_until: row.grace_until,
         grace_response,
-        family_revoked: row.try_get("family_revoked")?,
-        family_expires_at: row.try_get("absolute_expires_at")?,
-        grant_id: row.try_get("grant_id")?,
-        grant_status: GrantStatus::parse(row.try_get("grant_status")?),
-        client_pk: row.try_get("client_pk")?,
-        mcp_server_id: row.try_get("mcp_server_id")?,
-        scopes: row.try_get("scopes")?,
-        resource: row.try_get("resource")?,
-        subject: row.try_get("subject")?,
+        family_revoked: row.family_revoked,
+        family_expires_at: row.absolute_expires_at,
+        grant_id: row.grant_id,
+        grant_status: GrantStatus::parse(&row.grant_status),
+        client_pk: row.client_pk,
+        mcp_server_id: row.mcp_server_id,
+        scopes: row.scopes,
+        resource: row.resource,
+        subject: row.subject,
     }))
 }
 
@@ -248,7 +256,7 @@ pub struct Rotation<'a> {
 /// access token and marks the grant in use. The caller holds the presented token's row lock.
 pub async fn rotate(conn: &mut PgConnection, r: &Rotation<'_>) -> Result<(), StoreError> {
     let a = r.access;
-    sqlx::query(
+    sqlx::query!(
         "WITH rotated AS (
              UPDATE refresh_tokens SET status = 'rotated', rotated_at = $2, grace_until = $3,
                  grace_response = $4, grace_response_key_id = $5
@@ -266,26 +274,26 @@ pub async fn rotate(conn: &mut PgConnection, r: &Rotation<'_>) -> Result<(), Sto
          INSERT INTO access_tokens (jti, tenant_id, grant_id, client_pk, family_id, mcp_server_id,
              subject, audience, scopes, issued_at, expires_at)
          VALUES ($12, $10, $11, $14, $6, $15, $16, $17, $18, $13, $19)",
+        r.token_hash,
+        r.now,
+        r.grace_until,
+        r.grace_response.blob,
+        r.grace_response.key_id,
+        r.family_id,
+        r.generation,
+        r.successor_hash,
+        r.successor_expires_at,
+        a.tenant_id,
+        a.grant_id,
+        a.jti,
+        a.issued_at,
+        a.client_pk,
+        a.mcp_server_id,
+        a.subject,
+        a.audience,
+        &a.scopes,
+        a.expires_at,
     )
-    .bind(r.token_hash)
-    .bind(r.now)
-    .bind(r.grace_until)
-    .bind(&r.grace_response.blob)
-    .bind(&r.grace_response.key_id)
-    .bind(r.family_id)
-    .bind(r.generation)
-    .bind(r.successor_hash)
-    .bind(r.successor_expires_at)
-    .bind(a.tenant_id)
-    .bind(a.grant_id)
-    .bind(a.jti)
-    .bind(a.issued_at)
-    .bind(a.client_pk)
-    .bind(a.mcp_server_id)
-    .bind(a.subject)
-    .bind(a.audience)
-    .bind(&a.scopes)
-    .bind(a.expires_at)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -306,23 +314,20 @@ pub async fn family_head(
     conn: &mut PgConnection,
     family_id: Uuid,
 ) -> Result<Option<FamilyHead>, StoreError> {
-    let row = sqlx::query(
-        "SELECT f.tenant_id, f.client_pk, f.revoked_at IS NOT NULL AS revoked,
+    let row = sqlx::query!(
+        r#"SELECT f.tenant_id, f.client_pk, f.revoked_at IS NOT NULL AS "revoked!",
                 (SELECT max(t.generation) FROM refresh_tokens t WHERE t.family_id = f.id) AS generation
-         FROM refresh_token_families f WHERE f.id = $1",
+         FROM refresh_token_families f WHERE f.id = $1"#,
+        family_id,
     )
-    .bind(family_id)
     .fetch_optional(&mut *conn)
     .await?;
-    row.map(|row| {
-        Ok(FamilyHead {
-            tenant_id: row.try_get("tenant_id")?,
-            client_pk: row.try_get("client_pk")?,
-            revoked: row.try_get("revoked")?,
-            generation: row.try_get("generation")?,
-        })
-    })
-    .transpose()
+    Ok(row.map(|row| FamilyHead {
+        tenant_id: row.tenant_id,
+        client_pk: row.client_pk,
+        revoked: row.revoked,
+        generation: row.generation,
+    }))
 }
 
 /// The family a refresh token belongs to, for revocation (RFC 7009).
@@ -330,14 +335,14 @@ pub async fn family_of_refresh_token(
     pool: &PgPool,
     token_hash: &[u8],
 ) -> Result<Option<(Uuid, Uuid, Uuid)>, StoreError> {
-    let row: Option<(Uuid, Uuid, Uuid)> = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT f.id, f.tenant_id, f.client_pk FROM refresh_tokens rt
          JOIN refresh_token_families f ON f.id = rt.family_id WHERE rt.token_hash = $1",
+        token_hash,
     )
-    .bind(token_hash)
     .fetch_optional(pool)
     .await?;
-    Ok(row)
+    Ok(row.map(|r| (r.id, r.tenant_id, r.client_pk)))
 }
 
 /// Whether an access token is still good: not revoked, its grant active.
@@ -355,25 +360,22 @@ pub async fn access_token_state(
     tenant_id: Uuid,
     jti: Uuid,
 ) -> Result<Option<AccessTokenState>, StoreError> {
-    let row = sqlx::query(
-        "SELECT a.grant_id, a.client_pk, a.revoked_at IS NOT NULL AS revoked, g.status, c.client_id
+    let row = sqlx::query!(
+        r#"SELECT a.grant_id, a.client_pk, a.revoked_at IS NOT NULL AS "revoked!", g.status, c.client_id
          FROM access_tokens a JOIN grants g ON g.id = a.grant_id JOIN oauth_clients c ON c.id = a.client_pk
-         WHERE a.jti = $1 AND a.tenant_id = $2",
+         WHERE a.jti = $1 AND a.tenant_id = $2"#,
+        jti,
+        tenant_id,
     )
-    .bind(jti)
-    .bind(tenant_id)
     .fetch_optional(pool)
     .await?;
-    row.map(|row| {
-        Ok(AccessTokenState {
-            grant_id: row.try_get("grant_id")?,
-            client_pk: row.try_get("client_pk")?,
-            revoked: row.try_get("revoked")?,
-            grant_status: GrantStatus::parse(row.try_get("status")?),
-            client_id: row.try_get("client_id")?,
-        })
-    })
-    .transpose()
+    Ok(row.map(|row| AccessTokenState {
+        grant_id: row.grant_id,
+        client_pk: row.client_pk,
+        revoked: row.revoked,
+        grant_status: GrantStatus::parse(&row.status),
+        client_id: row.client_id,
+    }))
 }
 
 pub async fn revoke_access_token(
@@ -382,11 +384,13 @@ pub async fn revoke_access_token(
     jti: Uuid,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query("UPDATE access_tokens SET revoked_at = $3 WHERE jti = $1 AND tenant_id = $2 AND revoked_at IS NULL")
-        .bind(jti)
-        .bind(tenant_id)
-        .bind(now)
-        .execute(pool)
-        .await?;
+    sqlx::query!(
+        "UPDATE access_tokens SET revoked_at = $3 WHERE jti = $1 AND tenant_id = $2 AND revoked_at IS NULL",
+        jti,
+        tenant_id,
+        now,
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }

@@ -5,12 +5,15 @@
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::issue::{self, Subject, TokenResponse};
+use super::{
+    issue::{self, Subject, TokenResponse},
+    request::CodeRequest,
+};
 use crate::{
     crypto::hash,
-    domain::{Client, GrantStatus},
+    domain::{Client, GrantStatus, GrantType},
     error::{ErrorCode, OAuthError},
-    oauth::{params::Params, tenant::TenantContext},
+    oauth::tenant::TenantContext,
     state::AppState,
     store::{self, codes::Redemption, tokens::NewFamily},
 };
@@ -19,18 +22,9 @@ pub async fn exchange(
     state: &AppState,
     ctx: &TenantContext,
     client: &Client,
-    params: &Params,
+    request: &CodeRequest<'_>,
 ) -> Result<TokenResponse, OAuthError> {
-    let code = params
-        .get("code")
-        .ok_or_else(|| OAuthError::invalid_request("code is required"))?;
-    let verifier = params
-        .get("code_verifier")
-        .ok_or_else(|| OAuthError::invalid_request("code_verifier is required (PKCE)"))?;
-    let redirect_uri = params
-        .get("redirect_uri")
-        .ok_or_else(|| OAuthError::invalid_request("redirect_uri is required"))?;
-    let code_hash = hash::sha256(code.as_bytes());
+    let code_hash = hash::sha256(request.code.as_bytes());
     let now = Utc::now();
     // Loaded before the transaction: a transaction must never wait for a second pooled
     // connection, or concurrent redemptions starve the pool while holding the code's row lock.
@@ -57,7 +51,7 @@ pub async fn exchange(
     };
     // From here the code is spent whatever happens: a failed check must not leave it usable for
     // another guess (e.g. brute-forcing the verifier).
-    let checked = check(client, params, redirect_uri, verifier, &record, now);
+    let checked = check(client, request, &record, now);
     let grant = store::grants::find(&mut *tx, record.grant_id).await?;
     let checked = checked.and_then(|()| match grant {
         Some(g) if g.status == GrantStatus::Active => Ok(g),
@@ -102,7 +96,7 @@ pub async fn exchange(
     };
     let (access_token, expires_in) =
         issue::access_token(&mut tx, state, &signer, ctx, &subject, &record.scopes, now).await?;
-    let refresh = if client.grant_types.iter().any(|g| g == "refresh_token") {
+    let refresh = if client.allows(GrantType::RefreshToken) {
         Some(
             issue::refresh_token(
                 &mut tx,
@@ -132,9 +126,7 @@ pub async fn exchange(
 
 fn check(
     client: &Client,
-    params: &Params,
-    redirect_uri: &str,
-    verifier: &str,
+    request: &CodeRequest<'_>,
     record: &crate::domain::AuthorizationCode,
     now: chrono::DateTime<Utc>,
 ) -> Result<(), OAuthError> {
@@ -146,12 +138,12 @@ fn check(
     if record.expires_at <= now {
         return Err(OAuthError::invalid_grant("the code has expired"));
     }
-    if record.redirect_uri != redirect_uri {
+    if record.redirect_uri != request.redirect_uri {
         return Err(OAuthError::invalid_grant(
             "redirect_uri differs from the authorization request",
         ));
     }
-    if let Some(resource) = params.get("resource")
+    if let Some(resource) = request.resource
         && resource.trim_end_matches('/') != record.resource
     {
         return Err(OAuthError::new(
@@ -159,7 +151,7 @@ fn check(
             "resource differs from the authorization request",
         ));
     }
-    match record.code_challenge.verify(verifier) {
+    match record.code_challenge.verify(request.code_verifier) {
         Ok(true) => Ok(()),
         Ok(false) => Err(OAuthError::invalid_grant("PKCE verification failed")),
         Err(e) => Err(OAuthError::invalid_grant(e.to_string())),

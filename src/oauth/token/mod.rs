@@ -5,6 +5,7 @@ pub mod authorization_code;
 pub mod client_auth;
 pub mod issue;
 pub mod refresh_token;
+pub mod request;
 pub mod token_exchange;
 
 use axum::{
@@ -16,9 +17,11 @@ use axum::{
 
 use super::{body::Body, params::Params, tenant};
 use crate::{
+    domain::GrantType,
     error::{ErrorCode, OAuthError},
     state::AppState,
 };
+use request::GrantRequest;
 
 pub async fn token(
     State(state): State<AppState>,
@@ -28,32 +31,26 @@ pub async fn token(
 ) -> Result<Response, OAuthError> {
     let ctx = tenant::resolve(&state, &raw).await?;
     let params = form(&headers, &body)?;
-    let grant_type = params
-        .get("grant_type")
-        .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-    if grant_type == token_exchange::GRANT_TYPE {
+    let grant_type = request::grant_type(&params)?;
+    if grant_type == GrantType::TokenExchange {
         let body = token_exchange::exchange(&state, &ctx, &headers, &params).await?;
         return Ok(no_store(Json(body).into_response()));
     }
-    if !matches!(grant_type, "authorization_code" | "refresh_token") {
-        return Err(OAuthError::new(
-            ErrorCode::UnsupportedGrantType,
-            "supported: authorization_code, refresh_token, urn:ietf:params:oauth:grant-type:token-exchange",
-        ));
-    }
     let client = client_auth::authenticate(&state, &ctx, &headers, &params).await?;
-    if !client.grant_types.iter().any(|g| g == grant_type) {
+    if !client.allows(grant_type) {
         return Err(OAuthError::new(
             ErrorCode::UnauthorizedClient,
             "this client may not use this grant type",
         ));
     }
     crate::store::clients::touch(&state.pool, client.id, chrono::Utc::now()).await?;
-    let response = match grant_type {
-        "authorization_code" => {
-            authorization_code::exchange(&state, &ctx, &client, &params).await?
+    let response = match GrantRequest::parse(grant_type, &params)? {
+        GrantRequest::AuthorizationCode(request) => {
+            authorization_code::exchange(&state, &ctx, &client, &request).await?
         }
-        _ => refresh_token::exchange(&state, &ctx, &client, &params).await?,
+        GrantRequest::RefreshToken(request) => {
+            refresh_token::exchange(&state, &ctx, &client, &request).await?
+        }
     };
     Ok(no_store(Json(response).into_response()))
 }

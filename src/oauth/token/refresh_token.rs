@@ -11,12 +11,15 @@
 
 use chrono::{DateTime, Utc};
 
-use super::issue::{self, Subject, TokenResponse};
+use super::{
+    issue::{self, Subject, TokenResponse},
+    request::RefreshRequest,
+};
 use crate::{
     crypto::hash,
-    domain::{Client, GrantStatus, Scopes},
+    domain::{Client, GrantStatus, RefreshStatus, Scopes},
     error::{ErrorCode, OAuthError},
-    oauth::{params::Params, tenant::TenantContext},
+    oauth::tenant::TenantContext,
     state::AppState,
     store::{self, tokens::LockedRefresh},
 };
@@ -29,11 +32,9 @@ pub async fn exchange(
     state: &AppState,
     ctx: &TenantContext,
     client: &Client,
-    params: &Params,
+    request: &RefreshRequest<'_>,
 ) -> Result<TokenResponse, OAuthError> {
-    let token = params
-        .get("refresh_token")
-        .ok_or_else(|| OAuthError::invalid_request("refresh_token is required"))?;
+    let token = request.refresh_token;
     let token_hash = hash::sha256(token.as_bytes());
     let now = Utc::now();
     let commit = |e: sqlx::Error| OAuthError::database("refresh transaction", e);
@@ -46,10 +47,10 @@ pub async fn exchange(
     if locked.tenant_id != ctx.tenant.id || locked.client_pk != client.id {
         return Err(OAuthError::invalid_grant("unknown refresh token"));
     }
-    if locked.family_revoked || locked.status == "revoked" {
+    if locked.family_revoked || locked.status == RefreshStatus::Revoked {
         return Err(OAuthError::invalid_grant("refresh token revoked"));
     }
-    if locked.status == "rotated" {
+    if locked.status == RefreshStatus::Rotated {
         if let (Some(until), Some(sealed)) = (locked.grace_until, &locked.grace_response)
             && until > now
         {
@@ -63,8 +64,8 @@ pub async fn exchange(
         }
         return revoke_on_reuse(state, tx, client, locked.family_id, now).await;
     }
-    let scopes = narrowed_scopes(params, &locked)?;
-    check(params, &locked, now)?;
+    let scopes = narrowed_scopes(request, &locked)?;
+    check(request, &locked, now)?;
     let response = rotate(
         &mut tx,
         state,
@@ -81,14 +82,18 @@ pub async fn exchange(
     Ok(response)
 }
 
-fn check(params: &Params, locked: &LockedRefresh, now: DateTime<Utc>) -> Result<(), OAuthError> {
+fn check(
+    request: &RefreshRequest<'_>,
+    locked: &LockedRefresh,
+    now: DateTime<Utc>,
+) -> Result<(), OAuthError> {
     if locked.expires_at <= now || locked.family_expires_at <= now {
         return Err(OAuthError::invalid_grant("refresh token expired"));
     }
     if locked.grant_status != GrantStatus::Active {
         return Err(OAuthError::invalid_grant("the user must authorize again"));
     }
-    if let Some(resource) = params.get("resource")
+    if let Some(resource) = request.resource
         && resource.trim_end_matches('/') != locked.resource
     {
         return Err(OAuthError::new(
@@ -100,9 +105,12 @@ fn check(params: &Params, locked: &LockedRefresh, now: DateTime<Utc>) -> Result<
 }
 
 /// Scope may narrow, never widen (RFC 6749 section 6).
-fn narrowed_scopes(params: &Params, locked: &LockedRefresh) -> Result<Scopes, OAuthError> {
+fn narrowed_scopes(
+    request: &RefreshRequest<'_>,
+    locked: &LockedRefresh,
+) -> Result<Scopes, OAuthError> {
     let granted = Scopes::from_trusted(locked.scopes.clone());
-    match params.get("scope") {
+    match request.scope {
         None => Ok(granted),
         Some(s) => {
             let asked = Scopes::parse(s)

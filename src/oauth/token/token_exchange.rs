@@ -18,7 +18,6 @@ use crate::{
     upstream::refresh::RefreshError,
 };
 
-pub const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 pub async fn exchange(

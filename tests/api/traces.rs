@@ -15,7 +15,10 @@ use tracing_subscriber::{EnvFilter, prelude::*};
 use crate::{
     gateway::setup,
     helpers::{spawn_app, test_config},
-    support::otlp_receiver::{OtlpReceiver, ReceivedSpan},
+    support::{
+        bridge_process::{BridgeProcess, database_url_for},
+        otlp_receiver::{OtlpReceiver, ReceivedSpan},
+    },
 };
 
 const CLIENT_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
@@ -244,4 +247,52 @@ async fn requests_stay_fast_while_the_collector_black_holes_exports(pool: PgPool
         stop_took < Duration::from_secs(3),
         "shutdown took {stop_took:?}"
     );
+}
+
+#[sqlx::test]
+async fn the_served_process_sends_its_last_spans_when_it_stops(pool: PgPool) {
+    // Arrange: `serve` as a child process whose batch would wait an hour; only the shutdown
+    // flush can deliver its spans.
+    let receiver = OtlpReceiver::start().await;
+    let database = pool
+        .connect_options()
+        .get_database()
+        .expect("test database")
+        .to_owned();
+    let port = BridgeProcess::free_port();
+    let config = format!(
+        "public_url = \"http://127.0.0.1:{port}\"\n[server]\nbind = \"127.0.0.1:{port}\"\n\
+         [database]\nurl = \"{}\"\n\
+         [crypto]\nactive_key = \"test\"\n[crypto.keys]\ntest = \"{}\"\n\
+         [telemetry.traces]\nenabled = true\nendpoint = \"{}\"\nscheduled_delay = \"1h\"\n",
+        database_url_for(&database, None),
+        crate::helpers::TEST_SEALING_KEY,
+        receiver.endpoint(),
+    );
+    let mut bridge = BridgeProcess::start(port, &config, &[], Duration::from_secs(30)).await;
+
+    // Act
+    let response = reqwest::Client::new()
+        .get(bridge.url("/healthz"))
+        .header("x-request-id", "traces-at-shutdown")
+        .send()
+        .await
+        .expect("sent");
+    assert_eq!(response.status(), 200);
+    bridge.terminate();
+    let status = bridge.wait_exit(Duration::from_secs(15)).await;
+
+    // Assert
+    assert!(
+        status.is_some_and(|s| s.success()),
+        "{status:?}\n{}",
+        bridge.output()
+    );
+    let span = receiver
+        .wait_for(Duration::from_secs(5), |span| {
+            span.attribute("request_id") == Some("traces-at-shutdown")
+        })
+        .await
+        .expect("the request's span was sent at shutdown");
+    assert_eq!(span.attribute("path"), Some("/healthz"));
 }

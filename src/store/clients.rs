@@ -53,6 +53,7 @@ fn from_row(row: &PgRow) -> Result<Client, StoreError> {
 }
 
 /// Inserts a client; for metadata documents an existing row with the same URL is refreshed.
+#[tracing::instrument(name = "db.clients.upsert", skip_all)]
 pub async fn upsert(pool: &PgPool, c: &NewClient<'_>) -> Result<Client, StoreError> {
     let row = sqlx::query(&format!(
         "INSERT INTO oauth_clients (id, tenant_id, client_id, kind, client_secret_hash,
@@ -90,6 +91,7 @@ pub async fn upsert(pool: &PgPool, c: &NewClient<'_>) -> Result<Client, StoreErr
     })
 }
 
+#[tracing::instrument(name = "db.clients.find", skip_all)]
 pub async fn find(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -106,6 +108,7 @@ pub async fn find(
 }
 
 /// A metadata-document client whose cached document is still fresh at `now`.
+#[tracing::instrument(name = "db.clients.find_fresh_document", skip_all)]
 pub async fn find_fresh_document(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -124,6 +127,7 @@ pub async fn find_fresh_document(
     row.as_ref().map(from_row).transpose()
 }
 
+#[tracing::instrument(name = "db.clients.registration_token_hash", skip_all)]
 pub async fn registration_token_hash(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -140,6 +144,7 @@ pub async fn registration_token_hash(
     .flatten())
 }
 
+#[tracing::instrument(name = "db.clients.count_dynamic", skip_all)]
 pub async fn count_dynamic(pool: &PgPool, tenant_id: Uuid) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT count(*) FROM oauth_clients WHERE tenant_id = $1 AND kind = 'dynamic'",
@@ -150,6 +155,7 @@ pub async fn count_dynamic(pool: &PgPool, tenant_id: Uuid) -> Result<i64, StoreE
 }
 
 /// Deletes a client; its grants, codes and tokens go with it (foreign keys cascade).
+#[tracing::instrument(name = "db.clients.delete", skip_all)]
 pub async fn delete(pool: &PgPool, tenant_id: Uuid, client_id: &str) -> Result<bool, StoreError> {
     let done = sqlx::query("DELETE FROM oauth_clients WHERE tenant_id = $1 AND client_id = $2")
         .bind(tenant_id)
@@ -160,6 +166,7 @@ pub async fn delete(pool: &PgPool, tenant_id: Uuid, client_id: &str) -> Result<b
 }
 
 /// Records use, so the sweeper can tell clients that were registered and never used.
+#[tracing::instrument(name = "db.clients.touch", skip_all)]
 pub async fn touch(pool: &PgPool, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
     sqlx::query("UPDATE oauth_clients SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2 - interval '1 minute')")
         .bind(id)
@@ -170,6 +177,7 @@ pub async fn touch(pool: &PgPool, id: Uuid, now: DateTime<Utc>) -> Result<(), St
 }
 
 /// A client by its row id (what pending authorizations, codes and grants reference).
+#[tracing::instrument(name = "db.clients.find_by_pk", skip_all)]
 pub async fn find_by_pk(pool: &PgPool, id: Uuid) -> Result<Option<Client>, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM oauth_clients WHERE id = $1"
@@ -216,6 +224,7 @@ fn record_from_row(r: &PgRow) -> Result<ClientRecord, StoreError> {
 }
 
 /// Up to `limit` clients of a tenant after `(created_at, id)`, oldest first.
+#[tracing::instrument(name = "db.clients.list_records", skip_all)]
 pub async fn list_records(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -239,6 +248,7 @@ pub async fn list_records(
 
 /// The client `client_id` of a tenant, its row locked until the transaction ends (the admin
 /// API deletes it next).
+#[tracing::instrument(name = "db.clients.find_record_for_update", skip_all)]
 pub async fn find_record_for_update(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -255,6 +265,7 @@ pub async fn find_record_for_update(
 }
 
 /// Deletes a client; its grants, codes, refresh families and access tokens go by cascade.
+#[tracing::instrument(name = "db.clients.delete_by_pk", skip_all)]
 pub async fn delete_by_pk(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreError> {
     let done = sqlx::query("DELETE FROM oauth_clients WHERE id = $1")
         .bind(id)

@@ -113,6 +113,21 @@ async fn gateway_spans_are_exported_with_parent_links_and_the_mcp_server_joins_t
         format!("00-{}-{}-01", request.trace_id, forward.span_id)
     );
 
+    // Database calls are spans under the request that made them.
+    let token_request = spans
+        .iter()
+        .find(|span| is_request(span, "POST", "/t/acme/token"))
+        .expect("the token request's span");
+    assert_eq!(
+        token_request.attribute("client_id"),
+        Some(s.client_id.as_str())
+    );
+    assert!(
+        spans.iter().any(|span| span.name.starts_with("db.clients.")
+            && span.parent_span_id == token_request.span_id),
+        "a client lookup span under the token request"
+    );
+
     // IdP calls during login are spans under the callback's request span.
     let callback_ids: Vec<&str> = spans
         .iter()

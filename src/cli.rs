@@ -11,7 +11,7 @@ use crate::{
     startup::Application,
     store,
     sweeper::Sweeper,
-    telemetry::{self, LogOutput},
+    telemetry::{self, LogOutput, traces::Traces},
 };
 
 /// Exit status for configuration errors (as promised in the README).
@@ -139,12 +139,22 @@ where
         Ok(config) => config,
         Err(e) => return fail(EXIT_CONFIG, &e),
     };
-    telemetry::init_to(&config.log, logs);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => return fail(EXIT_FAILURE, &e),
     };
-    match runtime.block_on(body(config)) {
+    let traces = match Traces::start(&config.telemetry.traces, runtime.handle().clone()) {
+        Ok(traces) => traces,
+        Err(e) => return fail(EXIT_CONFIG, &e),
+    };
+    telemetry::init_with_traces(&config.log, logs, traces.as_ref());
+    let grace = config.server.shutdown_grace.get();
+    let outcome = runtime.block_on(body(config));
+    if let Some(traces) = traces {
+        // The last batch: spans of the requests drained at shutdown.
+        runtime.block_on(traces.shutdown(grace));
+    }
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             tracing::error!(error = %e, "stopped");

@@ -43,6 +43,8 @@ pub enum StartupError {
 /// the trace span, metrics, then panic catching closest to the handlers.
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.server.max_body_bytes;
+    let trusted_proxies: std::sync::Arc<[crate::net_guard::Cidr]> =
+        state.config.server.trusted_proxies.clone().into();
     Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
@@ -59,14 +61,19 @@ pub fn router(state: AppState) -> Router {
                     http::header::COOKIE,
                     http::header::PROXY_AUTHORIZATION,
                 ]))
-                .layer(TraceLayer::new_for_http().make_span_with(|req: &Request| {
+                .layer(TraceLayer::new_for_http().make_span_with(move |req: &Request| {
                     // The path only: query strings carry codes and states.
                     let request_id = req
                         .extensions()
                         .get::<request_id::RequestId>()
                         .map(|r| r.0.as_str())
                         .unwrap_or("-");
-                    tracing::info_span!("request", %request_id, method = %req.method(), path = %req.uri().path())
+                    let tenant = telemetry::trace_context::tenant_of(req.uri().path());
+                    // `client_id` is recorded by the handler that authenticates the client.
+                    let span = tracing::info_span!("request", %request_id, method = %req.method(),
+                        path = %req.uri().path(), tenant, client_id = tracing::field::Empty);
+                    telemetry::trace_context::adopt_remote_parent(&span, req, &trusted_proxies);
+                    span
                 }))
                 .layer(middleware::from_fn(telemetry::http_metrics::record))
                 .layer(CatchPanicLayer::new()),

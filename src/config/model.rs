@@ -39,6 +39,8 @@ pub struct Config {
     pub gateway: GatewayConfig,
     #[serde(default)]
     pub admin: AdminConfig,
+    #[serde(default)]
+    pub telemetry: TelemetryConfig,
     /// Tenants declared here are upserted into Postgres at start-up; tenants can also live
     /// only in the database (managed through the admin API).
     #[serde(default)]
@@ -316,6 +318,53 @@ pub struct AdminConfig {
     /// RFC 1918, unique-local…). Link-local addresses stay refused whatever this says. Tenants of
     /// the configuration file are not restricted.
     pub allowed_upstream_hosts: Vec<String>,
+}
+
+/// Telemetry beyond logs and `/metrics`.
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelemetryConfig {
+    pub traces: TracesConfig,
+}
+
+/// OpenTelemetry traces exported over OTLP/HTTP (protobuf). Off by default. Export runs on a
+/// background batch: a slow or absent collector costs dropped spans, never slower requests.
+#[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields, default)]
+pub struct TracesConfig {
+    /// Whether spans are exported at all.
+    pub enabled: bool,
+    /// The collector's full OTLP/HTTP traces URL, e.g. `http://otel-collector:4318/v1/traces`.
+    pub endpoint: String,
+    /// `service.name` of the exported resource.
+    pub service_name: String,
+    /// Share of new traces recorded, from 0.0 to 1.0. A `traceparent` accepted from a trusted
+    /// proxy keeps its own sampling decision.
+    pub sample_ratio: f64,
+    /// Longest one export request to the collector may take.
+    pub export_timeout: HumanDuration,
+    /// How often queued spans are sent.
+    pub scheduled_delay: HumanDuration,
+    /// Most finished spans waiting for export; further spans are dropped (and counted by the
+    /// SDK) rather than held in memory.
+    pub max_queue_size: usize,
+    /// Most spans in one export request.
+    pub max_export_batch_size: usize,
+}
+
+impl Default for TracesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            endpoint: "http://127.0.0.1:4318/v1/traces".into(),
+            service_name: "mcp-auth-bridge".into(),
+            sample_ratio: 1.0,
+            export_timeout: HumanDuration::secs(10),
+            scheduled_delay: HumanDuration::secs(5),
+            max_queue_size: 2048,
+            max_export_batch_size: 512,
+        }
+    }
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]

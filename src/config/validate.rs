@@ -21,8 +21,33 @@ pub fn problems(config: &Config) -> Vec<Problem> {
     check_crypto(config, &mut out);
     check_admin(config, &mut out);
     check_tenants(config, &mut out);
+    check_traces(config, &mut out);
     super::production::check(config, &mut out);
     out
+}
+
+fn check_traces(config: &Config, out: &mut Vec<Problem>) {
+    let t = &config.telemetry.traces;
+    if !(0.0..=1.0).contains(&t.sample_ratio) {
+        out.push(Problem::new(
+            "telemetry.traces.sample_ratio",
+            "must be between 0.0 and 1.0",
+        ));
+    }
+    if !url::Url::parse(&t.endpoint).is_ok_and(|u| matches!(u.scheme(), "http" | "https")) {
+        out.push(Problem::new(
+            "telemetry.traces.endpoint",
+            "must be an http or https URL",
+        ));
+    }
+    positive(out, "telemetry.traces.export_timeout", t.export_timeout);
+    positive(out, "telemetry.traces.scheduled_delay", t.scheduled_delay);
+    if t.max_queue_size == 0 || t.max_export_batch_size == 0 {
+        out.push(Problem::new(
+            "telemetry.traces.max_queue_size",
+            "max_queue_size and max_export_batch_size must be > 0",
+        ));
+    }
 }
 
 fn check_public_url(config: &Config, out: &mut Vec<Problem>) {

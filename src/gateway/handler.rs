@@ -30,6 +30,7 @@ pub async fn proxy(
     params: RawPathParams,
     mut request: Request,
 ) -> Response {
+    crate::telemetry::trace_context::record_client_id(&auth.claims.client_id);
     let target = &auth.target;
     if target.ctx.tenant.source == Source::Api {
         request.extensions_mut().insert(AdminConfigured);

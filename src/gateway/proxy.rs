@@ -331,6 +331,13 @@ impl Proxy {
             return Err(Failure::Unavailable);
         }
         identity.replace_headers(&mut headers);
+        // The MCP server's spans join the trace as children of this one.
+        let span = tracing::info_span!(
+            "mcp_forward",
+            upstream = url.host_str().unwrap_or_default(),
+            status = tracing::field::Empty
+        );
+        crate::telemetry::trace_context::inject(&span, &mut headers);
         let (body, fault) = body.into_body(&mut headers);
         let mut request = http::Request::new(body);
         *request.method_mut() = method;
@@ -342,6 +349,7 @@ impl Proxy {
         } else {
             self.client.request(request)
         };
+        let sent = tracing::Instrument::instrument(sent, span.clone());
         let result = match tokio::time::timeout(self.first_byte_timeout, sent).await {
             Ok(Ok(response)) => Ok(response),
             Ok(Err(error)) => Err(classify(&error, fault.as_deref())),
@@ -352,6 +360,7 @@ impl Proxy {
             Ok(response) => response.status(),
             Err(failure) => failure.status(),
         };
+        span.record("status", status.as_u16());
         metrics::histogram!("gateway_upstream_duration_seconds").record(elapsed.as_secs_f64());
         metrics::counter!("gateway_upstream_requests_total", "status" => status.as_u16().to_string())
             .increment(1);

@@ -20,6 +20,7 @@ pub struct AuditEntry<'a> {
     pub request_id: Option<&'a str>,
 }
 
+#[tracing::instrument(name = "db.audit.record", skip_all)]
 pub async fn record(conn: &mut PgConnection, e: &AuditEntry<'_>) -> Result<(), StoreError> {
     sqlx::query(
         "INSERT INTO audit_log (tenant_id, actor, action, target_type, target_id, before, after, request_id)
@@ -66,6 +67,7 @@ pub struct AuditFilter<'a> {
 }
 
 /// Up to `limit` entries matching `f`, newest first.
+#[tracing::instrument(name = "db.audit.list", skip_all)]
 pub async fn list(
     pool: &PgPool,
     f: &AuditFilter<'_>,

@@ -56,6 +56,7 @@ fn from_row(row: &PgRow) -> Result<Client, StoreError> {
 }
 
 /// Inserts a client; for metadata documents an existing row with the same URL is refreshed.
+#[tracing::instrument(name = "db.clients.upsert", skip_all)]
 pub async fn upsert(pool: &PgPool, c: &NewClient<'_>) -> Result<Client, StoreError> {
     let row = sqlx::query(&format!(
         "INSERT INTO oauth_clients (id, tenant_id, client_id, kind, client_secret_hash,
@@ -93,6 +94,7 @@ pub async fn upsert(pool: &PgPool, c: &NewClient<'_>) -> Result<Client, StoreErr
     })
 }
 
+#[tracing::instrument(name = "db.clients.find", skip_all)]
 pub async fn find(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -109,6 +111,7 @@ pub async fn find(
 }
 
 /// A metadata-document client whose cached document is still fresh at `now`.
+#[tracing::instrument(name = "db.clients.find_fresh_document", skip_all)]
 pub async fn find_fresh_document(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -127,6 +130,7 @@ pub async fn find_fresh_document(
     row.as_ref().map(from_row).transpose()
 }
 
+#[tracing::instrument(name = "db.clients.registration_token_hash", skip_all)]
 pub async fn registration_token_hash(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -143,6 +147,7 @@ pub async fn registration_token_hash(
     .flatten())
 }
 
+#[tracing::instrument(name = "db.clients.count_dynamic", skip_all)]
 pub async fn count_dynamic(pool: &PgPool, tenant_id: Uuid) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT count(*) FROM oauth_clients WHERE tenant_id = $1 AND kind = 'dynamic'",
@@ -153,6 +158,7 @@ pub async fn count_dynamic(pool: &PgPool, tenant_id: Uuid) -> Result<i64, StoreE
 }
 
 /// Deletes a client; its grants, codes and tokens go with it (foreign keys cascade).
+#[tracing::instrument(name = "db.clients.delete", skip_all)]
 pub async fn delete(pool: &PgPool, tenant_id: Uuid, client_id: &str) -> Result<bool, StoreError> {
     let done = sqlx::query("DELETE FROM oauth_clients WHERE tenant_id = $1 AND client_id = $2")
         .bind(tenant_id)
@@ -163,6 +169,7 @@ pub async fn delete(pool: &PgPool, tenant_id: Uuid, client_id: &str) -> Result<b
 }
 
 /// Records use, so the sweeper can tell clients that were registered and never used.
+#[tracing::instrument(name = "db.clients.touch", skip_all)]
 pub async fn touch(pool: &PgPool, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
     sqlx::query("UPDATE oauth_clients SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2 - interval '1 minute')")
         .bind(id)
@@ -173,6 +180,7 @@ pub async fn touch(pool: &PgPool, id: Uuid, now: DateTime<Utc>) -> Result<(), St
 }
 
 /// A client by its row id (what pending authorizations, codes and grants reference).
+#[tracing::instrument(name = "db.clients.find_by_pk", skip_all)]
 pub async fn find_by_pk(pool: &PgPool, id: Uuid) -> Result<Option<Client>, StoreError> {
     let row = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM oauth_clients WHERE id = $1"
@@ -219,6 +227,7 @@ fn record_from_row(r: &PgRow) -> Result<ClientRecord, StoreError> {
 }
 
 /// Up to `limit` clients of a tenant after `(created_at, id)`, oldest first.
+#[tracing::instrument(name = "db.clients.list_records", skip_all)]
 pub async fn list_records(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -242,6 +251,7 @@ pub async fn list_records(
 
 /// The client `client_id` of a tenant, its row locked until the transaction ends (the admin
 /// API deletes it next).
+#[tracing::instrument(name = "db.clients.find_record_for_update", skip_all)]
 pub async fn find_record_for_update(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -258,6 +268,7 @@ pub async fn find_record_for_update(
 }
 
 /// Deletes a client; its grants, codes, refresh families and access tokens go by cascade.
+#[tracing::instrument(name = "db.clients.delete_by_pk", skip_all)]
 pub async fn delete_by_pk(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreError> {
     let done = sqlx::query("DELETE FROM oauth_clients WHERE id = $1")
         .bind(id)

@@ -5,6 +5,7 @@ use sqlx::PgConnection;
 use super::StoreError;
 use crate::domain::{AuthorizationCode, PkceChallenge, Scopes};
 
+#[tracing::instrument(name = "db.codes.insert", skip_all)]
 pub async fn insert(conn: &mut PgConnection, c: &AuthorizationCode) -> Result<(), StoreError> {
     sqlx::query!(
         "INSERT INTO authorization_codes (code_hash, tenant_id, client_pk, grant_id, mcp_server_id,
@@ -41,6 +42,7 @@ pub enum Redemption {
 /// RETURNING`): of any number of concurrent redemptions exactly one wins. Losers wait on the
 /// row lock until the winner's transaction commits, so by the time they see `Replayed` the
 /// tokens the winner issued are visible and can be revoked.
+#[tracing::instrument(name = "db.codes.redeem", skip_all)]
 pub async fn redeem(
     conn: &mut PgConnection,
     tenant_id: uuid::Uuid,

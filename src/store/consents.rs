@@ -19,6 +19,7 @@ pub struct Consent<'a> {
 
 /// Records (or widens) a user's consent for a client and MCP server; the redirect URI is the
 /// latest approved one.
+#[tracing::instrument(name = "db.consents.record", skip_all)]
 pub async fn record(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -56,6 +57,7 @@ pub enum RedirectMatch {
 
 /// Whether the user already consented to at least `c.scopes` for this client and server (and,
 /// with [`RedirectMatch::Exact`], this very redirect URI).
+#[tracing::instrument(name = "db.consents.covers", skip_all)]
 pub async fn covers(
     pool: &PgPool,
     c: &Consent<'_>,
@@ -106,6 +108,7 @@ fn record_from_row(r: &PgRow) -> Result<ConsentRecord, StoreError> {
 }
 
 /// The consents of a tenant, optionally of one user and/or one client (at most 1000).
+#[tracing::instrument(name = "db.consents.list_records", skip_all)]
 pub async fn list_records(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -126,6 +129,7 @@ pub async fn list_records(
 }
 
 /// Marks a consent revoked (the user is asked again next time); `None` if there is none.
+#[tracing::instrument(name = "db.consents.revoke", skip_all)]
 pub async fn revoke(
     conn: &mut PgConnection,
     tenant_id: Uuid,

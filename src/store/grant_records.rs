@@ -63,6 +63,7 @@ fn from_row(r: &PgRow) -> Result<GrantRecord, StoreError> {
 }
 
 /// Up to `limit` grants of a tenant matching `f`, oldest first.
+#[tracing::instrument(name = "db.grant_records.list", skip_all)]
 pub async fn list(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -88,6 +89,7 @@ pub async fn list(
     rows.iter().map(from_row).collect()
 }
 
+#[tracing::instrument(name = "db.grant_records.get", skip_all)]
 pub async fn get(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -102,6 +104,7 @@ pub async fn get(
 }
 
 /// The not-yet-revoked grants of one user in a tenant.
+#[tracing::instrument(name = "db.grant_records.live_ids_of_subject", skip_all)]
 pub async fn live_ids_of_subject(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -118,6 +121,7 @@ pub async fn live_ids_of_subject(
 }
 
 /// The ids of every grant of a tenant (to drop their cached user contexts).
+#[tracing::instrument(name = "db.grant_records.ids_of_tenant", skip_all)]
 pub async fn ids_of_tenant<'e>(
     executor: impl PgExecutor<'e>,
     tenant_id: Uuid,
@@ -131,6 +135,7 @@ pub async fn ids_of_tenant<'e>(
 }
 
 /// The grant ids of one client (to drop their cached user contexts once it is deleted).
+#[tracing::instrument(name = "db.grant_records.ids_of_client", skip_all)]
 pub async fn ids_of_client(
     conn: &mut PgConnection,
     client_pk: Uuid,
@@ -153,6 +158,7 @@ pub struct GrantTokens {
 
 /// Works on the pool or inside the caller's transaction (which must not take a second
 /// connection).
+#[tracing::instrument(name = "db.grant_records.open_tokens", skip_all)]
 pub async fn open_tokens<'e>(
     executor: impl PgExecutor<'e>,
     sealer: &Sealer,

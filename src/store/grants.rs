@@ -26,6 +26,7 @@ pub struct NewGrant<'a> {
 }
 
 /// Seals the upstream tokens and inserts the grant.
+#[tracing::instrument(name = "db.grants.insert", skip_all)]
 pub async fn insert(
     conn: &mut PgConnection,
     sealer: &Sealer,
@@ -94,6 +95,7 @@ impl GrantRow {
 
 /// Works on the pool or inside a transaction (callers holding a transaction must not take a
 /// second connection: under load that starves the pool).
+#[tracing::instrument(name = "db.grants.find", skip_all)]
 pub async fn find<'e>(
     executor: impl sqlx::PgExecutor<'e>,
     id: Uuid,
@@ -111,6 +113,9 @@ pub async fn find<'e>(
 }
 
 /// The grant's current upstream access token, opened.
+#[tracing::instrument(name = "db.grants.upstream_access_token", skip_all)]
+// The span's macro spells the return type out once more, which trips the lint.
+#[allow(clippy::type_complexity)]
 pub async fn upstream_access_token(
     pool: &PgPool,
     sealer: &Sealer,
@@ -137,6 +142,7 @@ pub async fn upstream_access_token(
 }
 
 /// Marks a grant revoked and revokes every token issued from it. Returns whether it was active.
+#[tracing::instrument(name = "db.grants.revoke", skip_all)]
 pub async fn revoke(
     conn: &mut PgConnection,
     id: Uuid,
@@ -168,6 +174,7 @@ pub async fn revoke(
 }
 
 /// Provider data kept from token responses (Salesforce `instance_url`, …) and the provider id.
+#[tracing::instrument(name = "db.grants.upstream_extra", skip_all)]
 pub async fn upstream_extra(
     pool: &PgPool,
     id: Uuid,
@@ -224,6 +231,7 @@ impl GrantTokens {
 }
 
 /// Loads a grant's tokens and opens the access token. `None`: no such grant.
+#[tracing::instrument(name = "db.grants.load_tokens", skip_all)]
 pub async fn load_tokens(
     pool: &PgPool,
     sealer: &Sealer,
@@ -276,6 +284,7 @@ pub async fn load_tokens(
 /// both tokens sealed, `version + 1`, the lease released. A response without a refresh token
 /// keeps the stored one (Google); one without scopes keeps the stored scopes; provider extras
 /// are merged. Returns the new version, or `None` when the grant changed meanwhile.
+#[tracing::instrument(name = "db.grants.commit_refresh", skip_all)]
 pub async fn commit_refresh(
     pool: &PgPool,
     sealer: &Sealer,
@@ -325,6 +334,7 @@ pub async fn commit_refresh(
 /// The IdP refused the refresh token for good: the user must log in again. Conditional on
 /// `version`, so an `invalid_grant` earned with a token another refresher already replaced does
 /// not end a grant that holds a working one. Returns whether the grant was marked.
+#[tracing::instrument(name = "db.grants.mark_needs_reauth", skip_all)]
 pub async fn mark_needs_reauth(
     pool: &PgPool,
     id: Uuid,

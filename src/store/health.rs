@@ -13,6 +13,7 @@ pub enum NotReady {
 }
 
 /// Checks that the database answers and every compiled-in migration is applied successfully.
+#[tracing::instrument(name = "db.health.check", skip_all)]
 pub async fn check(pool: &PgPool) -> Result<(), NotReady> {
     let rows: Vec<(i64, bool)> =
         match sqlx::query_as("SELECT version, success FROM _sqlx_migrations ORDER BY version")

@@ -122,6 +122,7 @@ async fn upsert(
 }
 
 /// Writes a server the configuration declares, as the configuration's.
+#[tracing::instrument(name = "db.mcp_servers.upsert_config", skip_all)]
 pub async fn upsert_config(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -145,6 +146,7 @@ pub async fn upsert_config(
 /// Inserts or replaces a server through the admin API (as the API's) and returns it
 /// re-read with its provider's name; [`Write::Conflict`] when its name or token-exchange
 /// client id is another server's.
+#[tracing::instrument(name = "db.mcp_servers.save", skip_all)]
 pub async fn save(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -162,6 +164,7 @@ pub async fn save(
 }
 
 /// Every server row of a tenant, by name.
+#[tracing::instrument(name = "db.mcp_servers.list_rows", skip_all)]
 pub async fn list_rows(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<ServerRow>, StoreError> {
     let rows = sqlx::query(&format!("{SELECT} WHERE s.tenant_id = $1 ORDER BY s.name"))
         .bind(tenant_id)
@@ -171,6 +174,7 @@ pub async fn list_rows(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<ServerRow>,
 }
 
 /// Every server of a tenant as the gateway uses it, by name.
+#[tracing::instrument(name = "db.mcp_servers.list", skip_all)]
 pub async fn list(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<McpServer>, StoreError> {
     list_rows(pool, tenant_id)
         .await?
@@ -179,6 +183,7 @@ pub async fn list(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<McpServer>, Stor
         .collect()
 }
 
+#[tracing::instrument(name = "db.mcp_servers.find", skip_all)]
 pub async fn find(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -194,6 +199,7 @@ pub async fn find(
 
 /// The MCP server whose RFC 8693 / introspection credentials carry this client id, with the
 /// stored hash of its secret.
+#[tracing::instrument(name = "db.mcp_servers.find_by_exchange_client", skip_all)]
 pub async fn find_by_exchange_client(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -210,6 +216,7 @@ pub async fn find_by_exchange_client(
 }
 
 /// Deletes a server; the tokens issued for it go by cascade. Returns whether a row went.
+#[tracing::instrument(name = "db.mcp_servers.delete", skip_all)]
 pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreError> {
     let done = sqlx::query("DELETE FROM mcp_servers WHERE id = $1")
         .bind(id)
@@ -220,6 +227,7 @@ pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreErro
 
 /// Deletes the config-owned servers of a tenant that the configuration no longer declares;
 /// rows created through the API are left alone. Returns how many went.
+#[tracing::instrument(name = "db.mcp_servers.prune_config", skip_all)]
 pub async fn prune_config(
     conn: &mut PgConnection,
     tenant_id: Uuid,

@@ -1,4 +1,7 @@
 //! All SQL lives here: one file per table family, each returning domain types.
+//!
+//! Every query function has a span `db.<file>.<function>` (exported when `telemetry.traces` is
+//! on) and no fields: its arguments hold token hashes, sealed secrets and codes.
 
 pub mod audit;
 pub mod clients;

@@ -4,6 +4,7 @@ use sqlx::{PgPool, postgres::PgListener};
 
 use super::StoreError;
 
+#[tracing::instrument(name = "db.notify.publish", skip_all)]
 pub async fn publish(pool: &PgPool, channel: &str, payload: &str) -> Result<(), StoreError> {
     sqlx::query("SELECT pg_notify($1, $2)")
         .bind(channel)

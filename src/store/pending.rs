@@ -53,6 +53,7 @@ impl PendingRow {
     }
 }
 
+#[tracing::instrument(name = "db.pending.insert", skip_all)]
 pub async fn insert(pool: &PgPool, p: &PendingAuthorization) -> Result<(), StoreError> {
     sqlx::query!(
         "INSERT INTO pending_authorizations (id, tenant_id, client_pk, provider_id, mcp_server_id,
@@ -76,6 +77,7 @@ pub async fn insert(pool: &PgPool, p: &PendingAuthorization) -> Result<(), Store
 }
 
 /// A pending authorization still awaiting consent (no upstream state yet) and not expired.
+#[tracing::instrument(name = "db.pending.find_awaiting_consent", skip_all)]
 pub async fn find_awaiting_consent(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -110,6 +112,7 @@ pub struct UpstreamBinding<'a> {
 
 /// Records the approval; succeeds once per pending authorization (a second approval of the
 /// same request, e.g. a double-submitted form, finds nothing to update).
+#[tracing::instrument(name = "db.pending.approve", skip_all)]
 pub async fn approve(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -140,6 +143,7 @@ pub async fn approve(
 /// The approved pending authorization whose upstream `state` hashes to `state_hash`, read without
 /// consuming it: the callback first checks that it came back to the browser that approved it,
 /// so a request from any other browser leaves it pending for the real one (issue 11).
+#[tracing::instrument(name = "db.pending.find_by_state", skip_all)]
 pub async fn find_by_state(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -163,6 +167,7 @@ pub async fn find_by_state(
 /// consent binding is `binding_hash`: the row is deleted in the same statement that reads it, so
 /// a state is usable once even under races. Returns it with its sealed upstream PKCE verifier;
 /// the caller checks expiry.
+#[tracing::instrument(name = "db.pending.consume_by_state", skip_all)]
 pub async fn consume_by_state(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -191,6 +196,7 @@ pub async fn consume_by_state(
 }
 
 /// Deletes a pending authorization (the user denied consent).
+#[tracing::instrument(name = "db.pending.delete", skip_all)]
 pub async fn delete(
     pool: &PgPool,
     tenant_id: Uuid,

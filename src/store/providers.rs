@@ -166,6 +166,7 @@ async fn upsert(
 }
 
 /// Writes a provider the configuration declares, as the configuration's.
+#[tracing::instrument(name = "db.providers.upsert_config", skip_all)]
 pub async fn upsert_config(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -184,6 +185,7 @@ pub async fn upsert_config(
 
 /// Inserts (`p.id` new) or replaces (`p.id` existing) a provider through the admin API, as
 /// the API's; [`Write::Conflict`] when another provider has its name.
+#[tracing::instrument(name = "db.providers.save", skip_all)]
 pub async fn save(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -198,6 +200,7 @@ pub async fn save(
 
 /// The sealed client secret currently stored for a provider, so an unchanged secret is not
 /// re-sealed (a fresh nonce would make every start-up look like a change).
+#[tracing::instrument(name = "db.providers.sealed_secret", skip_all)]
 pub async fn sealed_secret(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -232,6 +235,7 @@ async fn id_of(
 }
 
 /// Every provider row of a tenant in its order (the first is the default).
+#[tracing::instrument(name = "db.providers.list_rows", skip_all)]
 pub async fn list_rows(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<ProviderRow>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM upstream_providers WHERE tenant_id = $1 ORDER BY position, name"
@@ -243,6 +247,7 @@ pub async fn list_rows(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<ProviderRow
 }
 
 /// Every provider of a tenant as the login flow uses it, in order.
+#[tracing::instrument(name = "db.providers.list", skip_all)]
 pub async fn list(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<UpstreamProvider>, StoreError> {
     list_rows(pool, tenant_id)
         .await?
@@ -252,6 +257,7 @@ pub async fn list(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<UpstreamProvider
 }
 
 /// The provider `name` of a tenant; `lock` holds the row until the transaction ends.
+#[tracing::instrument(name = "db.providers.find", skip_all)]
 pub async fn find(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -270,6 +276,7 @@ pub async fn find(
 }
 
 /// Deletes a provider; its grants go by cascade. Returns whether a row went.
+#[tracing::instrument(name = "db.providers.delete", skip_all)]
 pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreError> {
     let done = sqlx::query("DELETE FROM upstream_providers WHERE id = $1")
         .bind(id)
@@ -280,6 +287,7 @@ pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreErro
 
 /// Deletes the config-owned providers of a tenant that the configuration no longer declares;
 /// rows created through the API are left alone. Returns how many went.
+#[tracing::instrument(name = "db.providers.prune_config", skip_all)]
 pub async fn prune_config(
     conn: &mut PgConnection,
     tenant_id: Uuid,

@@ -32,6 +32,7 @@ pub struct RefreshState {
     pub lease: Lease,
 }
 
+#[tracing::instrument(name = "db.refresh_leases.state", skip_all)]
 pub async fn state(pool: &PgPool, id: Uuid) -> Result<Option<RefreshState>, StoreError> {
     let row: Option<(i64, String, Option<bool>)> = sqlx::query_as(
         "SELECT version, status, refresh_lease_until > now() FROM grants WHERE id = $1",
@@ -79,6 +80,7 @@ type Row = (i64, String, bool, bool, f64, bool, i32);
 
 /// Takes the refresh lease of an active grant still at `version` for `lease`, unless another
 /// holder's lease is live or the grant is backing off.
+#[tracing::instrument(name = "db.refresh_leases.take", skip_all)]
 pub async fn take(
     pool: &PgPool,
     id: Uuid,
@@ -129,6 +131,7 @@ pub async fn take(
 }
 
 /// Renews the lease while its holder's call is in flight. `false`: it is no longer ours.
+#[tracing::instrument(name = "db.refresh_leases.renew", skip_all)]
 pub async fn renew(
     pool: &PgPool,
     id: Uuid,
@@ -148,6 +151,7 @@ pub async fn renew(
 }
 
 /// Gives the lease back (only the owner's own), so waiters need not sit out its expiry.
+#[tracing::instrument(name = "db.refresh_leases.release", skip_all)]
 pub async fn release(pool: &PgPool, id: Uuid, owner: Uuid) -> Result<(), StoreError> {
     sqlx::query(
         "UPDATE grants SET refresh_lease_until = NULL, refresh_lease_owner = NULL
@@ -163,6 +167,7 @@ pub async fn release(pool: &PgPool, id: Uuid, owner: Uuid) -> Result<(), StoreEr
 /// Gives the lease back after a failed refresh and starts the grant's back-off: no attempt
 /// before `backoff` has passed; `ambiguous` records that the IdP may have processed the request
 /// (cleared only by a successful refresh, see `grants::commit_refresh`).
+#[tracing::instrument(name = "db.refresh_leases.failed", skip_all)]
 pub async fn failed(
     pool: &PgPool,
     id: Uuid,

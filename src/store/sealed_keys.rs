@@ -21,6 +21,7 @@ pub struct UnopenableRows {
 }
 
 /// Every kind of sealed row whose key id is not in `configured`, by key id and kind.
+#[tracing::instrument(name = "db.sealed_keys.unopenable", skip_all)]
 pub async fn unopenable(
     pool: &PgPool,
     configured: &[String],
@@ -69,6 +70,7 @@ pub async fn unopenable(
 /// Active grants holding an upstream token sealed with a key not in `configured` become
 /// `needs_reauth`: the gateway then answers them with the 401 re-authorize challenge. Returns
 /// how many.
+#[tracing::instrument(name = "db.sealed_keys.grants_need_reauth", skip_all)]
 pub async fn grants_need_reauth(pool: &PgPool, configured: &[String]) -> Result<u64, StoreError> {
     let done = sqlx::query(
         "UPDATE grants SET status = 'needs_reauth', version = version + 1, updated_at = now()
@@ -90,6 +92,7 @@ pub struct UnopenableSigningKey {
     pub key_id: String,
 }
 
+#[tracing::instrument(name = "db.sealed_keys.unopenable_signing_keys", skip_all)]
 pub async fn unopenable_signing_keys(
     pool: &PgPool,
     configured: &[String],
@@ -114,6 +117,7 @@ pub async fn unopenable_signing_keys(
 
 /// Until when a key retired now must stay published so every token it signed still verifies:
 /// now plus the tenant's access-token lifetime (its override, else `default_ttl`).
+#[tracing::instrument(name = "db.sealed_keys.publish_until_for_tenant", skip_all)]
 pub async fn publish_until_for_tenant(
     conn: &mut PgConnection,
     tenant_id: Uuid,

@@ -10,6 +10,7 @@ use crate::crypto::{Sealed, signing::PublicJwk};
 
 /// Inserts `key` as the tenant's active key unless the tenant already has one (another replica
 /// may have created it concurrently). Returns whether this call inserted it.
+#[tracing::instrument(name = "db.signing_keys.insert_if_no_active", skip_all)]
 pub async fn insert_if_no_active(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -35,6 +36,7 @@ pub async fn insert_if_no_active(
 }
 
 /// The tenant's published keys: the active one and retired ones still within `publish_until`.
+#[tracing::instrument(name = "db.signing_keys.published", skip_all)]
 pub async fn published(pool: &sqlx::PgPool, tenant_id: Uuid) -> Result<Vec<PublicJwk>, StoreError> {
     let rows: Vec<(serde_json::Value,)> = sqlx::query_as(
         "SELECT public_jwk FROM signing_keys
@@ -52,6 +54,7 @@ pub async fn published(pool: &sqlx::PgPool, tenant_id: Uuid) -> Result<Vec<Publi
 }
 
 /// The tenant's active key: its kid and sealed private key.
+#[tracing::instrument(name = "db.signing_keys.active", skip_all)]
 pub async fn active(
     pool: &sqlx::PgPool,
     tenant_id: Uuid,
@@ -67,6 +70,7 @@ pub async fn active(
 
 /// Retires the tenant's active key (it stays published until `publish_until`) and makes
 /// `key` the active one, atomically. Returns the retired kid, if there was one.
+#[tracing::instrument(name = "db.signing_keys.rotate", skip_all)]
 pub async fn rotate(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -100,6 +104,7 @@ pub struct KeyRecord {
 }
 
 /// Every key of a tenant, newest first.
+#[tracing::instrument(name = "db.signing_keys.list_records", skip_all)]
 pub async fn list_records(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<KeyRecord>, StoreError> {
     let rows = sqlx::query(
         "SELECT kid, algorithm, status, public_jwk, created_at, retired_at, publish_until

@@ -216,6 +216,7 @@ pub fn cursor_start() -> DateTime<Utc> {
 
 /// Deletes at most `limit` rows of `kind` due at `cutoffs`, with sort key at or after `cursor`,
 /// in one statement.
+#[tracing::instrument(name = "db.sweeper.delete_batch", skip_all)]
 pub async fn delete_batch(
     conn: &mut PgConnection,
     kind: SweepKind,
@@ -279,6 +280,7 @@ pub struct HeapBatch {
 
 /// Whether any code is due at `now`: one probe of the `expires_at` index, so a sweep with
 /// nothing to delete does not read the whole heap.
+#[tracing::instrument(name = "db.sweeper.any_code_due", skip_all)]
 pub async fn any_code_due(conn: &mut PgConnection, now: DateTime<Utc>) -> Result<bool, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT EXISTS (SELECT 1 FROM authorization_codes WHERE expires_at <= $1)",
@@ -290,6 +292,7 @@ pub async fn any_code_due(conn: &mut PgConnection, now: DateTime<Utc>) -> Result
 
 /// The heap's length in pages now: where a heap-order walk ends. Rows added behind it later
 /// are new, so not due.
+#[tracing::instrument(name = "db.sweeper.code_heap_pages", skip_all)]
 pub async fn code_heap_pages(conn: &mut PgConnection) -> Result<i64, StoreError> {
     Ok(sqlx::query_scalar(
         "SELECT pg_relation_size('authorization_codes') / current_setting('block_size')::int8",
@@ -306,6 +309,7 @@ pub async fn code_heap_pages(conn: &mut PgConnection) -> Result<i64, StoreError>
 /// locked by someone else: skipped, as by every kind). The outer `expires_at <= $1` re-checks
 /// the row actually found at each `ctid`: the rows are locked by this statement, but the check
 /// makes "only due rows go" hold by construction, whatever became of a line pointer.
+#[tracing::instrument(name = "db.sweeper.delete_codes_in_heap_order", skip_all)]
 pub async fn delete_codes_in_heap_order(
     conn: &mut PgConnection,
     now: DateTime<Utc>,
@@ -340,6 +344,7 @@ pub async fn delete_codes_in_heap_order(
 
 /// Tries to take the sweeper's session-level advisory lock without waiting. It is held by the
 /// connection, so it disappears when that connection closes, however the sweep ended.
+#[tracing::instrument(name = "db.sweeper.try_lock", skip_all)]
 pub async fn try_lock(conn: &mut PgConnection) -> Result<bool, StoreError> {
     Ok(sqlx::query_scalar("SELECT pg_try_advisory_lock($1)")
         .bind(ADVISORY_LOCK_KEY)
@@ -348,6 +353,7 @@ pub async fn try_lock(conn: &mut PgConnection) -> Result<bool, StoreError> {
 }
 
 /// Releases the advisory lock taken by [`try_lock`] on the same connection.
+#[tracing::instrument(name = "db.sweeper.unlock", skip_all)]
 pub async fn unlock(conn: &mut PgConnection) -> Result<(), StoreError> {
     sqlx::query("SELECT pg_advisory_unlock($1)")
         .bind(ADVISORY_LOCK_KEY)
@@ -359,6 +365,7 @@ pub async fn unlock(conn: &mut PgConnection) -> Result<(), StoreError> {
 /// Bounds how long one batch may wait for a lock (a cascade can need a row a request holds);
 /// past it the batch fails and the sweep is retried next interval instead of queueing traffic
 /// behind the locks it already holds.
+#[tracing::instrument(name = "db.sweeper.set_lock_timeout", skip_all)]
 pub async fn set_lock_timeout(conn: &mut PgConnection, millis: u64) -> Result<(), StoreError> {
     // SET takes no bind parameters; the value is a number we formatted.
     sqlx::query(&format!("SET lock_timeout = {millis}"))
@@ -368,6 +375,7 @@ pub async fn set_lock_timeout(conn: &mut PgConnection, millis: u64) -> Result<()
 }
 
 /// Records that a sweep started; returns the row id for [`finish_run`].
+#[tracing::instrument(name = "db.sweeper.start_run", skip_all)]
 pub async fn start_run(pool: &PgPool, started_at: DateTime<Utc>) -> Result<i64, StoreError> {
     Ok(
         sqlx::query_scalar("INSERT INTO sweeper_runs (started_at) VALUES ($1) RETURNING id")
@@ -378,6 +386,7 @@ pub async fn start_run(pool: &PgPool, started_at: DateTime<Utc>) -> Result<i64, 
 }
 
 /// Records how a sweep ended: rows deleted per kind and the error, if any.
+#[tracing::instrument(name = "db.sweeper.finish_run", skip_all)]
 pub async fn finish_run(
     pool: &PgPool,
     id: i64,
@@ -404,6 +413,7 @@ pub struct SweeperRun {
     pub error: Option<String>,
 }
 
+#[tracing::instrument(name = "db.sweeper.last_run", skip_all)]
 pub async fn last_run(pool: &PgPool) -> Result<Option<SweeperRun>, StoreError> {
     use sqlx::Row;
     let row = sqlx::query(

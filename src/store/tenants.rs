@@ -20,6 +20,7 @@ pub struct TenantInput<'a> {
     pub access_token_ttl_seconds: Option<i64>,
 }
 
+#[tracing::instrument(name = "db.tenants.upsert_config_tenant", skip_all)]
 pub async fn upsert_config_tenant(
     conn: &mut PgConnection,
     t: &TenantInput<'_>,
@@ -98,6 +99,7 @@ pub fn status_str(status: TenantStatus) -> &'static str {
 }
 
 /// The tenant at `slug`, whatever its status (callers decide what a disabled one means).
+#[tracing::instrument(name = "db.tenants.find_tenant", skip_all)]
 pub async fn find_tenant(pool: &PgPool, slug: &TenantSlug) -> Result<Option<Tenant>, StoreError> {
     let row = sqlx::query(&format!("SELECT {COLUMNS} FROM tenants WHERE slug = $1"))
         .bind(slug.as_str())
@@ -115,6 +117,7 @@ pub struct TenantValues<'a> {
 }
 
 /// Inserts an API-owned tenant; `None` when the slug is taken.
+#[tracing::instrument(name = "db.tenants.insert", skip_all)]
 pub async fn insert(
     conn: &mut PgConnection,
     slug: &TenantSlug,
@@ -139,6 +142,7 @@ pub async fn insert(
 
 /// The tenant at `slug`; inside a transaction, `lock` holds its row until commit so the
 /// audited `before` is what the update replaced.
+#[tracing::instrument(name = "db.tenants.find", skip_all)]
 pub async fn find(
     conn: &mut PgConnection,
     slug: &TenantSlug,
@@ -155,6 +159,7 @@ pub async fn find(
 }
 
 /// Every tenant, or only `only` (a tenant-bound token's), by slug.
+#[tracing::instrument(name = "db.tenants.list", skip_all)]
 pub async fn list(pool: &PgPool, only: Option<&str>) -> Result<Vec<TenantRecord>, StoreError> {
     let rows = sqlx::query(&format!(
         "SELECT {COLUMNS} FROM tenants WHERE ($1::text IS NULL OR slug = $1) ORDER BY slug"
@@ -165,6 +170,7 @@ pub async fn list(pool: &PgPool, only: Option<&str>) -> Result<Vec<TenantRecord>
     rows.iter().map(from_row).collect()
 }
 
+#[tracing::instrument(name = "db.tenants.update", skip_all)]
 pub async fn update(
     conn: &mut PgConnection,
     id: Uuid,
@@ -186,6 +192,7 @@ pub async fn update(
 }
 
 /// Deletes the tenant and, by cascade, everything it owns. Returns whether a row went.
+#[tracing::instrument(name = "db.tenants.delete", skip_all)]
 pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreError> {
     let done = sqlx::query("DELETE FROM tenants WHERE id = $1")
         .bind(id)

@@ -22,6 +22,7 @@ pub struct NewFamily<'a> {
     pub absolute_expires_at: DateTime<Utc>,
 }
 
+#[tracing::instrument(name = "db.tokens.insert_family", skip_all)]
 pub async fn insert_family(conn: &mut PgConnection, f: &NewFamily<'_>) -> Result<(), StoreError> {
     sqlx::query!(
         "INSERT INTO refresh_token_families (id, tenant_id, grant_id, client_pk, mcp_server_id,
@@ -43,6 +44,7 @@ pub async fn insert_family(conn: &mut PgConnection, f: &NewFamily<'_>) -> Result
 }
 
 /// Records a refresh token minted in the tagged format (it names its family and generation).
+#[tracing::instrument(name = "db.tokens.insert_refresh_token", skip_all)]
 pub async fn insert_refresh_token(
     conn: &mut PgConnection,
     token_hash: &[u8],
@@ -81,6 +83,7 @@ pub struct NewAccessToken<'a> {
 
 /// Records an issued access token and marks its grant as in use (`updated_at`), so the sweeper
 /// never takes a grant for an orphan while tokens are still being issued from it.
+#[tracing::instrument(name = "db.tokens.insert_access_token", skip_all)]
 pub async fn insert_access_token(
     conn: &mut PgConnection,
     t: &NewAccessToken<'_>,
@@ -114,6 +117,7 @@ pub async fn insert_access_token(
 }
 
 /// Revokes a family: its refresh tokens, and the access tokens issued from it.
+#[tracing::instrument(name = "db.tokens.revoke_family", skip_all)]
 pub async fn revoke_family(
     conn: &mut PgConnection,
     family_id: Uuid,
@@ -146,6 +150,7 @@ pub async fn revoke_family(
 
 /// Revokes every family a tenant issued from a code (the code was replayed there). Returns how
 /// many. Scoped by tenant: a code presented at another tenant revokes nothing.
+#[tracing::instrument(name = "db.tokens.revoke_families_from_code", skip_all)]
 pub async fn revoke_families_from_code(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -187,6 +192,7 @@ pub struct LockedRefresh {
 
 /// Reads a refresh token and locks its row (`FOR UPDATE`) so concurrent presentations of the
 /// same token are served one after the other within their transactions.
+#[tracing::instrument(name = "db.tokens.lock_refresh_token", skip_all)]
 pub async fn lock_refresh_token(
     conn: &mut PgConnection,
     token_hash: &[u8],
@@ -254,6 +260,7 @@ pub struct Rotation<'a> {
 /// so a family's 10,000th refresh costs what its 10th does; later ones are left to the sweeper,
 /// which deletes rotated tagged rows after their grace), inserts the successor, records the
 /// access token and marks the grant in use. The caller holds the presented token's row lock.
+#[tracing::instrument(name = "db.tokens.rotate", skip_all)]
 pub async fn rotate(conn: &mut PgConnection, r: &Rotation<'_>) -> Result<(), StoreError> {
     let a = r.access;
     sqlx::query!(
@@ -310,6 +317,7 @@ pub struct FamilyHead {
 
 /// The family's owner and newest generation: the compact record reuse detection needs once
 /// rotated rows are gone. One index probe on `(family_id, generation)`, whatever the history.
+#[tracing::instrument(name = "db.tokens.family_head", skip_all)]
 pub async fn family_head(
     conn: &mut PgConnection,
     family_id: Uuid,
@@ -331,6 +339,7 @@ pub async fn family_head(
 }
 
 /// The family a refresh token belongs to, for revocation (RFC 7009).
+#[tracing::instrument(name = "db.tokens.family_of_refresh_token", skip_all)]
 pub async fn family_of_refresh_token(
     pool: &PgPool,
     token_hash: &[u8],
@@ -355,6 +364,7 @@ pub struct AccessTokenState {
     pub client_id: String,
 }
 
+#[tracing::instrument(name = "db.tokens.access_token_state", skip_all)]
 pub async fn access_token_state(
     pool: &PgPool,
     tenant_id: Uuid,
@@ -378,6 +388,7 @@ pub async fn access_token_state(
     }))
 }
 
+#[tracing::instrument(name = "db.tokens.revoke_access_token", skip_all)]
 pub async fn revoke_access_token(
     pool: &PgPool,
     tenant_id: Uuid,

@@ -1,8 +1,11 @@
-//! Logging (tracing), request ids, and Prometheus metrics.
+//! Logging (tracing), request ids, Prometheus metrics, and opt-in OpenTelemetry traces.
 
 pub mod http_metrics;
 pub mod metrics;
 pub mod request_id;
+pub mod trace_context;
+mod trace_export;
+pub mod traces;
 
 use std::io::IsTerminal;
 
@@ -28,6 +31,11 @@ pub fn init(config: &LogConfig) {
 
 /// Like [`init`], logging to `output`.
 pub fn init_to(config: &LogConfig, output: LogOutput) {
+    init_with_traces(config, output, None);
+}
+
+/// Like [`init_to`], also exporting spans through `traces` when given.
+pub fn init_with_traces(config: &LogConfig, output: LogOutput, traces: Option<&traces::Traces>) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&config.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
@@ -46,7 +54,9 @@ pub fn init_to(config: &LogConfig, output: LogOutput) {
             LogOutput::Stderr => Box::new(std::io::stderr()),
         }
     });
-    let registry = tracing_subscriber::registry().with(filter);
+    let registry = tracing_subscriber::registry()
+        .with(filter)
+        .with(traces.map(traces::Traces::layer));
     let _ = if json {
         registry
             .with(

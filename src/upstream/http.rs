@@ -64,6 +64,7 @@ pub async fn get_json<T: DeserializeOwned>(
 ) -> Result<T, UpstreamError> {
     let mut request = http
         .get(url)
+        .headers(crate::telemetry::trace_context::current_headers())
         .header(reqwest::header::ACCEPT, "application/json");
     if let Some(token) = bearer {
         request = request.bearer_auth(token);

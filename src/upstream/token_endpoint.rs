@@ -49,7 +49,9 @@ pub async fn request(
 
 /// One request to a token endpoint; a failure says whether the IdP may have processed it
 /// ([`Delivery`]), which is what a refresh with a rotating token must know before it sends the
-/// same token again. `timeout` replaces the client's default for this request.
+/// same token again. `timeout` replaces the client's default for this request. Its span has no
+/// fields: the form holds codes, refresh tokens and secrets.
+#[tracing::instrument(name = "upstream_token", skip_all)]
 pub async fn send(
     http: &reqwest::Client,
     url: &Url,
@@ -61,6 +63,7 @@ pub async fn send(
 ) -> Result<TokenAnswer, (UpstreamError, Delivery)> {
     let mut request = http
         .post(url.clone())
+        .headers(crate::telemetry::trace_context::current_headers())
         .header(reqwest::header::ACCEPT, "application/json");
     if let Some(timeout) = timeout {
         request = request.timeout(timeout);

@@ -14,7 +14,9 @@ use super::{
 };
 use crate::domain::{ProviderKind, UpstreamProvider, UserContext};
 
-/// Calls the provider's user endpoint(s) with the user's upstream access token.
+/// Calls the provider's user endpoint(s) with the user's upstream access token. Its span has
+/// no fields: the arguments hold the token.
+#[tracing::instrument(name = "upstream_userinfo", skip_all)]
 pub async fn fetch(
     http: &reqwest::Client,
     provider: &UpstreamProvider,

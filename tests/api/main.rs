@@ -35,3 +35,4 @@ mod signing_keys;
 mod support;
 mod sweeper;
 mod token_exchange;
+mod traces;

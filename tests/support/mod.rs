@@ -7,3 +7,4 @@
 pub mod bridge_process;
 pub mod fake_idp;
 pub mod fault_proxy;
+pub mod otlp_receiver;

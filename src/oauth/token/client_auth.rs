@@ -87,6 +87,7 @@ pub async fn authenticate(
     params: &Params,
 ) -> Result<Client, OAuthError> {
     let p = presented(headers, params)?;
+    crate::telemetry::trace_context::record_client_id(&p.client_id);
     let client = clients::resolve_client(state, ctx, &p.client_id, Utc::now())
         .await
         .map_err(|e| match e {

@@ -43,7 +43,7 @@ mod tests {
 
     #[test]
     fn a_repeated_value_shares_one_buffer() {
-        let build = |raw: &str| HeaderValue::from_str(&raw.to_owned()).ok();
+        let build = |raw: &str| HeaderValue::from_str(raw).ok();
         let a = value("interned-test-tenant", build).unwrap();
         let b = value("interned-test-tenant", build).unwrap();
         assert_eq!(a, "interned-test-tenant");

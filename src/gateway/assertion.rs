@@ -6,10 +6,8 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, Header};
 use serde::Serialize;
 
-use crate::{
-    domain::UserContext,
-    tokens::{AccessClaims, keys::Signer},
-};
+use super::user_cache::CachedUser;
+use crate::tokens::{AccessClaims, keys::Signer};
 
 /// Lifetime of an assertion; the gateway caches and reuses one for half of it.
 pub const LIFETIME_SECS: i64 = 60;
@@ -38,7 +36,7 @@ struct Claims<'a> {
 pub fn sign(
     signer: &Signer,
     access: &AccessClaims,
-    user: &UserContext,
+    user: &CachedUser,
     now: DateTime<Utc>,
 ) -> Result<String, jsonwebtoken::errors::Error> {
     let mut header = Header::new(Algorithm::ES256);

@@ -19,12 +19,12 @@ use std::{sync::Arc, time::Duration};
 use moka::future::Cache;
 use uuid::Uuid;
 
-use super::{Draining, IdentityHeaders, Proxy, user_cache::UserContexts};
+use super::{
+    Draining, IdentityHeaders, Proxy,
+    user_cache::{CachedUser, UserContexts},
+};
 use crate::{
-    coherence::CacheEvent,
-    config::Config,
-    domain::{McpServer, UserContext},
-    oauth::tenant::TenantContext,
+    coherence::CacheEvent, config::Config, domain::McpServer, oauth::tenant::TenantContext,
     tokens::AccessClaims,
 };
 
@@ -44,7 +44,7 @@ pub struct Target {
 pub struct CachedIdentity {
     /// The context they were built from: when the user cache holds another one (reloaded after
     /// its TTL or a change), the headers are built again.
-    pub user: Arc<UserContext>,
+    pub user: Arc<CachedUser>,
     pub headers: IdentityHeaders,
 }
 

@@ -18,11 +18,9 @@ use super::{
     challenge::{Challenge, Resource},
     proxy::AdminConfigured,
     upstream_token::{self, TokenProblem},
+    user_cache::CachedUser,
 };
-use crate::{
-    domain::{UserContext, tenant::Source},
-    state::AppState,
-};
+use crate::{domain::tenant::Source, state::AppState};
 
 pub async fn proxy(
     State(state): State<AppState>,
@@ -138,27 +136,12 @@ async fn identity(
 async fn build_identity(
     state: &AppState,
     auth: &Authenticated,
-    user: Arc<UserContext>,
+    user: Arc<CachedUser>,
 ) -> Result<Arc<CachedIdentity>, IdentityHeaders> {
     let assertion = signed_assertion(state, auth, &user).await;
     let signed = assertion.is_some();
-    let headers = Identity {
-        subject: auth.claims.sub.clone(),
-        email: user.email.clone(),
-        name: user.name.clone(),
-        tenant: auth.target.ctx.slug().to_owned(),
-        client_id: auth.claims.client_id.clone(),
-        scopes: auth
-            .claims
-            .scope
-            .split(' ')
-            .filter(|s| !s.is_empty())
-            .map(str::to_owned)
-            .collect(),
-        upstream_token: None,
-        assertion,
-    }
-    .headers();
+    let tenant = auth.target.ctx.slug();
+    let headers = Identity::of(&auth.claims, tenant, &user, assertion).headers();
     if !signed {
         return Err(headers);
     }
@@ -168,7 +151,7 @@ async fn build_identity(
 async fn signed_assertion(
     state: &AppState,
     auth: &Authenticated,
-    user: &UserContext,
+    user: &CachedUser,
 ) -> Option<String> {
     let signed = match state.keys.signer(auth.target.ctx.tenant.id).await {
         Ok(signer) => {

@@ -11,6 +11,9 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
+use super::user_cache::CachedUser;
+use crate::tokens::AccessClaims;
+
 /// Every request header starting with this (case-insensitively: header names are lowercase in
 /// `http`) belongs to the gateway; whatever a client sent under it is removed.
 pub(super) const IDENTITY_PREFIX: &str = "x-auth-";
@@ -64,32 +67,60 @@ impl std::fmt::Debug for Identity {
     }
 }
 
+/// The headers an [`IdentityHeaders`] holds, in the order of its values.
+static FIXED: [HeaderName; 7] = [SUBJECT, TENANT, CLIENT_ID, SCOPES, EMAIL, NAME, ASSERTION];
+
 impl Identity {
-    /// The `X-Auth-*` values, encoded once. The gateway keeps them per access token, so a
-    /// request costs a few reference counts instead of encoding every value again.
-    pub fn headers(&self) -> IdentityHeaders {
-        let mut fixed = Vec::with_capacity(7);
-        let mut push = |name: HeaderName, value: &str, sensitive: bool| {
-            if let Some(value) = encode(&name, value, sensitive) {
-                fixed.push((name, value));
-            }
-        };
-        push(SUBJECT, &self.subject, false);
-        push(TENANT, &self.tenant, false);
-        push(CLIENT_ID, &self.client_id, false);
-        push(SCOPES, &self.scopes.join(" "), false);
-        let optional = [
-            (EMAIL, &self.email, false),
-            (NAME, &self.name, false),
-            (ASSERTION, &self.assertion, true),
-        ];
-        for (name, value, sensitive) in optional {
-            if let Some(value) = value.as_deref().filter(|v| !v.is_empty()) {
-                push(name, value, sensitive);
-            }
+    /// The identity of `user` behind the access token `claims`, in tenant `tenant`, with no
+    /// upstream token: what the gateway builds and keeps per access token.
+    pub fn of(
+        claims: &AccessClaims,
+        tenant: &str,
+        user: &CachedUser,
+        assertion: Option<String>,
+    ) -> Self {
+        Self {
+            subject: claims.sub.clone(),
+            email: user.email.as_deref().map(str::to_owned),
+            name: user.name.as_deref().map(str::to_owned),
+            tenant: tenant.to_owned(),
+            client_id: claims.client_id.clone(),
+            scopes: claims
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect(),
+            upstream_token: None,
+            assertion,
         }
+    }
+
+    /// The `X-Auth-*` values, encoded once. The gateway keeps them per access token, so a
+    /// request costs a few reference counts instead of encoding every value again. The tenant,
+    /// client id and scopes repeat across users: their values are shared (`interned.rs`).
+    pub fn headers(&self) -> IdentityHeaders {
+        let own = |name: &HeaderName, value: &str, sensitive: bool| encode(name, value, sensitive);
+        let shared = |name: &HeaderName, value: &str| {
+            super::interned::value(value, |raw| encode(name, raw, false))
+        };
+        let optional = |name: &HeaderName, value: &Option<String>, sensitive: bool| {
+            value
+                .as_deref()
+                .filter(|v| !v.is_empty())
+                .and_then(|v| own(name, v, sensitive))
+        };
+        let values = [
+            own(&SUBJECT, &self.subject, false),
+            shared(&TENANT, &self.tenant),
+            shared(&CLIENT_ID, &self.client_id),
+            shared(&SCOPES, &self.scopes.join(" ")),
+            optional(&EMAIL, &self.email, false),
+            optional(&NAME, &self.name, false),
+            optional(&ASSERTION, &self.assertion, true),
+        ];
         let headers = IdentityHeaders {
-            fixed: fixed.into(),
+            values: Arc::new(values),
             upstream_token: None,
         };
         match self.upstream_token.as_deref() {
@@ -101,16 +132,19 @@ impl Identity {
 
 /// An [`Identity`] as header values, ready to add to a request. Cheap to clone: the values
 /// are shared. `Debug` shows the header names only.
+///
+/// The values sit in a fixed array in the order of [`FIXED`] rather than as (name, value)
+/// pairs: one is kept per cached access token, and the names would be a third of it.
 #[derive(Clone)]
 pub struct IdentityHeaders {
-    fixed: Arc<[(HeaderName, HeaderValue)]>,
+    values: Arc<[Option<HeaderValue>; 7]>,
     upstream_token: Option<HeaderValue>,
 }
 
 impl std::fmt::Debug for IdentityHeaders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
-            .entries(self.fixed.iter().map(|(name, _)| name))
+            .entries(self.fixed().map(|(name, _)| name))
             .entries(self.upstream_token.as_ref().map(|_| UPSTREAM_TOKEN))
             .finish()
     }
@@ -121,7 +155,7 @@ impl IdentityHeaders {
     /// another one after a refresh. An empty token sends none.
     pub fn with_upstream_token(&self, token: &str) -> Self {
         Self {
-            fixed: Arc::clone(&self.fixed),
+            values: Arc::clone(&self.values),
             upstream_token: Some(token)
                 .filter(|t| !t.is_empty())
                 .and_then(|t| encode(&UPSTREAM_TOKEN, t, true)),
@@ -133,10 +167,18 @@ impl IdentityHeaders {
         self.upstream_token.is_some()
     }
 
+    /// The headers sent apart from the upstream token.
+    fn fixed(&self) -> impl Iterator<Item = (&'static HeaderName, &HeaderValue)> {
+        FIXED
+            .iter()
+            .zip(self.values.iter())
+            .filter_map(|(name, value)| Some((name, value.as_ref()?)))
+    }
+
     /// Removes every `x-auth-*` header (whoever set it) and adds this identity's.
     pub(super) fn replace_headers(&self, headers: &mut HeaderMap) {
         remove_identity_headers(headers);
-        for (name, value) in self.fixed.iter() {
+        for (name, value) in self.fixed() {
             headers.insert(name.clone(), value.clone());
         }
         if let Some(token) = &self.upstream_token {

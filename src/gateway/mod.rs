@@ -14,6 +14,7 @@ pub mod challenge;
 mod handler;
 mod headers;
 mod identity;
+mod interned;
 pub mod proxy;
 pub mod routes;
 pub mod stream_end;

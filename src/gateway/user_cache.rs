@@ -8,6 +8,10 @@
 //! grant is served instead, for up to `auth.stale_if_error` after it expired: RFC 5861's
 //! `stale-if-error`, applied here. A context served that way is kept for a few seconds only, so
 //! the IdP is asked again soon but not by every request while it is failing.
+//!
+//! What is kept is a [`CachedUser`], not the whole [`UserContext`]: the gateway forwards the
+//! email and the display name only, and the provider's raw claims (the whole userinfo answer,
+//! the larger part of a context) cost memory per user for nothing (issue 13, item 4).
 
 use std::{
     sync::Arc,
@@ -25,10 +29,28 @@ pub use super::upstream_token::TokenProblem as LoadError;
 /// How long a stale context, once served, is kept before the IdP is asked again.
 const STALE_RECHECK: Duration = Duration::from_secs(2);
 
+/// What the gateway keeps of a user context: what it forwards (identity headers, assertion).
+/// The subject comes from the access token, the raw claims are not needed here.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub struct CachedUser {
+    pub email: Option<Box<str>>,
+    /// Display name.
+    pub name: Option<Box<str>>,
+}
+
+impl From<UserContext> for CachedUser {
+    fn from(user: UserContext) -> Self {
+        Self {
+            email: user.email.map(String::into_boxed_str),
+            name: user.name.map(String::into_boxed_str),
+        }
+    }
+}
+
 /// A cached context and how long this entry lives (the TTL, or less when it is a stale one).
 #[derive(Clone)]
 struct Entry {
-    user: Arc<UserContext>,
+    user: Arc<CachedUser>,
     lives: Duration,
 }
 
@@ -43,7 +65,7 @@ impl Expiry<Uuid, Entry> for PerEntry {
 /// The last context loaded from the IdP for a grant, and when.
 #[derive(Clone)]
 struct LastGood {
-    user: Arc<UserContext>,
+    user: Arc<CachedUser>,
     loaded: Instant,
 }
 
@@ -88,7 +110,7 @@ impl UserContexts {
         &self,
         grant: Uuid,
         load: F,
-    ) -> Result<Arc<UserContext>, LoadError>
+    ) -> Result<Arc<CachedUser>, LoadError>
     where
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<UserContext, LoadError>>,
@@ -115,7 +137,7 @@ impl UserContexts {
     }
 
     async fn loaded(&self, grant: Uuid, user: UserContext) -> Entry {
-        let user = Arc::new(user);
+        let user = Arc::new(CachedUser::from(user));
         if !self.stale_if_error.is_zero() {
             let loaded = Instant::now();
             let last = LastGood {
@@ -171,6 +193,12 @@ impl UserContexts {
 
     pub fn entry_count(&self) -> u64 {
         self.cache.entry_count()
+    }
+
+    /// Runs moka's pending housekeeping now (evictions, counts): for measurements.
+    pub async fn run_pending_tasks(&self) {
+        self.cache.run_pending_tasks().await;
+        self.last_good.run_pending_tasks().await;
     }
 }
 

@@ -34,6 +34,14 @@
 //!  [--stampede N] [--userinfo-delay-ms MS] [--repeat N]`; `GATEWAY_BENCH_DATABASE_URL`
 //! (default `postgres://postgres@127.0.0.1:5432/postgres`) names the server, loopback only.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a benchmark: a failed assumption should stop it loudly; the lint fence is for src/"
+)]
+
 #[path = "common/bridge.rs"]
 mod common;
 #[path = "gateway_bench/load.rs"]

@@ -13,6 +13,14 @@
 //! `SWEEP_BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) names the
 //! server; only loopback hosts are accepted.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a benchmark: a failed assumption should stop it loudly; the lint fence is for src/"
+)]
+
 use std::{
     sync::{
         Arc,

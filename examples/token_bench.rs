@@ -19,6 +19,14 @@
 //! `TOKEN_BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) names the
 //! server, loopback only.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a benchmark: a failed assumption should stop it loudly; the lint fence is for src/"
+)]
+
 #[path = "common/bridge.rs"]
 mod common;
 // The test suite's fake IdP, as is; the benchmark uses a part of its API.

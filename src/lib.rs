@@ -1,5 +1,5 @@
 //! mcp-auth-bridge: a multi-tenant OAuth 2.1 authorization server between MCP clients,
-//! upstream identity providers and MCP servers. See `docs/DESIGN.md` for the whole picture.
+//! upstream identity providers and MCP servers. See `docs/architecture.md` for the whole picture.
 //!
 //! A tour of the modules, from the edge inwards:
 

@@ -51,12 +51,17 @@ impl Cidr {
 fn prefix_eq(a: &[u8], b: &[u8], prefix: u8) -> bool {
     let full = usize::from(prefix / 8);
     let rest = prefix % 8;
-    if a[..full] != b[..full] {
+    // A prefix longer than the address (parsing refuses one) matches nothing: both uses of a
+    // range (trusted proxies, allow-listed upstreams) then refuse, which is the safe side.
+    if a.get(..full).is_none() || a.get(..full) != b.get(..full) {
         return false;
     }
     rest == 0 || {
         let mask = 0xffu8 << (8 - rest);
-        (a[full] & mask) == (b[full] & mask)
+        match (a.get(full), b.get(full)) {
+            (Some(x), Some(y)) => (x & mask) == (y & mask),
+            _ => false,
+        }
     }
 }
 

@@ -61,8 +61,9 @@ fn render(doc: &Value) -> String {
         }
     }
     body.push_str("<h2>Schemas</h2>");
-    for (name, schema) in doc["components"]["schemas"]
-        .as_object()
+    for (name, schema) in doc
+        .pointer("/components/schemas")
+        .and_then(Value::as_object)
         .into_iter()
         .flatten()
     {
@@ -106,7 +107,10 @@ fn operation(method: &str, path: &str, op: &Value) -> String {
         out.push_str(&params.concat());
         out.push_str("</table>");
     }
-    let body_schema = op["requestBody"]["content"]["application/json"]["schema"].clone();
+    let body_schema = op
+        .pointer("/requestBody/content/application~1json/schema")
+        .cloned()
+        .unwrap_or_default();
     if let Some(name) = ref_name(&body_schema) {
         out.push_str(&format!(
             "<p>Body: <a href=\"#schema-{n}\"><code>{n}</code></a></p>",

@@ -76,11 +76,10 @@ fn check_sealing_keys(config: &Config, out: &mut Vec<Problem>) {
 }
 
 fn distinct_bytes(bytes: &[u8]) -> usize {
-    let mut seen = [false; 256];
-    for b in bytes {
-        seen[usize::from(*b)] = true;
-    }
-    seen.iter().filter(|s| **s).count()
+    bytes
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len()
 }
 
 fn check_admin_hashes(config: &Config, out: &mut Vec<Problem>) {

@@ -113,6 +113,15 @@ impl Sealer {
         }
     }
 
+    /// The active key's bytes.
+    #[allow(
+        clippy::indexing_slicing,
+        reason = "both constructors (`from_config`, `single`) put the active id in `keys`, which is never changed after"
+    )]
+    fn active_key(&self) -> &[u8; 32] {
+        &self.keys[&self.active]
+    }
+
     pub fn active_key_id(&self) -> &str {
         &self.active
     }
@@ -123,7 +132,7 @@ impl Sealer {
     }
 
     pub fn seal(&self, plaintext: &[u8], aad: &str) -> Sealed {
-        let key = &self.keys[&self.active];
+        let key = self.active_key();
         let cipher = Aes256Gcm::new(key.into());
         let nonce = super::random::bytes::<NONCE_LEN>();
         let payload = Payload {
@@ -175,7 +184,11 @@ impl Sealer {
     /// A key for another purpose (e.g. signing consent cookies), derived from the active
     /// sealing key so that every replica that shares the keyring shares it too.
     pub fn derive_key(&self, purpose: &str) -> [u8; 32] {
-        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(&self.keys[&self.active])
+        #[allow(
+            clippy::expect_used,
+            reason = "HMAC takes keys of any length (RFC 2104 section 2): new_from_slice cannot fail"
+        )]
+        let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(self.active_key())
             .expect("HMAC accepts keys of any length");
         mac.update(b"mcp-auth-bridge derived key v1:");
         mac.update(purpose.as_bytes());

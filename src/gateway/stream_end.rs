@@ -74,7 +74,7 @@ impl EndsWhenDraining {
 
     fn remember(&mut self, data: &[u8]) {
         self.tail
-            .extend_from_slice(&data[data.len().saturating_sub(3)..]);
+            .extend_from_slice(data.get(data.len().saturating_sub(3)..).unwrap_or_default());
         let excess = self.tail.len().saturating_sub(3);
         self.tail.drain(..excess);
     }

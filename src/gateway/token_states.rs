@@ -190,11 +190,15 @@ impl TokenStates {
             })
             .await?;
         // `Nop` on an existing entry and `Put` both leave an entry to return.
-        Ok(computed
+        #[allow(
+            clippy::expect_used,
+            reason = "the closure returns `Nop` only when an entry exists, else `Put`: \
+                      moka returns `Unchanged`/`Inserted`/`ReplacedWith`, all with an entry"
+        )]
+        let entry = computed
             .into_entry()
-            .expect("a trusted entry or the one just read")
-            .into_value()
-            .state)
+            .expect("a trusted entry or the one just read");
+        Ok(entry.into_value().state)
     }
 
     /// Every cached state stops being trusted (a revocation, a grant change, missed events).

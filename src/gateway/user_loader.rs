@@ -139,7 +139,11 @@ impl Userinfo<'_> {
 
 /// The wait before attempt `attempt + 1`: the backoff step, or the IdP's `Retry-After` if longer.
 fn backoff(attempt: u32, retry_after: Option<u64>) -> Duration {
-    let step = BACKOFF[(attempt as usize - 1).min(BACKOFF.len() - 1)];
+    let step = BACKOFF
+        .get((attempt as usize).saturating_sub(1))
+        .or(BACKOFF.last())
+        .copied()
+        .unwrap_or_default();
     step.max(Duration::from_secs(retry_after.unwrap_or(0)))
 }
 

@@ -92,8 +92,10 @@ async fn trust(state: &AppState, raw: &str, query: &str) -> Result<Trusted, Erro
                 ));
             }
         },
-        None if client.redirect_uris.len() == 1 => client.redirect_uris[0].as_str().to_owned(),
-        None => return Err(bad("redirect_uri is required.".into())),
+        None => match client.redirect_uris.as_slice() {
+            [only] => only.as_str().to_owned(),
+            _ => return Err(bad("redirect_uri is required.".into())),
+        },
     };
     store::clients::touch(&state.pool, client.id, Utc::now()).await?;
     Ok(Trusted {
@@ -176,11 +178,13 @@ fn pick_server<'a>(
                     "resource is not an MCP server of this tenant".into(),
                 ))
         }
-        None if servers.len() == 1 => Ok(&servers[0]),
-        None => Err((
-            ErrorCode::InvalidTarget,
-            "resource is required: this tenant has several MCP servers".into(),
-        )),
+        None => match servers {
+            [only] => Ok(only),
+            _ => Err((
+                ErrorCode::InvalidTarget,
+                "resource is required: this tenant has several MCP servers".into(),
+            )),
+        },
     }
 }
 

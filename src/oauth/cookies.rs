@@ -21,6 +21,10 @@ type HmacSha256 = Hmac<sha2::Sha256>;
 
 fn mac(state: &AppState, parts: &[&str]) -> String {
     let key = state.sealer.derive_key("cookies");
+    #[allow(
+        clippy::expect_used,
+        reason = "HMAC takes keys of any length (RFC 2104 section 2): new_from_slice cannot fail"
+    )]
     let mut m = <HmacSha256 as Mac>::new_from_slice(&key).expect("HMAC accepts any key length");
     for p in parts {
         m.update(p.as_bytes());

@@ -1,6 +1,6 @@
 //! A per-IP fixed-window limiter for open endpoints (dynamic registration): RFC 7591 section 5
 //! leaves abuse of open registration to the server, and unbounded registrations are a known way
-//! to fill a database (see REFERENCES.md, "Open registration abuse").
+//! to fill a database (see docs/references.md, "Open registration abuse").
 //!
 //! The limiter is **in memory and per replica**: with N replicas behind a load balancer a client
 //! may get up to N times the configured rate. That is deliberate — the limit blunts floods, it

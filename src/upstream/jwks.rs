@@ -71,8 +71,10 @@ impl JwksCache {
 fn find(set: &JwkSet, kid: Option<&str>) -> Option<DecodingKey> {
     let jwk = match kid {
         Some(kid) => set.find(kid)?,
-        None if set.keys.len() == 1 => &set.keys[0],
-        None => return None,
+        None => match set.keys.as_slice() {
+            [only] => only,
+            _ => return None,
+        },
     };
     DecodingKey::from_jwk(jwk).ok()
 }

@@ -3,7 +3,7 @@
 //! (a lease in Postgres) — with the rotated refresh token committed before anyone uses the new
 //! access token.
 //!
-//! Why all this (see REFERENCES.md, "how comparable systems lose sessions"): with rotating
+//! Why all this (see docs/references.md, "how comparable systems lose sessions"): with rotating
 //! refresh tokens, two concurrent refreshes leave one of them holding a spent token, and IdPs
 //! with reuse detection then revoke the whole grant; a rotated token kept only in memory, or
 //! written after use with the error swallowed, is lost at the next restart; and a transient IdP

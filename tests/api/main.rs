@@ -1,6 +1,14 @@
 //! One test binary (fast to link), one module per concern. Each `#[sqlx::test]` gets its own
 //! fresh database from the Postgres named by `DATABASE_URL` in `.env`.
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a test crate: a failed assumption should stop it loudly; the lint fence is for src/"
+)]
+
 mod admin;
 mod app_support;
 mod bootstrap;

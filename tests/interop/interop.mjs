@@ -614,7 +614,7 @@ await step('after revocation: the SDK refresh is refused with invalid_grant', as
 
 await step('after revocation: the access token of that grant is refused at userinfo (401)', async () => {
   // RFC 7009 section 2.1: revoking a refresh token SHOULD also invalidate the access tokens of
-  // the same grant; DESIGN.md: revocation bites immediately.
+  // the same grant; docs/architecture.md: revocation bites immediately.
   const r = await userinfo(refreshedTokens.access_token);
   expectEq(r.status, 401, `userinfo status after revocation (body: ${JSON.stringify(r.body)})`);
   expect(/invalid_token/.test(r.wwwAuthenticate ?? ''), `WWW-Authenticate: ${r.wwwAuthenticate}`);

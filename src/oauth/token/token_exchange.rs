@@ -130,8 +130,8 @@ pub async fn exchange(
         "issued_token_type": ACCESS_TOKEN_TYPE,
         "token_type": "Bearer",
     });
-    if let Some(secs) = expires_in {
-        body["expires_in"] = json!(secs);
+    if let (Some(secs), Some(fields)) = (expires_in, body.as_object_mut()) {
+        fields.insert("expires_in".into(), json!(secs));
     }
     Ok(body)
 }

@@ -10,6 +10,7 @@ mod config_file;
 mod consent;
 mod demo_mcp_server;
 mod deploy_metrics;
+mod embedded_postgres;
 mod fake_idp;
 mod faults;
 mod gateway;

@@ -32,12 +32,15 @@ COPY . .
 
 # The registry, git checkouts and target/ live in BuildKit cache mounts, so a rebuild after a
 # source change recompiles only this crate. `--locked`: Cargo.lock is the source of truth.
-# The binary is copied out because cache mounts are not part of the image.
+# The binaries are copied out because cache mounts are not part of the image. The demo MCP server
+# is a binary of its own (crates/demo-mcp-server), shipped alongside for the docker-compose demo;
+# none of it is in the bridge's binary.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \
     --mount=type=cache,target=/usr/local/cargo/git \
     --mount=type=cache,target=/src/target \
-    cargo build --release --locked --bin mcp-auth-bridge \
- && install -D -m 0755 target/release/mcp-auth-bridge /out/mcp-auth-bridge
+    cargo build --release --locked --bin mcp-auth-bridge --bin demo-mcp-server \
+ && install -D -m 0755 target/release/mcp-auth-bridge /out/mcp-auth-bridge \
+ && install -D -m 0755 target/release/demo-mcp-server /out/demo-mcp-server
 
 # ---------------------------------------------------------------------------------------------
 # Runtime stage
@@ -45,6 +48,9 @@ RUN --mount=type=cache,target=/usr/local/cargo/registry \
 FROM debian:${DEBIAN_RELEASE}-slim AS runtime
 
 # ca-certificates: TLS to upstream identity providers and Postgres. curl: the HEALTHCHECK.
+# Not pinned to versions (hadolint DL3008): the release's current packages carry its security
+# fixes, and an exact pin breaks the build as soon as Debian supersedes that version.
+# hadolint ignore=DL3008
 RUN apt-get update \
  && apt-get install -y --no-install-recommends ca-certificates curl \
  && rm -rf /var/lib/apt/lists/*
@@ -56,6 +62,7 @@ RUN groupadd --system --gid 10001 mcp-auth-bridge \
  && mkdir -p /etc/mcp-auth-bridge
 
 COPY --from=builder /out/mcp-auth-bridge /usr/local/bin/mcp-auth-bridge
+COPY --from=builder /out/demo-mcp-server /usr/local/bin/demo-mcp-server
 
 # Inside a container the listener must not be bound to loopback (the built-in default).
 ENV MCP_AUTH_BRIDGE__SERVER__BIND=0.0.0.0:8080
@@ -66,8 +73,12 @@ USER 10001:10001
 EXPOSE 8080
 
 # Liveness only (/readyz also checks the database, which is not the container's own health).
+# The port is derived from MCP_AUTH_BRIDGE__SERVER__BIND, which the image sets and which
+# overrides server.bind in the file, so it is where the bridge listens even when a deployment
+# moves it (`-e MCP_AUTH_BRIDGE__SERVER__BIND=0.0.0.0:9090`). A wildcard address is probed on
+# loopback; a specific one (`10.0.0.5:8080`, `[::1]:8080`) as it is.
 HEALTHCHECK --interval=10s --timeout=3s --start-period=20s --retries=3 \
-  CMD ["curl", "--fail", "--silent", "--show-error", "--output", "/dev/null", "http://127.0.0.1:8080/healthz"]
+  CMD ["/bin/sh", "-c", "bind=${MCP_AUTH_BRIDGE__SERVER__BIND:-0.0.0.0:8080}; host=${bind%:*}; case $host in 0.0.0.0|'[::]') host=127.0.0.1 ;; esac; exec curl --fail --silent --show-error --globoff --max-time 2 --output /dev/null \"http://$host:${bind##*:}/healthz\""]
 
 ENTRYPOINT ["mcp-auth-bridge"]
 CMD ["serve", "--config", "/etc/mcp-auth-bridge/config.toml"]

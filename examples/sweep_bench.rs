@@ -1,9 +1,13 @@
 //! Sweeper benchmark (see `bench/README.md`, section "Sweeper").
 //!
-//! Creates a scratch database on the local Postgres, fills `authorization_codes` with expired
-//! and live rows, then runs one sweep while a writer loop inserts and updates single codes on
-//! its own connection, and reports the sweep's throughput and the writer's worst latency
-//! (alone first, as a baseline, then during the sweep). Drops the scratch database at the end.
+//! Creates a scratch database on the local Postgres and fills `authorization_codes` with expired
+//! and live rows, then sweeps two byte-identical copies of it (`CREATE DATABASE … TEMPLATE`):
+//! first deleting the codes in `expires_at` order (the reference, the sweeper before the heap
+//! walk), then in heap order (the default). During each sweep a writer loop inserts and updates
+//! single codes on its own connection. For each it reports the sweep's throughput, mean and
+//! slowest batch, the WAL written, checkpoints and backend buffer writes during the sweep, and
+//! the writer's worst latency (alone first, as a baseline, then during the sweep); then the
+//! ratios of the two. Drops the scratch databases at the end.
 //!
 //! `cargo run --release --example sweep_bench -- [--rows N] [--live N] [--batch N]`
 //! `SWEEP_BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) names the
@@ -21,7 +25,7 @@ use anyhow::{Context, bail};
 use chrono::Utc;
 use mcp_auth_bridge::{
     config::Config,
-    sweeper::{SweepOptions, Sweeper},
+    sweeper::{CodeOrder, SweepOptions, SweepReport, Sweeper},
 };
 use sqlx::{
     ConnectOptions, Connection, PgConnection, PgPool,
@@ -41,7 +45,7 @@ struct Args {
 
 fn args() -> anyhow::Result<Args> {
     let mut a = Args {
-        rows: 200_000,
+        rows: 1_000_000,
         live: 10_000,
         batch: 1_000,
     };
@@ -67,79 +71,238 @@ async fn main() -> anyhow::Result<()> {
     if !matches!(admin.get_host(), "127.0.0.1" | "localhost" | "::1") {
         bail!("the benchmark only talks to a loopback Postgres");
     }
-    let name = format!("sweep_bench_{}", std::process::id());
+    let seed = format!("sweep_bench_{}", std::process::id());
     let mut conn = admin.connect().await?;
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await?;
-    let outcome = run(&args, admin.clone().database(&name)).await;
-    sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .execute(&mut conn)
-        .await?;
+    let outcome = run(&args, &admin, &mut conn, &seed).await;
+    for db in [
+        format!("{seed}_expiry"),
+        format!("{seed}_heap"),
+        seed.clone(),
+    ] {
+        sqlx::query(&format!("DROP DATABASE IF EXISTS {db} WITH (FORCE)"))
+            .execute(&mut conn)
+            .await?;
+    }
     outcome
 }
 
-async fn run(args: &Args, options: PgConnectOptions) -> anyhow::Result<()> {
+async fn run(
+    args: &Args,
+    admin: &PgConnectOptions,
+    conn: &mut PgConnection,
+    seed: &str,
+) -> anyhow::Result<()> {
+    sqlx::query(&format!("CREATE DATABASE {seed}"))
+        .execute(&mut *conn)
+        .await?;
     let pool = PgPoolOptions::new()
         .max_connections(4)
-        .connect_with(options.clone())
+        .connect_with(admin.clone().database(seed))
         .await?;
     mcp_auth_bridge::store::migrate(&pool).await?;
     let ids = fixture(&pool).await?;
     let t = Instant::now();
     fill(&pool, &ids, args).await?;
     let live = live_codes(&pool).await?;
+    let sizes = relation_sizes(&pool).await?;
+    pool.close().await;
     println!(
-        "filled {} expired + {live} live codes in {:.1}s",
+        "filled {} expired + {live} live codes in {:.1}s; {sizes}",
         args.rows + args.live - live,
         t.elapsed().as_secs_f64()
     );
+    println!("postgres: {}", settings(conn).await?);
 
-    let baseline = writer_for(&options, &ids, BASELINE).await?;
+    let mut results = Vec::new();
+    for (label, order) in [("expiry", CodeOrder::Expiry), ("heap", CodeOrder::Heap)] {
+        let copy = format!("{seed}_{label}");
+        // FILE_COPY: a byte-identical heap (same page layout) without writing it all to WAL.
+        sqlx::query(&format!(
+            "CREATE DATABASE {copy} TEMPLATE {seed} STRATEGY FILE_COPY"
+        ))
+        .execute(&mut *conn)
+        .await?;
+        let options = admin.clone().database(&copy);
+        let result = sweep(args, &options, conn, &ids, live, order).await?;
+        println!("{label:>6}: {result}");
+        results.push(result);
+        sqlx::query(&format!("DROP DATABASE {copy} WITH (FORCE)"))
+            .execute(&mut *conn)
+            .await?;
+    }
+    let (reference, heap) = (&results[0], &results[1]);
+    println!(
+        "heap / expiry: rows/s x{:.2}, slowest batch x{:.2}, mean batch x{:.2}, WAL x{:.2}",
+        heap.rows_per_sec() / reference.rows_per_sec(),
+        heap.slowest_ms() / reference.slowest_ms(),
+        heap.mean_ms() / reference.mean_ms(),
+        heap.wal_bytes as f64 / reference.wal_bytes.max(1) as f64,
+    );
+    Ok(())
+}
+
+/// One sweep of one copy, with the writer running, and what the server did meanwhile.
+struct Sweep {
+    report: SweepReport,
+    batch: u32,
+    wal_bytes: i64,
+    checkpoints: i64,
+    backend_writes: i64,
+    writer_alone: String,
+    writer_during: String,
+    live_check: String,
+}
+
+impl Sweep {
+    fn deleted(&self) -> u64 {
+        self.report.deleted["authorization_codes"]
+    }
+    fn batches(&self) -> u32 {
+        self.report.batches["authorization_codes"].max(1)
+    }
+    fn rows_per_sec(&self) -> f64 {
+        self.deleted() as f64 / self.report.duration.as_secs_f64()
+    }
+    fn mean_ms(&self) -> f64 {
+        self.report.duration.as_secs_f64() * 1e3 / f64::from(self.batches())
+    }
+    fn slowest_ms(&self) -> f64 {
+        self.report.slowest_batch.as_secs_f64() * 1e3
+    }
+}
+
+impl std::fmt::Display for Sweep {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} codes in {} batches of {}, {:.2}s, {:.0} rows/s, {:.1} ms/batch (slowest {:.1} ms); \
+             WAL {:.0} MB, {} checkpoints, {} buffers written by backends\n        \
+             writer alone  (INSERT+UPDATE): {}\n        writer during (INSERT+UPDATE): {}\n        {}",
+            self.deleted(),
+            self.batches(),
+            self.batch,
+            self.report.duration.as_secs_f64(),
+            self.rows_per_sec(),
+            self.mean_ms(),
+            self.slowest_ms(),
+            self.wal_bytes as f64 / 1e6,
+            self.checkpoints,
+            self.backend_writes,
+            self.writer_alone,
+            self.writer_during,
+            self.live_check,
+        )
+    }
+}
+
+async fn sweep(
+    args: &Args,
+    options: &PgConnectOptions,
+    admin: &mut PgConnection,
+    ids: &Ids,
+    live: i64,
+    order: CodeOrder,
+) -> anyhow::Result<Sweep> {
+    let pool = PgPoolOptions::new()
+        .max_connections(4)
+        .connect_with(options.clone())
+        .await?;
+    let baseline = writer_for(options, ids, BASELINE).await?;
+    // Both sweeps start right after a checkpoint, so both pay the same full-page writes.
+    sqlx::query("CHECKPOINT").execute(&mut *admin).await?;
+    let before = server_counters(admin).await?;
     let stop = Arc::new(AtomicBool::new(false));
-    let writer = tokio::spawn(writer(options.clone(), ids, stop.clone(), WRITER_LIMIT));
+    let writer = tokio::spawn(writer(options.clone(), *ids, stop.clone(), WRITER_LIMIT));
     let sweeper = Sweeper::new(pool.clone(), &config()?).with_options(SweepOptions {
         batch_size: args.batch,
         max_batches_per_kind: u32::MAX,
+        code_order: order,
         ..SweepOptions::default()
     });
-    let report = sweeper.run_once(Utc::now()).await?;
+    let report = sweeper.run_once(Utc::now()).await;
     stop.store(true, Ordering::Relaxed);
     let during = writer.await??;
+    let report = report?;
+    let after = server_counters(admin).await?;
     let writes = baseline.len() + during.len();
-
-    let deleted = report.deleted["authorization_codes"];
-    let batches = report.batches["authorization_codes"];
-    let secs = report.duration.as_secs_f64();
     let left = live_codes(&pool).await?;
-    println!(
-        "sweep: {deleted} codes in {batches} batches of {}, {secs:.2}s, {:.0} rows/s, {:.1} ms/batch (slowest {:.1} ms)",
-        args.batch,
-        deleted as f64 / secs,
-        secs * 1e3 / f64::from(batches.max(1)),
-        report.slowest_batch.as_secs_f64() * 1e3
-    );
-    println!(
-        "writer alone  (INSERT+UPDATE, {} ops): {}",
-        baseline.len(),
-        stats(baseline)
-    );
-    println!(
-        "writer during (INSERT+UPDATE, {} ops): {}",
-        during.len(),
-        stats(during)
-    );
-    println!(
-        "live codes left: {left} = {live} + the writer's {}: {}",
-        writes / 2,
-        if left == live + writes as i64 / 2 {
-            "ok, nothing live was deleted"
-        } else {
-            "MISMATCH"
-        }
-    );
     pool.close().await;
-    Ok(())
+    Ok(Sweep {
+        report,
+        batch: args.batch,
+        wal_bytes: after.wal_bytes - before.wal_bytes,
+        checkpoints: after.checkpoints - before.checkpoints,
+        backend_writes: after.backend_writes - before.backend_writes,
+        writer_alone: format!("{} ops, {}", baseline.len(), stats(baseline)),
+        writer_during: format!("{} ops, {}", during.len(), stats(during)),
+        live_check: format!(
+            "live codes left: {left} = {live} + the writer's {}: {}",
+            writes / 2,
+            if left == live + writes as i64 / 2 {
+                "ok, nothing live was deleted"
+            } else {
+                "MISMATCH"
+            }
+        ),
+    })
+}
+
+struct Counters {
+    wal_bytes: i64,
+    checkpoints: i64,
+    backend_writes: i64,
+}
+
+/// Cluster-wide: WAL position, checkpoints and buffers written by backends (rather than the
+/// background writer or the checkpointer) so far.
+async fn server_counters(conn: &mut PgConnection) -> anyhow::Result<Counters> {
+    let (wal_bytes, checkpoints, backend_writes) = sqlx::query_as(
+        "SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::int8,
+                checkpoints_timed + checkpoints_req, buffers_backend
+         FROM pg_stat_bgwriter",
+    )
+    .fetch_one(&mut *conn)
+    .await?;
+    Ok(Counters {
+        wal_bytes,
+        checkpoints,
+        backend_writes,
+    })
+}
+
+/// The settings that decide this benchmark, as the server has them.
+async fn settings(conn: &mut PgConnection) -> anyhow::Result<String> {
+    let rows: Vec<(String, String)> = sqlx::query_as(
+        "SELECT name, current_setting(name) FROM pg_settings
+         WHERE name IN ('server_version', 'shared_buffers', 'max_wal_size', 'checkpoint_timeout',
+                        'synchronous_commit', 'full_page_writes', 'wal_compression', 'work_mem')
+         ORDER BY name",
+    )
+    .fetch_all(&mut *conn)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(" "))
+}
+
+/// Heap and index sizes of `authorization_codes` after the fill (a delete does not shrink
+/// them; only vacuum makes the space reusable).
+async fn relation_sizes(pool: &PgPool) -> anyhow::Result<String> {
+    let rows: Vec<(String, i64)> = sqlx::query_as(
+        "SELECT c.relname::text, pg_relation_size(c.oid) FROM pg_class c
+         WHERE c.oid = 'authorization_codes'::regclass
+            OR c.oid IN (SELECT indexrelid FROM pg_index WHERE indrelid = 'authorization_codes'::regclass)
+         ORDER BY c.relname",
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows
+        .iter()
+        .map(|(name, bytes)| format!("{name} {:.0} MB", *bytes as f64 / 1e6))
+        .collect::<Vec<_>>()
+        .join(", "))
 }
 
 async fn live_codes(pool: &PgPool) -> anyhow::Result<i64> {

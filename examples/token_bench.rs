@@ -36,9 +36,9 @@ use std::{
 
 use anyhow::{Context, bail, ensure};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use demo_mcp_server::{self, DemoMcpOptions};
 use mcp_auth_bridge::{
     config::{Config, HumanDuration},
-    demo_mcp_server::{self, DemoMcpOptions},
     store,
 };
 use reqwest::{StatusCode, header::LOCATION};

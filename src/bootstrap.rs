@@ -171,9 +171,13 @@ async fn apply_provider(
             Some(reuse_or_seal(conn, tenant_id, p, secret.expose(), &aad, sealer).await?)
         }
     };
-    let settings = serde_json::json!({ "dev_user": p.dev_user.as_ref().map(|u| serde_json::json!({
+    let mut settings = serde_json::json!({ "dev_user": p.dev_user.as_ref().map(|u| serde_json::json!({
         "subject": u.subject, "email": u.email, "name": u.name,
     })) });
+    // Only when set, so that providers without one keep their stored settings unchanged.
+    if let (Some(audience), Some(map)) = (&p.audience, settings.as_object_mut()) {
+        map.insert("audience".into(), audience.clone().into());
+    }
     let now = Utc::now();
     let row = ProviderRow {
         id: Uuid::new_v4(),

@@ -1,7 +1,8 @@
-//! The command line: `serve`, `migrate`, `sweep`, `check-config`, `config-schema`, `openapi`,
-//! `demo-mcp-server`.
+//! The command line: `serve`, `migrate`, `sweep`, `check-config`, `config-schema`,
+//! `config-reference`, `openapi`.
+//! The demo MCP server is its own binary (`crates/demo-mcp-server`), not part of this one.
 
-use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
+use std::{path::PathBuf, process::ExitCode};
 
 use clap::{Parser, Subcommand};
 
@@ -40,23 +41,15 @@ enum Command {
     CheckConfig(ConfigArg),
     /// Print the JSON Schema of the configuration file.
     ConfigSchema,
+    /// Print the configuration reference (Markdown, `docs/configuration.md`), rendered from
+    /// the JSON Schema.
+    ConfigReference,
     /// Print the OpenAPI document of the admin API, or write it to `--out`
     /// (`openapi/openapi.json` in the repository; a test fails when that file is stale).
     Openapi {
         /// Write to this file instead of stdout.
         #[arg(long)]
         out: Option<PathBuf>,
-    },
-    /// Run the demo MCP server (Streamable HTTP at `/mcp`, in-memory sessions, no configuration
-    /// file, no database) until SIGINT/SIGTERM.
-    DemoMcpServer {
-        /// Address to listen on.
-        #[arg(long, default_value = "127.0.0.1:9000")]
-        bind: SocketAddr,
-        /// When set, every POST first checks the `X-Auth-Upstream-Token` against this URL and
-        /// answers 401 when that URL does.
-        #[arg(long)]
-        upstream_check_url: Option<url::Url>,
     },
 }
 
@@ -72,6 +65,10 @@ pub fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::ConfigSchema => {
             print!("{}", crate::config::json_schema());
+            ExitCode::SUCCESS
+        }
+        Command::ConfigReference => {
+            print!("{}", crate::config::reference::markdown());
             ExitCode::SUCCESS
         }
         Command::Openapi { out } => {
@@ -103,23 +100,6 @@ pub fn run(cli: Cli) -> ExitCode {
                 tracing::info!("migrations applied");
                 Ok(())
             })
-        }
-        Command::DemoMcpServer {
-            bind,
-            upstream_check_url,
-        } => {
-            telemetry::init(&crate::config::LogConfig::default());
-            let options = crate::demo_mcp_server::DemoMcpOptions {
-                upstream_check_url,
-                ..Default::default()
-            };
-            let run = |rt: tokio::runtime::Runtime| {
-                rt.block_on(crate::demo_mcp_server::run_until_signal(bind, options))
-            };
-            match tokio::runtime::Runtime::new().and_then(run) {
-                Ok(()) => ExitCode::SUCCESS,
-                Err(e) => fail(EXIT_FAILURE, &e),
-            }
         }
         Command::Sweep(arg) => {
             with_config_logging_to(arg, LogOutput::Stderr, |mut config| async move {

@@ -8,8 +8,11 @@
 //! What a missed event can cost is bounded, cache by cache, by that cache's TTL, so losing the
 //! listener drops only what no TTL bounds tightly enough ([`after_missed_events`]):
 //!
-//! * token states (revocation, grant status): 1 s TTL — the same bound a failed NOTIFY already
-//!   relies on (see [`publish`]); kept.
+//! * token states (revocation, grant status): trusted for minutes only while this listener is
+//!   subscribed and only if read after it subscribed; from the connection loss until it has
+//!   subscribed again, and for every state read before that, 1 s (`gateway::token_states`).
+//!   The listener tells the gateway when it subscribes and when it loses its connection or
+//!   ends (a guard, so a panic or an abort counts too); it never guesses from timing.
 //! * targets (tenant, MCP servers): 5 s TTL; kept.
 //! * identity headers: 30 s TTL, and rebuilt whenever the user context they came from changes;
 //!   kept.
@@ -55,27 +58,15 @@ pub enum CacheEvent {
     FlushAll,
 }
 
-/// Applies an event to this replica's caches.
+/// Applies an event to this replica's caches: the gateway's, and the tenant keys.
 pub async fn apply(state: &AppState, event: &CacheEvent) {
-    let gw = &state.gateway;
+    state.gateway.apply(event).await;
     match event {
-        CacheEvent::TokensRevoked => gw.forget_token_states(),
-        CacheEvent::GrantChanged { grant } => {
-            gw.users.forget(*grant).await;
-            gw.forget_token_states();
-            // Identity headers carry the user's email and name.
-            gw.identities.invalidate_all();
-        }
-        CacheEvent::TenantChanged { tenant } => {
-            gw.targets.invalidate_all();
+        CacheEvent::TenantChanged { tenant } | CacheEvent::KeysRotated { tenant } => {
             state.keys.forget(*tenant).await;
         }
-        CacheEvent::KeysRotated { tenant } => {
-            state.keys.forget(*tenant).await;
-            gw.verified.invalidate_all();
-            gw.identities.invalidate_all();
-        }
-        CacheEvent::FlushAll => flush_all(state),
+        CacheEvent::FlushAll => state.keys.forget_all(),
+        CacheEvent::TokensRevoked | CacheEvent::GrantChanged { .. } => {}
     }
     metrics::counter!("cache_invalidations_total", "event" => kind(event)).increment(1);
 }
@@ -90,32 +81,48 @@ fn kind(event: &CacheEvent) -> &'static str {
     }
 }
 
-/// What a replica drops when it may have missed events (see the module documentation): the
-/// caches whose TTL does not already bound the staleness of a missed event.
+/// What a replica does when it may have missed events (see the module documentation).
 fn after_missed_events(state: &AppState) {
-    state.gateway.verified.invalidate_all();
+    state.gateway.listener_lost();
     metrics::counter!("cache_invalidations_total", "event" => "listener_lost").increment(1);
 }
 
-fn flush_all(state: &AppState) {
-    let gw = &state.gateway;
-    gw.targets.invalidate_all();
-    gw.verified.invalidate_all();
-    gw.forget_token_states();
-    gw.users.forget_all();
-    gw.identities.invalidate_all();
-    state.keys.forget_all();
+/// Marks the listener lost when dropped: whether `listen` returned, failed, panicked or was
+/// cancelled, the gateway stops trusting token states for the long TTL.
+struct Subscription<'a>(&'a AppState);
+
+impl Drop for Subscription<'_> {
+    fn drop(&mut self) {
+        self.0.gateway.listener_lost();
+    }
 }
 
-/// Applies `event` here and tells every other replica. A failed notify is logged, not fatal:
-/// the other replicas' short TTLs (1 s for token states) bound the staleness.
+/// Applies `event` here and tells every other replica. The notify is tried a few times: the
+/// other replicas trust their token states for minutes on the strength of these events. If it
+/// still fails the failure is logged, not fatal: the database is then failing for this replica,
+/// and most likely for the others' listeners too, which then fall back to the 1 s TTL; a
+/// replica whose listener stays connected through it may serve the revoked token for up to
+/// `gateway::token_states::LONG_TTL`.
 pub async fn publish(state: &AppState, event: CacheEvent) {
     apply(state, &event).await;
     let payload = serde_json::to_string(&event).unwrap_or_default();
-    if let Err(e) = crate::store::notify::publish(&state.pool, CHANNEL, &payload).await {
-        tracing::warn!(error = %e, "cache invalidation could not be sent to other replicas");
+    let mut wait = Duration::from_millis(50);
+    for attempt in 1..=NOTIFY_ATTEMPTS {
+        match crate::store::notify::publish(&state.pool, CHANNEL, &payload).await {
+            Ok(()) => return,
+            Err(e) if attempt == NOTIFY_ATTEMPTS => {
+                tracing::warn!(error = %e, attempt, "cache invalidation could not be sent to other replicas");
+            }
+            Err(_) => {
+                tokio::time::sleep(wait).await;
+                wait *= 4;
+            }
+        }
     }
 }
+
+/// Attempts at sending one event (waits of 50 and 200 ms between them).
+const NOTIFY_ATTEMPTS: u32 = 3;
 
 /// Listens until shutdown, reconnecting by itself with a bounded backoff.
 pub fn spawn_listener(
@@ -151,11 +158,48 @@ async fn listen(state: &AppState) -> Result<(), sqlx::Error> {
     tracing::debug!("cache listener connected");
     // Events sent while no listener was connected are lost.
     after_missed_events(state);
-    while let Some(notification) = listener.try_recv().await? {
-        match serde_json::from_str::<CacheEvent>(notification.payload()) {
-            Ok(event) => apply(state, &event).await,
-            Err(_) => tracing::warn!("ignoring a malformed cache notification"),
+    // From here every committed change is notified to this connection.
+    state.gateway.listener_subscribed();
+    let _subscribed = Subscription(state);
+    let mut beat = tokio::time::interval(HEARTBEAT);
+    beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            received = listener.try_recv() => {
+                let Some(notification) = received? else {
+                    return Ok(());
+                };
+                match serde_json::from_str::<CacheEvent>(notification.payload()) {
+                    Ok(event) => apply(state, &event).await,
+                    Err(_) => tracing::warn!("ignoring a malformed cache notification"),
+                }
+            }
+            _ = beat.tick() => heartbeat(state, &mut listener).await?,
         }
     }
+}
+
+/// How often the listener's connection is asked to answer, and how long it may take before
+/// token states fall back to the short TTL. A black-holed connection never errors by itself.
+const HEARTBEAT: Duration = Duration::from_millis(500);
+const HEARTBEAT_LATE: Duration = Duration::from_millis(500);
+
+/// One round trip on the listener's own connection. The query is never cancelled (that would
+/// leave the connection mid-protocol): past `HEARTBEAT_LATE` trust is shortened and the answer
+/// still awaited; a connection error ends the subscription as any other.
+async fn heartbeat(state: &AppState, listener: &mut PgListener) -> Result<(), sqlx::Error> {
+    let ping = crate::store::notify::ping(listener);
+    tokio::pin!(ping);
+    match tokio::time::timeout(HEARTBEAT_LATE, &mut ping).await {
+        Ok(answered) => answered?,
+        Err(_) => {
+            tracing::warn!(
+                "cache listener's connection answers late; token states trusted for 1 s"
+            );
+            state.gateway.listener_answering_late(true);
+            ping.await?;
+        }
+    }
+    state.gateway.listener_answering_late(false);
     Ok(())
 }

@@ -15,8 +15,6 @@ pub mod coherence;
 pub mod config;
 /// Random tokens, hashes, sealing at rest, signing keys.
 pub mod crypto;
-/// A small spec-following MCP server (Streamable HTTP) for tests, benches and the demo.
-pub mod demo_mcp_server;
 /// The built-in `dev` upstream IdP (dev_mode only).
 pub mod dev_idp;
 /// Pure domain types, parsed at the edge.

@@ -5,9 +5,9 @@ use std::time::Duration;
 
 use anyhow::{Context, bail, ensure};
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+use demo_mcp_server::{self, DemoMcpOptions};
 use mcp_auth_bridge::{
     config::{Config, HumanDuration},
-    demo_mcp_server::{self, DemoMcpOptions},
     state::AppState,
     store,
 };

@@ -36,6 +36,9 @@ pub enum Kind {
     Atlassian,
     Salesforce,
     Github,
+    Entra,
+    Okta,
+    Auth0,
     /// The built-in provider for local trials; only with `dev_mode = true`.
     Dev,
 }
@@ -49,6 +52,9 @@ impl Kind {
             Kind::Atlassian => ProviderKind::Atlassian,
             Kind::Salesforce => ProviderKind::Salesforce,
             Kind::Github => ProviderKind::Github,
+            Kind::Entra => ProviderKind::Entra,
+            Kind::Okta => ProviderKind::Okta,
+            Kind::Auth0 => ProviderKind::Auth0,
             Kind::Dev => ProviderKind::Dev,
         }
     }
@@ -176,8 +182,16 @@ fn check(state: &AppState, p: &ProviderRow) -> Result<(), AdminError> {
         c.fail("/kind", "the dev provider needs dev_mode = true");
     }
     let has_endpoints = p.authorization_url.is_some() && p.token_url.is_some();
-    if matches!(kind, Some(ProviderKind::Oidc | ProviderKind::Keycloak))
-        && p.issuer.is_none()
+    if matches!(
+        kind,
+        Some(
+            ProviderKind::Oidc
+                | ProviderKind::Keycloak
+                | ProviderKind::Entra
+                | ProviderKind::Okta
+                | ProviderKind::Auth0
+        )
+    ) && p.issuer.is_none()
         && !has_endpoints
     {
         c.fail(

@@ -5,6 +5,7 @@ mod duration;
 mod load;
 mod model;
 mod production;
+pub mod reference;
 mod secrets;
 mod secrets_schema;
 mod validate;

@@ -366,24 +366,36 @@ pub struct ProviderConfig {
     /// The bridge's client id at the IdP (the `dev` provider needs none).
     #[serde(default)]
     pub client_id: Option<String>,
+    /// The bridge's client secret at the IdP, sealed in the database.
     #[serde(default)]
     pub client_secret: Option<Secret<String>>,
     /// Scopes requested upstream; absent means the provider kind's defaults.
     #[serde(default)]
     pub scopes: Option<Vec<String>>,
+    /// Where the browser is sent to log in; overrides the kind's default or discovery (Docker
+    /// setups where the browser and the bridge reach the IdP under different names).
     #[serde(default)]
     pub authorization_url: Option<url::Url>,
+    /// The token endpoint; overrides the kind's default or discovery.
     #[serde(default)]
     pub token_url: Option<url::Url>,
+    /// The userinfo endpoint; overrides the kind's default or discovery.
     #[serde(default)]
     pub userinfo_url: Option<url::Url>,
+    /// The JWKS that signs ID tokens; overrides the kind's default or discovery.
     #[serde(default)]
     pub jwks_url: Option<url::Url>,
+    /// The RFC 7009 revocation endpoint; overrides the kind's default or discovery.
     #[serde(default)]
     pub revocation_url: Option<url::Url>,
     /// Lifetime assumed for upstream access tokens that come without `expires_in`.
     #[serde(default)]
     pub default_token_lifetime: Option<HumanDuration>,
+    /// Sent as `audience` in the upstream authorization request (Auth0: the API identifier, so
+    /// that the access token is a JWT for that API rather than an opaque token only Auth0's
+    /// `/userinfo` accepts).
+    #[serde(default)]
+    pub audience: Option<String>,
     /// The user the `dev` provider logs in.
     #[serde(default)]
     pub dev_user: Option<DevUserConfig>,

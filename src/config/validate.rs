@@ -334,7 +334,11 @@ fn check_provider(config: &Config, p: &ProviderConfig, key: &str, out: &mut Vec<
             }
             return;
         }
-        ProviderKind::Oidc | ProviderKind::Keycloak => {
+        ProviderKind::Oidc
+        | ProviderKind::Keycloak
+        | ProviderKind::Entra
+        | ProviderKind::Okta
+        | ProviderKind::Auth0 => {
             let has_endpoints = p.authorization_url.is_some() && p.token_url.is_some();
             if p.issuer.is_none() && !has_endpoints {
                 out.push(Problem::new(
@@ -355,6 +359,12 @@ fn check_provider(config: &Config, p: &ProviderConfig, key: &str, out: &mut Vec<
         out.push(Problem::new(
             format!("{key}.client_secret"),
             "is required for this provider kind",
+        ));
+    }
+    if p.audience.as_deref().is_some_and(|a| a.trim().is_empty()) {
+        out.push(Problem::new(
+            format!("{key}.audience"),
+            "must not be empty (leave it out instead)",
         ));
     }
     for scope in p.scopes.iter().flatten() {

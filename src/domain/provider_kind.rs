@@ -18,6 +18,16 @@ pub enum ProviderKind {
     Atlassian,
     Salesforce,
     Github,
+    /// Microsoft Entra ID, v2 endpoints (`https://login.microsoftonline.com/{tenant}/v2.0`). For
+    /// the multi-tenant `common`/`organizations` issuers the ID token's `iss` is checked against
+    /// its own `tid`; refresh tokens come only with `offline_access` and rotate on every use.
+    Entra,
+    /// Okta (an authorization server such as `https://{domain}/oauth2/default`); refresh tokens
+    /// rotate, the previous one still works for Okta's grace period.
+    Okta,
+    /// Auth0 (`https://{tenant}.auth0.com/`); sends the provider's `audience` so that the access
+    /// token is a JWT for that API rather than an opaque one only `/userinfo` accepts.
+    Auth0,
     /// Built-in upstream for local trials; refused unless `dev_mode = true`.
     Dev,
 }
@@ -31,6 +41,9 @@ impl ProviderKind {
             Self::Atlassian => "atlassian",
             Self::Salesforce => "salesforce",
             Self::Github => "github",
+            Self::Entra => "entra",
+            Self::Okta => "okta",
+            Self::Auth0 => "auth0",
             Self::Dev => "dev",
         }
     }
@@ -43,6 +56,9 @@ impl ProviderKind {
             Self::Atlassian,
             Self::Salesforce,
             Self::Github,
+            Self::Entra,
+            Self::Okta,
+            Self::Auth0,
             Self::Dev,
         ]
         .into_iter()
@@ -69,10 +85,13 @@ mod tests {
             "atlassian",
             "salesforce",
             "github",
+            "entra",
+            "okta",
+            "auth0",
             "dev",
         ] {
             assert_eq!(ProviderKind::parse(name).unwrap().as_str(), name);
         }
-        assert_eq!(ProviderKind::parse("okta"), None);
+        assert_eq!(ProviderKind::parse("azure"), None);
     }
 }

@@ -19,6 +19,7 @@ use chrono::Utc;
 use super::{
     caches::Target,
     challenge::{self, Challenge, Resource},
+    token_states::TokenState,
 };
 use crate::{
     crypto::hash,
@@ -189,20 +190,20 @@ async fn authenticate(
             "the token was not issued for this MCP server",
         ));
     }
-    // Single flight: when the 1 s entry expires, concurrent requests share one lookup.
+    // Trusted for minutes while revocations are pushed, else 1 s (`token_states.rs`); when an
+    // entry stops being trusted, concurrent requests share one lookup.
     let tenant_id = target.ctx.tenant.id;
     let token_state = state
         .gateway
         .token_states
-        .try_get_with(claims.jti, async {
+        .get_or_load(claims.jti, || async {
             match store::tokens::access_token_state(&state.pool, tenant_id, claims.jti).await {
-                Ok(Some(found)) => Ok(Arc::new(found)),
+                Ok(Some(found)) => Ok(TokenState::from(&found)),
                 Ok(None) => Err(Challenge::InvalidToken("the token has been revoked")),
                 Err(e) => Err(store_failure("token state", &e)),
             }
         })
-        .await
-        .map_err(|e: Arc<Challenge>| (*e).clone())?;
+        .await?;
     if token_state.revoked || token_state.grant_status == GrantStatus::Revoked {
         return Err(Challenge::InvalidToken("the token has been revoked"));
     }

@@ -4,8 +4,9 @@
 //! * targets (tenant + MCP server) for 5 s: configuration changes show within 5 s;
 //! * verified JWT claims by token hash for an hour (each use still checks `exp`; revocation is
 //!   enforced by the token state below, not by this cache): a signature is checked once;
-//! * the token's revocation state by `jti` for 1 s, dropped at once on a local revocation:
-//!   a revocation on another replica bites within a second;
+//! * the token's revocation state by `jti` for 5 minutes while the cache-coherence listener is
+//!   subscribed, else 1 s (`token_states.rs`), dropped at once on a revocation here or on
+//!   another replica (pushed by the listener);
 //! * user contexts by grant for `auth.cache_ttl` (and, while the IdP fails, the last one for
 //!   up to `auth.stale_if_error` after that);
 //! * the identity headers by `jti` (with the signed `X-Auth-Assertion`) for half the
@@ -20,12 +21,14 @@ use uuid::Uuid;
 
 use super::{Draining, IdentityHeaders, Proxy, user_cache::UserContexts};
 use crate::{
+    coherence::CacheEvent,
     config::Config,
     domain::{McpServer, UserContext},
     oauth::tenant::TenantContext,
-    store::tokens::AccessTokenState,
     tokens::AccessClaims,
 };
+
+use super::token_states::TokenStates;
 
 /// An MCP server behind the gateway, with what its responses need.
 pub struct Target {
@@ -50,7 +53,7 @@ pub struct Gateway {
     pub proxy: Proxy,
     pub targets: Cache<(String, String), Arc<Target>>,
     pub verified: Cache<[u8; 32], Arc<AccessClaims>>,
-    pub token_states: Cache<Uuid, Arc<AccessTokenState>>,
+    pub token_states: TokenStates,
     pub users: UserContexts,
     pub identities: Cache<Uuid, Arc<CachedIdentity>>,
     /// Started when shutdown starts: relayed SSE streams then end at an event boundary.
@@ -77,10 +80,7 @@ impl Gateway {
                 .time_to_live(Duration::from_secs(3600))
                 .max_capacity(config.auth.cache_capacity)
                 .build(),
-            token_states: Cache::builder()
-                .time_to_live(Duration::from_secs(1))
-                .max_capacity(config.auth.cache_capacity)
-                .build(),
+            token_states: TokenStates::new(config.auth.cache_capacity),
             users: UserContexts::new(
                 config.auth.cache_ttl.get(),
                 config.auth.stale_if_error.get(),
@@ -99,5 +99,55 @@ impl Gateway {
     /// database instead of trusting a cached "still valid".
     pub fn forget_token_states(&self) {
         self.token_states.invalidate_all();
+    }
+
+    /// Applies a cache event (from this replica or another) to the gateway's caches: the
+    /// coherence module forwards events here and knows nothing of the gateway's fields.
+    pub async fn apply(&self, event: &CacheEvent) {
+        match event {
+            CacheEvent::TokensRevoked => self.forget_token_states(),
+            CacheEvent::GrantChanged { grant } => {
+                self.users.forget(*grant).await;
+                self.forget_token_states();
+                // Identity headers carry the user's email and name.
+                self.identities.invalidate_all();
+            }
+            CacheEvent::TenantChanged { .. } => self.targets.invalidate_all(),
+            CacheEvent::KeysRotated { .. } => {
+                self.verified.invalidate_all();
+                self.identities.invalidate_all();
+            }
+            CacheEvent::FlushAll => self.flush_all(),
+        }
+    }
+
+    fn flush_all(&self) {
+        self.targets.invalidate_all();
+        self.verified.invalidate_all();
+        self.forget_token_states();
+        self.users.forget_all();
+        self.identities.invalidate_all();
+    }
+
+    /// The coherence listener has subscribed (again): token states read from now on may be
+    /// trusted for the long TTL.
+    pub fn listener_subscribed(&self) {
+        self.token_states.feed().subscribed();
+    }
+
+    /// The coherence listener's connection answers its heartbeat late (or on time again).
+    pub fn listener_answering_late(&self, late: bool) {
+        self.token_states.feed().answering_late(late);
+    }
+
+    /// The coherence listener lost its connection, or ended, and events may be missed until
+    /// it subscribes again: token states fall back to the short TTL, and those read before the
+    /// reconnect never regain the long one. Verified claims (kept an hour, which bounds
+    /// nothing) are dropped: a missed `KeysRotated` must not leave a withdrawn key's tokens
+    /// accepted.
+    pub fn listener_lost(&self) {
+        self.token_states.feed().lost();
+        self.token_states.feed().answering_late(false);
+        self.verified.invalidate_all();
     }
 }

@@ -18,6 +18,7 @@ pub mod proxy;
 pub mod routes;
 pub mod stream_end;
 mod target;
+pub mod token_states;
 mod upstream_error;
 pub mod upstream_token;
 pub mod user_cache;

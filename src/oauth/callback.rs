@@ -262,7 +262,10 @@ async fn check_issuer(
         .await
         .map_err(|_| "the identity provider is unavailable")?;
     match endpoints.issuer {
-        Some(expected) if expected.trim_end_matches('/') == iss.trim_end_matches('/') => Ok(()),
+        // Entra's multi-tenant template names the user's directory, not one fixed issuer.
+        Some(expected) if crate::upstream::provider::entra::discovery_names(&expected, iss) => {
+            Ok(())
+        }
         Some(_) => Err("the response came from an unexpected issuer"),
         None => Ok(()),
     }

@@ -1,6 +1,6 @@
 //! Postgres `NOTIFY` for cache coherence across replicas.
 
-use sqlx::PgPool;
+use sqlx::{PgPool, postgres::PgListener};
 
 use super::StoreError;
 
@@ -9,6 +9,18 @@ pub async fn publish(pool: &PgPool, channel: &str, payload: &str) -> Result<(), 
         .bind(channel)
         .bind(payload)
         .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// One round trip on the cache listener's own connection: its heartbeat. `LISTEN` on the
+/// channel it already listens to changes nothing, and keeps the connection shown as the
+/// listener in `pg_stat_activity` (operators and tests find it by its `LISTEN` query). The
+/// channel is `coherence::CHANNEL`.
+pub async fn ping(listener: &mut PgListener) -> Result<(), sqlx::Error> {
+    sqlx::query(r#"LISTEN "mab_cache""#)
+        .persistent(false)
+        .execute(listener)
         .await?;
     Ok(())
 }

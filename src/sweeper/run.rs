@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{Connection, PgConnection};
 use tokio::sync::watch;
 
-use super::{RUN_LOG_RETENTION, SweepError, SweepReport, Sweeper};
+use super::{CodeOrder, RUN_LOG_RETENTION, SweepError, SweepReport, Sweeper};
 use crate::store::sweeper::{self as sql, Cutoffs, SweepKind};
 
 pub(super) async fn sweep(
@@ -108,8 +108,8 @@ enum Stop {
     Capped,
 }
 
-/// One kind, batch after batch, until a batch comes back short (nothing more is due), the
-/// per-kind cap is reached, or shutdown is signalled. Bounded by `max_batches_per_kind`.
+/// One kind, batch after batch, until nothing more is due, the per-kind cap is reached, or
+/// shutdown is signalled. Bounded by `max_batches_per_kind`.
 async fn delete_kind(
     sweeper: &Sweeper,
     conn: &mut PgConnection,
@@ -120,10 +120,18 @@ async fn delete_kind(
 ) -> Result<(), SweepError> {
     let size = u64::from(sweeper.options.batch_size.max(1));
     let limit = i64::try_from(size).unwrap_or(i64::MAX);
-    let mut cursor = sql::cursor_start();
+    let mut walk =
+        if kind == SweepKind::AuthorizationCodes && sweeper.options.code_order == CodeOrder::Heap {
+            Walk::heap(conn, cutoffs).await?
+        } else {
+            Walk::Key(sql::cursor_start())
+        };
     loop {
         if *shutdown.borrow() {
             tally.stop = Some(Stop::Shutdown);
+            return Ok(());
+        }
+        if walk.is_done() {
             return Ok(());
         }
         if tally.batches >= sweeper.options.max_batches_per_kind {
@@ -132,14 +140,83 @@ async fn delete_kind(
         }
         tally.batches += 1;
         let started = Instant::now();
-        let batch = sql::delete_batch(conn, kind, cutoffs, limit, cursor).await?;
+        let n = walk.next_batch(conn, kind, cutoffs, limit).await?;
         tally.slowest = tally.slowest.max(started.elapsed());
-        let n = batch.deleted;
-        cursor = batch.cursor.unwrap_or(cursor);
         tally.deleted += n;
         metrics::counter!("sweeper_deleted_rows_total", "kind" => kind.as_str()).increment(n);
-        if n < size {
-            return Ok(());
+    }
+}
+
+/// Where a kind's sweep stands between two batches.
+enum Walk {
+    /// Along the kind's sort key (or none): done once a batch comes back short.
+    Key(DateTime<Utc>),
+    /// Authorization codes in heap order (see [`sql::HeapPosition`]): after `after`, up to
+    /// `end_page`, the heap's length when the walk started.
+    Heap {
+        after: sql::HeapPosition,
+        end_page: i64,
+    },
+    Done,
+}
+
+impl Walk {
+    /// Starts a heap walk, or nothing at all when no code is due.
+    async fn heap(conn: &mut PgConnection, cutoffs: &Cutoffs) -> Result<Self, SweepError> {
+        if !sql::any_code_due(conn, cutoffs.now).await? {
+            return Ok(Walk::Done);
+        }
+        Ok(Walk::Heap {
+            after: sql::HeapPosition::page_start(0),
+            end_page: sql::code_heap_pages(conn).await?,
+        })
+    }
+
+    fn is_done(&self) -> bool {
+        match self {
+            Walk::Done => true,
+            Walk::Heap { after, end_page } => after.page >= *end_page,
+            Walk::Key(_) => false,
+        }
+    }
+
+    /// Runs one batch and moves on; returns how many rows it deleted.
+    ///
+    /// A heap batch looks at no more than `limit` pages (8 MB at the default 1,000), so a
+    /// stretch of live rows costs about what a full batch does, and deletes at most `limit`
+    /// rows. A full batch resumes right after its last row; a short one has seen its whole
+    /// range and resumes at the page after it.
+    async fn next_batch(
+        &mut self,
+        conn: &mut PgConnection,
+        kind: SweepKind,
+        cutoffs: &Cutoffs,
+        limit: i64,
+    ) -> Result<u64, SweepError> {
+        let full = u64::try_from(limit).unwrap_or(u64::MAX);
+        match *self {
+            Walk::Key(cursor) => {
+                let batch = sql::delete_batch(conn, kind, cutoffs, limit, cursor).await?;
+                *self = if batch.deleted < full {
+                    Walk::Done
+                } else {
+                    Walk::Key(batch.cursor.unwrap_or(cursor))
+                };
+                Ok(batch.deleted)
+            }
+            Walk::Heap { after, end_page } => {
+                let range_end = after.page.saturating_add(limit).min(end_page);
+                let batch =
+                    sql::delete_codes_in_heap_order(conn, cutoffs.now, after, range_end, limit)
+                        .await?;
+                let after = match batch.last {
+                    Some(last) if batch.deleted >= full => last,
+                    _ => sql::HeapPosition::page_start(range_end),
+                };
+                *self = Walk::Heap { after, end_page };
+                Ok(batch.deleted)
+            }
+            Walk::Done => Ok(0),
         }
     }
 }

@@ -39,7 +39,8 @@ impl DiscoveryCache {
     }
 
     /// The issuer's document; concurrent callers share one fetch. The document must name the
-    /// issuer it was fetched for (OIDC Discovery section 4.3), or mix-up attacks get easy.
+    /// issuer it was fetched for (OIDC Discovery section 4.3), or mix-up attacks get easy; the
+    /// one exception is Entra's `{tenantid}` template (see `provider::entra`).
     pub async fn get(&self, issuer: &str) -> Result<Arc<Discovery>, UpstreamError> {
         let issuer = issuer.trim_end_matches('/').to_owned();
         let http = self.http.clone();
@@ -48,7 +49,7 @@ impl DiscoveryCache {
                 let url = Url::parse(&format!("{issuer}/.well-known/openid-configuration"))
                     .map_err(|_| UpstreamError::Config("issuer is not a URL".into()))?;
                 let doc: Discovery = get_json(&http, url, None).await?;
-                if doc.issuer.trim_end_matches('/') != issuer {
+                if !super::provider::entra::discovery_names(&doc.issuer, &issuer) {
                     return Err(UpstreamError::Protocol(
                         "discovery document names another issuer".into(),
                     ));

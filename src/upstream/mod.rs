@@ -194,6 +194,9 @@ impl Upstream {
         for (k, v) in provider::extra_authorization_params(p.kind) {
             request = request.add_extra_param(k, v);
         }
+        if let Some(audience) = provider::configured_audience(p) {
+            request = request.add_extra_param("audience", audience.to_owned());
+        }
         let (url, state) = request.url();
         Ok(AuthorizationRedirect {
             url,
@@ -253,7 +256,8 @@ impl Upstream {
                 .await?;
         let id_claims = match (&answer.id_token, nonce, &endpoints.jwks, &endpoints.issuer) {
             (Some(id_token), Some(nonce), Some(jwks), Some(issuer)) => {
-                let issuer = issuer_as_sent(issuer, id_token);
+                let issuer = provider::entra::issuer_for(issuer, id_token)
+                    .unwrap_or_else(|| issuer_as_sent(issuer, id_token));
                 let expected = id_token::Expected {
                     issuer: &issuer,
                     client_id: &client_id,

@@ -3,6 +3,7 @@
 //! user lookup or revocation is more than one call live in the submodules.
 
 pub mod atlassian;
+pub mod entra;
 pub mod github;
 pub mod revocation;
 
@@ -101,7 +102,10 @@ pub fn static_endpoints(p: &UpstreamProvider, dev_base: &Url) -> Option<Endpoint
                 Some(u)
             }),
         },
-        ProviderKind::Oidc => return None,
+        // Discovery from the configured issuer: the host and path are the customer's own.
+        ProviderKind::Oidc | ProviderKind::Entra | ProviderKind::Okta | ProviderKind::Auth0 => {
+            return None;
+        }
     };
     Some(apply_overrides(e, p))
 }
@@ -132,7 +136,12 @@ pub fn apply_overrides(mut e: Endpoints, p: &UpstreamProvider) -> Endpoints {
 pub fn default_scopes(kind: ProviderKind) -> Vec<&'static str> {
     match kind {
         // `offline_access` so that a refresh token comes back (OIDC Core section 11).
-        ProviderKind::Keycloak | ProviderKind::Oidc => {
+        // Entra, Okta and Auth0 issue no refresh token without it either.
+        ProviderKind::Keycloak
+        | ProviderKind::Oidc
+        | ProviderKind::Entra
+        | ProviderKind::Okta
+        | ProviderKind::Auth0 => {
             vec!["openid", "email", "profile", "offline_access"]
         }
         // Google refuses `offline_access`; it wants `access_type=offline` instead.
@@ -153,6 +162,16 @@ pub fn extra_authorization_params(kind: ProviderKind) -> Vec<(&'static str, &'st
     }
 }
 
+/// The configured `audience` (Auth0's API identifier), unless the kind fixes its own
+/// (Atlassian's `api.atlassian.com`).
+pub fn configured_audience(p: &UpstreamProvider) -> Option<&str> {
+    let fixed = extra_authorization_params(p.kind)
+        .iter()
+        .any(|(k, _)| *k == "audience");
+    let audience = p.settings.get("audience")?.as_str()?;
+    (!fixed && !audience.is_empty()).then_some(audience)
+}
+
 /// How the bridge authenticates at a kind's token endpoint.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum ClientAuth {
@@ -171,9 +190,11 @@ pub fn revocation_client_auth(kind: ProviderKind) -> Option<ClientAuth> {
 
 pub fn client_auth(kind: ProviderKind) -> ClientAuth {
     match kind {
-        ProviderKind::Github | ProviderKind::Salesforce | ProviderKind::Atlassian => {
-            ClientAuth::Post
-        }
+        // Entra documents the secret in the form body in every example.
+        ProviderKind::Github
+        | ProviderKind::Salesforce
+        | ProviderKind::Atlassian
+        | ProviderKind::Entra => ClientAuth::Post,
         _ => ClientAuth::Basic,
     }
 }
@@ -278,5 +299,22 @@ mod tests {
         );
         let atlassian = extra_authorization_params(ProviderKind::Atlassian);
         assert!(atlassian.contains(&("audience", "api.atlassian.com")));
+        for kind in [ProviderKind::Entra, ProviderKind::Okta, ProviderKind::Auth0] {
+            assert!(default_scopes(kind).contains(&"offline_access"), "{kind:?}");
+        }
+    }
+
+    #[test]
+    fn the_configured_audience_is_sent_unless_the_kind_fixes_one() {
+        let mut auth0 = provider(ProviderKind::Auth0, Some("https://acme.auth0.com"));
+        assert_eq!(configured_audience(&auth0), None);
+        auth0.settings = serde_json::json!({"audience": "https://api.example.test"});
+        assert_eq!(
+            configured_audience(&auth0),
+            Some("https://api.example.test")
+        );
+        let mut atlassian = provider(ProviderKind::Atlassian, None);
+        atlassian.settings = serde_json::json!({"audience": "elsewhere"});
+        assert_eq!(configured_audience(&atlassian), None);
     }
 }

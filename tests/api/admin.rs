@@ -15,7 +15,7 @@ use reqwest::{Method, Response};
 use serde_json::Value;
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, spawn_app, test_config};
+use crate::app_support::{TestApp, spawn_app, test_config};
 
 /// The global admin token of these tests (obviously a test value).
 pub const ROOT: &str = "root-admin-token-for-tests";

@@ -3,7 +3,7 @@
 use mcp_auth_bridge::{bootstrap, crypto::Sealer};
 use sqlx::PgPool;
 
-use crate::helpers::test_config;
+use crate::app_support::test_config;
 
 const TENANT: &str = r#"
 [[tenants]]

@@ -152,7 +152,11 @@ fn check_config_shows_where_each_secret_came_from_and_never_the_value() {
     // inline.
     let dir = secrets_dir("cli-sources");
     let key_file = dir.join("k1");
-    std::fs::write(&key_file, format!("{}\n", crate::helpers::TEST_SEALING_KEY)).unwrap();
+    std::fs::write(
+        &key_file,
+        format!("{}\n", crate::app_support::TEST_SEALING_KEY),
+    )
+    .unwrap();
     let config = dir.join("bridge.toml");
     std::fs::write(
         &config,
@@ -208,7 +212,7 @@ client_secret = "canary-inline-client-secret"
     for value in [
         "canary-db-password",
         "canary-inline-client-secret",
-        crate::helpers::TEST_SEALING_KEY,
+        crate::app_support::TEST_SEALING_KEY,
     ] {
         assert!(!stdout.contains(value), "{value} printed:\n{stdout}");
     }

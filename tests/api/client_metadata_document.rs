@@ -30,7 +30,7 @@ use mcp_auth_bridge::{
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::{helpers::test_config, registration::TENANTS};
+use crate::{app_support::test_config, registration::TENANTS};
 
 #[derive(Clone)]
 struct Docs {

@@ -35,7 +35,7 @@ fn production(extra: &str) -> String {
         MINIMAL
             .replace("dev_mode = true", "dev_mode = false")
             .replace("http://127.0.0.1:8080", "https://auth.example.com"),
-        crate::helpers::TEST_SEALING_KEY
+        crate::app_support::TEST_SEALING_KEY
     )
 }
 
@@ -128,7 +128,7 @@ pub fn write_example_secrets(dir: &std::path::Path, filled: Filled) {
         ),
         (
             "sealing-key-k1",
-            crate::helpers::TEST_SEALING_KEY,
+            crate::app_support::TEST_SEALING_KEY,
             "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
         ),
         ("keycloak-client-secret", "Qm7x2Lk9", "change-me"),
@@ -339,7 +339,7 @@ fn the_dev_provider_is_refused_outside_dev_mode() {
     let toml = format!(
         "{}\n[crypto.keys]\nk = \"{}\"\n[[tenants]]\nslug = \"a\"\n[[tenants.providers]]\nname = \"dev\"\nkind = \"dev\"\n",
         MINIMAL.replace("dev_mode = true", "dev_mode = false"),
-        crate::helpers::TEST_SEALING_KEY
+        crate::app_support::TEST_SEALING_KEY
     );
     let err = problems(&toml, &[]);
     assert!(
@@ -372,7 +372,7 @@ fn environment_variables_override_the_file() {
             ("MCP_AUTH_BRIDGE__AUTH__CACHE_TTL", "10m"),
             (
                 "MCP_AUTH_BRIDGE__CRYPTO__KEYS__K9",
-                crate::helpers::TEST_SEALING_KEY,
+                crate::app_support::TEST_SEALING_KEY,
             ),
         ],
     )
@@ -407,12 +407,12 @@ issuer = "https://sso.example.com/realms/acme"
 client_id = "bridge"
 client_secret = "canary-client-secret"
 "#,
-        crate::helpers::TEST_SEALING_KEY
+        crate::app_support::TEST_SEALING_KEY
     );
     let printed = Config::load_str(&toml, &[]).unwrap().to_redacted_toml();
     assert!(!printed.contains("canary-client-secret"), "{printed}");
     assert!(
-        !printed.contains(crate::helpers::TEST_SEALING_KEY),
+        !printed.contains(crate::app_support::TEST_SEALING_KEY),
         "{printed}"
     );
     assert!(!printed.contains("postgres://"), "{printed}");
@@ -480,7 +480,7 @@ fn admin_hash() -> String {
 fn secret_value(name: &str) -> String {
     match name {
         "db" => DB_URL.into(),
-        "k1" => crate::helpers::TEST_SEALING_KEY.into(),
+        "k1" => crate::app_support::TEST_SEALING_KEY.into(),
         "admin" => admin_hash(),
         "provider" => PROVIDER_SECRET.into(),
         _ => EXCHANGE_SECRET.into(),
@@ -494,7 +494,7 @@ fn assert_every_secret_read(config: &Config, source: impl Fn(&str) -> SecretSour
     assert_eq!(config.database.url.expose(), DB_URL);
     assert_eq!(config.database.url.source(), &source("db"));
     let k1 = &config.crypto.keys["k1"];
-    assert_eq!(k1.expose(), crate::helpers::TEST_SEALING_KEY);
+    assert_eq!(k1.expose(), crate::app_support::TEST_SEALING_KEY);
     assert_eq!(k1.source(), &source("k1"));
     assert_eq!(config.admin.tokens[0].sha256, admin_hash());
     let secret = provider.client_secret.as_ref().unwrap();
@@ -543,11 +543,11 @@ fn every_kind_of_secret_is_read_from_an_environment_variable() {
 fn a_sealing_key_file_can_be_named_by_an_environment_override() {
     let dir = secrets_dir("key-override");
     let path = dir.join("k1").display().to_string();
-    std::fs::write(&path, crate::helpers::TEST_SEALING_KEY).unwrap();
+    std::fs::write(&path, crate::app_support::TEST_SEALING_KEY).unwrap();
     let toml = production("").replace(
         &format!(
             "[crypto.keys]\nk = \"{}\"",
-            crate::helpers::TEST_SEALING_KEY
+            crate::app_support::TEST_SEALING_KEY
         ),
         "",
     );
@@ -671,7 +671,7 @@ fn the_kubernetes_config_map_is_valid_once_its_secret_files_are_mounted() {
     let dir = secrets_dir("kubernetes");
     for (name, value) in [
         ("database-url", "postgres://bridge:pw@127.0.0.1:5432/bridge"),
-        ("crypto-key-k1", crate::helpers::TEST_SEALING_KEY),
+        ("crypto-key-k1", crate::app_support::TEST_SEALING_KEY),
         ("admin-token-ops-sha256", ADMIN_HASH_FILLED.as_str()),
         ("provider-acme-keycloak-client-secret", "Qm7x2Lk9"),
     ] {

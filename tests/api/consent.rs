@@ -13,7 +13,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
-    helpers::{TestApp, spawn_app, test_config},
+    app_support::{TestApp, spawn_app, test_config},
     oauth_support::{
         Flow, REDIRECT_URI, browser, hidden_field, keycloak_tenant, location, pkce_pair,
         public_client, query_param,
@@ -89,16 +89,11 @@ async fn codes_issued(pool: &PgPool) -> i64 {
 async fn victim_runs_attackers_authorization(flow: &Flow<'_>) -> reqwest::Response {
     // 1. The planted cookie names a subject who consented: the page is skipped up to the
     //    upstream login (the cookie is a hint).
-    let authorize = flow
-        .browser
-        .get(flow.authorize_url(&[]))
-        .send()
-        .await
-        .unwrap();
+    let authorize = flow.get_authorize(&[]).await;
     assert_eq!(authorize.status(), StatusCode::SEE_OTHER);
     // 2. The victim logs in upstream as themselves and comes back.
-    let idp = flow.browser.get(location(&authorize)).send().await.unwrap();
-    flow.browser.get(location(&idp)).send().await.unwrap()
+    let idp = flow.visit(location(&authorize)).await;
+    flow.visit(location(&idp)).await
 }
 
 #[sqlx::test]
@@ -184,12 +179,8 @@ async fn the_consent_page_shown_after_a_planted_cookie_is_csrf_bound_and_approvi
     let code = query_param(&redirect, "code").expect("code");
     let tokens: serde_json::Value = flow.redeem(&code).await.json().await.unwrap();
     let me: serde_json::Value = app
-        .http
-        .get(app.url("/t/acme/userinfo"))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
+        .get_userinfo("acme", tokens["access_token"].as_str().unwrap())
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -219,12 +210,7 @@ async fn another_local_program_reusing_a_public_clients_id_on_another_loopback_p
     let (_idp, app, client_id) = setup(&pool).await;
     let flow = Flow::new(&app, "acme", &client_id);
     flow.run_to_client(&[]).await;
-    let same_program = flow
-        .browser
-        .get(flow.authorize_url(&[]))
-        .send()
-        .await
-        .unwrap();
+    let same_program = flow.get_authorize(&[]).await;
     assert_eq!(
         same_program.status(),
         StatusCode::SEE_OTHER,
@@ -238,7 +224,7 @@ async fn another_local_program_reusing_a_public_clients_id_on_another_loopback_p
         "http://127.0.0.1:40404/callback",
         &challenge,
     );
-    let r = flow.browser.get(&other).send().await.unwrap();
+    let r = flow.visit(&other).await;
 
     // Assert: the consent page, with the loopback warning naming the port.
     assert_eq!(r.status(), StatusCode::OK);
@@ -258,7 +244,7 @@ async fn the_consent_page_shows_the_redirect_host_beside_the_client_name(pool: P
         "https://tools.attacker.example/cb",
         &flow.challenge,
     );
-    let r = flow.browser.get(&url).send().await.unwrap();
+    let r = flow.visit(&url).await;
     assert_eq!(r.status(), StatusCode::OK);
     let html = r.text().await.unwrap();
     assert!(
@@ -280,14 +266,9 @@ async fn a_callback_without_the_consent_cookie_leaves_the_authorization_pending_
     // Arrange: the user approved and logged in upstream; the callback URL is on its way back.
     let (_idp, app, client_id) = setup(&pool).await;
     let flow = Flow::new(&app, "acme", &client_id);
-    let consent = flow
-        .browser
-        .get(flow.authorize_url(&[]))
-        .send()
-        .await
-        .unwrap();
+    let consent = flow.get_authorize(&[]).await;
     let upstream = flow.approve(&consent.text().await.unwrap()).await;
-    let idp = flow.browser.get(&upstream).send().await.unwrap();
+    let idp = flow.visit(&upstream).await;
     let callback = location(&idp);
 
     // Act: someone else (a leaked URL, a link prefetcher) requests it first, without the cookie.
@@ -295,7 +276,7 @@ async fn a_callback_without_the_consent_cookie_leaves_the_authorization_pending_
 
     // Assert: refused, and the real browser still completes.
     assert_eq!(stray.status(), StatusCode::FORBIDDEN);
-    let back = flow.browser.get(&callback).send().await.unwrap();
+    let back = flow.visit(&callback).await;
     assert_eq!(back.status(), StatusCode::FOUND);
     let redirect = location(&back);
     assert!(redirect.starts_with(REDIRECT_URI), "{redirect}");

@@ -17,7 +17,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{gateway::setup, helpers::test_config};
+use crate::{app_support::test_config, gateway::setup};
 
 fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -308,7 +308,7 @@ async fn the_metrics_the_dashboard_and_alert_rules_name_are_on_the_running_bridg
         .run_once(Utc::now())
         .await
         .expect("a sweep");
-    let response = s.app.http.get(s.app.url("/metrics")).send().await.unwrap();
+    let response = s.app.get("/metrics").await;
     assert_eq!(response.status(), 200);
     let exposed = exposed_names(&response.text().await.unwrap());
 

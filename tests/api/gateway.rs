@@ -9,13 +9,13 @@ mod user_cache;
 
 use std::time::Duration;
 
-use mcp_auth_bridge::demo_mcp_server::{self, DemoMcpHandle, DemoMcpOptions};
+use demo_mcp_server::{self, DemoMcpHandle, DemoMcpOptions};
 use reqwest::header;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::{
-    helpers::{TestApp, spawn_app, test_config},
+    app_support::{TestApp, spawn_app, test_config},
     oauth_support::{Flow, REDIRECT_URI, keycloak_tenant, public_client},
     support::fake_idp::{FakeIdp, FakeIdpOptions},
 };

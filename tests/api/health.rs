@@ -3,12 +3,12 @@
 use mcp_auth_bridge::startup::{Application, DatabaseSetup};
 use sqlx::PgPool;
 
-use crate::helpers::{spawn_app, spawn_app_with, test_config};
+use crate::app_support::{spawn_app, spawn_app_with, test_config};
 
 #[sqlx::test]
 async fn healthz_answers_ok(pool: PgPool) {
     let app = spawn_app(pool, test_config("")).await;
-    let response = app.http.get(app.url("/healthz")).send().await.unwrap();
+    let response = app.get("/healthz").await;
     assert_eq!(response.status(), 200);
     assert_eq!(
         response.json::<serde_json::Value>().await.unwrap()["status"],
@@ -19,14 +19,14 @@ async fn healthz_answers_ok(pool: PgPool) {
 #[sqlx::test]
 async fn readyz_is_ready_when_the_database_is_migrated(pool: PgPool) {
     let app = spawn_app(pool, test_config("")).await;
-    let response = app.http.get(app.url("/readyz")).send().await.unwrap();
+    let response = app.get("/readyz").await;
     assert_eq!(response.status(), 200);
 }
 
 #[sqlx::test(migrations = false)]
 async fn readyz_is_unavailable_while_migrations_are_pending(pool: PgPool) {
     let app = spawn_app_with(pool, test_config(""), DatabaseSetup::AsIs).await;
-    let response = app.http.get(app.url("/readyz")).send().await.unwrap();
+    let response = app.get("/readyz").await;
     assert_eq!(response.status(), 503);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["problems"][0]["component"], "database");
@@ -47,12 +47,12 @@ async fn readyz_is_unavailable_when_the_database_is_unreachable() {
     let pool = mcp_auth_bridge::store::pool::connect_lazy(&config.database).unwrap();
     let app = spawn_app_with(pool, config, DatabaseSetup::AsIs).await;
 
-    let response = app.http.get(app.url("/readyz")).send().await.unwrap();
+    let response = app.get("/readyz").await;
 
     assert_eq!(response.status(), 503);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["problems"][0]["reason"], "database unreachable");
-    let live = app.http.get(app.url("/healthz")).send().await.unwrap();
+    let live = app.get("/healthz").await;
     assert_eq!(
         live.status(),
         200,
@@ -76,7 +76,7 @@ async fn a_request_id_sent_by_the_client_is_echoed(pool: PgPool) {
 #[sqlx::test]
 async fn a_request_id_is_generated_when_absent_or_hostile(pool: PgPool) {
     let app = spawn_app(pool, test_config("")).await;
-    let absent = app.http.get(app.url("/healthz")).send().await.unwrap();
+    let absent = app.get("/healthz").await;
     let generated = absent.headers()["x-request-id"]
         .to_str()
         .unwrap()
@@ -97,21 +97,9 @@ async fn a_request_id_is_generated_when_absent_or_hostile(pool: PgPool) {
 #[sqlx::test]
 async fn metrics_count_requests_by_route_template_and_status(pool: PgPool) {
     let app = spawn_app(pool, test_config("")).await;
-    app.http.get(app.url("/healthz")).send().await.unwrap();
-    app.http
-        .get(app.url("/no/such/path/123"))
-        .send()
-        .await
-        .unwrap();
-    let text = app
-        .http
-        .get(app.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    app.get("/healthz").await;
+    app.get("/no/such/path/123").await;
+    let text = app.get("/metrics").await.text().await.unwrap();
     assert!(
         text.contains(r#"http_requests_total{route="/healthz",method="GET",status="200"}"#),
         "{text}"

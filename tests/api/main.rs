@@ -2,23 +2,23 @@
 //! fresh database from the Postgres named by `DATABASE_URL` in `.env`.
 
 mod admin;
+mod app_support;
 mod bootstrap;
 mod cli;
 mod client_metadata_document;
 mod compose;
 mod config_file;
+mod config_reference;
 mod consent;
-mod demo_mcp_server;
 mod deploy_metrics;
 mod embedded_postgres;
 mod fake_idp;
 mod faults;
 mod gateway;
 mod health;
-mod helpers;
 mod migrations;
 mod no_secrets_in_logs;
-mod oauth_errors;
+mod oauth;
 mod oauth_flow;
 mod oauth_isolation;
 mod oauth_races;
@@ -29,6 +29,7 @@ mod refresh;
 mod registration;
 mod registration_hostile;
 mod replicas;
+mod revocation_feed;
 mod serving;
 mod signing_keys;
 #[path = "../support/mod.rs"]

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::{
-    helpers::{TEST_SEALING_KEY, spawn_app, test_config},
+    app_support::{TEST_SEALING_KEY, spawn_app, test_config},
     oauth_support::{Flow, REDIRECT_URI, hidden_field, keycloak_tenant, location, query_param},
     registration::register,
     support::fake_idp::{FakeIdp, FakeIdpOptions},
@@ -72,21 +72,13 @@ async fn the_whole_flow_at_trace_level_logs_no_token_code_or_secret(pool: PgPool
     .await;
     let client_id = public["client_id"].as_str().unwrap().to_owned();
     let flow = Flow::new(&app, "acme", &client_id);
-    let html = flow
-        .browser
-        .get(flow.authorize_url(&[]))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let html = flow.get_authorize(&[]).await.text().await.unwrap();
     let csrf = hidden_field(&html, "csrf");
     let upstream = flow.approve(&html).await;
     let upstream_state = query_param(&upstream, "state").unwrap();
-    let idp_redirect = location(&flow.browser.get(&upstream).send().await.unwrap());
+    let idp_redirect = location(&flow.visit(&upstream).await);
     let upstream_code = query_param(&idp_redirect, "code").unwrap();
-    let back = location(&flow.browser.get(&idp_redirect).send().await.unwrap());
+    let back = location(&flow.visit(&idp_redirect).await);
     let code = query_param(&back, "code").unwrap();
     let tokens: Value = flow.redeem(&code).await.json().await.unwrap();
     let refreshed: Value = flow
@@ -95,12 +87,8 @@ async fn the_whole_flow_at_trace_level_logs_no_token_code_or_secret(pool: PgPool
         .json()
         .await
         .unwrap();
-    app.http
-        .get(app.url("/t/acme/userinfo"))
-        .bearer_auth(refreshed["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+    app.get_userinfo("acme", refreshed["access_token"].as_str().unwrap())
+        .await;
     app.http
         .post(app.url("/t/acme/revoke"))
         .basic_auth(
@@ -111,15 +99,14 @@ async fn the_whole_flow_at_trace_level_logs_no_token_code_or_secret(pool: PgPool
         .send()
         .await
         .unwrap();
-    app.http
-        .post(app.url("/t/acme/revoke"))
-        .form(&[
+    app.post_revoke(
+        "acme",
+        &[
             ("token", refreshed["refresh_token"].as_str().unwrap()),
             ("client_id", client_id.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        ],
+    )
+    .await;
 
     let log = String::from_utf8(capture.0.lock().unwrap().clone()).unwrap();
     assert!(

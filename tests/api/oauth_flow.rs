@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use crate::{
-    helpers::{spawn_app, test_config},
+    app_support::{spawn_app, test_config},
     oauth_support::{Flow, REDIRECT_URI, keycloak_tenant, public_client, query_param},
     support::fake_idp::{FakeIdp, FakeIdpOptions},
 };
@@ -24,22 +24,16 @@ async fn a_client_logs_in_through_the_upstream_idp_and_uses_refreshes_and_revoke
 
     // 1. Discovery: protected resource → authorization server metadata.
     let prm: Value = app
-        .http
-        .get(app.url("/.well-known/oauth-protected-resource/t/acme/mcp/tools"))
-        .send()
+        .get("/.well-known/oauth-protected-resource/t/acme/mcp/tools")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
     assert_eq!(prm["resource"], app.url("/t/acme/mcp/tools"));
     let issuer = prm["authorization_servers"][0].as_str().unwrap().to_owned();
     let meta: Value = app
-        .http
-        .get(app.url("/.well-known/oauth-authorization-server/t/acme"))
-        .send()
+        .get("/.well-known/oauth-authorization-server/t/acme")
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -79,12 +73,8 @@ async fn a_client_logs_in_through_the_upstream_idp_and_uses_refreshes_and_revoke
 
     // 6. Userinfo.
     let me: Value = app
-        .http
-        .get(app.url("/t/acme/userinfo"))
-        .bearer_auth(&access)
-        .send()
+        .get_userinfo("acme", &access)
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();
@@ -99,25 +89,18 @@ async fn a_client_logs_in_through_the_upstream_idp_and_uses_refreshes_and_revoke
 
     // 8. Revoke the refresh token: the family and its access tokens stop working.
     let revoked = app
-        .http
-        .post(app.url("/t/acme/revoke"))
-        .form(&[("token", new_refresh.as_str()), ("client_id", &client_id)])
-        .send()
-        .await
-        .unwrap();
+        .post_revoke(
+            "acme",
+            &[("token", new_refresh.as_str()), ("client_id", &client_id)],
+        )
+        .await;
     assert_eq!(revoked.status(), StatusCode::OK);
     assert_eq!(
         flow.refresh(&new_refresh).await.status(),
         StatusCode::BAD_REQUEST
     );
     for token in [&access, &new_access] {
-        let r = app
-            .http
-            .get(app.url("/t/acme/userinfo"))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
+        let r = app.get_userinfo("acme", token).await;
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert!(
             r.headers()["www-authenticate"]

@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::{
-    helpers::{TestApp, spawn_app, test_config},
+    app_support::{TestApp, spawn_app, test_config},
     oauth_support::{Flow, REDIRECT_URI, keycloak_tenant, public_client},
     support::fake_idp::{FakeIdp, FakeIdpOptions},
 };
@@ -29,24 +29,15 @@ async fn tokens_codes_and_clients_of_one_tenant_are_useless_at_another(pool: PgP
     let tokens = flow.tokens().await;
 
     let userinfo = app
-        .http
-        .get(app.url("/t/globex/userinfo"))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+        .get_userinfo("globex", tokens["access_token"].as_str().unwrap())
+        .await;
     assert_eq!(userinfo.status(), StatusCode::UNAUTHORIZED);
 
     let at_globex = Flow {
         tenant: "globex",
         ..Flow::new(&app, "acme", &client_id)
     };
-    let r = at_globex
-        .browser
-        .get(at_globex.authorize_url(&[]))
-        .send()
-        .await
-        .unwrap();
+    let r = at_globex.get_authorize(&[]).await;
     assert_eq!(
         r.status(),
         StatusCode::BAD_REQUEST,
@@ -55,18 +46,17 @@ async fn tokens_codes_and_clients_of_one_tenant_are_useless_at_another(pool: PgP
 
     let code = flow.code().await;
     let stolen = app
-        .http
-        .post(app.url("/t/globex/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", &code),
-            ("redirect_uri", REDIRECT_URI),
-            ("client_id", &client_id),
-            ("code_verifier", &flow.verifier),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_token(
+            "globex",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", REDIRECT_URI),
+                ("client_id", &client_id),
+                ("code_verifier", &flow.verifier),
+            ],
+        )
+        .await;
     assert_eq!(
         stolen.status(),
         StatusCode::UNAUTHORIZED,
@@ -79,16 +69,15 @@ async fn tokens_codes_and_clients_of_one_tenant_are_useless_at_another(pool: PgP
     );
 
     let refresh = app
-        .http
-        .post(app.url("/t/globex/token"))
-        .form(&[
-            ("grant_type", "refresh_token"),
-            ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
-            ("client_id", &client_id),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_token(
+            "globex",
+            &[
+                ("grant_type", "refresh_token"),
+                ("refresh_token", tokens["refresh_token"].as_str().unwrap()),
+                ("client_id", &client_id),
+            ],
+        )
+        .await;
     assert_eq!(refresh.status(), StatusCode::UNAUTHORIZED);
 
     let introspect = app
@@ -146,13 +135,7 @@ async fn forged_tampered_and_malformed_bearer_tokens_get_401_and_never_500(pool:
         format!("{good}x"),
     ];
     for token in hostile {
-        let r = app
-            .http
-            .get(app.url("/t/acme/userinfo"))
-            .bearer_auth(&token)
-            .send()
-            .await
-            .unwrap();
+        let r = app.get_userinfo("acme", &token).await;
         assert_eq!(
             r.status(),
             StatusCode::UNAUTHORIZED,
@@ -160,13 +143,7 @@ async fn forged_tampered_and_malformed_bearer_tokens_get_401_and_never_500(pool:
             &token[..token.len().min(60)]
         );
     }
-    let ok = app
-        .http
-        .get(app.url("/t/acme/userinfo"))
-        .bearer_auth(good)
-        .send()
-        .await
-        .unwrap();
+    let ok = app.get_userinfo("acme", good).await;
     assert_eq!(ok.status(), StatusCode::OK);
 }
 
@@ -238,20 +215,12 @@ async fn discovery_is_served_at_all_four_paths_and_unknown_tenants_are_404(pool:
         "/t/BAD%2F/jwks.json",
     ] {
         assert_eq!(
-            app.http.get(app.url(path)).send().await.unwrap().status(),
+            app.get(path).await.status(),
             StatusCode::NOT_FOUND,
             "{path}"
         );
     }
-    let jwks: Value = app
-        .http
-        .get(app.url("/t/acme/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get("/t/acme/jwks.json").await.json().await.unwrap();
     assert_eq!(jwks["keys"][0]["alg"], "ES256");
     assert!(jwks["keys"][0].get("d").is_none(), "no private part");
 }
@@ -259,18 +228,17 @@ async fn discovery_is_served_at_all_four_paths_and_unknown_tenants_are_404(pool:
 /// Presents `code` at globex's `/token` with globex's own (attacker) client.
 async fn redeem_at_globex(app: &TestApp, client_id: &str, code: &str, verifier: &str) -> Value {
     let r = app
-        .http
-        .post(app.url("/t/globex/token"))
-        .form(&[
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", REDIRECT_URI),
-            ("client_id", client_id),
-            ("code_verifier", verifier),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_token(
+            "globex",
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("redirect_uri", REDIRECT_URI),
+                ("client_id", client_id),
+                ("code_verifier", verifier),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     r.json().await.unwrap()
 }
@@ -296,24 +264,19 @@ async fn a_spent_code_replayed_at_another_tenant_revokes_nothing_and_reveals_not
         .await;
     assert_eq!(refreshed.status(), StatusCode::OK, "acme's family survives");
     let userinfo = app
-        .http
-        .get(app.url("/t/acme/userinfo"))
-        .bearer_auth(tokens["access_token"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap();
+        .get_userinfo("acme", tokens["access_token"].as_str().unwrap())
+        .await;
     assert_eq!(userinfo.status(), StatusCode::OK, "acme's access token too");
 }
 
 /// A confidential client registered at acme through DCR: `(client_id, client_secret)`.
 async fn confidential_client(app: &TestApp) -> (String, String) {
     let body: Value = app
-        .http
-        .post(app.url("/t/acme/register"))
-        .json(&json!({"redirect_uris": [REDIRECT_URI], "client_name": "Curious"}))
-        .send()
+        .post_register(
+            "acme",
+            &json!({"redirect_uris": [REDIRECT_URI], "client_name": "Curious"}),
+        )
         .await
-        .unwrap()
         .json()
         .await
         .unwrap();

@@ -7,7 +7,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use crate::{
-    helpers::{spawn_app, test_config},
+    app_support::{spawn_app, test_config},
     oauth_support::{Flow, REDIRECT_URI, keycloak_tenant, public_client},
     support::fake_idp::{FakeIdp, FakeIdpOptions},
 };

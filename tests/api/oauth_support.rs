@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::{helpers::TestApp, support::fake_idp::FakeIdp};
+use crate::{app_support::TestApp, support::fake_idp::FakeIdp};
 
 pub const REDIRECT_URI: &str = "http://127.0.0.1:7777/callback";
 
@@ -157,15 +157,28 @@ impl<'a> Flow<'a> {
         url.to_string()
     }
 
-    /// Steps 1–4: authorize, approve consent, log in upstream, come back. Returns the final
-    /// redirect to the client.
-    pub async fn run_to_client(&self, extra: &[(&str, &str)]) -> String {
-        let consent = self
-            .browser
+    /// `GET` of the authorization URL (with `extra` parameters) in this flow's browser.
+    pub async fn get_authorize(&self, extra: &[(&str, &str)]) -> reqwest::Response {
+        self.browser
             .get(self.authorize_url(extra))
             .send()
             .await
-            .unwrap();
+            .expect("authorization request sent")
+    }
+
+    /// `GET url` in this flow's browser (its cookies sent, redirects not followed).
+    pub async fn visit(&self, url: impl reqwest::IntoUrl) -> reqwest::Response {
+        self.browser
+            .get(url)
+            .send()
+            .await
+            .expect("browser request sent")
+    }
+
+    /// Steps 1–4: authorize, approve consent, log in upstream, come back. Returns the final
+    /// redirect to the client.
+    pub async fn run_to_client(&self, extra: &[(&str, &str)]) -> String {
+        let consent = self.get_authorize(extra).await;
         let upstream = match consent.status() {
             // A returning user who already consented goes straight upstream.
             StatusCode::SEE_OTHER => location(&consent),
@@ -198,14 +211,14 @@ impl<'a> Flow<'a> {
     }
 
     pub async fn finish_upstream(&self, upstream_url: &str) -> String {
-        let idp = self.browser.get(upstream_url).send().await.unwrap();
+        let idp = self.visit(upstream_url).await;
         assert!(
             idp.status().is_redirection(),
             "upstream answered {}",
             idp.status()
         );
         let callback = location(&idp);
-        let back = self.browser.get(&callback).send().await.unwrap();
+        let back = self.visit(&callback).await;
         assert_eq!(
             back.status(),
             StatusCode::FOUND,
@@ -223,32 +236,30 @@ impl<'a> Flow<'a> {
 
     pub async fn redeem(&self, code: &str) -> reqwest::Response {
         self.app
-            .http
-            .post(self.app.url(&format!("/t/{}/token", self.tenant)))
-            .form(&[
-                ("grant_type", "authorization_code"),
-                ("code", code),
-                ("redirect_uri", REDIRECT_URI),
-                ("client_id", &self.client_id),
-                ("code_verifier", &self.verifier),
-            ])
-            .send()
+            .post_token(
+                self.tenant,
+                &[
+                    ("grant_type", "authorization_code"),
+                    ("code", code),
+                    ("redirect_uri", REDIRECT_URI),
+                    ("client_id", &self.client_id),
+                    ("code_verifier", &self.verifier),
+                ],
+            )
             .await
-            .unwrap()
     }
 
     pub async fn refresh(&self, refresh_token: &str) -> reqwest::Response {
         self.app
-            .http
-            .post(self.app.url(&format!("/t/{}/token", self.tenant)))
-            .form(&[
-                ("grant_type", "refresh_token"),
-                ("refresh_token", refresh_token),
-                ("client_id", &self.client_id),
-            ])
-            .send()
+            .post_token(
+                self.tenant,
+                &[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", refresh_token),
+                    ("client_id", &self.client_id),
+                ],
+            )
             .await
-            .unwrap()
     }
 
     /// The whole flow to a token response (JSON).

@@ -6,6 +6,7 @@ mod atlassian;
 mod github;
 mod google;
 mod keycloak_oidc;
+mod presets;
 mod revocation;
 mod salesforce;
 
@@ -20,7 +21,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use crate::{
-    helpers::{TestApp, spawn_app, test_config},
+    app_support::{TestApp, spawn_app, test_config},
     oauth_support::{Flow, REDIRECT_URI, public_client},
     support::fake_idp::{FakeIdp, FakeIdpOptions, ProviderMode},
 };

@@ -3,9 +3,9 @@
 //! No database: the proxy is independent of authentication.
 
 mod failures;
-mod harness;
 mod hygiene;
 mod identity;
 mod replay;
 mod streams;
+mod support;
 mod transport;

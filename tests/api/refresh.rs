@@ -7,4 +7,4 @@ mod rejection;
 mod replicas;
 mod rotation;
 mod single_flight;
-mod support;
+pub mod support;

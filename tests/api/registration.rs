@@ -6,7 +6,7 @@ use reqwest::StatusCode;
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
-use crate::helpers::{TestApp, spawn_app, test_config};
+use crate::app_support::{TestApp, spawn_app, test_config};
 
 pub const TENANTS: &str = r#"
 [[tenants]]
@@ -80,13 +80,7 @@ pub fn public_client() -> Value {
 async fn a_public_client_registers_and_gets_no_secret(pool: PgPool) {
     let app = app(pool, GENEROUS).await;
 
-    let response = app
-        .http
-        .post(app.url("/t/acme/register"))
-        .json(&public_client())
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_register("acme", &public_client()).await;
 
     assert_eq!(response.status(), StatusCode::CREATED);
     assert_eq!(response.headers()["cache-control"], "no-store");
@@ -298,13 +292,7 @@ async fn registrations_beyond_the_per_ip_rate_are_429_with_retry_after(pool: PgP
         assert_eq!(status, StatusCode::CREATED);
     }
 
-    let response = app
-        .http
-        .post(app.url("/t/acme/register"))
-        .json(&public_client())
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_register("acme", &public_client()).await;
 
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry: u64 = response.headers()["retry-after"]

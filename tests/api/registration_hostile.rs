@@ -161,13 +161,7 @@ async fn an_oversized_body_is_refused_with_413_declared_or_streamed(pool: PgPool
     let app = app_with_body_limit(pool, GENEROUS, Some(4096)).await;
     let big = json!({"redirect_uris": ["https://a.example/cb"], "client_name": "x".repeat(8000)});
 
-    let declared = app
-        .http
-        .post(app.url("/t/acme/register"))
-        .json(&big)
-        .send()
-        .await
-        .unwrap();
+    let declared = app.post_register("acme", &big).await;
     assert_eq!(declared.status(), StatusCode::PAYLOAD_TOO_LARGE);
 
     // Chunked, without Content-Length: refused while streaming.

@@ -8,12 +8,12 @@ use serde_json::json;
 use sqlx::PgPool;
 
 use crate::{
+    app_support::{TestApp, spawn_replica, test_config},
     gateway::{Setup, setup},
-    helpers::{TestApp, spawn_replica, test_config},
     oauth_support::{Flow, REDIRECT_URI, keycloak_tenant, location, query_param},
 };
 
-async fn second_replica(s: &Setup, pool: &PgPool) -> TestApp {
+pub(crate) async fn second_replica(s: &Setup, pool: &PgPool) -> TestApp {
     // Same configuration as the first (same sealing key, same tenants), same public URL.
     let servers =
         sqlx::query_scalar::<_, String>("SELECT upstream_url FROM mcp_servers WHERE name = 'demo'")
@@ -29,7 +29,7 @@ async fn second_replica(s: &Setup, pool: &PgPool) -> TestApp {
     .await
 }
 
-fn ping(app: &TestApp, token: &str) -> reqwest::RequestBuilder {
+pub(crate) fn ping(app: &TestApp, token: &str) -> reqwest::RequestBuilder {
     app.http
         .post(app.url("/t/acme/mcp/demo"))
         .bearer_auth(token)
@@ -56,20 +56,17 @@ async fn an_authorization_started_on_one_replica_completes_on_the_other(pool: Pg
     let flow = Flow::new(&s.app, "acme", &s.client_id);
     let resource = s.mcp_url("demo");
     let html = flow
-        .browser
-        .get(flow.authorize_url(&[("resource", &resource)]))
-        .send()
+        .get_authorize(&[("resource", &resource)])
         .await
-        .unwrap()
         .text()
         .await
         .unwrap();
     let upstream = flow.approve(&html).await;
-    let callback_on_a = location(&flow.browser.get(&upstream).send().await.unwrap());
+    let callback_on_a = location(&flow.visit(&upstream).await);
     // The load balancer sends the callback to replica B.
     let callback_on_b = callback_on_a.replace(&s.app.address, &b.address);
     assert_ne!(callback_on_a, callback_on_b);
-    let back = flow.browser.get(&callback_on_b).send().await.unwrap();
+    let back = flow.visit(&callback_on_b).await;
     assert_eq!(
         back.status(),
         302,
@@ -154,15 +151,14 @@ async fn a_replica_whose_listener_connection_is_killed_recovers_and_sees_later_r
 
     let revoked_at = Instant::now();
     s.app
-        .http
-        .post(s.app.url("/t/acme/revoke"))
-        .form(&[
-            ("token", token.as_str()),
-            ("client_id", s.client_id.as_str()),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_revoke(
+            "acme",
+            &[
+                ("token", token.as_str()),
+                ("client_id", s.client_id.as_str()),
+            ],
+        )
+        .await;
     let delay = time_to_refusal(&b, &token, revoked_at).await;
     assert!(delay < Duration::from_millis(500), "{delay:?}");
 }

@@ -18,7 +18,7 @@ use tokio::{
     sync::watch,
 };
 
-use crate::helpers::{spawn_app, test_config};
+use crate::app_support::{spawn_app, test_config};
 
 /// Every wait here ends by this, so a broken server fails the test instead of hanging it.
 const PATIENCE: Duration = Duration::from_secs(10);

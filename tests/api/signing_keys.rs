@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use crate::{
-    helpers::{spawn_app, test_config},
+    app_support::{spawn_app, test_config},
     oauth_support::{Flow, REDIRECT_URI, keycloak_tenant, public_client},
     support::fake_idp::{FakeIdp, FakeIdpOptions},
 };
@@ -43,15 +43,7 @@ async fn after_a_rotation_old_tokens_still_verify_and_new_ones_use_the_new_key(p
     )
     .await;
 
-    let jwks: Value = app
-        .http
-        .get(app.url("/t/acme/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get("/t/acme/jwks.json").await.json().await.unwrap();
     let kids: Vec<&str> = jwks["keys"]
         .as_array()
         .unwrap()
@@ -60,13 +52,7 @@ async fn after_a_rotation_old_tokens_still_verify_and_new_ones_use_the_new_key(p
         .collect();
     assert_eq!(kids.len(), 2);
     assert!(kids.contains(&new_kid.as_str()) && kids.contains(&kid(&old_token).as_str()));
-    let old_still_good = app
-        .http
-        .get(app.url("/t/acme/userinfo"))
-        .bearer_auth(&old_token)
-        .send()
-        .await
-        .unwrap();
+    let old_still_good = app.get_userinfo("acme", &old_token).await;
     assert_eq!(old_still_good.status(), 200);
     let refreshed: Value = flow
         .refresh(before["refresh_token"].as_str().unwrap())
@@ -82,15 +68,7 @@ async fn after_a_rotation_old_tokens_still_verify_and_new_ones_use_the_new_key(p
         mcp_auth_bridge::coherence::CacheEvent::KeysRotated { tenant },
     )
     .await;
-    let jwks: Value = app
-        .http
-        .get(app.url("/t/acme/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get("/t/acme/jwks.json").await.json().await.unwrap();
     assert_eq!(
         jwks["keys"].as_array().unwrap().len(),
         1,
@@ -142,15 +120,7 @@ async fn a_signing_key_that_no_longer_opens_is_replaced_and_tokens_it_signed_kee
     assert_eq!(userinfo(new_token).await, 200, "not refused for 30 s");
 
     // 3. The old public key is still published and the old token still verifies.
-    let jwks: Value = app
-        .http
-        .get(app.url("/t/acme/jwks.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: Value = app.get("/t/acme/jwks.json").await.json().await.unwrap();
     let kids: Vec<&str> = jwks["keys"]
         .as_array()
         .unwrap()

@@ -6,7 +6,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use crate::{
-    helpers::{TestApp, spawn_app, test_config},
+    app_support::{TestApp, spawn_app, test_config},
     oauth_support::{Flow, REDIRECT_URI, keycloak_tenant, public_client, query_param},
     support::fake_idp::{FakeIdp, FakeIdpOptions},
 };

@@ -21,6 +21,7 @@ DB_NAME="mab_interop_$$"
 READY_TIMEOUT=${INTEROP_READY_TIMEOUT:-60}  # seconds for the service to answer /readyz
 TEST_TIMEOUT=${INTEROP_TEST_TIMEOUT:-60}    # seconds for the node script (it bounds itself to 30 s)
 BIN="$ROOT/target/debug/mcp-auth-bridge"
+DEMO_BIN="$ROOT/target/debug/demo-mcp-server"
 
 say() { printf 'interop: %s\n' "$*"; }
 die() { printf 'interop: %s\n' "$*" >&2; exit 1; }
@@ -112,7 +113,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 say "starting the demo MCP server on $MCP_ADDR"
-"$BIN" demo-mcp-server --bind "$MCP_ADDR" >"$LOGDIR/demo-mcp-server.log" 2>&1 &
+"$DEMO_BIN" --bind "$MCP_ADDR" >"$LOGDIR/demo-mcp-server.log" 2>&1 &
 MCP_PID=$!
 
 say "starting the bridge on $BRIDGE_ADDR (database $DB_NAME)"

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::{ACME, ROOT, admin_tokens, problem};
-use crate::{gateway::setup, helpers::TEST_SEALING_KEY};
+use crate::{app_support::TEST_SEALING_KEY, gateway::setup};
 
 fn ping() -> Value {
     json!({"jsonrpc": "2.0", "id": 1, "method": "ping"})

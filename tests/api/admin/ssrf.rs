@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use super::{ACME, AdminApp, ROOT, admin_token_list, error_paths, problem};
-use crate::helpers::{spawn_app, test_config};
+use crate::app_support::{spawn_app, test_config};
 
 const INTERNAL: [&str; 9] = [
     "http://169.254.169.254/latest/meta-data/",

@@ -9,15 +9,15 @@
 
 use std::time::{Duration, Instant};
 
-use mcp_auth_bridge::{config::HumanDuration, demo_mcp_server, domain::Secret, store};
+use mcp_auth_bridge::{config::HumanDuration, domain::Secret, store};
 use reqwest::{Response, StatusCode, header};
 use serde_json::{Value, json};
 use sqlx::PgPool;
 
 use crate::{
     admin::{ROOT, admin_tokens},
+    app_support::{spawn_app, test_config},
     gateway::Setup,
-    helpers::{spawn_app, test_config},
     oauth_support::{Flow, REDIRECT_URI, keycloak_tenant, public_client, query_param},
     support::{
         bridge_process::database_url_for,

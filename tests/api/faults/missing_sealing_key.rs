@@ -10,7 +10,7 @@ use serde_json::Value;
 use sqlx::PgPool;
 
 use crate::{
-    helpers::{TEST_SEALING_KEY, TestApp, spawn_app},
+    app_support::{TEST_SEALING_KEY, TestApp, spawn_app},
     oauth_support::{Flow, REDIRECT_URI, keycloak_tenant, public_client, query_param},
     support::{
         bridge_process::{BridgeProcess, database_url_for},

@@ -72,7 +72,7 @@ async fn a_bridge_child_process_serves_until_killed(pool: sqlx::PgPool) {
         "public_url = \"http://127.0.0.1:{port}\"\n[server]\nbind = \"127.0.0.1:{port}\"\n\
          [database]\nurl = \"{}\"\n[crypto]\nactive_key = \"test\"\n[crypto.keys]\ntest = \"{}\"\n",
         database_url_for(&database, None),
-        crate::helpers::TEST_SEALING_KEY
+        crate::app_support::TEST_SEALING_KEY
     );
     let mut bridge = BridgeProcess::start(port, &config, &[], Duration::from_secs(30)).await;
     let ready = reqwest::get(bridge.url("/readyz")).await.unwrap();

@@ -4,13 +4,13 @@
 
 use std::time::Duration;
 
-use mcp_auth_bridge::demo_mcp_server::{self, DemoMcpOptions};
+use demo_mcp_server::{self, DemoMcpOptions};
 use serde_json::json;
 use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
-    helpers::{TestApp, spawn_app, test_config},
+    app_support::{TestApp, spawn_app, test_config},
     oauth_support::{Flow, REDIRECT_URI, keycloak_tenant, public_client, query_param},
     support::fake_idp::{FakeIdp, FakeIdpOptions},
 };

@@ -11,7 +11,7 @@ use sqlx::PgPool;
 
 use super::refresh_support::{call, forwarding, grant_state};
 use crate::{
-    helpers::TEST_SEALING_KEY,
+    app_support::TEST_SEALING_KEY,
     support::bridge_process::{BridgeProcess, database_url_for},
 };
 

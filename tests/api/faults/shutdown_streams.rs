@@ -4,17 +4,17 @@
 
 use std::time::{Duration, Instant};
 
+use demo_mcp_server::{self, DemoMcpOptions};
 use futures_util::StreamExt;
 use mcp_auth_bridge::{
     config::HumanDuration,
-    demo_mcp_server::{self, DemoMcpOptions},
     startup::{Application, DatabaseSetup},
 };
 use sqlx::PgPool;
 
 use crate::{
+    app_support::{TestApp, test_config},
     gateway::Setup,
-    helpers::{TestApp, test_config},
     oauth_support::{REDIRECT_URI, keycloak_tenant, public_client},
     support::fake_idp::{FakeIdp, FakeIdpOptions},
 };

@@ -19,7 +19,7 @@ fn config(port: u16, database_url: &str, startup_timeout: &str) -> String {
          [database]\nurl = \"{database_url}\"\nacquire_timeout = \"1s\"\n\
          startup_timeout = \"{startup_timeout}\"\n\
          [crypto]\nactive_key = \"test\"\n[crypto.keys]\ntest = \"{}\"\n",
-        crate::helpers::TEST_SEALING_KEY
+        crate::app_support::TEST_SEALING_KEY
     )
 }
 

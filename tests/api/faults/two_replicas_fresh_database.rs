@@ -18,7 +18,7 @@ fn config(port: u16, database: &str) -> String {
          [crypto]\nactive_key = \"test\"\n[crypto.keys]\ntest = \"{}\"\n\
          [[tenants]]\nslug = \"acme\"\n",
         database_url_for(database, None),
-        crate::helpers::TEST_SEALING_KEY
+        crate::app_support::TEST_SEALING_KEY
     )
 }
 

@@ -156,6 +156,16 @@ async fn a_revoked_token_is_refused_at_once_and_a_needs_reauth_grant_within_a_se
         .execute(&pool)
         .await
         .unwrap();
+    // As the bridge does when it marks a grant (token states live minutes; events revoke).
+    let grant = sqlx::query_scalar("SELECT id FROM grants ORDER BY created_at DESC LIMIT 1")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    mcp_auth_bridge::coherence::publish(
+        &s.app.state,
+        mcp_auth_bridge::coherence::CacheEvent::GrantChanged { grant },
+    )
+    .await;
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (status, header) =
         challenge(s.post("demo", &second, None, ping).send().await.unwrap()).await;

@@ -3,14 +3,14 @@
 
 use std::time::Duration;
 
+use demo_mcp_server::{self, DemoMcpOptions};
 use futures_util::future::join_all;
-use mcp_auth_bridge::demo_mcp_server::{self, DemoMcpOptions};
 use serde_json::json;
 use sqlx::PgPool;
 
 use super::setup;
 use crate::{
-    helpers::{spawn_app, test_config},
+    app_support::{spawn_app, test_config},
     oauth_support::{REDIRECT_URI, keycloak_tenant, public_client},
     support::fake_idp::{FakeIdp, FakeIdpOptions},
 };
@@ -43,7 +43,7 @@ async fn an_upstream_401_during_a_user_context_load_refreshes_once_retries_once_
 
 /// A tenant whose MCP server receives the user's upstream token and checks it against the
 /// IdP's API, as a real MCP server calling an upstream API would.
-async fn forwarding(pool: &PgPool) -> (FakeIdp, crate::helpers::TestApp, String) {
+async fn forwarding(pool: &PgPool) -> (FakeIdp, crate::app_support::TestApp, String) {
     let idp = FakeIdp::start(FakeIdpOptions::default()).await;
     let check = idp.api_url().parse().unwrap();
     let (addr, _mcp) = demo_mcp_server::spawn(DemoMcpOptions {
@@ -72,7 +72,7 @@ async fn forwarding(pool: &PgPool) -> (FakeIdp, crate::helpers::TestApp, String)
     )
 }
 
-fn post(app: &crate::helpers::TestApp, token: &str, id: u32) -> reqwest::RequestBuilder {
+fn post(app: &crate::app_support::TestApp, token: &str, id: u32) -> reqwest::RequestBuilder {
     app.http
         .post(app.url("/t/acme/mcp/api"))
         .bearer_auth(token)

@@ -74,14 +74,9 @@ async fn a_github_app_login_stores_eight_hour_access_and_a_six_month_refresh_tok
 async fn a_github_error_answered_with_status_200_sends_the_client_access_denied(pool: PgPool) {
     let bench = github(&pool, false).await;
     let flow = bench.flow();
-    let consent = flow
-        .browser
-        .get(flow.authorize_url(&[]))
-        .send()
-        .await
-        .unwrap();
+    let consent = flow.get_authorize(&[]).await;
     let upstream = flow.approve(&consent.text().await.unwrap()).await;
-    let idp = flow.browser.get(&upstream).send().await.unwrap();
+    let idp = flow.visit(&upstream).await;
     let mut callback = url::Url::parse(&location(&idp)).unwrap();
     let pairs: Vec<(String, String)> = callback
         .query_pairs()
@@ -96,7 +91,7 @@ async fn a_github_error_answered_with_status_200_sends_the_client_access_denied(
         .collect();
     callback.query_pairs_mut().clear().extend_pairs(pairs);
 
-    let back = flow.browser.get(callback.as_str()).send().await.unwrap();
+    let back = flow.visit(callback.as_str()).await;
 
     assert_eq!(back.status(), StatusCode::FOUND);
     let redirect = location(&back);

@@ -9,7 +9,7 @@ use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 use tokio::time::timeout;
 
-use super::harness::{PATIENCE, Setup, closed_port_url, config, rpc, spawn_gateway};
+use super::support::{PATIENCE, Setup, closed_port_url, config, rpc, spawn_gateway};
 
 #[tokio::test]
 async fn an_mcp_server_that_is_down_is_a_502_with_a_json_body() {

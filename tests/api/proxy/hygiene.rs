@@ -16,7 +16,7 @@ use mcp_auth_bridge::{
 };
 use serde_json::{Value, json};
 
-use super::harness::{config, identity};
+use super::support::{config, identity};
 
 /// Answers every request with what it received: the raw query and every header (repeated
 /// headers joined with `" | "`).

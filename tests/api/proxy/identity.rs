@@ -5,7 +5,7 @@ use mcp_auth_bridge::crypto::hash::fingerprint;
 use reqwest::header;
 use serde_json::{Value, json};
 
-use super::harness::{Setup, rpc};
+use super::support::{Setup, rpc};
 
 #[tokio::test]
 async fn whoami_sees_exactly_the_gateways_identity_headers_and_no_client_credentials() {

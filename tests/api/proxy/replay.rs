@@ -8,15 +8,13 @@ use std::sync::{
 
 use axum::{Router, body::Body, extract::Request, http::StatusCode, routing::get};
 use bytes::Bytes;
-use mcp_auth_bridge::{
-    demo_mcp_server::{self, DemoMcpHandle, DemoMcpOptions},
-    gateway::{Forwarded, Identity, Proxy},
-};
+use demo_mcp_server::{self, DemoMcpHandle, DemoMcpOptions};
+use mcp_auth_bridge::gateway::{Forwarded, Identity, Proxy};
 use reqwest::header;
 use serde_json::json;
 use tokio::time::timeout;
 
-use super::harness::{PATIENCE, config, identity, rpc};
+use super::support::{PATIENCE, config, identity, rpc};
 
 /// A stand-in upstream API that accepts `Bearer new` only, and counts the checks.
 async fn spawn_upstream_api() -> (url::Url, Arc<AtomicU64>) {

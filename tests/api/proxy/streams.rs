@@ -8,7 +8,7 @@ use reqwest::{StatusCode, header};
 use serde_json::json;
 use tokio::time::timeout;
 
-use super::harness::{PATIENCE, Setup, config, eventually, read_events, rpc, spawn_gateway};
+use super::support::{PATIENCE, Setup, config, eventually, read_events, rpc, spawn_gateway};
 
 #[tokio::test]
 async fn the_get_stream_delivers_events_through_the_proxy_while_it_stays_open() {

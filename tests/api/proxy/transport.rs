@@ -4,7 +4,7 @@ use axum::{Router, http::Uri};
 use reqwest::StatusCode;
 use serde_json::json;
 
-use super::harness::{Setup, config, spawn_gateway};
+use super::support::{Setup, config, spawn_gateway};
 
 #[tokio::test]
 async fn initialize_list_and_call_echo_through_the_proxy_keep_the_session() {
@@ -48,7 +48,7 @@ async fn delete_through_the_proxy_terminates_the_session() {
         .expect("sent");
     let after = setup
         .post()
-        .json(&super::harness::rpc(8, "tools/list", json!({})))
+        .json(&super::support::rpc(8, "tools/list", json!({})))
         .send()
         .await
         .expect("sent");

@@ -11,7 +11,7 @@ use super::support::{
     stored_refresh_token,
 };
 use crate::{
-    helpers::{spawn_app, test_config},
+    app_support::{spawn_app, test_config},
     support::fake_idp::{FakeIdp, FakeIdpOptions},
 };
 

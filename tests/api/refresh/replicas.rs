@@ -8,7 +8,7 @@ use mcp_auth_bridge::startup::DatabaseSetup;
 use sqlx::PgPool;
 
 use super::support::{keycloak_tenant, later, logged_in, status_and_version, stored_refresh_token};
-use crate::helpers::{spawn_app_with, test_config};
+use crate::app_support::{spawn_app_with, test_config};
 
 #[sqlx::test]
 async fn two_replicas_racing_on_one_grant_cause_one_refresh_and_store_the_rotated_token(

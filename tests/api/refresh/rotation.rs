@@ -9,7 +9,7 @@ use super::support::{
     google_tenant, logged_in, minted_grant, status_and_version, stored_refresh_token,
 };
 use crate::{
-    helpers::{spawn_app, test_config},
+    app_support::{spawn_app, test_config},
     support::fake_idp::{FakeIdp, FakeIdpOptions, ProviderMode},
 };
 

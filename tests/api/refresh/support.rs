@@ -14,7 +14,7 @@ use sqlx::PgPool;
 use uuid::Uuid;
 
 use crate::{
-    helpers::{TestApp, spawn_app, test_config},
+    app_support::{TestApp, spawn_app, test_config},
     oauth_support::{Flow, REDIRECT_URI, public_client},
     support::fake_idp::{FakeIdp, FakeIdpOptions},
 };

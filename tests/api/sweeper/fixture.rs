@@ -5,7 +5,7 @@ use mcp_auth_bridge::{config::Config, sweeper::Sweeper};
 use sqlx::PgPool;
 use uuid::Uuid;
 
-use crate::helpers::test_config;
+use crate::app_support::test_config;
 
 /// The retention and unused-client TTL the tests configure.
 pub const RETENTION: Duration = Duration::days(1);

@@ -3,4 +3,5 @@
 
 mod due_rows;
 mod fixture;
+mod heap_order;
 mod running;

@@ -194,7 +194,7 @@ async fn a_zero_cleanup_interval_disables_the_sweeper(pool: PgPool) {
     let f = Fixture::new(&pool).await;
     let g = f.grant(Utc::now()).await;
     f.codes(g, 5, Utc::now() - SECOND).await;
-    let config = crate::helpers::test_config("[auth]\ncleanup_interval = \"0s\"\n");
+    let config = crate::app_support::test_config("[auth]\ncleanup_interval = \"0s\"\n");
     let (_stop, shutdown) = watch::channel(false);
 
     let task = Sweeper::new(pool.clone(), &config).spawn(shutdown);
@@ -223,7 +223,7 @@ async fn the_sweep_command_runs_one_sweep_and_prints_only_its_report_as_json_on_
             "public_url = \"http://127.0.0.1:1\"\n[database]\nurl = \"{}\"\n\
              [crypto]\nactive_key = \"test\"\n[crypto.keys]\ntest = \"{}\"\n",
             crate::support::bridge_process::database_url_for(&database, None),
-            crate::helpers::TEST_SEALING_KEY
+            crate::app_support::TEST_SEALING_KEY
         ),
     )
     .unwrap();

@@ -69,6 +69,9 @@ fn validate(shared: &Shared, params: &Params) -> Result<Url, &'static str> {
     if shared.mode == ProviderMode::Atlassian && get("audience") != Some("api.atlassian.com") {
         return Err("audience=api.atlassian.com is required");
     }
+    if shared.mode == ProviderMode::Auth0 && get("audience").is_none() {
+        return Err("audience is required (without it Auth0 issues an opaque access token)");
+    }
     Ok(redirect)
 }
 
@@ -114,7 +117,10 @@ fn offline(shared: &Shared, params: &Params) -> bool {
             inner.google_consented |= offline;
             issue
         }
-        ProviderMode::Atlassian => scopes.contains(&"offline_access"),
+        ProviderMode::Atlassian
+        | ProviderMode::Entra
+        | ProviderMode::Okta
+        | ProviderMode::Auth0 => scopes.contains(&"offline_access"),
         ProviderMode::Salesforce => {
             scopes.is_empty()
                 || ["refresh_token", "offline_access", "full"]

@@ -21,6 +21,19 @@ impl FakeIdp {
     pub fn set_rotation(&self, rotate: bool) {
         self.shared.knobs().rotate = rotate;
     }
+    /// How long a rotated-away refresh token keeps working (Okta: 30 s by default, 0 to 60 s
+    /// configurable; `ZERO`: strict rotation).
+    pub fn set_rotation_grace(&self, grace: Duration) {
+        self.shared.knobs().rotation_grace = grace;
+    }
+    /// These claims replace the usual ones in every ID token issued from now on.
+    pub fn set_id_token_claims(&self, claims: serde_json::Value) {
+        self.shared.knobs().id_token_claims = claims.as_object().cloned().unwrap_or_default();
+    }
+    /// Token answers wait this long after the request was processed (rotation included).
+    pub fn set_token_answer_delay(&self, delay: Duration) {
+        self.shared.knobs().answer_delay = delay;
+    }
     /// Every token-endpoint answer waits this long first.
     pub fn set_token_delay(&self, delay: Duration) {
         self.shared.knobs().token_delay = delay;

@@ -7,7 +7,7 @@ use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use p256::pkcs8::{EncodePrivateKey, LineEnding};
 use serde_json::{Value, json};
 
-use super::{IdTokenAlg, modes, state::Shared, state::bump};
+use super::{IdTokenAlg, ProviderMode, modes, state::Shared, state::bump};
 
 /// A fixed 2048-bit RSA key for RS256 id tokens. TEST-ONLY: it is public in this repository and
 /// must never sign anything outside tests.
@@ -89,6 +89,13 @@ pub fn id_token(shared: &Shared, nonce: Option<&str>) -> Option<String> {
     if let (Some(nonce), Some(map)) = (nonce, claims.as_object_mut()) {
         map.insert("nonce".into(), nonce.into());
     }
+    if let (ProviderMode::Entra, Some(map)) = (shared.mode, claims.as_object_mut()) {
+        map.insert("tid".into(), modes::ENTRA_TENANT_ID.into());
+    }
+    let overrides = shared.knobs().id_token_claims.clone();
+    if let Some(map) = claims.as_object_mut() {
+        map.extend(overrides);
+    }
     shared.key.sign(&claims)
 }
 
@@ -99,14 +106,25 @@ pub async fn jwks(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
 
 /// `{issuer}/.well-known/openid-configuration`, for the OIDC modes only.
 pub async fn discovery(State(shared): State<Arc<Shared>>) -> axum::response::Response {
+    let issuer = shared.issuer();
+    discovery_naming(&shared, &issuer)
+}
+
+/// Entra's tenant-independent document (`/common/v2.0`): the issuer is a template.
+pub async fn entra_common_discovery(State(shared): State<Arc<Shared>>) -> axum::response::Response {
+    let template = format!("{}/{{tenantid}}/v2.0", shared.base);
+    discovery_naming(&shared, &template)
+}
+
+fn discovery_naming(shared: &Shared, issuer: &str) -> axum::response::Response {
     bump(&shared.counters.discovery);
     let mode = shared.mode;
     if !modes::is_oidc(mode) {
         return StatusCode::NOT_FOUND.into_response();
     }
     let url = |path: String| format!("{}{path}", shared.base);
-    Json(json!({
-        "issuer": shared.issuer(),
+    let mut doc = json!({
+        "issuer": issuer,
         "authorization_endpoint": url(modes::authorize_path(mode)),
         "token_endpoint": url(modes::token_path(mode)),
         "userinfo_endpoint": url(modes::userinfo_path(mode)),
@@ -123,6 +141,9 @@ pub async fn discovery(State(shared): State<Arc<Shared>>) -> axum::response::Res
         "claims_supported": ["iss", "sub", "aud", "exp", "iat", "nonce", "email", "name",
             "preferred_username"],
         "authorization_response_iss_parameter_supported": modes::sends_iss(mode),
-    }))
-    .into_response()
+    });
+    if let (ProviderMode::Entra, Some(map)) = (mode, doc.as_object_mut()) {
+        map.remove("revocation_endpoint");
+    }
+    Json(doc).into_response()
 }

@@ -47,6 +47,16 @@ pub enum ProviderMode {
     Github {
         app: bool,
     },
+    /// Microsoft Entra ID v2: tenant-independent discovery at `/common/v2.0` naming the issuer
+    /// `{base}/{tenantid}/v2.0`, ID tokens with `tid`, refresh only with `offline_access`,
+    /// rotation that leaves the old refresh token valid.
+    Entra,
+    /// Okta (`/oauth2/default`): rotation whose previous refresh token keeps working for a
+    /// grace period (30 s unless [`FakeIdp::set_rotation_grace`] says otherwise).
+    Okta,
+    /// Auth0: issuer with a trailing `/`, `/authorize` refuses a request without `audience`
+    /// (Auth0 would issue an opaque access token no API accepts), refresh with `offline_access`.
+    Auth0,
 }
 
 /// The one user the fake logs in automatically.

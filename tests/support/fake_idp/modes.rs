@@ -16,6 +16,13 @@ const KC: &str = "/realms/test/protocol/openid-connect";
 pub const API_PATH: &str = "/api/resource";
 pub const ACCESSIBLE_RESOURCES_PATH: &str = "/oauth/token/accessible-resources";
 pub const GITHUB_EMAILS_PATH: &str = "/user/emails";
+/// The directory (tenant) id of the fake's Entra mode, in its issuer and every ID token's `tid`.
+pub const ENTRA_TENANT_ID: &str = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9";
+/// Entra's tenant-specific issuer path (`/{ENTRA_TENANT_ID}/v2.0`).
+pub const ENTRA_ISSUER_PATH: &str = "/0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9/v2.0";
+/// Entra's multi-tenant issuer path, whose discovery names the `{tenantid}` template.
+pub const ENTRA_COMMON_PATH: &str = "/common/v2.0";
+const OKTA: &str = "/oauth2/default";
 /// Salesforce's organisation id in identity URLs.
 pub const SALESFORCE_ORG_ID: &str = "00DTESTORG000001";
 
@@ -24,6 +31,10 @@ use ProviderMode::*;
 pub fn issuer_path(mode: ProviderMode) -> &'static str {
     match mode {
         Keycloak => KEYCLOAK_REALM_PATH,
+        Entra => ENTRA_ISSUER_PATH,
+        Okta => OKTA,
+        // Auth0's issuer ends with `/`.
+        Auth0 => "/",
         _ => "",
     }
 }
@@ -34,7 +45,9 @@ pub fn authorize_path(mode: ProviderMode) -> String {
         Google => "/o/oauth2/v2/auth".into(),
         Salesforce => "/services/oauth2/authorize".into(),
         Github { .. } => "/login/oauth/authorize".into(),
-        Oidc | Atlassian => "/authorize".into(),
+        Oidc | Atlassian | Auth0 => "/authorize".into(),
+        Entra => "/common/oauth2/v2.0/authorize".into(),
+        Okta => format!("{OKTA}/v1/authorize"),
     }
 }
 
@@ -45,6 +58,9 @@ pub fn token_path(mode: ProviderMode) -> String {
         Atlassian => "/oauth/token".into(),
         Salesforce => "/services/oauth2/token".into(),
         Github { .. } => "/login/oauth/access_token".into(),
+        Entra => "/common/oauth2/v2.0/token".into(),
+        Okta => format!("{OKTA}/v1/token"),
+        Auth0 => "/oauth/token".into(),
     }
 }
 
@@ -56,6 +72,9 @@ pub fn userinfo_path(mode: ProviderMode) -> String {
         Atlassian => "/me".into(),
         Salesforce => "/services/oauth2/userinfo".into(),
         Github { .. } => "/user".into(),
+        Entra => "/oidc/userinfo".into(),
+        Okta => format!("{OKTA}/v1/userinfo"),
+        Auth0 => "/userinfo".into(),
     }
 }
 
@@ -65,6 +84,9 @@ pub fn jwks_path(mode: ProviderMode) -> String {
         Google => "/oauth2/v3/certs".into(),
         Salesforce => "/id/keys".into(),
         Oidc | Atlassian | Github { .. } => "/jwks".into(),
+        Entra => "/common/discovery/v2.0/keys".into(),
+        Okta => format!("{OKTA}/v1/keys"),
+        Auth0 => "/.well-known/jwks.json".into(),
     }
 }
 
@@ -77,12 +99,19 @@ pub fn revoke_path(mode: ProviderMode, client_id: &str) -> String {
         Atlassian => "/oauth/revoke".into(),
         Salesforce => "/services/oauth2/revoke".into(),
         Github { .. } => format!("/applications/{client_id}/token"),
+        // Entra has no RFC 7009 endpoint (discovery names none); the route exists for tests.
+        Entra => "/revoke".into(),
+        Okta => format!("{OKTA}/v1/revoke"),
+        Auth0 => "/oauth/revoke".into(),
     }
 }
 
 /// Modes that publish OIDC discovery and issue id tokens when `openid` is requested.
 pub fn is_oidc(mode: ProviderMode) -> bool {
-    matches!(mode, Keycloak | Oidc | Google | Salesforce)
+    matches!(
+        mode,
+        Keycloak | Oidc | Google | Salesforce | Entra | Okta | Auth0
+    )
 }
 
 /// Modes that add RFC 9207 `iss` to the authorization response.
@@ -95,7 +124,20 @@ pub fn requires_pkce(mode: ProviderMode) -> bool {
 }
 
 pub fn rotates_by_default(mode: ProviderMode) -> bool {
-    matches!(mode, Keycloak | Oidc | Atlassian | Github { app: true })
+    matches!(
+        mode,
+        Keycloak | Oidc | Atlassian | Github { app: true } | Entra | Okta | Auth0
+    )
+}
+
+/// How long a rotated-away refresh token still works: Okta's default grace period (30 s);
+/// Entra does not revoke the old token at all; everyone else, not at all.
+pub fn rotation_grace(mode: ProviderMode) -> Duration {
+    match mode {
+        Okta => Duration::from_secs(30),
+        Entra => Duration::MAX,
+        _ => Duration::ZERO,
+    }
 }
 
 /// How long access tokens live when the test did not say (`None`: forever).
@@ -175,7 +217,15 @@ impl FakeIdp {
     }
     /// `{issuer}/.well-known/openid-configuration` (served only by OIDC modes).
     pub fn discovery_url(&self) -> String {
-        format!("{}/.well-known/openid-configuration", self.issuer())
+        let issuer = self.issuer();
+        format!(
+            "{}/.well-known/openid-configuration",
+            issuer.trim_end_matches('/')
+        )
+    }
+    /// Entra: the multi-tenant issuer `{base}/common/v2.0` (its discovery names the template).
+    pub fn entra_common_issuer(&self) -> String {
+        self.url(ENTRA_COMMON_PATH)
     }
     /// 200 JSON for a live access token, 401 otherwise.
     pub fn api_url(&self) -> String {

@@ -19,7 +19,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let mode = shared.mode;
     let discovery = format!(
         "{}/.well-known/openid-configuration",
-        modes::issuer_path(mode)
+        modes::issuer_path(mode).trim_end_matches('/')
     );
     let revoke_path = match mode {
         ProviderMode::Github { .. } => "/applications/{client_id}/token".to_owned(),
@@ -47,6 +47,13 @@ pub fn router(shared: Arc<Shared>) -> Router {
         ProviderMode::Salesforce => {
             router.route("/id/{org}/{user}", get(userinfo::salesforce_identity))
         }
+        ProviderMode::Entra => router.route(
+            &format!(
+                "{}/.well-known/openid-configuration",
+                modes::ENTRA_COMMON_PATH
+            ),
+            get(jwks::entra_common_discovery),
+        ),
         _ => router,
     };
     router

@@ -128,6 +128,14 @@ pub struct Knobs {
     pub redirect_uris: Option<Vec<String>>,
     /// Injected userinfo failures (`fail_next_userinfo_requests`).
     pub userinfo_fault: Fault,
+    /// How long a rotated-away refresh token still works (Okta's grace period).
+    pub rotation_grace: Duration,
+    /// Every token answer waits this long *after* the request was processed (a response lost
+    /// on the way back: the IdP has rotated, the bridge never hears of it).
+    pub answer_delay: Duration,
+    /// Claims that replace the usual ones in every ID token from now on (a forged or
+    /// misbehaving IdP: another `tid`, another `iss`).
+    pub id_token_claims: serde_json::Map<String, serde_json::Value>,
 }
 
 pub struct CodeGrant {
@@ -153,6 +161,8 @@ pub struct RefreshRecord {
     pub revoked: bool,
     /// Spent by rotation (as opposed to revoked).
     pub rotated: bool,
+    /// When rotation spent it (the grace period counts from here).
+    pub rotated_at: Option<Instant>,
     pub scope: String,
 }
 
@@ -235,6 +245,9 @@ impl Shared {
                 renamed: None,
                 redirect_uris: None,
                 userinfo_fault: Fault::None,
+                rotation_grace: modes::rotation_grace(opts.mode),
+                answer_delay: Duration::ZERO,
+                id_token_claims: serde_json::Map::new(),
             }),
             inner: Mutex::new(Inner::default()),
             base,
@@ -289,6 +302,7 @@ impl Shared {
                 family,
                 revoked: false,
                 rotated: false,
+                rotated_at: None,
                 scope: scope.to_owned(),
             };
             inner.refresh.insert(token.clone(), record);

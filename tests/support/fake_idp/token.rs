@@ -48,7 +48,12 @@ pub async fn token(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: 
         bump(&shared.counters.token_errors);
         return injected_fault(status);
     }
-    match params.and_then(|params| handle(&shared, &headers, &params)) {
+    let answer = params.and_then(|params| handle(&shared, &headers, &params));
+    let answer_delay = shared.knobs().answer_delay;
+    if !answer_delay.is_zero() {
+        tokio::time::sleep(answer_delay).await;
+    }
+    match answer {
         Ok(body) => token_body(shared.mode, wants_json, StatusCode::OK, &body),
         Err(error) => {
             bump(&shared.counters.token_errors);
@@ -185,20 +190,22 @@ fn check_pkce(challenge: Option<&str>, verifier: Option<&str>) -> Result<(), OAu
 
 fn refresh(shared: &Shared, token: &str, scope: Option<String>) -> Result<Value, OAuthError> {
     let bad = || OAuthError::invalid_grant("refresh token invalid").github_as("bad_refresh_token");
-    let (rotate, reuse_detection) = {
+    let (rotate, reuse_detection, grace) = {
         let mut knobs = shared.knobs();
         if std::mem::take(&mut knobs.invalid_grant_next_refresh) {
             return Err(bad());
         }
         // Google never rotates refresh tokens, whatever the options say.
         let rotate = knobs.rotate && shared.mode != ProviderMode::Google;
-        (rotate, knobs.reuse_detection)
+        (rotate, knobs.reuse_detection, knobs.rotation_grace)
     };
     let (family, granted) = {
         let mut inner = shared.inner();
         let record = inner.refresh.get_mut(token).ok_or_else(bad)?;
         let family = record.family;
-        if record.revoked {
+        // Okta's grace period: a token rotated away moments ago still works.
+        let in_grace = record.rotated && record.rotated_at.is_some_and(|at| at.elapsed() <= grace);
+        if record.revoked && !in_grace {
             if record.rotated && reuse_detection {
                 inner.revoke_family(family);
             }
@@ -206,7 +213,10 @@ fn refresh(shared: &Shared, token: &str, scope: Option<String>) -> Result<Value,
         }
         // Rotation: the presented token is spent (RFC 9700 §4.14.2).
         record.revoked |= rotate;
-        record.rotated |= rotate;
+        if rotate && !record.rotated {
+            record.rotated = true;
+            record.rotated_at = Some(tokio::time::Instant::now());
+        }
         (family, record.scope.clone())
     };
     let scope = match scope {

@@ -60,7 +60,11 @@ fn user_json(shared: &Shared) -> Value {
     let user = &user;
     let (given, family) = user.name.split_once(' ').unwrap_or((&user.name, ""));
     match shared.mode {
-        ProviderMode::Keycloak | ProviderMode::Oidc => json!({
+        ProviderMode::Keycloak
+        | ProviderMode::Oidc
+        | ProviderMode::Entra
+        | ProviderMode::Okta
+        | ProviderMode::Auth0 => json!({
             "sub": user.subject, "email": user.email, "email_verified": true, "name": user.name,
             "preferred_username": user.username, "given_name": given, "family_name": family,
         }),

@@ -1,7 +1,7 @@
 //! The demo MCP server speaks the Streamable HTTP transport (MCP 2025-11-25) over real loopback
 //! HTTP: sessions, JSON and SSE answers, the GET stream, errors, and upstream check mode.
 
-mod client;
+mod client_support;
 mod errors;
 mod sessions;
 mod streams;

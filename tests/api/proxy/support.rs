@@ -9,9 +9,9 @@ use axum::{
     response::Response,
     routing::any,
 };
+use demo_mcp_server::{self, DemoMcpHandle, DemoMcpOptions};
 use mcp_auth_bridge::{
     config::{GatewayConfig, HumanDuration},
-    demo_mcp_server::{self, DemoMcpHandle, DemoMcpOptions},
     gateway::{Identity, Proxy},
 };
 use reqwest::header;

@@ -1,11 +1,11 @@
 //! Upstream check mode: the upstream API's verdict on the user's token decides 200 or 401.
 
 use axum::{Router, routing::get};
-use mcp_auth_bridge::demo_mcp_server::{self, DemoMcpOptions};
+use demo_mcp_server::{self, DemoMcpOptions};
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 
-use super::client::{Mcp, request};
+use super::client_support::{Mcp, request};
 
 /// A stand-in upstream API on loopback: `Bearer good` is accepted, anything else is 401.
 async fn spawn_upstream_api() -> url::Url {

@@ -5,6 +5,8 @@ use mcp_auth_bridge::{
     startup::{Application, DatabaseSetup},
     state::AppState,
 };
+use reqwest::Response;
+use serde::Serialize;
 use sqlx::PgPool;
 
 /// The tests' 32-byte sealing key, obviously a test value: base64 of
@@ -43,9 +45,67 @@ pub struct TestApp {
     pub state: AppState,
 }
 
+/// Requests the tests make again and again, named for the endpoint they call (zero2prod style),
+/// so a test reads as what it does. Each sends once and panics only when nothing answers: the
+/// status is the test's to assert. Anything unusual (other headers, client authentication)
+/// builds on [`TestApp::http`] directly.
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.address, path)
+    }
+
+    /// `GET {path}` without credentials.
+    pub async fn get(&self, path: &str) -> Response {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .expect("GET sent")
+    }
+
+    /// `GET /t/{tenant}/userinfo` with `access_token` as the bearer token.
+    pub async fn get_userinfo(&self, tenant: &str, access_token: &str) -> Response {
+        self.http
+            .get(self.url(&format!("/t/{tenant}/userinfo")))
+            .bearer_auth(access_token)
+            .send()
+            .await
+            .expect("userinfo request sent")
+    }
+
+    /// `POST /t/{tenant}/token` with `form` as the form body (a public client's request).
+    pub async fn post_token<F: Serialize + ?Sized>(&self, tenant: &str, form: &F) -> Response {
+        self.http
+            .post(self.url(&format!("/t/{tenant}/token")))
+            .form(form)
+            .send()
+            .await
+            .expect("token request sent")
+    }
+
+    /// `POST /t/{tenant}/revoke` (RFC 7009) with `form` as the form body (a public client's
+    /// request).
+    pub async fn post_revoke<F: Serialize + ?Sized>(&self, tenant: &str, form: &F) -> Response {
+        self.http
+            .post(self.url(&format!("/t/{tenant}/revoke")))
+            .form(form)
+            .send()
+            .await
+            .expect("revocation request sent")
+    }
+
+    /// `POST /t/{tenant}/register` (RFC 7591) with `metadata` as the JSON body.
+    pub async fn post_register<M: Serialize + ?Sized>(
+        &self,
+        tenant: &str,
+        metadata: &M,
+    ) -> Response {
+        self.http
+            .post(self.url(&format!("/t/{tenant}/register")))
+            .json(metadata)
+            .send()
+            .await
+            .expect("registration request sent")
     }
 }
 

@@ -2,11 +2,11 @@
 
 use std::time::Duration;
 
-use mcp_auth_bridge::demo_mcp_server::{self, DemoMcpOptions};
+use demo_mcp_server::{self, DemoMcpOptions};
 use reqwest::StatusCode;
 use tokio::time::timeout;
 
-use super::client::{Mcp, PATIENCE, eventually, read_events};
+use super::client_support::{Mcp, PATIENCE, eventually, read_events};
 
 #[tokio::test]
 async fn a_get_stream_delivers_numbered_events_while_open() {

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use mcp_auth_bridge::demo_mcp_server::{self, DemoMcpHandle, DemoMcpOptions};
+use demo_mcp_server::{self, DemoMcpHandle, DemoMcpOptions};
 use reqwest::{StatusCode, header};
 use serde_json::{Value, json};
 use tokio::time::Instant;

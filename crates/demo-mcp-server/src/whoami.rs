@@ -18,7 +18,7 @@ pub(super) fn report(headers: &HeaderMap) -> Value {
         }
         let raw = String::from_utf8_lossy(value.as_bytes());
         let shown = if name.contains("token") {
-            format!("sha256:{}", crate::crypto::hash::fingerprint(&raw))
+            format!("sha256:{}", crate::random::fingerprint(&raw))
         } else {
             raw.into_owned()
         };

@@ -31,7 +31,7 @@ impl Sessions {
     /// Starts a session and returns its id: 256 random bits, URL-safe base64, so only visible
     /// ASCII as the transport requires.
     pub fn create(&self) -> String {
-        let id = crate::crypto::random::token();
+        let id = crate::random::token();
         let mut inner = self.lock();
         let seq = inner.next;
         inner.next = seq.wrapping_add(1);

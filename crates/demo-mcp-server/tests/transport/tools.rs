@@ -3,7 +3,7 @@
 use reqwest::header;
 use serde_json::{Value, json};
 
-use super::client::{Mcp, read_events, request};
+use super::client_support::{Mcp, read_events, request};
 
 #[tokio::test]
 async fn tools_list_describes_every_tool_with_an_input_schema() {

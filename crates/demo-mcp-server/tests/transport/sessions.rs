@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::client::{Mcp, read_events, request};
+use super::client_support::{Mcp, read_events, request};
 
 #[tokio::test]
 async fn initialize_returns_a_session_id_and_echoes_a_supported_protocol_version() {

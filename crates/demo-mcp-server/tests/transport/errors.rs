@@ -3,7 +3,7 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::client::{Mcp, request};
+use super::client_support::{Mcp, request};
 
 #[tokio::test]
 async fn unparsable_json_is_a_400_parse_error() {

@@ -21,7 +21,9 @@ mod jsonrpc;
 mod methods;
 mod observe;
 mod post;
+mod random;
 mod sessions;
+mod signal;
 mod state;
 mod stream;
 mod tools;
@@ -116,11 +118,11 @@ pub async fn serve(
     run(listener, router, handle, shutdown).await
 }
 
-/// What the `demo-mcp-server` subcommand runs: binds `bind`, serves `/mcp` until SIGINT/SIGTERM.
+/// What the `demo-mcp-server` binary runs: binds `bind`, serves `/mcp` until SIGINT/SIGTERM.
 pub async fn run_until_signal(bind: SocketAddr, options: DemoMcpOptions) -> std::io::Result<()> {
     let listener = TcpListener::bind(bind).await?;
     tracing::info!(addr = %listener.local_addr()?, "demo MCP server listening on /mcp");
-    serve(listener, options, crate::startup::shutdown_signal()).await
+    serve(listener, options, signal::shutdown()).await
 }
 
 async fn run(

@@ -92,7 +92,8 @@ pub fn run(cli: Cli) -> ExitCode {
             Err(e) => fail(EXIT_CONFIG, &e),
         },
         Command::Migrate(arg) => {
-            with_config_logging_to(arg, LogOutput::Stderr, |config| async move {
+            with_config_logging_to(arg, LogOutput::Stderr, |mut config| async move {
+                let _cluster = crate::embedded_postgres::attach(&mut config.database)?;
                 // One attempt, every step bounded by database.acquire_timeout.
                 let pool = store::connect(&config.database).await?;
                 store::migrate_within(&pool, &config.database).await?;
@@ -101,7 +102,8 @@ pub fn run(cli: Cli) -> ExitCode {
             })
         }
         Command::Sweep(arg) => {
-            with_config_logging_to(arg, LogOutput::Stderr, |config| async move {
+            with_config_logging_to(arg, LogOutput::Stderr, |mut config| async move {
+                let _cluster = crate::embedded_postgres::attach(&mut config.database)?;
                 let pool = store::connect(&config.database).await?;
                 let report = Sweeper::new(pool, &config)
                     .run_once(chrono::Utc::now())
@@ -110,7 +112,9 @@ pub fn run(cli: Cli) -> ExitCode {
                 Ok(())
             })
         }
-        Command::Serve(arg) => with_config(arg, |config| async move {
+        Command::Serve(arg) => with_config(arg, |mut config| async move {
+            // Dropped after the server stopped (or failed to start): stops the private cluster.
+            let _cluster = crate::embedded_postgres::attach(&mut config.database)?;
             let app = Application::build(config).await?;
             tracing::info!(port = app.port(), "listening");
             app.run_until_stopped().await?;

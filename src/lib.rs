@@ -19,6 +19,8 @@ pub mod crypto;
 pub mod dev_idp;
 /// Pure domain types, parsed at the edge.
 pub mod domain;
+/// `database.url = "embedded"`: a private PostgreSQL cluster for a first run (dev mode).
+pub mod embedded_postgres;
 /// Error types and their HTTP shapes (RFC 6749 JSON, HTML pages).
 pub mod error;
 /// The authenticated reverse proxy to MCP servers (identity headers, streaming, replay).

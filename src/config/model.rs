@@ -89,6 +89,8 @@ impl Default for ServerConfig {
 #[serde(deny_unknown_fields)]
 pub struct DatabaseConfig {
     /// `postgres://user:password@host:port/database`; a secret because it may hold a password.
+    /// `embedded` (dev_mode only): a private PostgreSQL cluster the bridge starts from the
+    /// server programs installed on the machine and stops on exit (`src/embedded_postgres`).
     /// Like every secret key, it may come from a file (`url_file`) or a variable (`url_env`)
     /// instead: see `config::secrets`.
     pub url: Secret<String>,

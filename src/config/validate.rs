@@ -81,7 +81,15 @@ fn check_server(config: &Config, out: &mut Vec<Problem>) {
 
 fn check_database(config: &Config, out: &mut Vec<Problem>) {
     let url = config.database.url.expose();
-    if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+    if crate::embedded_postgres::is_embedded(url) {
+        if !config.dev_mode {
+            out.push(Problem::new(
+                "database.url",
+                "`embedded` (a private PostgreSQL for a first run) is only for dev_mode = true: \
+                 give the postgres:// URL of a managed server",
+            ));
+        }
+    } else if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
         out.push(Problem::new(
             "database.url",
             "must be a postgres:// or postgresql:// URL",

@@ -19,6 +19,7 @@ mod config_file;
 mod config_reference;
 mod consent;
 mod deploy_metrics;
+mod embedded_postgres;
 mod fake_idp;
 mod faults;
 mod gateway;

@@ -2,7 +2,12 @@
 # Runs the interoperability test (tests/interop/interop.mjs, the official MCP TypeScript SDK as
 # the OAuth client) against a freshly started bridge and demo MCP server on loopback.
 #
-#   bash tests/interop/run.sh [--with-gateway] [--verbose]
+#   bash tests/interop/run.sh [--with-gateway] [--verbose] [--python-client] [--mcp-remote]
+#
+# --python-client: then also the official MCP Python SDK (tests/interop/python_client.py, `mcp`
+# pinned in requirements.txt, installed into a scratch virtualenv) against the same services.
+# --mcp-remote: then also mcp-remote (npm, pinned in package.json; tests/interop/mcp_remote.mjs),
+# its browser step done by browser_shim.sh.
 #
 # Needs: Rust (builds the binary when missing or stale), PostgreSQL on 127.0.0.1:5432 trusting
 # user postgres (as for `cargo test`), node + npm (installed from Debian's packages when missing
@@ -12,6 +17,18 @@ set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 INTEROP="$ROOT/tests/interop"
+
+# Our own flags; the rest go to interop.mjs.
+PYTHON_CLIENT=
+MCP_REMOTE=
+NODE_ARGS=()
+for arg in "$@"; do
+  case "$arg" in
+    --python-client) PYTHON_CLIENT=1 ;;
+    --mcp-remote) MCP_REMOTE=1 ;;
+    *) NODE_ARGS+=("$arg") ;;
+  esac
+done
 
 BRIDGE_ADDR=127.0.0.1:8080
 MCP_ADDR=127.0.0.1:9000
@@ -138,6 +155,25 @@ say "services ready after $((SECONDS + READY_TIMEOUT - deadline))s"
 
 # --- the test ------------------------------------------------------------------------------
 # In the background and waited for, so that INT/TERM reach the traps at once.
-BRIDGE_URL="http://$BRIDGE_ADDR" timeout --kill-after=5 "$TEST_TIMEOUT" node "$INTEROP/interop.mjs" "$@" &
+BRIDGE_URL="http://$BRIDGE_ADDR" timeout --kill-after=5 "$TEST_TIMEOUT" node "$INTEROP/interop.mjs" ${NODE_ARGS[@]+"${NODE_ARGS[@]}"} &
 TEST_PID=$!
 wait "$TEST_PID"
+
+if [ -n "$MCP_REMOTE" ]; then
+  say "mcp-remote (pinned in tests/interop/package.json) driven over stdio"
+  command -v python3 >/dev/null 2>&1 || die "python3 is required for --mcp-remote (the browser shim)"
+  BRIDGE_URL="http://$BRIDGE_ADDR" timeout --kill-after=5 "$TEST_TIMEOUT" node "$INTEROP/mcp_remote.mjs" &
+  TEST_PID=$!
+  wait "$TEST_PID"
+fi
+
+if [ -n "$PYTHON_CLIENT" ]; then
+  say "official MCP Python SDK client (pinned in tests/interop/requirements.txt)"
+  VENV="$LOGDIR/venv"
+  python3 -m venv "$VENV" || die "python3 with venv is required for --python-client (apt-get install python3-venv)"
+  timeout 300 "$VENV/bin/pip" install --quiet --disable-pip-version-check -r "$INTEROP/requirements.txt" ||
+    die "could not install the Python SDK (tests/interop/requirements.txt)"
+  BRIDGE_URL="http://$BRIDGE_ADDR" timeout --kill-after=5 "$TEST_TIMEOUT" "$VENV/bin/python" "$INTEROP/python_client.py" &
+  TEST_PID=$!
+  wait "$TEST_PID"
+fi

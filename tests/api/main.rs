@@ -15,6 +15,7 @@ mod fake_idp;
 mod faults;
 mod gateway;
 mod health;
+mod lingering_close;
 mod migrations;
 mod no_secrets_in_logs;
 mod oauth;

@@ -377,7 +377,7 @@ pub async fn access_token_state(
 }
 
 pub async fn revoke_access_token(
-    pool: &PgPool,
+    executor: impl sqlx::PgExecutor<'_>,
     tenant_id: Uuid,
     jti: Uuid,
     now: DateTime<Utc>,
@@ -386,7 +386,7 @@ pub async fn revoke_access_token(
         .bind(jti)
         .bind(tenant_id)
         .bind(now)
-        .execute(pool)
+        .execute(executor)
         .await?;
     Ok(())
 }

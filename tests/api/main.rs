@@ -30,6 +30,7 @@ mod registration;
 mod registration_hostile;
 mod replicas;
 mod revocation_feed;
+mod revocation_is_transactional;
 mod serving;
 mod signing_keys;
 #[path = "../support/mod.rs"]

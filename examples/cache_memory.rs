@@ -15,6 +15,14 @@
 //!
 //! `cargo run --release --example cache_memory -- [--users N]` (default 100,000).
 
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::indexing_slicing,
+    reason = "a benchmark: a failed assumption should stop it loudly; the lint fence is for src/"
+)]
+
 use std::{
     alloc::{GlobalAlloc, Layout, System},
     sync::{

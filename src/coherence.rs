@@ -1,8 +1,12 @@
 //! Cache coherence across replicas with Postgres `LISTEN/NOTIFY`.
 //!
-//! Every cache invalidation goes through [`publish`]: it is applied to this replica's caches at
-//! once and sent on the `mab_cache` channel; each replica's [`spawn_listener`] task applies what
-//! the others sent.
+//! Every cache invalidation is applied to this replica's caches at once and sent on the
+//! `mab_cache` channel; each replica's [`spawn_listener`] task applies what the others sent.
+//! A change made in a transaction announces itself inside it ([`announce_in`] before COMMIT,
+//! [`apply`] after): Postgres delivers the notification exactly when the change commits, so a
+//! revocation cannot commit and then lose its event to a failing separate NOTIFY (other
+//! replicas trust their token states for minutes on the strength of these events). Only what
+//! has no transaction uses [`publish`], a NOTIFY of its own after the fact.
 //!
 //! Notifications are transient: while the listener's connection is down, events are missed.
 //! What a missed event can cost is bounded, cache by cache, by that cache's TTL, so losing the
@@ -38,7 +42,7 @@ use sqlx::postgres::PgListener;
 use tokio::sync::watch;
 use uuid::Uuid;
 
-use crate::state::AppState;
+use crate::{state::AppState, store::StoreError};
 
 pub const CHANNEL: &str = "mab_cache";
 
@@ -97,7 +101,22 @@ impl Drop for Subscription<'_> {
     }
 }
 
-/// Applies `event` here and tells every other replica. The notify is tried a few times: the
+/// Queues `event` for every other replica on `conn`'s open transaction: sent when it commits,
+/// never if it rolls back. Call [`apply`] for this replica once the commit succeeded.
+pub async fn announce_in(
+    conn: &mut sqlx::PgConnection,
+    event: &CacheEvent,
+) -> Result<(), StoreError> {
+    crate::store::notify::publish_in(conn, CHANNEL, &payload(event)).await
+}
+
+/// The notification payload (the event's JSON; it always serializes).
+fn payload(event: &CacheEvent) -> String {
+    serde_json::to_string(event).unwrap_or_default()
+}
+
+/// Applies `event` here and tells every other replica, in a NOTIFY of its own: for changes
+/// made outside any transaction (a transaction uses [`announce_in`]). The notify is tried a few times: the
 /// other replicas trust their token states for minutes on the strength of these events. If it
 /// still fails the failure is logged, not fatal: the database is then failing for this replica,
 /// and most likely for the others' listeners too, which then fall back to the 1 s TTL; a
@@ -105,7 +124,7 @@ impl Drop for Subscription<'_> {
 /// `gateway::token_states::LONG_TTL`.
 pub async fn publish(state: &AppState, event: CacheEvent) {
     apply(state, &event).await;
-    let payload = serde_json::to_string(&event).unwrap_or_default();
+    let payload = payload(&event);
     let mut wait = Duration::from_millis(50);
     for attempt in 1..=NOTIFY_ATTEMPTS {
         match crate::store::notify::publish(&state.pool, CHANNEL, &payload).await {

@@ -1,6 +1,6 @@
 //! The one path every admin change takes: begin a transaction, write, record the audit entry
-//! on that same transaction, commit, then tell the caches (here at once, on every other
-//! replica through LISTEN/NOTIFY). Keeping the skeleton in one place is what guarantees no
+//! and the cache events on that same transaction, commit, then apply the events here (every
+//! other replica gets them through LISTEN/NOTIFY when the transaction commits). Keeping the skeleton in one place is what guarantees no
 //! change without its entry, no entry for a rolled-back change, and no cache event for a
 //! change that did not commit.
 
@@ -180,14 +180,19 @@ impl AuditedWrite<'_> {
         Ok(())
     }
 
-    /// Commits, then publishes `events` in order (only what committed is announced).
+    /// Announces `events` on the transaction (Postgres sends them to the other replicas exactly
+    /// when it commits), commits, then applies them to this replica's caches in order.
     pub async fn commit(
-        self,
+        mut self,
         events: impl IntoIterator<Item = CacheEvent>,
     ) -> Result<(), AdminError> {
+        let events: Vec<CacheEvent> = events.into_iter().collect();
+        for event in &events {
+            coherence::announce_in(&mut self.tx, event).await?;
+        }
         self.tx.commit().await?;
-        for event in events {
-            coherence::publish(self.state, event).await;
+        for event in &events {
+            coherence::apply(self.state, event).await;
         }
         Ok(())
     }

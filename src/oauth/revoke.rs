@@ -42,8 +42,13 @@ pub async fn revoke(
         .await
             && claims.client_id == client.client_id
         {
-            store::tokens::revoke_access_token(&state.pool, ctx.tenant.id, claims.jti, now).await?;
-            crate::coherence::publish(&state, crate::coherence::CacheEvent::TokensRevoked).await;
+            let mut tx = state
+                .pool
+                .begin()
+                .await
+                .map_err(|e| OAuthError::database("begin", e))?;
+            store::tokens::revoke_access_token(&mut *tx, ctx.tenant.id, claims.jti, now).await?;
+            commit_revocation(&state, tx).await?;
             tracing::info!(client = %client.client_id, "access token revoked");
         }
     } else if let Some((family, tenant_id, client_pk)) = refresh_family(&state, token).await?
@@ -56,10 +61,7 @@ pub async fn revoke(
             .await
             .map_err(|e| OAuthError::database("begin", e))?;
         store::tokens::revoke_family(&mut tx, family, "revoked", now).await?;
-        tx.commit()
-            .await
-            .map_err(|e| OAuthError::database("commit", e))?;
-        crate::coherence::publish(&state, crate::coherence::CacheEvent::TokensRevoked).await;
+        commit_revocation(&state, tx).await?;
         tracing::info!(client = %client.client_id, "refresh token family revoked");
     }
     let mut response = StatusCode::OK.into_response();
@@ -67,6 +69,22 @@ pub async fn revoke(
         .headers_mut()
         .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
     Ok(response)
+}
+
+/// Announces the revocation on its own transaction (every replica hears of it exactly when it
+/// commits: no separate NOTIFY that could fail after the fact), commits, then drops this
+/// replica's cached token states.
+async fn commit_revocation(
+    state: &AppState,
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+) -> Result<(), OAuthError> {
+    let event = crate::coherence::CacheEvent::TokensRevoked;
+    crate::coherence::announce_in(&mut tx, &event).await?;
+    tx.commit()
+        .await
+        .map_err(|e| OAuthError::database("commit", e))?;
+    crate::coherence::apply(state, &event).await;
+    Ok(())
 }
 
 /// The family of a refresh token: by its row, or, for a rotated token whose row the sweeper

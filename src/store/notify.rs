@@ -1,6 +1,6 @@
 //! Postgres `NOTIFY` for cache coherence across replicas.
 
-use sqlx::{PgPool, postgres::PgListener};
+use sqlx::{PgConnection, PgPool, postgres::PgListener};
 
 use super::StoreError;
 
@@ -10,6 +10,22 @@ pub async fn publish(pool: &PgPool, channel: &str, payload: &str) -> Result<(), 
         .bind(channel)
         .bind(payload)
         .execute(pool)
+        .await?;
+    Ok(())
+}
+
+/// Queues a notification on `conn`'s open transaction: Postgres delivers it exactly when that
+/// transaction commits, and never if it rolls back, so a committed change cannot lose its
+/// announcement to a later, separate NOTIFY failing.
+pub async fn publish_in(
+    conn: &mut PgConnection,
+    channel: &str,
+    payload: &str,
+) -> Result<(), StoreError> {
+    sqlx::query("SELECT pg_notify($1, $2)")
+        .bind(channel)
+        .bind(payload)
+        .execute(conn)
         .await?;
     Ok(())
 }

@@ -390,7 +390,7 @@ pub async fn access_token_state(
 
 #[tracing::instrument(name = "db.tokens.revoke_access_token", skip_all)]
 pub async fn revoke_access_token(
-    pool: &PgPool,
+    executor: impl sqlx::PgExecutor<'_>,
     tenant_id: Uuid,
     jti: Uuid,
     now: DateTime<Utc>,
@@ -401,7 +401,7 @@ pub async fn revoke_access_token(
         tenant_id,
         now,
     )
-    .execute(pool)
+    .execute(executor)
     .await?;
     Ok(())
 }

@@ -24,6 +24,7 @@ mod fake_idp;
 mod faults;
 mod gateway;
 mod health;
+mod lingering_close;
 mod migrations;
 mod no_secrets_in_logs;
 mod oauth;
@@ -38,6 +39,7 @@ mod registration;
 mod registration_hostile;
 mod replicas;
 mod revocation_feed;
+mod revocation_is_transactional;
 mod serving;
 mod signing_keys;
 #[path = "../support/mod.rs"]

@@ -15,7 +15,7 @@ use crate::{
 };
 
 /// Both replicas' listeners have subscribed (bounded wait).
-async fn wait_for_listeners(pool: &PgPool, wanted: i64) {
+pub(crate) async fn wait_for_listeners(pool: &PgPool, wanted: i64) {
     let mut listening = 0;
     for _ in 0..100 {
         listening = sqlx::query_scalar::<_, i64>(
@@ -34,7 +34,7 @@ async fn wait_for_listeners(pool: &PgPool, wanted: i64) {
 }
 
 /// Polls `app` until it refuses `token` (every 10 ms, at most `limit`); how long that took.
-async fn time_to_refusal(
+pub(crate) async fn time_to_refusal(
     app: &crate::app_support::TestApp,
     token: &str,
     since: Instant,
@@ -49,7 +49,7 @@ async fn time_to_refusal(
     panic!("the revoked token was still accepted after {limit:?}");
 }
 
-async fn latest_grant(pool: &PgPool) -> uuid::Uuid {
+pub(crate) async fn latest_grant(pool: &PgPool) -> uuid::Uuid {
     sqlx::query_scalar("SELECT id FROM grants ORDER BY created_at DESC LIMIT 1")
         .fetch_one(pool)
         .await

@@ -14,7 +14,7 @@ use tracing_subscriber::{EnvFilter, prelude::*};
 
 use crate::{
     gateway::setup,
-    helpers::{spawn_app, test_config},
+    app_support::{spawn_app, test_config},
     support::{
         bridge_process::{BridgeProcess, database_url_for},
         otlp_receiver::{OtlpReceiver, ReceivedSpan},
@@ -281,7 +281,7 @@ async fn the_served_process_sends_its_last_spans_when_it_stops(pool: PgPool) {
          [crypto]\nactive_key = \"test\"\n[crypto.keys]\ntest = \"{}\"\n\
          [telemetry.traces]\nenabled = true\nendpoint = \"{}\"\nscheduled_delay = \"1h\"\n",
         database_url_for(&database, None),
-        crate::helpers::TEST_SEALING_KEY,
+        crate::app_support::TEST_SEALING_KEY,
         receiver.endpoint(),
     );
     let mut bridge = BridgeProcess::start(port, &config, &[], Duration::from_secs(30)).await;

@@ -41,10 +41,13 @@ pub async fn exchange(
             let revoked =
                 store::tokens::revoke_families_from_code(&mut tx, ctx.tenant.id, &code_hash, now)
                     .await?;
+            // Announced on the transaction: every replica hears of it exactly when it commits.
+            let event = crate::coherence::CacheEvent::TokensRevoked;
+            crate::coherence::announce_in(&mut tx, &event).await?;
             tx.commit()
                 .await
                 .map_err(|e| OAuthError::database("commit", e))?;
-            crate::coherence::publish(state, crate::coherence::CacheEvent::TokensRevoked).await;
+            crate::coherence::apply(state, &event).await;
             tracing::warn!(client = %client.client_id, revoked_families = revoked, "authorization code replayed; tokens issued from it revoked");
             return Err(OAuthError::invalid_grant("authorization code already used"));
         }

@@ -137,10 +137,13 @@ async fn revoke_on_reuse(
     now: DateTime<Utc>,
 ) -> Result<TokenResponse, OAuthError> {
     store::tokens::revoke_family(&mut tx, family_id, "reuse", now).await?;
+    // Announced on the transaction: every replica hears of it exactly when it commits.
+    let event = crate::coherence::CacheEvent::TokensRevoked;
+    crate::coherence::announce_in(&mut tx, &event).await?;
     tx.commit()
         .await
         .map_err(|e| OAuthError::database("refresh transaction", e))?;
-    crate::coherence::publish(state, crate::coherence::CacheEvent::TokensRevoked).await;
+    crate::coherence::apply(state, &event).await;
     tracing::warn!(client = %client.client_id, family = %family_id, "rotated refresh token reused; family revoked");
     Err(OAuthError::invalid_grant("refresh token already used"))
 }

@@ -289,6 +289,8 @@ fn stop(child: &mut Child) {
 fn log_tail(log: &Path) -> String {
     let text = std::fs::read_to_string(log).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
-    let tail = lines.get(lines.len().saturating_sub(20)..).unwrap_or_default();
+    let tail = lines
+        .get(lines.len().saturating_sub(20)..)
+        .unwrap_or_default();
     tail.join("\n")
 }

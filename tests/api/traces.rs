@@ -13,8 +13,8 @@ use sqlx::PgPool;
 use tracing_subscriber::{EnvFilter, prelude::*};
 
 use crate::{
-    gateway::setup,
     app_support::{spawn_app, test_config},
+    gateway::setup,
     support::{
         bridge_process::{BridgeProcess, database_url_for},
         otlp_receiver::{OtlpReceiver, ReceivedSpan},

@@ -45,7 +45,11 @@ pub mod store;
 pub mod sweeper;
 /// Tracing, request ids, Prometheus metrics.
 pub mod telemetry;
+/// Tenant resolution shared by every surface.
+pub mod tenancy;
 /// The bridge's MCP access tokens: tenant keys, signing, verification.
 pub mod tokens;
 /// Upstream identity providers: endpoints, login, tokens, user context.
 pub mod upstream;
+/// The bridge's own URLs (issuer, resource, callback, metadata), built in one place.
+pub mod urls;

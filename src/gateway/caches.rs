@@ -24,7 +24,7 @@ use crate::{
     coherence::CacheEvent,
     config::Config,
     domain::{McpServer, UserContext},
-    oauth::tenant::TenantContext,
+    tenancy::TenantContext,
     tokens::AccessClaims,
 };
 

@@ -2,13 +2,13 @@
 //! (dynamic or static) client from the store, or — for an `https` URL — the client described by
 //! its metadata document, from the cache while fresh, otherwise fetched, checked and stored.
 
+use crate::tenancy::TenantContext;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{
     client_metadata::{RawMetadata, Rules, validate},
     client_metadata_document::{self as document, FetchError},
-    tenant::TenantContext,
 };
 use crate::{
     domain::{AuthMethod, Client, ClientKind},

@@ -16,7 +16,6 @@ pub mod rate_limit;
 pub mod redirect;
 pub mod register;
 pub mod revoke;
-pub mod tenant;
 pub mod token;
 pub mod userinfo;
 

@@ -199,7 +199,7 @@ pub async fn upstream_for(app: &TestApp) -> (Upstream, UpstreamProvider) {
     let upstream = Upstream::new(
         app.pool.clone(),
         Arc::new(sealer),
-        app.address.parse().unwrap(),
+        mcp_auth_bridge::urls::BridgeUrls::new(app.address.parse().unwrap()),
         60,
     );
     let tenant_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'acme'")

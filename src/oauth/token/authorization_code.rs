@@ -2,6 +2,7 @@
 //! matching resource, single use; a replayed code revokes every token issued from it
 //! (RFC 9700 section 4.2.4).
 
+use crate::tenancy::TenantContext;
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -10,7 +11,7 @@ use crate::{
     crypto::hash,
     domain::{Client, GrantStatus},
     error::{ErrorCode, OAuthError},
-    oauth::{params::Params, tenant::TenantContext},
+    oauth::params::Params,
     state::AppState,
     store::{self, codes::Redemption, tokens::NewFamily},
 };

@@ -14,7 +14,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{body::Body, params::Params, tenant};
+use super::{body::Body, params::Params};
 use crate::{
     error::{ErrorCode, OAuthError},
     state::AppState,
@@ -26,7 +26,7 @@ pub async fn token(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, OAuthError> {
-    let ctx = tenant::resolve(&state, &raw).await?;
+    let ctx = state.tenancy.resolve(&raw).await?;
     let params = form(&headers, &body)?;
     let grant_type = params
         .get("grant_type")

@@ -9,6 +9,7 @@
 //! One transaction of four round trips: `BEGIN`, the locking read, one rotation statement (a CTE
 //! that writes everything, see `store::tokens::rotate`), `COMMIT`.
 
+use crate::tenancy::TenantContext;
 use chrono::{DateTime, Utc};
 
 use super::issue::{self, Subject, TokenResponse};
@@ -16,7 +17,7 @@ use crate::{
     crypto::hash,
     domain::{Client, GrantStatus, Scopes},
     error::{ErrorCode, OAuthError},
-    oauth::{params::Params, tenant::TenantContext},
+    oauth::params::Params,
     state::AppState,
     store::{self, tokens::LockedRefresh},
 };

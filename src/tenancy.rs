@@ -57,6 +57,7 @@ impl Tenancy {
         if tenant.status != TenantStatus::Active {
             return Err(TenantError::Unknown);
         }
+        crate::telemetry::record_tenant(slug.as_str());
         Ok(TenantContext {
             issuer: self.urls.issuer(slug.as_str()),
             tenant,

@@ -190,6 +190,7 @@ async fn authenticate(
     if claims.exp.saturating_add(leeway as i64) < now.timestamp() {
         return Err(Challenge::InvalidToken("the token has expired"));
     }
+    crate::telemetry::record_client_id(&claims.client_id);
     if claims.aud != target.resource_url {
         return Err(Challenge::InvalidToken(
             "the token was not issued for this MCP server",

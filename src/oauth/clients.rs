@@ -59,6 +59,7 @@ pub async fn resolve_client(
     client_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Client>, ClientLookupError> {
+    crate::telemetry::record_client_id(client_id);
     let pool = &state.pool;
     let registered = store::clients::find(pool, ctx.tenant.id, client_id).await?;
     if let Some(client) = registered

@@ -21,7 +21,7 @@ SRC = os.environ.get(
 
 # Bottom first. A module may import from its own layer or any layer below.
 LAYERS = [
-    ["domain"],
+    ["domain", "public_ip"],
     ["crypto", "pages"],
     ["config", "telemetry"],
     ["store", "net_guard"],

@@ -37,6 +37,8 @@ pub mod coherence;
 pub mod net_guard;
 /// Server-rendered HTML pages (consent, errors).
 pub mod pages;
+/// Whether an IP address is public (the SSRF guards' one judgement).
+pub mod public_ip;
 /// Tracing, request ids, Prometheus metrics.
 pub mod telemetry;
 /// Tenant resolution shared by every surface.

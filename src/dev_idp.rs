@@ -21,7 +21,7 @@ use serde_json::json;
 use crate::{
     crypto::hash::constant_time_eq,
     domain::{ProviderKind, UpstreamProvider, pkce},
-    oauth::{params::Params, tenant},
+    oauth::params::Params,
     pages::{self, escape},
     state::AppState,
 };
@@ -77,10 +77,14 @@ async fn ctx(state: &AppState, tenant_raw: &str, provider: &str) -> Result<Ctx, 
             "the dev provider needs dev_mode = true",
         ));
     }
-    let t = tenant::resolve(state, tenant_raw)
+    let t = state
+        .tenancy
+        .resolve(tenant_raw)
         .await
         .map_err(|_| refused(StatusCode::NOT_FOUND, "unknown tenant"))?;
-    let providers = tenant::providers(state, &t)
+    let providers = state
+        .tenancy
+        .providers(&t)
         .await
         .map_err(|_| refused(StatusCode::INTERNAL_SERVER_ERROR, "store"))?;
     let provider = providers
@@ -332,7 +336,7 @@ async fn userinfo(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let token = crate::oauth::userinfo::bearer(&headers);
+    let token = crate::tokens::bearer::bearer(&headers);
     if token.and_then(|t| open(&c.key, t, "access")).is_none() {
         let mut r = (
             StatusCode::UNAUTHORIZED,

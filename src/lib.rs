@@ -3,51 +3,62 @@
 //!
 //! A tour of the modules, from the edge inwards:
 
-/// The admin REST API (`/admin/v1`), its OpenAPI document and docs page.
-pub mod admin;
+// Entry: the command line and start-up.
 /// Applying the tenants of the configuration file to Postgres at start-up.
 pub mod bootstrap;
 /// The command line (`serve`, `migrate`, `check-config`, `config-schema`).
 pub mod cli;
-/// Cache coherence across replicas (LISTEN/NOTIFY).
-pub mod coherence;
-/// Typed configuration: TOML + environment, validated once.
-pub mod config;
-/// Random tokens, hashes, sealing at rest, signing keys.
-pub mod crypto;
-/// The built-in `dev` upstream IdP (dev_mode only).
-pub mod dev_idp;
-/// Pure domain types, parsed at the edge.
-pub mod domain;
+/// The start-up check for stored secrets sealed with keys no longer configured.
+pub mod missing_keys;
+/// The accept loop: TCP_NODELAY, header-read timeout, connection limit, draining.
+pub mod serve;
 /// `database.url = "embedded"`: a private PostgreSQL cluster for a first run (dev mode).
 pub mod embedded_postgres;
-/// Error types and their HTTP shapes (RFC 6749 JSON, HTML pages).
-pub mod error;
+/// Building the router, binding, running until a signal, draining.
+pub mod startup;
+/// Background cleanup of expired and orphaned rows, one replica at a time.
+pub mod sweeper;
+// Shared state handed to the surfaces.
+/// What handlers share: configuration, pool, keyring, metrics.
+pub mod state;
+// Surfaces: peers, each over the shared services below.
+/// The admin REST API (`/admin/v1`), its OpenAPI document and docs page.
+pub mod admin;
+/// The built-in `dev` upstream IdP (dev_mode only).
+pub mod dev_idp;
 /// The authenticated reverse proxy to MCP servers (identity headers, streaming, replay).
 pub mod gateway;
 /// `/healthz`, `/readyz`, `/metrics`.
 pub mod health;
-/// The start-up check for stored secrets sealed with keys no longer configured.
-pub mod missing_keys;
-/// Trusted proxy ranges and the SSRF guard for admin-configured upstream URLs.
-pub mod net_guard;
 /// The MCP-facing OAuth 2.1 authorization server endpoints.
 pub mod oauth;
+// Shared services.
+/// Cache coherence across replicas (LISTEN/NOTIFY).
+pub mod coherence;
+/// Trusted proxy ranges and the SSRF guard for admin-configured upstream URLs.
+pub mod net_guard;
 /// Server-rendered HTML pages (consent, errors).
 pub mod pages;
-/// The accept loop: TCP_NODELAY, header-read timeout, connection limit, draining.
-pub mod serve;
-/// Building the router, binding, running until a signal, draining.
-pub mod startup;
-/// What handlers share: configuration, pool, keyring, metrics.
-pub mod state;
-/// All SQL, one file per table family.
-pub mod store;
-/// Background cleanup of expired and orphaned rows, one replica at a time.
-pub mod sweeper;
+/// Whether an IP address is public (the SSRF guards' one judgement).
+pub mod public_ip;
 /// Tracing, request ids, Prometheus metrics.
 pub mod telemetry;
+/// Tenant resolution shared by every surface.
+pub mod tenancy;
 /// The bridge's MCP access tokens: tenant keys, signing, verification.
 pub mod tokens;
 /// Upstream identity providers: endpoints, login, tokens, user context.
 pub mod upstream;
+/// The bridge's own URLs (issuer, resource, callback, metadata), built in one place.
+pub mod urls;
+// Foundations: storage, configuration, cryptography, domain types, errors.
+/// Typed configuration: TOML + environment, validated once.
+pub mod config;
+/// Random tokens, hashes, sealing at rest, signing keys.
+pub mod crypto;
+/// Pure domain types, parsed at the edge.
+pub mod domain;
+/// Error types and their HTTP shapes (RFC 6749 JSON, HTML pages).
+pub mod error;
+/// All SQL, one file per table family.
+pub mod store;

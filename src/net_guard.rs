@@ -23,7 +23,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use url::Host;
 
-pub use crate::oauth::client_metadata_document::is_public;
+pub use crate::public_ip::is_public;
 
 /// An IPv4 or IPv6 range, written `10.0.0.0/8`, `fd00::/8`, or a single address.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -14,7 +14,6 @@ use tower_http::{
 use crate::{
     bootstrap,
     config::Config,
-    crypto::Sealer,
     health,
     state::AppState,
     store,
@@ -45,39 +44,51 @@ pub fn router(state: AppState) -> Router {
     let max_body = state.config.server.max_body_bytes;
     let trusted_proxies: std::sync::Arc<[crate::net_guard::Cidr]> =
         state.config.server.trusted_proxies.clone().into();
-    Router::new()
+    let mut surfaces = Router::new()
         .route("/healthz", get(health::healthz))
         .route("/readyz", get(health::readyz))
         .route("/metrics", get(health::metrics))
         .merge(crate::oauth::routes(max_body))
         .merge(crate::gateway::routes::routes(&state))
-        .merge(crate::admin::routes(&state))
-        .with_state(state)
-        .layer(
-            ServiceBuilder::new()
-                .layer(middleware::from_fn(request_id::layer))
-                .layer(SetSensitiveRequestHeadersLayer::new([
-                    http::header::AUTHORIZATION,
-                    http::header::COOKIE,
-                    http::header::PROXY_AUTHORIZATION,
-                ]))
-                .layer(TraceLayer::new_for_http().make_span_with(move |req: &Request| {
-                    // The path only: query strings carry codes and states.
-                    let request_id = req
-                        .extensions()
-                        .get::<request_id::RequestId>()
-                        .map(|r| r.0.as_str())
-                        .unwrap_or("-");
-                    let tenant = telemetry::trace_context::tenant_of(req.uri().path());
-                    // `client_id` is recorded by the handler that authenticates the client.
-                    let span = tracing::info_span!("request", %request_id, method = %req.method(),
-                        path = %req.uri().path(), tenant, client_id = tracing::field::Empty);
-                    telemetry::trace_context::adopt_remote_parent(&span, req, &trusted_proxies);
-                    span
-                }))
-                .layer(middleware::from_fn(telemetry::http_metrics::record))
-                .layer(CatchPanicLayer::new()),
-        )
+        .merge(crate::admin::routes(&state));
+    // The built-in IdP is a peer of the surfaces, not part of the authorization server, and
+    // exists only for local trials: outside dev_mode its routes are not there at all (a `dev`
+    // provider is refused outside dev_mode by configuration and admin validation alike).
+    if state.config.dev_mode {
+        surfaces = surfaces.merge(crate::dev_idp::routes());
+    }
+    surfaces.with_state(state).layer(
+        ServiceBuilder::new()
+            .layer(middleware::from_fn(request_id::layer))
+            .layer(SetSensitiveRequestHeadersLayer::new([
+                http::header::AUTHORIZATION,
+                http::header::COOKIE,
+                http::header::PROXY_AUTHORIZATION,
+            ]))
+            .layer(TraceLayer::new_for_http().make_span_with(move |req: &Request| {
+                // The path only: query strings carry codes and states.
+                let request_id = req
+                    .extensions()
+                    .get::<request_id::RequestId>()
+                    .map(|r| r.0.as_str())
+                    .unwrap_or("-");
+                // The tenant as the path names it; `tenancy` records the resolved one, and
+                // `client_id` is filled in once known (`telemetry::record_*`).
+                let tenant = telemetry::trace_context::tenant_of(req.uri().path());
+                let span = tracing::info_span!(
+                    "request",
+                    %request_id,
+                    method = %req.method(),
+                    path = %req.uri().path(),
+                    tenant,
+                    client_id = tracing::field::Empty,
+                );
+                telemetry::trace_context::adopt_remote_parent(&span, req, &trusted_proxies);
+                span
+            }))
+            .layer(middleware::from_fn(telemetry::http_metrics::record))
+            .layer(CatchPanicLayer::new()),
+    )
 }
 
 /// Whether `build` prepares the database (create, migrate, apply configured tenants) or takes
@@ -123,7 +134,7 @@ impl Application {
         setup: DatabaseSetup,
         listener: Option<TcpListener>,
     ) -> Result<Self, StartupError> {
-        let (sealer, ephemeral) = Sealer::from_config(&config.crypto, config.dev_mode)?;
+        let (sealer, ephemeral) = config.crypto.sealer(config.dev_mode)?;
         if ephemeral {
             tracing::warn!(
                 "DEV MODE: no crypto.keys configured, sealing with an EPHEMERAL key; stored upstream \

@@ -9,8 +9,10 @@ use crate::{
     config::Config,
     crypto::Sealer,
     oauth::rate_limit::RateLimiter,
+    tenancy::Tenancy,
     tokens::TenantKeys,
     upstream::{Upstream, refresh::RefreshCoordinator},
+    urls::BridgeUrls,
 };
 
 /// What every handler gets. One `Arc`, so a clone (axum makes several per request: the state
@@ -41,22 +43,22 @@ pub struct Shared {
     pub registration_limiter: Arc<RateLimiter>,
     /// The gateway's proxy and caches (targets, verified tokens, user contexts).
     pub gateway: crate::gateway::Gateway,
+    /// The bridge's own URLs (issuer, resource, callback, metadata).
+    pub urls: BridgeUrls,
+    /// Tenant resolution, shared by every surface.
+    pub tenancy: Tenancy,
 }
 
 impl AppState {
     pub fn new(config: Config, pool: PgPool, sealer: Sealer) -> Self {
         let sealer = Arc::new(sealer);
         let leeway = config.auth.clock_skew.get().as_secs();
-        let upstream = Upstream::new(
-            pool.clone(),
-            sealer.clone(),
-            config.public_url.clone(),
-            leeway,
-        )
-        .with_resolver(Arc::new(crate::net_guard::UpstreamResolver::new(
-            crate::net_guard::UpstreamGuard::new(&config.admin.allowed_upstream_hosts),
-            crate::net_guard::operator_hosts(&config),
-        )));
+        let urls = BridgeUrls::new(config.public_url.clone());
+        let upstream = Upstream::new(pool.clone(), sealer.clone(), urls.clone(), leeway)
+            .with_resolver(Arc::new(crate::net_guard::UpstreamResolver::new(
+                crate::net_guard::UpstreamGuard::new(&config.admin.allowed_upstream_hosts),
+                crate::net_guard::operator_hosts(&config),
+            )));
         Self(Arc::new(Shared {
             keys: TenantKeys::new(
                 pool.clone(),
@@ -76,6 +78,8 @@ impl AppState {
                 config.registration.rate_limit_per_minute,
             )),
             config: Arc::new(config),
+            tenancy: Tenancy::new(pool.clone(), urls.clone()),
+            urls,
             pool,
             sealer,
         }))
@@ -83,22 +87,11 @@ impl AppState {
 
     /// `{public_url}/t/{tenant}`: the tenant's issuer identifier.
     pub fn issuer(&self, tenant: &str) -> String {
-        format!(
-            "{}/t/{tenant}",
-            self.config.public_url.as_str().trim_end_matches('/')
-        )
+        self.urls.issuer(tenant)
     }
 
     /// `{public_url}/t/{tenant}/mcp/{server}`: an MCP server's canonical resource URL.
     pub fn resource_url(&self, tenant: &str, server: &str) -> String {
-        format!("{}/mcp/{server}", self.issuer(tenant))
-    }
-
-    /// Any absolute URL under `public_url`.
-    pub fn public(&self, path: &str) -> String {
-        format!(
-            "{}{path}",
-            self.config.public_url.as_str().trim_end_matches('/')
-        )
+        self.urls.resource(tenant, server)
     }
 }

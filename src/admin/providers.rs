@@ -100,7 +100,10 @@ impl ProviderView {
             jwks_url: p.jwks_url.clone(),
             revocation_url: p.revocation_url.clone(),
             default_token_lifetime_seconds: p.default_token_lifetime_seconds,
-            callback_url: state.public(&format!("/t/{}/callback/{}", tenant.slug, p.name)),
+            callback_url: state
+                .urls
+                .callback(tenant.slug.as_str(), &p.name.to_string())
+                .into(),
             source: p.source.into(),
             created_at: p.created_at,
             updated_at: p.updated_at,

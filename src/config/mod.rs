@@ -6,6 +6,7 @@ mod load;
 mod model;
 mod production;
 pub mod reference;
+mod sealing;
 mod secrets;
 mod secrets_schema;
 mod validate;

@@ -17,8 +17,6 @@ use base64::{
 };
 use hmac::{Hmac, Mac};
 
-use crate::config::CryptoConfig;
-
 const NONCE_LEN: usize = 12;
 
 /// A sealed secret as stored: the sealing key's id and `nonce || ciphertext || tag`.
@@ -75,11 +73,17 @@ pub fn decode_key(text: &str) -> Option<[u8; 32]> {
 }
 
 impl Sealer {
-    /// Builds the keyring from validated configuration. With no keys and `dev_mode`, an
-    /// ephemeral key is generated (secrets sealed with it are lost at restart); the caller
-    /// warns loudly.
-    pub fn from_config(config: &CryptoConfig, dev_mode: bool) -> Result<(Self, bool), SealError> {
-        if config.keys.is_empty() {
+    /// Builds the keyring from configured keys (id, base64 text) and the active key's id,
+    /// handed over by the configuration so sealing knows nothing of its shape. With no keys and
+    /// `dev_mode`, an ephemeral key is generated (secrets sealed with it are lost at restart);
+    /// the caller warns loudly. Keys that do not decode were refused by validation already.
+    pub fn from_keys<'a>(
+        active: Option<&str>,
+        keys: impl IntoIterator<Item = (&'a str, &'a str)>,
+        dev_mode: bool,
+    ) -> Result<(Self, bool), SealError> {
+        let configured: Vec<_> = keys.into_iter().collect();
+        if configured.is_empty() {
             return if dev_mode {
                 Ok((
                     Self::single("ephemeral", super::random::bytes::<32>()),
@@ -89,14 +93,12 @@ impl Sealer {
                 Err(SealError::NoKey)
             };
         }
-        let keys: BTreeMap<_, _> = config
-            .keys
-            .iter()
-            .filter_map(|(id, key)| decode_key(key.expose()).map(|k| (id.clone(), k)))
+        let keys: BTreeMap<_, _> = configured
+            .into_iter()
+            .filter_map(|(id, key)| decode_key(key).map(|k| (id.to_owned(), k)))
             .collect();
-        let active = config
-            .active_key
-            .clone()
+        let active = active
+            .map(str::to_owned)
             .or_else(|| keys.keys().next().cloned())
             .ok_or(SealError::NoKey)?;
         if !keys.contains_key(&active) {
@@ -199,17 +201,14 @@ impl Sealer {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Secret;
 
-    fn config(active: &str, keys: &[(&str, [u8; 32])]) -> CryptoConfig {
-        CryptoConfig {
-            active_key: Some(active.into()),
-            keys: keys
-                .iter()
-                .map(|(id, k)| (id.to_string(), Secret::new(STANDARD.encode(k))))
-                .collect(),
-            allow_missing_keys: false,
-        }
+    fn keyring(active: &str, keys: &[(&str, [u8; 32])]) -> Sealer {
+        let encoded: Vec<(&str, String)> = keys
+            .iter()
+            .map(|(id, k)| (*id, STANDARD.encode(k)))
+            .collect();
+        let pairs = encoded.iter().map(|(id, k)| (*id, k.as_str()));
+        Sealer::from_keys(Some(active), pairs, false).unwrap().0
     }
 
     #[test]
@@ -255,10 +254,9 @@ mod tests {
 
     #[test]
     fn an_older_key_still_opens_what_it_sealed_after_rotation() {
-        let (old, _) = Sealer::from_config(&config("k1", &[("k1", [1; 32])]), false).unwrap();
+        let old = keyring("k1", &[("k1", [1; 32])]);
         let sealed = old.seal_str("secret", "a");
-        let (rotated, _) =
-            Sealer::from_config(&config("k2", &[("k1", [1; 32]), ("k2", [2; 32])]), false).unwrap();
+        let rotated = keyring("k2", &[("k1", [1; 32]), ("k2", [2; 32])]);
         assert_eq!(rotated.open_string(&sealed, "a").unwrap(), "secret");
         assert_eq!(rotated.seal_str("new", "a").key_id, "k2");
     }
@@ -275,12 +273,11 @@ mod tests {
 
     #[test]
     fn without_keys_only_dev_mode_gets_an_ephemeral_key() {
-        let empty = CryptoConfig::default();
         assert_eq!(
-            Sealer::from_config(&empty, false).err(),
+            Sealer::from_keys(None, [], false).err(),
             Some(SealError::NoKey)
         );
-        let (sealer, ephemeral) = Sealer::from_config(&empty, true).unwrap();
+        let (sealer, ephemeral) = Sealer::from_keys(None, [], true).unwrap();
         assert!(ephemeral);
         assert_eq!(
             sealer.open_string(&sealer.seal_str("x", "a"), "a").unwrap(),

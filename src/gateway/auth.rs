@@ -23,12 +23,15 @@ use super::{
 };
 use crate::{
     crypto::hash,
-    domain::{GrantStatus, Scopes},
+    domain::Scopes,
     error::OAuthError,
-    oauth::{tenant, userinfo::bearer},
     state::AppState,
     store,
-    tokens::{AccessClaims, TokenError, access},
+    tokens::{
+        AccessClaims, TokenError, access,
+        bearer::bearer,
+        validate::{Refused, standing},
+    },
 };
 
 /// A request that passed authentication.
@@ -111,12 +114,16 @@ async fn target(state: &AppState, t: &str, s: &str) -> Result<Option<Arc<Target>
     if let Some(hit) = state.gateway.targets.get(&key).await {
         return Ok(Some(hit));
     }
-    let ctx = match tenant::resolve(state, t).await {
+    let ctx = match state.tenancy.resolve(t).await {
         Ok(ctx) => ctx,
-        Err(tenant::TenantError::Unknown) => return Ok(None),
-        Err(tenant::TenantError::Store(e)) => return Err(store_failure("gateway tenant", &e)),
+        Err(crate::tenancy::TenantError::Unknown) => return Ok(None),
+        Err(crate::tenancy::TenantError::Store(e)) => {
+            return Err(store_failure("gateway tenant", &e));
+        }
     };
-    let servers = tenant::servers(state, &ctx)
+    let servers = state
+        .tenancy
+        .servers(&ctx)
         .await
         .map_err(|e| store_failure("gateway servers", &e))?;
     let Some(server) = servers.into_iter().find(|x| x.name.as_str() == s) else {
@@ -128,11 +135,9 @@ async fn target(state: &AppState, t: &str, s: &str) -> Result<Option<Arc<Target>
     };
     let target = Arc::new(Target {
         resource_url: state.resource_url(ctx.slug(), server.name.as_str()),
-        metadata_url: state.public(&format!(
-            "/.well-known/oauth-protected-resource/t/{}/mcp/{}",
-            ctx.slug(),
-            server.name
-        )),
+        metadata_url: state
+            .urls
+            .protected_resource_metadata(ctx.slug(), server.name.as_str()),
         scopes: server
             .scopes
             .clone()
@@ -185,6 +190,7 @@ async fn authenticate(
     if claims.exp.saturating_add(leeway as i64) < now.timestamp() {
         return Err(Challenge::InvalidToken("the token has expired"));
     }
+    crate::telemetry::record_client_id(&claims.client_id);
     if claims.aud != target.resource_url {
         return Err(Challenge::InvalidToken(
             "the token was not issued for this MCP server",
@@ -204,12 +210,10 @@ async fn authenticate(
             }
         })
         .await?;
-    if token_state.revoked || token_state.grant_status == GrantStatus::Revoked {
-        return Err(Challenge::InvalidToken("the token has been revoked"));
-    }
-    if token_state.grant_status == GrantStatus::NeedsReauth {
-        return Err(Challenge::InvalidToken("the user must authorize again"));
-    }
+    standing(token_state.revoked, token_state.grant_status).map_err(|refused| match refused {
+        Refused::NeedsReauth => Challenge::InvalidToken("the user must authorize again"),
+        _ => Challenge::InvalidToken("the token has been revoked"),
+    })?;
     let granted = |wanted: &String| claims.scope.split(' ').any(|s| s == wanted);
     if !target.server.required_scopes.iter().all(granted) {
         let required = Scopes::from_trusted(target.server.required_scopes.clone());

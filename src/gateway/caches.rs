@@ -24,7 +24,7 @@ use super::{
     user_cache::{CachedUser, UserContexts},
 };
 use crate::{
-    coherence::CacheEvent, config::Config, domain::McpServer, oauth::tenant::TenantContext,
+    coherence::CacheEvent, config::Config, domain::McpServer, tenancy::TenantContext,
     tokens::AccessClaims,
 };
 

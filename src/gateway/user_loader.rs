@@ -15,9 +15,9 @@ use uuid::Uuid;
 use super::{upstream_token, user_cache::LoadError};
 use crate::{
     domain::UserContext,
-    oauth::tenant::{self, TenantContext},
     state::AppState,
     store,
+    tenancy::TenantContext,
     upstream::{UpstreamError, userinfo},
 };
 
@@ -41,7 +41,9 @@ pub async fn load(
         .await
         .map_err(|e| LoadError::from_store(&e))?
         .ok_or(LoadError::NeedsReauth)?;
-    let providers = tenant::providers(&state, &ctx)
+    let providers = state
+        .tenancy
+        .providers(&ctx)
         .await
         .map_err(|e| LoadError::from_store(&e))?;
     let provider = providers

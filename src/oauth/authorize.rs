@@ -2,6 +2,7 @@
 //! redirecting before both are known good), records a pending authorization, and shows the
 //! consent page — or, when this user already consented, goes straight upstream.
 
+use crate::tenancy::TenantContext;
 use axum::{
     extract::{Path, RawQuery, State},
     http::{HeaderMap, StatusCode},
@@ -10,12 +11,7 @@ use axum::{
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{
-    consent,
-    params::Params,
-    redirect,
-    tenant::{self, TenantContext},
-};
+use super::{consent, params::Params, redirect};
 use crate::{
     domain::{Client, GrantType, McpServer, PendingAuthorization, PkceChallenge, Scopes},
     error::{ErrorCode, ErrorPage},
@@ -62,7 +58,7 @@ pub async fn authorize(
 }
 
 async fn trust(state: &AppState, raw: &str, query: &str) -> Result<Trusted, ErrorPage> {
-    let ctx = tenant::resolve(state, raw).await?;
+    let ctx = state.tenancy.resolve(raw).await?;
     let bad = |message: String| {
         ErrorPage::new(
             StatusCode::BAD_REQUEST,
@@ -129,10 +125,10 @@ async fn validate(state: &AppState, t: &Trusted) -> Result<PendingAuthorization,
         let e = crate::error::OAuthError::from(e);
         (e.code, e.description.into_owned())
     };
-    let servers = tenant::servers(state, &t.ctx).await.map_err(internal)?;
+    let servers = state.tenancy.servers(&t.ctx).await.map_err(internal)?;
     let server = pick_server(state, t, &servers)?;
     let scopes = pick_scopes(t, server)?;
-    let providers = tenant::providers(state, &t.ctx).await.map_err(internal)?;
+    let providers = state.tenancy.providers(&t.ctx).await.map_err(internal)?;
     let provider = server
         .provider_id
         .and_then(|id| providers.iter().find(|p| p.id == id))

@@ -6,6 +6,7 @@
 //! is exchanged, the grant stored with its tokens sealed, and the client gets the bridge's own
 //! single-use code.
 
+use crate::tenancy::TenantContext;
 use axum::{
     extract::{Path, RawQuery, State},
     http::{HeaderMap, StatusCode, header},
@@ -14,12 +15,7 @@ use axum::{
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{
-    consent, cookies,
-    params::Params,
-    redirect,
-    tenant::{self, TenantContext},
-};
+use super::{consent, cookies, params::Params, redirect};
 use crate::{
     crypto::{hash, random},
     domain::{AuthorizationCode, Client, PendingAuthorization, UpstreamProvider},
@@ -35,7 +31,7 @@ pub async fn callback(
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Result<Response, ErrorPage> {
-    let ctx = tenant::resolve(&state, &raw).await?;
+    let ctx = state.tenancy.resolve(&raw).await?;
     let bad = |m: &'static str| {
         ErrorPage::new(StatusCode::BAD_REQUEST, "Sign-in could not be completed", m)
     };
@@ -55,7 +51,7 @@ pub async fn callback(
     let found = store::pending::find_by_state(&state.pool, ctx.tenant.id, &state_hash)
         .await?
         .ok_or_else(gone)?;
-    let providers = tenant::providers(&state, &ctx).await?;
+    let providers = state.tenancy.providers(&ctx).await?;
     let provider = providers
         .into_iter()
         .find(|p| p.id == found.provider_id && p.name.as_str() == provider_name)

@@ -2,13 +2,13 @@
 //! (dynamic or static) client from the store, or — for an `https` URL — the client described by
 //! its metadata document, from the cache while fresh, otherwise fetched, checked and stored.
 
+use crate::tenancy::TenantContext;
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use super::{
     client_metadata::{RawMetadata, Rules, validate},
     client_metadata_document::{self as document, FetchError},
-    tenant::TenantContext,
 };
 use crate::{
     domain::{AuthMethod, Client, ClientKind},
@@ -59,6 +59,7 @@ pub async fn resolve_client(
     client_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Client>, ClientLookupError> {
+    crate::telemetry::record_client_id(client_id);
     let pool = &state.pool;
     let registered = store::clients::find(pool, ctx.tenant.id, client_id).await?;
     if let Some(client) = registered

@@ -2,6 +2,7 @@
 //! the user sees which client asks for which MCP server and scopes before the browser is sent
 //! upstream. `POST /t/{tenant}/consent` approves or denies.
 
+use crate::tenancy::TenantContext;
 use axum::{
     Form,
     extract::{Path, State},
@@ -12,10 +13,7 @@ use chrono::Utc;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{
-    cookies, redirect,
-    tenant::{self, TenantContext},
-};
+use super::{cookies, redirect};
 use crate::{
     crypto::hash,
     domain::{AuthMethod, Client, PendingAuthorization},
@@ -105,7 +103,7 @@ pub async fn render(
         tenant = escape(&ctx.tenant.display_name),
         redirect_host = escape(&redirect_host),
         resource = escape(&pending.resource),
-        action = escape(&format!("{}/consent", ctx.issuer)),
+        action = escape(&crate::urls::consent(&ctx.issuer)),
         pending = pending.id,
         csrf = binding.csrf,
     );
@@ -130,7 +128,7 @@ pub async fn submit(
     headers: HeaderMap,
     form: Result<Form<ConsentForm>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, ErrorPage> {
-    let ctx = tenant::resolve(&state, &raw).await?;
+    let ctx = state.tenancy.resolve(&raw).await?;
     let expired = || {
         ErrorPage::new(
             StatusCode::BAD_REQUEST,
@@ -237,7 +235,7 @@ async fn approve(
     nonce: &str,
     remembered: Option<&str>,
 ) -> Result<Response, ErrorPage> {
-    let providers = tenant::providers(state, ctx).await?;
+    let providers = state.tenancy.providers(ctx).await?;
     let provider = providers
         .iter()
         .find(|p| p.id == pending.provider_id)

@@ -4,6 +4,7 @@
 //! clients' tokens when a client asks (RFC 7662 section 4: the server decides who may see a
 //! token's details, and one client has no business reading another's subject and scopes).
 
+use crate::tenancy::TenantContext;
 use axum::{
     Json,
     extract::{Path, State},
@@ -15,7 +16,6 @@ use serde_json::json;
 
 use super::{
     body::Body,
-    tenant::{self, TenantContext},
     token::{client_auth, form},
 };
 use crate::{
@@ -81,7 +81,7 @@ pub async fn introspect(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, OAuthError> {
-    let ctx = tenant::resolve(&state, &raw).await?;
+    let ctx = state.tenancy.resolve(&raw).await?;
     let params = form(&headers, &body)?;
     let caller = authenticate_resource_server(&state, &ctx, &headers, &params).await?;
     let token = params

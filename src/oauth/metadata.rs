@@ -9,7 +9,7 @@ use axum::{
 };
 use serde_json::{Value, json};
 
-use super::tenant::{self, TenantContext};
+use crate::tenancy::TenantContext;
 use crate::{error::OAuthError, state::AppState, store};
 
 /// RFC 8414 section 2, plus what MCP clients look for: `code_challenge_methods_supported`
@@ -55,7 +55,7 @@ pub async fn authorization_server(
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Response, OAuthError> {
-    let ctx = tenant::resolve(&state, &raw).await?;
+    let ctx = state.tenancy.resolve(&raw).await?;
     Ok(cached_json(document(&state, &ctx)))
 }
 
@@ -63,8 +63,8 @@ pub async fn protected_resource(
     State(state): State<AppState>,
     Path((raw, server)): Path<(String, String)>,
 ) -> Result<Response, OAuthError> {
-    let ctx = tenant::resolve(&state, &raw).await?;
-    let servers = tenant::servers(&state, &ctx).await?;
+    let ctx = state.tenancy.resolve(&raw).await?;
+    let servers = state.tenancy.servers(&ctx).await?;
     let server = servers
         .iter()
         .find(|s| s.name.as_str() == server)
@@ -89,7 +89,7 @@ pub async fn jwks(
     State(state): State<AppState>,
     Path(raw): Path<String>,
 ) -> Result<Response, OAuthError> {
-    let ctx = tenant::resolve(&state, &raw).await?;
+    let ctx = state.tenancy.resolve(&raw).await?;
     let keys = store::signing_keys::published(&state.pool, ctx.tenant.id).await?;
     Ok(cached_json(json!({ "keys": keys })))
 }

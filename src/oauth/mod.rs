@@ -16,7 +16,6 @@ pub mod rate_limit;
 pub mod redirect;
 pub mod register;
 pub mod revoke;
-pub mod tenant;
 pub mod token;
 pub mod userinfo;
 
@@ -94,8 +93,5 @@ pub fn routes(max_body_bytes: usize) -> Router<AppState> {
         .route("/t/{tenant}/consent", post(consent::submit))
         .route("/t/{tenant}/callback/{provider}", get(callback::callback))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes));
-    Router::new()
-        .merge(machine)
-        .merge(browser)
-        .merge(crate::dev_idp::routes())
+    Router::new().merge(machine).merge(browser)
 }

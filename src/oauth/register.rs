@@ -6,6 +6,7 @@
 //! per-IP rate limit, a body size limit enforced while reading, typed parsing with bounded
 //! lists, and a per-tenant cap on dynamic clients.
 
+use crate::tenancy::TenantContext;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 
 use axum::{
@@ -19,10 +20,7 @@ use chrono::Utc;
 use http_body_util::{BodyExt, LengthLimitError, Limited};
 use serde_json::{Map, Value};
 
-use super::{
-    client_metadata::{RawMetadata, Rules, ValidMetadata, validate},
-    tenant::{self, TenantContext},
-};
+use super::client_metadata::{RawMetadata, Rules, ValidMetadata, validate};
 use crate::{
     crypto::{hash, random},
     domain::{AuthMethod, Client, ClientKind},
@@ -44,7 +42,7 @@ pub async fn register(
 ) -> Result<Response, OAuthError> {
     let ip = admit(&state, peer)?;
     let config = &state.config.registration;
-    let ctx = tenant::resolve(&state, &raw_tenant).await?;
+    let ctx = state.tenancy.resolve(&raw_tenant).await?;
     let value = read_json(&headers, body, state.config.server.max_body_bytes).await?;
     let valid = validate(
         RawMetadata::from_json(value)?,
@@ -87,7 +85,7 @@ pub async fn read(
     Path((raw_tenant, client_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, OAuthError> {
-    let ctx = tenant::resolve(&state, &raw_tenant).await?;
+    let ctx = state.tenancy.resolve(&raw_tenant).await?;
     authorise(&state, &ctx, &client_id, &headers).await?;
     let client = store::clients::find(&state.pool, ctx.tenant.id, &client_id)
         .await?
@@ -104,7 +102,7 @@ pub async fn delete(
     Path((raw_tenant, client_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, OAuthError> {
-    let ctx = tenant::resolve(&state, &raw_tenant).await?;
+    let ctx = state.tenancy.resolve(&raw_tenant).await?;
     authorise(&state, &ctx, &client_id, &headers).await?;
     if !store::clients::delete(&state.pool, ctx.tenant.id, &client_id).await? {
         return Err(invalid_token());

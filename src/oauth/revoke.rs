@@ -10,7 +10,6 @@ use chrono::Utc;
 
 use super::{
     body::Body,
-    tenant,
     token::{client_auth, form},
 };
 use crate::{crypto::hash, error::OAuthError, state::AppState, store, tokens::access};
@@ -21,7 +20,7 @@ pub async fn revoke(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, OAuthError> {
-    let ctx = tenant::resolve(&state, &raw).await?;
+    let ctx = state.tenancy.resolve(&raw).await?;
     let params = form(&headers, &body)?;
     let client = client_auth::authenticate(&state, &ctx, &headers, &params).await?;
     let token = params

@@ -3,29 +3,21 @@
 use axum::{
     Json,
     extract::{Path, State},
-    http::{HeaderMap, StatusCode, header},
+    http::{HeaderMap, StatusCode},
     response::{IntoResponse, Response},
 };
 use chrono::Utc;
 use serde_json::json;
 
-use super::tenant;
 use crate::{
     error::{ErrorCode, OAuthError},
     state::AppState,
     store,
-    tokens::validate::{Refused, validate},
+    tokens::{
+        bearer::bearer,
+        validate::{Refused, validate},
+    },
 };
-
-/// `Authorization: Bearer …` (RFC 6750 section 2.1), case-insensitive scheme.
-pub fn bearer(headers: &HeaderMap) -> Option<&str> {
-    let value = headers.get(header::AUTHORIZATION)?.to_str().ok()?;
-    let (scheme, token) = value.split_once(' ')?;
-    scheme
-        .eq_ignore_ascii_case("bearer")
-        .then(|| token.trim())
-        .filter(|t| !t.is_empty())
-}
 
 fn invalid_token(description: &'static str) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidToken, description)
@@ -40,7 +32,7 @@ pub async fn userinfo(
     Path(raw): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, OAuthError> {
-    let ctx = tenant::resolve(&state, &raw).await?;
+    let ctx = state.tenancy.resolve(&raw).await?;
     let token = bearer(&headers).ok_or_else(|| {
         OAuthError::new(ErrorCode::InvalidRequest, "a bearer token is required")
             .with_status(StatusCode::UNAUTHORIZED)

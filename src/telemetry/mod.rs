@@ -72,3 +72,14 @@ pub fn init_with_traces(config: &LogConfig, output: LogOutput, traces: Option<&t
         registry.with(fmt::layer().with_writer(writer)).try_init()
     };
 }
+
+/// Records the resolved tenant on the request span (declared empty in `startup::router`), so
+/// every log line of the request names it.
+pub fn record_tenant(slug: &str) {
+    tracing::Span::current().record("tenant", slug);
+}
+
+/// Records the authenticated or named client on the request span.
+pub fn record_client_id(client_id: &str) {
+    tracing::Span::current().record("client_id", client_id);
+}

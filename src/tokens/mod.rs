@@ -3,6 +3,7 @@
 //! (verify), which must not depend on each other.
 
 pub mod access;
+pub mod bearer;
 pub mod keys;
 pub mod validate;
 

@@ -41,12 +41,47 @@ pub async fn validate(
         .await
         .map_err(TokenError::Store)?
         .ok_or(Refused::Revoked)?;
-    if state.revoked {
+    standing(state.revoked, state.grant_status)?;
+    Ok(Validated { claims, state })
+}
+
+/// Is an access token that verifies as a JWT still good? The one answer used by the gateway
+/// (from its token-state cache), userinfo and introspection (from the database): a revoked
+/// token or grant is refused, a grant that needs the user again is refused with that reason.
+pub fn standing(token_revoked: bool, grant: GrantStatus) -> Result<(), Refused> {
+    if token_revoked {
         return Err(Refused::Revoked);
     }
-    match state.grant_status {
-        GrantStatus::Active => Ok(Validated { claims, state }),
+    match grant {
+        GrantStatus::Active => Ok(()),
         GrantStatus::NeedsReauth => Err(Refused::NeedsReauth),
         GrantStatus::Revoked => Err(Refused::Revoked),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_an_unrevoked_token_of_an_active_grant_is_good() {
+        assert!(standing(false, GrantStatus::Active).is_ok());
+        assert!(matches!(
+            standing(true, GrantStatus::Active),
+            Err(Refused::Revoked)
+        ));
+        assert!(matches!(
+            standing(false, GrantStatus::Revoked),
+            Err(Refused::Revoked)
+        ));
+        assert!(matches!(
+            standing(false, GrantStatus::NeedsReauth),
+            Err(Refused::NeedsReauth)
+        ));
+        // A revoked token is revoked, whatever its grant says.
+        assert!(matches!(
+            standing(true, GrantStatus::NeedsReauth),
+            Err(Refused::Revoked)
+        ));
     }
 }

@@ -30,6 +30,7 @@ use crate::{
     crypto::Sealer,
     domain::{Secret, UpstreamProvider, UpstreamTokens, UserContext},
     store,
+    urls::BridgeUrls,
 };
 
 /// Where the browser goes upstream, and what must be kept to finish the login.
@@ -53,12 +54,12 @@ pub struct Upstream {
     sealer: Arc<Sealer>,
     discovery: discovery::DiscoveryCache,
     jwks: jwks::JwksCache,
-    public_url: Url,
+    urls: BridgeUrls,
     leeway_secs: u64,
 }
 
 impl Upstream {
-    pub fn new(pool: PgPool, sealer: Arc<Sealer>, public_url: Url, leeway_secs: u64) -> Self {
+    pub fn new(pool: PgPool, sealer: Arc<Sealer>, urls: BridgeUrls, leeway_secs: u64) -> Self {
         let http = http::client();
         Self {
             discovery: discovery::DiscoveryCache::new(http.clone()),
@@ -66,7 +67,7 @@ impl Upstream {
             http,
             pool,
             sealer,
-            public_url,
+            urls,
             leeway_secs,
         }
     }
@@ -95,24 +96,12 @@ impl Upstream {
 
     /// The bridge's redirect URI at the IdP: one per provider (mix-up defence, RFC 9700 4.4).
     pub fn callback_url(&self, tenant: &str, provider: &UpstreamProvider) -> Url {
-        self.base()
-            .join(&format!("t/{tenant}/callback/{}", provider.name))
-            .unwrap_or_else(|_| self.public_url.clone())
+        self.urls.callback(tenant, provider.name.as_str())
     }
 
     /// Where the built-in `dev` provider of a tenant is served.
     pub fn dev_base(&self, tenant: &str, provider: &UpstreamProvider) -> Url {
-        self.base()
-            .join(&format!("dev-idp/t/{tenant}/{}/", provider.name))
-            .unwrap_or_else(|_| self.public_url.clone())
-    }
-
-    fn base(&self) -> Url {
-        let mut base = self.public_url.clone();
-        if !base.path().ends_with('/') {
-            base.set_path(&format!("{}/", base.path()));
-        }
-        base
+        self.urls.dev_idp_base(tenant, provider.name.as_str())
     }
 
     pub async fn endpoints(

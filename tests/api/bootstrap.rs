@@ -25,7 +25,7 @@ url = "http://127.0.0.1:9001/mcp"
 
 fn sealer() -> Sealer {
     let config = test_config("");
-    Sealer::from_config(&config.crypto, false).unwrap().0
+    config.crypto.sealer(false).unwrap().0
 }
 
 #[sqlx::test]

@@ -20,12 +20,10 @@ use axum::{
 use chrono::Utc;
 use mcp_auth_bridge::{
     domain::{AuthMethod, ClientKind},
-    oauth::{
-        clients::{ClientLookupError, resolve_client},
-        tenant::{self, TenantContext},
-    },
+    oauth::clients::{ClientLookupError, resolve_client},
     startup::{Application, DatabaseSetup},
     state::AppState,
+    tenancy::TenantContext,
 };
 use serde_json::{Value, json};
 use sqlx::PgPool;
@@ -113,7 +111,7 @@ async fn state(pool: PgPool, registration: &str) -> (AppState, TenantContext) {
         .await
         .unwrap();
     let state = app.state().clone();
-    let ctx = tenant::resolve(&state, "acme").await.unwrap();
+    let ctx = state.tenancy.resolve("acme").await.unwrap();
     (state, ctx)
 }
 

@@ -13,9 +13,7 @@ mod salesforce;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use mcp_auth_bridge::{
-    crypto::Sealer, domain::UpstreamProvider, store::providers, upstream::Upstream,
-};
+use mcp_auth_bridge::{domain::UpstreamProvider, store::providers, upstream::Upstream};
 use reqwest::StatusCode;
 use serde_json::Value;
 use sqlx::PgPool;
@@ -195,11 +193,11 @@ pub fn assert_userinfo(me: &Value, idp: &FakeIdp, subject: &str) {
 /// An `Upstream` over the same database and sealing key as the app, and the tenant's provider.
 pub async fn upstream_for(app: &TestApp) -> (Upstream, UpstreamProvider) {
     let config = test_config("");
-    let sealer = Sealer::from_config(&config.crypto, false).unwrap().0;
+    let sealer = config.crypto.sealer(false).unwrap().0;
     let upstream = Upstream::new(
         app.pool.clone(),
         Arc::new(sealer),
-        app.address.parse().unwrap(),
+        mcp_auth_bridge::urls::BridgeUrls::new(app.address.parse().unwrap()),
         60,
     );
     let tenant_id: uuid::Uuid = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = 'acme'")

@@ -2,6 +2,7 @@
 //! matching resource, single use; a replayed code revokes every token issued from it
 //! (RFC 9700 section 4.2.4).
 
+use crate::tenancy::TenantContext;
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -13,7 +14,6 @@ use crate::{
     crypto::hash,
     domain::{Client, GrantStatus, GrantType},
     error::{ErrorCode, OAuthError},
-    oauth::tenant::TenantContext,
     state::AppState,
     store::{self, codes::Redemption, tokens::NewFamily},
 };

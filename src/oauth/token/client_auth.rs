@@ -1,6 +1,7 @@
 //! Client authentication at the token, revocation and introspection endpoints (RFC 6749
 //! section 2.3): `client_secret_basic`, `client_secret_post`, or `none` for public clients.
 
+use crate::tenancy::TenantContext;
 use axum::http::{HeaderMap, header};
 use base64::{Engine, engine::general_purpose::STANDARD};
 use chrono::Utc;
@@ -9,7 +10,7 @@ use crate::{
     crypto::hash,
     domain::{AuthMethod, Client},
     error::OAuthError,
-    oauth::{clients, params::Params, tenant::TenantContext},
+    oauth::{clients, params::Params},
     state::AppState,
 };
 

@@ -10,9 +10,9 @@ use crate::{
     crypto::{hash, random},
     domain::Scopes,
     error::OAuthError,
-    oauth::tenant::TenantContext,
     state::AppState,
     store::tokens::{self, NewAccessToken},
+    tenancy::TenantContext,
     tokens::{AccessClaims, access, keys::Signer},
 };
 

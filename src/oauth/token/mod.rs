@@ -15,7 +15,7 @@ use axum::{
     response::{IntoResponse, Response},
 };
 
-use super::{body::Body, params::Params, tenant};
+use super::{body::Body, params::Params};
 use crate::{
     domain::GrantType,
     error::{ErrorCode, OAuthError},
@@ -29,7 +29,7 @@ pub async fn token(
     headers: HeaderMap,
     Body(body): Body,
 ) -> Result<Response, OAuthError> {
-    let ctx = tenant::resolve(&state, &raw).await?;
+    let ctx = state.tenancy.resolve(&raw).await?;
     let params = form(&headers, &body)?;
     let grant_type = request::grant_type(&params)?;
     if grant_type == GrantType::TokenExchange {

@@ -9,6 +9,7 @@
 //! One transaction of four round trips: `BEGIN`, the locking read, one rotation statement (a CTE
 //! that writes everything, see `store::tokens::rotate`), `COMMIT`.
 
+use crate::tenancy::TenantContext;
 use chrono::{DateTime, Utc};
 
 use super::{
@@ -19,7 +20,6 @@ use crate::{
     crypto::hash,
     domain::{Client, GrantStatus, RefreshStatus, Scopes},
     error::{ErrorCode, OAuthError},
-    oauth::tenant::TenantContext,
     state::AppState,
     store::{self, tokens::LockedRefresh},
 };

@@ -5,13 +5,14 @@
 //! API just refused: the bridge then refreshes once, however many callers report the same token.
 //! Each exchange is written to the audit log.
 
+use crate::tenancy::TenantContext;
 use chrono::Utc;
 use serde_json::{Value, json};
 
 use crate::{
     crypto::hash,
     error::OAuthError,
-    oauth::{params::Params, tenant::TenantContext, token::client_auth},
+    oauth::{params::Params, token::client_auth},
     state::AppState,
     store::{self, audit::AuditEntry},
     tokens::validate::{Refused, validate},

@@ -15,8 +15,9 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{
-    Outcome, RefreshError, UpstreamAccess, record_duration,
-    run::{Ctx, from_store, internal, load},
+    Outcome, RefreshError, UpstreamAccess,
+    context::{Ctx, from_store, internal, load},
+    record_duration,
 };
 use crate::{
     crypto::hash::fingerprint,

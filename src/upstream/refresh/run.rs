@@ -1,35 +1,29 @@
 //! One flight: re-read the grant, decide whether a refresh is still needed, take the lease or
 //! wait for whoever holds it, and re-read what they stored.
 
-use std::{sync::Arc, time::Duration};
+use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use sqlx::PgPool;
 use uuid::Uuid;
 
-use super::{Busy, Flown, Outcome, RefreshError, RefreshPolicy, UpstreamAccess, holder};
+use super::{
+    Busy, Flown, Outcome, RefreshError, UpstreamAccess,
+    context::{Ctx, access_of, from_store, internal, load},
+    holder,
+};
 use crate::{
-    crypto::{Sealer, hash::constant_time_eq},
+    crypto::hash::constant_time_eq,
     domain::{GrantStatus, Secret},
     store::{
-        self, StoreError,
+        self,
         grants::GrantTokens,
         refresh_leases::{Lease, Taken},
     },
-    upstream::Upstream,
 };
 
 /// Rounds of "read, lease or wait" per flight: the first normally decides; a second follows a
 /// holder that crashed or an `invalid_grant` that lost to a newer token; a third is slack.
 const ROUNDS: u32 = 3;
-
-pub struct Ctx {
-    pub pool: PgPool,
-    pub sealer: Arc<Sealer>,
-    pub upstream: Upstream,
-    pub policy: RefreshPolicy,
-    pub skew: Duration,
-}
 
 /// What the caller needs from the flight.
 pub enum Want {
@@ -74,35 +68,6 @@ fn due(
     let half_life = (expires - obtained) / 2;
     let skew = skew.min(half_life).max(chrono::Duration::zero());
     expires.checked_sub_signed(skew).is_none_or(|at| at <= now)
-}
-
-pub fn access_of(grant: &GrantTokens) -> UpstreamAccess {
-    UpstreamAccess {
-        token: grant.access_token.clone(),
-        expires_at: grant.access_expires_at,
-        version: grant.version,
-    }
-}
-
-pub fn internal(e: impl std::fmt::Display) -> RefreshError {
-    RefreshError::Internal(e.to_string())
-}
-
-/// A store error: the database being unavailable is its own, transient answer (503 naming the
-/// database); anything else is a bug or corrupt data.
-pub fn from_store(e: StoreError) -> RefreshError {
-    if e.is_unavailable() {
-        RefreshError::DatabaseUnavailable
-    } else {
-        internal(e)
-    }
-}
-
-pub async fn load(ctx: &Ctx, grant_id: Uuid) -> Result<GrantTokens, RefreshError> {
-    store::grants::load_tokens(&ctx.pool, &ctx.sealer, grant_id)
-        .await
-        .map_err(from_store)?
-        .ok_or(RefreshError::Revoked)
 }
 
 pub async fn run(ctx: &Ctx, grant_id: Uuid, want: &Want, now: DateTime<Utc>, flow: Uuid) -> Flown {

@@ -17,6 +17,7 @@
 //! grant whose refreshes fail backs off; a dead lease holder is noticed within one short lease;
 //! and refreshes driven by rejected-token reports are bounded per grant.
 
+mod context;
 mod flight;
 mod holder;
 mod policy;
@@ -33,8 +34,9 @@ use uuid::Uuid;
 pub use policy::RefreshPolicy;
 
 use self::{
+    context::Ctx,
     flight::{Flights, Role},
-    run::{Ctx, Want},
+    run::Want,
 };
 use super::Upstream;
 use crate::{
@@ -195,7 +197,7 @@ impl RefreshCoordinator {
     ) -> Result<UpstreamAccess, RefreshError> {
         let grant = self.read(grant_id).await?;
         if !Want::Current.needs_refresh(&grant, self.ctx.skew, now) {
-            return Ok(run::access_of(&grant));
+            return Ok(context::access_of(&grant));
         }
         let key = FlightKey::Current(grant_id);
         self.fly(key, grant_id, Want::Current, now).await
@@ -216,7 +218,7 @@ impl RefreshCoordinator {
             tracing::debug!(grant_id = %grant_id, rejected = %hash::fingerprint(rejected),
                 "the rejected upstream token was already replaced");
             record(grant.provider_kind.as_str(), "reused_newer");
-            return Ok(run::access_of(&grant));
+            return Ok(context::access_of(&grant));
         }
         let key = FlightKey::Replace(grant_id, hash::sha256(rejected.as_bytes()));
         self.fly(key, grant_id, want, now).await
@@ -224,7 +226,7 @@ impl RefreshCoordinator {
 
     /// The fast path's read: the stored token and whether the grant may be used at all.
     async fn read(&self, grant_id: Uuid) -> Result<GrantTokens, RefreshError> {
-        let grant = run::load(&self.ctx, grant_id).await?;
+        let grant = context::load(&self.ctx, grant_id).await?;
         match grant.status {
             GrantStatus::Active => Ok(grant),
             GrantStatus::NeedsReauth => Err(RefreshError::NeedsReauth),

@@ -8,12 +8,12 @@
 pub mod bootstrap;
 /// The command line (`serve`, `migrate`, `check-config`, `config-schema`).
 pub mod cli;
+/// `database.url = "embedded"`: a private PostgreSQL cluster for a first run (dev mode).
+pub mod embedded_postgres;
 /// The start-up check for stored secrets sealed with keys no longer configured.
 pub mod missing_keys;
 /// The accept loop: TCP_NODELAY, header-read timeout, connection limit, draining.
 pub mod serve;
-/// `database.url = "embedded"`: a private PostgreSQL cluster for a first run (dev mode).
-pub mod embedded_postgres;
 /// Building the router, binding, running until a signal, draining.
 pub mod startup;
 /// Background cleanup of expired and orphaned rows, one replica at a time.

@@ -65,27 +65,29 @@ pub fn router(state: AppState) -> Router {
                 http::header::COOKIE,
                 http::header::PROXY_AUTHORIZATION,
             ]))
-            .layer(TraceLayer::new_for_http().make_span_with(move |req: &Request| {
-                // The path only: query strings carry codes and states.
-                let request_id = req
-                    .extensions()
-                    .get::<request_id::RequestId>()
-                    .map(|r| r.0.as_str())
-                    .unwrap_or("-");
-                // The tenant as the path names it; `tenancy` records the resolved one, and
-                // `client_id` is filled in once known (`telemetry::record_*`).
-                let tenant = telemetry::trace_context::tenant_of(req.uri().path());
-                let span = tracing::info_span!(
-                    "request",
-                    %request_id,
-                    method = %req.method(),
-                    path = %req.uri().path(),
-                    tenant,
-                    client_id = tracing::field::Empty,
-                );
-                telemetry::trace_context::adopt_remote_parent(&span, req, &trusted_proxies);
-                span
-            }))
+            .layer(
+                TraceLayer::new_for_http().make_span_with(move |req: &Request| {
+                    // The path only: query strings carry codes and states.
+                    let request_id = req
+                        .extensions()
+                        .get::<request_id::RequestId>()
+                        .map(|r| r.0.as_str())
+                        .unwrap_or("-");
+                    // The tenant as the path names it; `tenancy` records the resolved one, and
+                    // `client_id` is filled in once known (`telemetry::record_*`).
+                    let tenant = telemetry::trace_context::tenant_of(req.uri().path());
+                    let span = tracing::info_span!(
+                        "request",
+                        %request_id,
+                        method = %req.method(),
+                        path = %req.uri().path(),
+                        tenant,
+                        client_id = tracing::field::Empty,
+                    );
+                    telemetry::trace_context::adopt_remote_parent(&span, req, &trusted_proxies);
+                    span
+                }),
+            )
             .layer(middleware::from_fn(telemetry::http_metrics::record))
             .layer(CatchPanicLayer::new()),
     )

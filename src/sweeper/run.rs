@@ -46,6 +46,7 @@ async fn locked(
     }
     let lock_timeout_ms = sweeper.options.lock_timeout.as_millis().max(1);
     sql::set_lock_timeout(conn, u64::try_from(lock_timeout_ms).unwrap_or(u64::MAX)).await?;
+    sql::relax_commit_durability(conn).await?;
     let run_id = sql::start_run(&sweeper.pool, now).await?;
     let mut report = SweepReport::default();
     let outcome = delete_all(sweeper, conn, &cutoffs(sweeper, now), shutdown, &mut report).await;

@@ -174,7 +174,8 @@ async fn main() -> anyhow::Result<()> {
     let key = signing::generate_es256();
     let signer = Signer {
         kid: key.kid.clone(),
-        key: signing::encoding_key(key.private_pkcs8_der.expose()),
+        key: signing::Es256Key::from_pkcs8(key.private_pkcs8_der.expose())
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
     };
     let clients: Vec<String> = (0..CLIENTS).map(|_| Uuid::new_v4().to_string()).collect();
     println!(

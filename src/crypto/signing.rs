@@ -4,8 +4,12 @@
 //! before it is stored.
 
 use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::{DecodingKey, Header, errors::ErrorKind};
 use p256::{ecdsa::SigningKey, pkcs8::EncodePrivateKey};
+use ring::{
+    rand::SystemRandom,
+    signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair},
+};
 use serde::{Deserialize, Serialize};
 
 use crate::domain::Secret;
@@ -66,8 +70,56 @@ fn thumbprint(x: &str, y: &str) -> String {
     URL_SAFE_NO_PAD.encode(super::hash::sha256(canonical.as_bytes()))
 }
 
-pub fn encoding_key(private_pkcs8_der: &[u8]) -> EncodingKey {
-    EncodingKey::from_ec_der(private_pkcs8_der)
+/// An ES256 private key parsed once, producing compact JWS (RFC 7515 section 7.1).
+///
+/// Why not `jsonwebtoken::encode`: it parses the PKCS#8 document on every call, and ring's
+/// parser recomputes the public key from the private one to check the pair (a scalar
+/// multiplication, as costly as the signature itself). The gateway signs an
+/// `X-Auth-Assertion` for every access token it has not seen in the last 30 s, so with many
+/// rarely-seen users that parse was about half of a request's signing cost (issue 13;
+/// `bench/README.md`, "Gateway").
+pub struct Es256Key {
+    pair: EcdsaKeyPair,
+    rng: SystemRandom,
+}
+
+impl std::fmt::Debug for Es256Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Es256Key(..)")
+    }
+}
+
+impl Es256Key {
+    pub fn from_pkcs8(private_pkcs8_der: &[u8]) -> Result<Self, InvalidKey> {
+        let rng = SystemRandom::new();
+        let pair =
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, private_pkcs8_der, &rng)
+                .map_err(|_| InvalidKey)?;
+        Ok(Self { pair, rng })
+    }
+
+    /// `header.claims.signature`, base64url without padding, with the signature's `S` in its
+    /// low form (`(r, n - s)` when ring gave a high one: the same signature, and the only form
+    /// the bridge's verifier accepts).
+    pub fn sign<T: Serialize>(
+        &self,
+        header: &Header,
+        claims: &T,
+    ) -> Result<String, jsonwebtoken::errors::Error> {
+        let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header)?);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims)?, &mut token);
+        let signature = self
+            .pair
+            .sign(&self.rng, token.as_bytes())
+            .map_err(|_| jsonwebtoken::errors::Error::from(ErrorKind::InvalidEcdsaKey))?;
+        let signature = p256::ecdsa::Signature::from_slice(signature.as_ref())
+            .map_err(|_| jsonwebtoken::errors::Error::from(ErrorKind::InvalidSignature))?;
+        let low = signature.normalize_s().unwrap_or(signature);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(low.to_bytes(), &mut token);
+        Ok(token)
+    }
 }
 
 pub fn decoding_key(public: &PublicJwk) -> Result<DecodingKey, InvalidKey> {
@@ -85,12 +137,10 @@ mod tests {
         let mut header = Header::new(Algorithm::ES256);
         header.kid = Some(key.kid.clone());
         let claims = serde_json::json!({"sub": "u1", "exp": 4_000_000_000u64});
-        let token = jsonwebtoken::encode(
-            &header,
-            &claims,
-            &encoding_key(key.private_pkcs8_der.expose()),
-        )
-        .unwrap();
+        let token = Es256Key::from_pkcs8(key.private_pkcs8_der.expose())
+            .unwrap()
+            .sign(&header, &claims)
+            .unwrap();
         let mut validation = Validation::new(Algorithm::ES256);
         validation.validate_aud = false;
         let data = jsonwebtoken::decode::<serde_json::Value>(
@@ -106,12 +156,13 @@ mod tests {
     fn another_keys_jwk_does_not_verify() {
         let (a, b) = (generate_es256(), generate_es256());
         assert_ne!(a.kid, b.kid);
-        let token = jsonwebtoken::encode(
-            &Header::new(Algorithm::ES256),
-            &serde_json::json!({"exp": 4_000_000_000u64}),
-            &encoding_key(a.private_pkcs8_der.expose()),
-        )
-        .unwrap();
+        let token = Es256Key::from_pkcs8(a.private_pkcs8_der.expose())
+            .unwrap()
+            .sign(
+                &Header::new(Algorithm::ES256),
+                &serde_json::json!({"exp": 4_000_000_000u64}),
+            )
+            .unwrap();
         let mut validation = Validation::new(Algorithm::ES256);
         validation.validate_aud = false;
         assert!(

@@ -53,5 +53,5 @@ pub fn sign(
         iat: now.timestamp(),
         exp: now.timestamp() + LIFETIME_SECS,
     };
-    jsonwebtoken::encode(&header, &claims, &signer.key).map(crate::tokens::access::with_low_s)
+    signer.key.sign(&header, &claims)
 }

@@ -56,25 +56,7 @@ pub fn sign(signer: &Signer, claims: &AccessClaims) -> Result<String, jsonwebtok
     let mut header = Header::new(Algorithm::ES256);
     header.kid = Some(signer.kid.clone());
     header.typ = Some(ACCESS_TOKEN_TYP.into());
-    jsonwebtoken::encode(&header, claims, &signer.key).map(with_low_s)
-}
-
-/// ring signs with whichever `S` the computation gives; half of its signatures have a high
-/// `S`, which [`verify`] refuses. `(r, n - s)` is the same signature in its one accepted form.
-pub fn with_low_s(token: String) -> String {
-    use base64::{Engine as _, engine::general_purpose::URL_SAFE_NO_PAD};
-    let Some((signed, signature)) = token.rsplit_once('.') else {
-        return token;
-    };
-    let normalized = URL_SAFE_NO_PAD
-        .decode(signature)
-        .ok()
-        .and_then(|bytes| p256::ecdsa::Signature::from_slice(&bytes).ok())
-        .and_then(|signature| signature.normalize_s());
-    match normalized {
-        Some(low) => format!("{signed}.{}", URL_SAFE_NO_PAD.encode(low.to_bytes())),
-        None => token,
-    }
+    signer.key.sign(&header, claims)
 }
 
 /// Checks format, algorithm, key, signature, issuer and expiry (with `leeway` seconds) at `now`.
@@ -164,7 +146,8 @@ mod tests {
         let key = crate::crypto::signing::generate_es256();
         let signer = Signer {
             kid: key.kid.clone(),
-            key: crate::crypto::signing::encoding_key(key.private_pkcs8_der.expose()),
+            key: crate::crypto::signing::Es256Key::from_pkcs8(key.private_pkcs8_der.expose())
+                .unwrap(),
         };
         let claims = AccessClaims {
             iss: "i".into(),

@@ -6,7 +6,7 @@
 
 use std::{collections::HashMap, sync::Arc, time::Duration};
 
-use jsonwebtoken::{DecodingKey, EncodingKey};
+use jsonwebtoken::DecodingKey;
 use moka::future::Cache;
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
@@ -19,7 +19,7 @@ use crate::{
 /// What signs a tenant's tokens right now.
 pub struct Signer {
     pub kid: String,
-    pub key: EncodingKey,
+    pub key: signing::Es256Key,
 }
 
 struct Verifiers {
@@ -75,13 +75,15 @@ impl TenantKeys {
         for _ in 0..2 {
             match signing_keys::active(&self.pool, tenant_id).await? {
                 Some((kid, sealed)) => {
-                    match self.sealer.open(&sealed, &format!("signing_key:{kid}")) {
-                        Ok(der) => {
-                            return Ok(Signer {
-                                key: signing::encoding_key(&der),
-                                kid,
-                            });
-                        }
+                    let opened = self
+                        .sealer
+                        .open(&sealed, &format!("signing_key:{kid}"))
+                        .map_err(|e| e.to_string())
+                        .and_then(|der| {
+                            signing::Es256Key::from_pkcs8(&der).map_err(|e| e.to_string())
+                        });
+                    match opened {
+                        Ok(key) => return Ok(Signer { key, kid }),
                         Err(e) => {
                             tracing::warn!(%tenant_id, %kid, error = %e, "active signing key cannot be opened; replacing it, its public key stays published");
                             self.replace_unopenable(tenant_id).await?;

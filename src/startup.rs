@@ -71,7 +71,7 @@ pub fn router(state: AppState) -> Router {
                     let request_id = req
                         .extensions()
                         .get::<request_id::RequestId>()
-                        .map(|r| r.0.as_str())
+                        .map(request_id::RequestId::as_str)
                         .unwrap_or("-");
                     // The tenant as the path names it; `tenancy` records the resolved one, and
                     // `client_id` is filled in once known (`telemetry::record_*`).

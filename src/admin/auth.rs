@@ -63,7 +63,10 @@ fn authenticate(config: &AdminConfig, headers: &HeaderMap) -> Result<Admin, Admi
 pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
     match authenticate(&state.config.admin, request.headers()) {
         Ok(mut admin) => {
-            admin.request_id = request.extensions().get::<RequestId>().map(|r| r.0.clone());
+            admin.request_id = request
+                .extensions()
+                .get::<RequestId>()
+                .map(|r| r.as_str().to_owned());
             tracing::debug!(actor = %admin.name, "admin call");
             request.extensions_mut().insert(admin);
             next.run(request).await

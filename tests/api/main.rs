@@ -36,6 +36,7 @@ mod providers;
 mod proxy;
 mod refresh;
 mod registration;
+mod remote;
 mod registration_hostile;
 mod replicas;
 mod revocation_feed;

@@ -8,11 +8,7 @@
 //!   (never a token), and `DELETE …/remote-connections/{id}` to disconnect one: its tokens are
 //!   revoked at the remote (RFC 7009, when advertised) and deleted.
 
-use axum::{
-    Json,
-    extract::State,
-    http::StatusCode,
-};
+use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
@@ -114,7 +110,9 @@ pub async fn disconnect(
     let id = uuid(&id, "remote connection")?;
     let deleted = remote_connections::delete(&state.pool, &state.sealer, tenant.id, id)
         .await?
-        .ok_or_else(|| AdminError::not_found(format!("no remote connection {id} in this tenant")))?;
+        .ok_or_else(|| {
+            AdminError::not_found(format!("no remote connection {id} in this tenant"))
+        })?;
     let actor = format!("admin:{}", admin.name);
     crate::remote::revoke::ended(&state, tenant.id, &deleted, &actor).await;
     Ok(StatusCode::NO_CONTENT)
@@ -159,7 +157,12 @@ async fn server(state: &AppState, tenant: &Tenant, name: &str) -> Result<ServerR
 async fn view(state: &AppState, s: &ServerRow) -> Result<RemoteOAuthView, AdminError> {
     let settings = remote_registrations::settings(&state.pool, &state.sealer, s.id)
         .await?
-        .ok_or_else(|| AdminError::not_found(format!("MCP server {:?} is not a remote-OAuth server", s.name)))?;
+        .ok_or_else(|| {
+            AdminError::not_found(format!(
+                "MCP server {:?} is not a remote-OAuth server",
+                s.name
+            ))
+        })?;
     let registration = remote_registrations::find(&state.pool, &state.sealer, s.id).await?;
     Ok(RemoteOAuthView {
         server: s.name.clone(),

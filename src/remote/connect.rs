@@ -57,16 +57,27 @@ pub async fn start(
     headers: HeaderMap,
 ) -> Response {
     let Ok(ctx) = state.tenancy.resolve(&tenant).await else {
-        return page(StatusCode::NOT_FOUND, "Unknown tenant", "There is no such tenant here.");
+        return page(
+            StatusCode::NOT_FOUND,
+            "Unknown tenant",
+            "There is no such tenant here.",
+        );
     };
     let Some(link) = q.link.filter(|l| !l.is_empty() && l.len() <= 128) else {
-        return page(StatusCode::BAD_REQUEST, "No connect link", "Open the link your MCP client showed you.");
+        return page(
+            StatusCode::BAD_REQUEST,
+            "No connect link",
+            "Open the link your MCP client showed you.",
+        );
     };
     let who = match remote_connections::consume_link(&state.pool, &link, Utc::now()).await {
         Ok(Some(who)) if who.tenant_id == ctx.tenant.id => who,
         Ok(_) => {
-            return page(StatusCode::BAD_REQUEST, "Link expired",
-                "This connect link was already used or has expired. Retry the request in your MCP client to get a new one.");
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Link expired",
+                "This connect link was already used or has expired. Retry the request in your MCP client to get a new one.",
+            );
         }
         Err(e) => return failure(&state, "", &RemoteError::from_store(&e)),
     };
@@ -74,11 +85,18 @@ pub async fn start(
         && remembered != who.subject
     {
         refused(&state, &ctx, &who, "connect link opened by another user").await;
-        return page(StatusCode::FORBIDDEN, "Not your link",
-            "This connect link belongs to another user of this tenant. Nothing was connected.");
+        return page(
+            StatusCode::FORBIDDEN,
+            "Not your link",
+            "This connect link belongs to another user of this tenant. Nothing was connected.",
+        );
     }
     let Some(server) = server_of(&state, &ctx, &who).await else {
-        return page(StatusCode::NOT_FOUND, "Unknown server", "This MCP server no longer exists.");
+        return page(
+            StatusCode::NOT_FOUND,
+            "Unknown server",
+            "This MCP server no longer exists.",
+        );
     };
     match redirect_to_remote(&state, &ctx, &server, &who).await {
         Ok(response) => response,
@@ -121,7 +139,10 @@ async fn redirect_to_remote(
         let mut q = url.query_pairs_mut();
         q.append_pair("response_type", "code")
             .append_pair("client_id", &registration.client_id)
-            .append_pair("redirect_uri", &registration::callback_url(state, ctx.slug()))
+            .append_pair(
+                "redirect_uri",
+                &registration::callback_url(state, ctx.slug()),
+            )
             .append_pair("state", &oauth_state)
             .append_pair("code_challenge", &challenge)
             .append_pair("code_challenge_method", "S256")
@@ -158,45 +179,91 @@ pub async fn callback(
     headers: HeaderMap,
 ) -> Response {
     let Ok(ctx) = state.tenancy.resolve(&tenant).await else {
-        return page(StatusCode::NOT_FOUND, "Unknown tenant", "There is no such tenant here.");
+        return page(
+            StatusCode::NOT_FOUND,
+            "Unknown tenant",
+            "There is no such tenant here.",
+        );
     };
     let Some(oauth_state) = q.state.filter(|s| !s.is_empty() && s.len() <= 128) else {
-        return page(StatusCode::BAD_REQUEST, "Missing state", "The remote server's answer is incomplete.");
+        return page(
+            StatusCode::BAD_REQUEST,
+            "Missing state",
+            "The remote server's answer is incomplete.",
+        );
     };
-    let pending = match remote_connections::consume_pending(&state.pool, &state.sealer, &oauth_state, Utc::now()).await {
+    let pending = match remote_connections::consume_pending(
+        &state.pool,
+        &state.sealer,
+        &oauth_state,
+        Utc::now(),
+    )
+    .await
+    {
         Ok(Some(p)) if p.who.tenant_id == ctx.tenant.id => p,
         Ok(_) => {
-            return page(StatusCode::BAD_REQUEST, "Unknown or expired request",
-                "This connection attempt is unknown or has expired. Retry from your MCP client.");
+            return page(
+                StatusCode::BAD_REQUEST,
+                "Unknown or expired request",
+                "This connection attempt is unknown or has expired. Retry from your MCP client.",
+            );
         }
         Err(e) => return failure(&state, "", &RemoteError::from_store(&e)),
     };
-    let bound = read_cookie(&headers, &cookie_name(&state, &oauth_state))
-        .is_some_and(|nonce| hash::constant_time_eq(&hash::sha256(nonce.as_bytes()), &pending.browser_hash));
+    let bound = read_cookie(&headers, &cookie_name(&state, &oauth_state)).is_some_and(|nonce| {
+        hash::constant_time_eq(&hash::sha256(nonce.as_bytes()), &pending.browser_hash)
+    });
     if !bound {
         refused(&state, &ctx, &pending.who, "callback from another browser").await;
-        return page(StatusCode::FORBIDDEN, "Not started here",
-            "This connection was started in another browser. Nothing was connected.");
+        return page(
+            StatusCode::FORBIDDEN,
+            "Not started here",
+            "This connection was started in another browser. Nothing was connected.",
+        );
     }
     let Some(server) = server_of(&state, &ctx, &pending.who).await else {
-        return page(StatusCode::NOT_FOUND, "Unknown server", "This MCP server no longer exists.");
+        return page(
+            StatusCode::NOT_FOUND,
+            "Unknown server",
+            "This MCP server no longer exists.",
+        );
     };
     let clear = binding_cookie(&state, &oauth_state, "", 0);
     let mut response = match (q.error, q.code) {
         (Some(error), _) => {
             super::record(server.name.as_str(), "connect", "denied");
-            let error: String = error.chars().filter(char::is_ascii_alphanumeric).take(40).collect();
-            page(StatusCode::BAD_REQUEST, "Not connected",
-                &format!("The server '{}' did not grant access ({error}).", server.name))
+            let error: String = error
+                .chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(40)
+                .collect();
+            page(
+                StatusCode::BAD_REQUEST,
+                "Not connected",
+                &format!(
+                    "The server '{}' did not grant access ({error}).",
+                    server.name
+                ),
+            )
         }
         (None, Some(code)) => {
             match finish(&state, &ctx, &server, &pending, &code, q.iss.as_deref()).await {
-                Ok(()) => page(StatusCode::OK, "Connected",
-                    &format!("Your account at '{}' is connected. You can close this page and return to your MCP client.", server.name)),
+                Ok(()) => page(
+                    StatusCode::OK,
+                    "Connected",
+                    &format!(
+                        "Your account at '{}' is connected. You can close this page and return to your MCP client.",
+                        server.name
+                    ),
+                ),
                 Err(e) => failure(&state, server.name.as_str(), &e),
             }
         }
-        (None, None) => page(StatusCode::BAD_REQUEST, "Missing code", "The remote server's answer is incomplete."),
+        (None, None) => page(
+            StatusCode::BAD_REQUEST,
+            "Missing code",
+            "The remote server's answer is incomplete.",
+        ),
     };
     response.headers_mut().append(header::SET_COOKIE, clear);
     response
@@ -213,8 +280,11 @@ async fn finish(
     iss: Option<&str>,
 ) -> Result<(), RemoteError> {
     let registration = registration::ensure(state, ctx.slug(), server).await?;
-    if iss.is_some_and(|iss| iss.trim_end_matches('/') != registration.issuer.trim_end_matches('/')) {
-        return Err(RemoteError::Refused("the answer came from another issuer".into()));
+    if iss.is_some_and(|iss| iss.trim_end_matches('/') != registration.issuer.trim_end_matches('/'))
+    {
+        return Err(RemoteError::Refused(
+            "the answer came from another issuer".into(),
+        ));
     }
     let creds = ClientCredentials {
         client_id: &registration.client_id,
@@ -243,9 +313,10 @@ async fn finish(
         Err(UpstreamError::Rejected(reason)) => return Err(RemoteError::Refused(reason)),
         Err(other) => return Err(RemoteError::from_upstream(&other)),
     };
-    let (id, replaced) = remote_connections::connect(&state.pool, &state.sealer, &pending.who, &answer.tokens)
-        .await
-        .map_err(|e| RemoteError::from_store(&e))?;
+    let (id, replaced) =
+        remote_connections::connect(&state.pool, &state.sealer, &pending.who, &answer.tokens)
+            .await
+            .map_err(|e| RemoteError::from_store(&e))?;
     let entry = AuditEntry {
         tenant_id: Some(ctx.tenant.id),
         actor: "user",
@@ -253,8 +324,10 @@ async fn finish(
         target_type: Some("remote_connection"),
         target_id: Some(id.to_string()),
         before: None,
-        after: Some(serde_json::json!({"server": server.name, "subject": pending.who.subject,
-            "scopes": answer.tokens.scopes, "refreshable": answer.tokens.refresh_token.is_some()})),
+        after: Some(
+            serde_json::json!({"server": server.name, "subject": pending.who.subject,
+            "scopes": answer.tokens.scopes, "refreshable": answer.tokens.refresh_token.is_some()}),
+        ),
         request_id: None,
     };
     if let Ok(mut conn) = state.pool.acquire().await
@@ -296,13 +369,20 @@ fn failure(_state: &AppState, server: &str, e: &RemoteError) -> Response {
     tracing::warn!(server, reason = %e, "remote connect failed");
     match e {
         RemoteError::Unavailable { .. } | RemoteError::DatabaseUnavailable => {
-            let mut r = page(StatusCode::SERVICE_UNAVAILABLE, "Try again shortly",
-                "The server or the bridge is unavailable right now. Retry from your MCP client in a moment.");
-            r.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(5u64));
+            let mut r = page(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "Try again shortly",
+                "The server or the bridge is unavailable right now. Retry from your MCP client in a moment.",
+            );
+            r.headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(5u64));
             r
         }
-        _ => page(StatusCode::BAD_GATEWAY, "Could not connect",
-            "The MCP server's authorization server could not be used. Ask your administrator to check its configuration."),
+        _ => page(
+            StatusCode::BAD_GATEWAY,
+            "Could not connect",
+            "The MCP server's authorization server could not be used. Ask your administrator to check its configuration.",
+        ),
     }
 }
 
@@ -314,13 +394,24 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
 
 /// `mab-remote-{16 hex of SHA-256(state)}`, `__Host-` under https.
 fn cookie_name(state: &AppState, oauth_state: &str) -> String {
-    let prefix = if state.config.public_url.scheme() == "https" { "__Host-" } else { "" };
+    let prefix = if state.config.public_url.scheme() == "https" {
+        "__Host-"
+    } else {
+        ""
+    };
     let digest = hash::hex(&hash::sha256(oauth_state.as_bytes()));
-    format!("{prefix}mab-remote-{}", digest.get(..16).unwrap_or_default())
+    format!(
+        "{prefix}mab-remote-{}",
+        digest.get(..16).unwrap_or_default()
+    )
 }
 
 fn binding_cookie(state: &AppState, oauth_state: &str, nonce: &str, max_age: i64) -> HeaderValue {
-    let secure = if state.config.public_url.scheme() == "https" { "; Secure" } else { "" };
+    let secure = if state.config.public_url.scheme() == "https" {
+        "; Secure"
+    } else {
+        ""
+    };
     HeaderValue::from_str(&format!(
         "{}={nonce}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}",
         cookie_name(state, oauth_state)
@@ -348,11 +439,11 @@ pub async fn metadata_document(
     let Ok(ctx) = state.tenancy.resolve(&tenant).await else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let known = state
-        .tenancy
-        .servers(&ctx)
-        .await
-        .is_ok_and(|servers| servers.iter().any(|s| s.remote_oauth && s.name.as_str() == server));
+    let known = state.tenancy.servers(&ctx).await.is_ok_and(|servers| {
+        servers
+            .iter()
+            .any(|s| s.remote_oauth && s.name.as_str() == server)
+    });
     if !known {
         return StatusCode::NOT_FOUND.into_response();
     }

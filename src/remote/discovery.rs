@@ -55,7 +55,9 @@ pub async fn discover(http: &reqwest::Client, url: &Url) -> Result<Discovered, R
         ));
     }
     let issuer = resource.authorization_servers.first().ok_or_else(|| {
-        RemoteError::Discovery("the protected-resource metadata names no authorization server".into())
+        RemoteError::Discovery(
+            "the protected-resource metadata names no authorization server".into(),
+        )
     })?;
     let server = authorization_server(http, issuer).await?;
     if !server
@@ -100,7 +102,10 @@ async fn announced_metadata(http: &reqwest::Client, url: &Url) -> Option<Url> {
     let ping = serde_json::json!({"jsonrpc": "2.0", "id": 0, "method": "ping"});
     let response = http
         .post(url.clone())
-        .header(reqwest::header::ACCEPT, "application/json, text/event-stream")
+        .header(
+            reqwest::header::ACCEPT,
+            "application/json, text/event-stream",
+        )
         .json(&ping)
         .send()
         .await
@@ -155,11 +160,17 @@ async fn authorization_server(
         .map_err(|_| RemoteError::Discovery("the authorization server is not a URL".into()))?;
     let path = url.path().trim_end_matches('/');
     let mut candidates = vec![
-        at(&url, &format!("/.well-known/oauth-authorization-server{path}")),
+        at(
+            &url,
+            &format!("/.well-known/oauth-authorization-server{path}"),
+        ),
         at(&url, &format!("/.well-known/openid-configuration{path}")),
     ];
     if !path.is_empty() {
-        candidates.push(at(&url, &format!("{path}/.well-known/openid-configuration")));
+        candidates.push(at(
+            &url,
+            &format!("{path}/.well-known/openid-configuration"),
+        ));
     }
     let mut last = None;
     for candidate in candidates {
@@ -196,10 +207,13 @@ mod tests {
 
     #[test]
     fn the_well_known_segment_goes_between_host_and_path_then_at_the_root() {
-        let found: Vec<String> = well_known(&url("https://r.example/api/mcp"), "oauth-protected-resource")
-            .into_iter()
-            .map(String::from)
-            .collect();
+        let found: Vec<String> = well_known(
+            &url("https://r.example/api/mcp"),
+            "oauth-protected-resource",
+        )
+        .into_iter()
+        .map(String::from)
+        .collect();
         assert_eq!(
             found,
             [
@@ -212,7 +226,9 @@ mod tests {
     #[test]
     fn resource_metadata_is_read_quoted_or_bare() {
         assert_eq!(
-            resource_metadata_param(r#"Bearer error="invalid_token", resource_metadata="https://r/x""#),
+            resource_metadata_param(
+                r#"Bearer error="invalid_token", resource_metadata="https://r/x""#
+            ),
             Some("https://r/x".into())
         );
         assert_eq!(

@@ -136,9 +136,18 @@ mod tests {
     #[test]
     fn url_elicitation_is_read_from_initialize_only() {
         let init = |caps: Value| json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {"capabilities": caps}});
-        assert_eq!(declared_url_elicitation(&init(json!({"elicitation": {"url": {}}}))), Some(true));
-        assert_eq!(declared_url_elicitation(&init(json!({"elicitation": {}}))), Some(false));
+        assert_eq!(
+            declared_url_elicitation(&init(json!({"elicitation": {"url": {}}}))),
+            Some(true)
+        );
+        assert_eq!(
+            declared_url_elicitation(&init(json!({"elicitation": {}}))),
+            Some(false)
+        );
         assert_eq!(declared_url_elicitation(&init(json!({}))), Some(false));
-        assert_eq!(declared_url_elicitation(&json!({"method": "tools/list"})), None);
+        assert_eq!(
+            declared_url_elicitation(&json!({"method": "tools/list"})),
+            None
+        );
     }
 }

@@ -120,7 +120,11 @@ async fn inspect(state: &AppState, request: Request) -> Result<(Request, Option<
             .headers()
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with("application/json"));
+            .is_some_and(|v| {
+                v.trim_start()
+                    .to_ascii_lowercase()
+                    .starts_with("application/json")
+            });
     if !json_post {
         return Ok((request, None));
     }
@@ -144,16 +148,29 @@ async fn problem(state: &AppState, auth: &Authenticated, kind: &Kind, e: RemoteE
         RemoteError::NotConnected => elicit_connect(state, auth, kind).await,
         RemoteError::Unavailable { retry_after } => {
             super::record(server, "gateway", "unavailable");
-            unavailable(kind, retry_after, "the remote MCP server's authorization server is unavailable")
+            unavailable(
+                kind,
+                retry_after,
+                "the remote MCP server's authorization server is unavailable",
+            )
         }
         RemoteError::DatabaseUnavailable => {
             crate::store::unavailable::record("remote", "loading the user's remote connection", &e);
-            unavailable(kind, crate::store::unavailable::RETRY_AFTER_SECS, crate::store::unavailable::MESSAGE)
+            unavailable(
+                kind,
+                crate::store::unavailable::RETRY_AFTER_SECS,
+                crate::store::unavailable::MESSAGE,
+            )
         }
         other => {
             super::record(server, "gateway", other.label());
             tracing::warn!(server, reason = %other, "no remote token for the request");
-            rpc_status(kind, StatusCode::BAD_GATEWAY, -32603, "the remote MCP server's authorization failed")
+            rpc_status(
+                kind,
+                StatusCode::BAD_GATEWAY,
+                -32603,
+                "the remote MCP server's authorization failed",
+            )
         }
     }
 }
@@ -181,7 +198,11 @@ async fn elicit_connect(state: &AppState, auth: &Authenticated, kind: &Kind) -> 
         Ok(ask) => ask,
         Err(e) => {
             crate::store::unavailable::record("remote", "storing a connect link", &e);
-            return unavailable(kind, crate::store::unavailable::RETRY_AFTER_SECS, crate::store::unavailable::MESSAGE);
+            return unavailable(
+                kind,
+                crate::store::unavailable::RETRY_AFTER_SECS,
+                crate::store::unavailable::MESSAGE,
+            );
         }
     };
     let url_mode = state
@@ -204,7 +225,9 @@ fn unavailable(kind: &Kind, retry_after: u64, message: &str) -> Response {
 
 fn rpc_status(kind: &Kind, status: StatusCode, code: i64, message: &str) -> Response {
     let body = match kind {
-        Kind::Request(id) => json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}}),
+        Kind::Request(id) => {
+            json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
+        }
         _ => json!({"error": "remote_unavailable", "error_description": message}),
     };
     (status, axum::Json(body)).into_response()

@@ -27,7 +27,10 @@ pub fn callback_url(state: &AppState, tenant: &str) -> String {
 /// Where the bridge publishes its client ID metadata document for `server` (also its client id
 /// there).
 pub fn metadata_document_url(state: &AppState, tenant: &str, server: &str) -> String {
-    format!("{}/remote/{server}/client-metadata.json", state.issuer(tenant))
+    format!(
+        "{}/remote/{server}/client-metadata.json",
+        state.issuer(tenant)
+    )
 }
 
 /// The stored registration of `server`, or a new one (discovery, then registration).
@@ -55,7 +58,11 @@ pub async fn ensure(
         .or_else(|| found.resource.scopes_supported.clone())
         .unwrap_or_default();
     let (method, client_id, client_secret) = match settings.client_id {
-        Some(id) => (RegistrationMethod::Preconfigured, id, settings.client_secret),
+        Some(id) => (
+            RegistrationMethod::Preconfigured,
+            id,
+            settings.client_secret,
+        ),
         None if found.server.client_id_metadata_document_supported
             && state.config.public_url.scheme() == "https" =>
         {
@@ -134,7 +141,9 @@ async fn register(
         .json(&metadata)
         .send()
         .await
-        .map_err(|e| RemoteError::from_upstream(&crate::upstream::UpstreamError::from_transport(&e)))?;
+        .map_err(|e| {
+            RemoteError::from_upstream(&crate::upstream::UpstreamError::from_transport(&e))
+        })?;
     let status = response.status();
     let body = crate::upstream::http::read_body(response)
         .await
@@ -145,8 +154,9 @@ async fn register(
             status.as_u16()
         )));
     }
-    let registered: Registered = serde_json::from_slice(&body)
-        .map_err(|_| RemoteError::Registration("the registration answer has no client_id".into()))?;
+    let registered: Registered = serde_json::from_slice(&body).map_err(|_| {
+        RemoteError::Registration("the registration answer has no client_id".into())
+    })?;
     Ok((registered.client_id, registered.client_secret))
 }
 

@@ -44,9 +44,10 @@ pub async fn disconnect_subject(
     subject: &str,
     actor: &str,
 ) -> Result<usize, RemoteError> {
-    let deleted = remote_connections::delete_subject(&state.pool, &state.sealer, tenant_id, subject)
-        .await
-        .map_err(|e| RemoteError::from_store(&e))?;
+    let deleted =
+        remote_connections::delete_subject(&state.pool, &state.sealer, tenant_id, subject)
+            .await
+            .map_err(|e| RemoteError::from_store(&e))?;
     for d in &deleted {
         ended(state, tenant_id, d, actor).await;
     }
@@ -89,11 +90,7 @@ pub async fn at_remote(state: &AppState, registration: &Registration, c: &Connec
     ];
     for (token, hint) in tokens.into_iter().flatten() {
         let mut form = vec![("token", token), ("token_type_hint", hint)];
-        let mut request = state
-            .upstream
-            .http()
-            .post(endpoint)
-            .timeout(REVOKE_TIMEOUT);
+        let mut request = state.upstream.http().post(endpoint).timeout(REVOKE_TIMEOUT);
         match registration.client_secret.as_deref() {
             Some(secret) => request = request.basic_auth(&registration.client_id, Some(secret)),
             None => form.push(("client_id", registration.client_id.as_str())),

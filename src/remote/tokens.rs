@@ -64,10 +64,9 @@ impl Want {
     fn needs_refresh(&self, c: &Connection, skew: Duration, now: DateTime<Utc>) -> bool {
         match self {
             Self::Current => c.access_expires_at.is_some_and(|at| at - skew <= now),
-            Self::Replace(rejected) => hash::constant_time_eq(
-                rejected.expose().as_bytes(),
-                c.access_token.as_bytes(),
-            ),
+            Self::Replace(rejected) => {
+                hash::constant_time_eq(rejected.expose().as_bytes(), c.access_token.as_bytes())
+            }
         }
     }
 }
@@ -153,7 +152,9 @@ async fn fly(
         }
         .boxed()
     };
-    let panicked = Err(RemoteError::Internal("the remote refresh task panicked".into()));
+    let panicked = Err(RemoteError::Internal(
+        "the remote refresh task panicked".into(),
+    ));
     let (flown, _) = state.remote.flights.join(flight, work, panicked).await;
     flown
 }

@@ -208,7 +208,8 @@ const COLUMNS: &str = "id, status, access_token, access_key_id, access_expires_a
 
 fn connection(sealer: &Sealer, r: &PgRow) -> Result<Connection, StoreError> {
     let id: Uuid = r.try_get("id")?;
-    let corrupt = |e: crate::crypto::seal::SealError| StoreError::Corrupt(format!("remote token: {e}"));
+    let corrupt =
+        |e: crate::crypto::seal::SealError| StoreError::Corrupt(format!("remote token: {e}"));
     let access = Sealed {
         key_id: r.try_get("access_key_id")?,
         blob: r.try_get("access_token")?,

@@ -104,7 +104,13 @@ pub async fn upsert_settings(
     .fetch_optional(&mut *conn)
     .await?;
     if let Some(r) = current {
-        let secret = open(sealer, &r, "client_secret", "client_secret_key_id", &settings_aad(s.mcp_server_id))?;
+        let secret = open(
+            sealer,
+            &r,
+            "client_secret",
+            "client_secret_key_id",
+            &settings_aad(s.mcp_server_id),
+        )?;
         let scopes: Option<Vec<String>> = r.try_get("scopes")?;
         let client_id: Option<String> = r.try_get("client_id")?;
         if scopes == s.scopes && client_id == s.client_id && secret == s.client_secret {

@@ -18,7 +18,15 @@ async fn the_first_call_elicits_and_after_connecting_calls_reach_the_remote_with
     assert_eq!(init["id"], 1);
     let first_url = elicited_url(&init);
     assert!(first_url.starts_with(&s.app.url("/t/acme/remote/connect?link=")));
-    assert_eq!(s.remote.counters().mcp_ok + s.remote.counters().mcp_unauthorized, 0);
+    assert_eq!(
+        s.remote.counters().mcp_ok + s.remote.counters().mcp_unauthorized,
+        0
+    );
+    assert_eq!(
+        s.remote.counters().prm,
+        0,
+        "nothing discovered before the user connects"
+    );
 
     // 2. tools/call elicits too, with another one-time link.
     let url = elicited_url(&s.whoami(&user.token, 2).await);
@@ -41,14 +49,23 @@ async fn the_first_call_elicits_and_after_connecting_calls_reach_the_remote_with
     let me = s.whoami(&user.token, 3).await;
     assert_eq!(me["result"]["structuredContent"]["user"], "remote-alice");
     let list = s
-        .post(&user.token, json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}))
+        .post(
+            &user.token,
+            json!({"jsonrpc": "2.0", "id": 4, "method": "tools/list"}),
+        )
         .await;
     assert_eq!(list.status(), StatusCode::OK);
     let issued = s.remote.issued_access_tokens();
     for seen in s.remote.mcp_authorizations() {
         let token = seen.strip_prefix("Bearer ").unwrap();
-        assert!(issued.iter().any(|t| t == token), "only the remote's own tokens");
-        assert!(!seen.contains(&user.token), "the client's token never reaches the remote");
+        assert!(
+            issued.iter().any(|t| t == token),
+            "only the remote's own tokens"
+        );
+        assert!(
+            !seen.contains(&user.token),
+            "the client's token never reaches the remote"
+        );
     }
     assert_eq!(s.remote.counters().mcp_ok, 2);
     assert_eq!(s.remote.counters().token_code, 1);
@@ -62,9 +79,15 @@ async fn a_client_without_url_elicitation_gets_the_connect_url_in_a_plain_error(
 
     let init = s.initialize(&user.token, false).await;
 
-    assert_eq!(init["error"]["code"], -32001, "not -32042: the client did not declare it");
+    assert_eq!(
+        init["error"]["code"], -32001,
+        "not -32042: the client did not declare it"
+    );
     let message = init["error"]["message"].as_str().unwrap();
-    assert!(message.contains(&s.app.url("/t/acme/remote/connect?link=")), "{message}");
+    assert!(
+        message.contains(&s.app.url("/t/acme/remote/connect?link=")),
+        "{message}"
+    );
     let later = s.whoami(&user.token, 2).await;
     assert_eq!(later["error"]["code"], -32001);
 }
@@ -75,7 +98,10 @@ async fn a_connect_link_works_once(pool: PgPool) {
     let user = s.user().await;
     s.initialize(&user.token, true).await;
     let url = elicited_url(&s.whoami(&user.token, 2).await);
-    assert_eq!(connect_in(&user.flow.browser, &url).await.status(), StatusCode::OK);
+    assert_eq!(
+        connect_in(&user.flow.browser, &url).await.status(),
+        StatusCode::OK
+    );
 
     let again = user.flow.browser.get(&url).send().await.unwrap();
 

@@ -16,7 +16,13 @@ async fn a_connect_link_opened_by_another_signed_in_user_is_refused(pool: PgPool
     let url = elicited_url(&s.whoami(&victim.token, 2).await);
     // The attacker's browser: the bridge remembers it as another user of the tenant.
     let cookie = mcp_auth_bridge::oauth::cookies::remember_user(&s.app.state, "acme", "mallory");
-    let name_value = cookie.to_str().unwrap().split(';').next().unwrap().to_owned();
+    let name_value = cookie
+        .to_str()
+        .unwrap()
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
 
     let opened = browser()
         .get(&url)
@@ -50,9 +56,17 @@ async fn a_callback_in_a_browser_that_did_not_start_the_connect_is_refused(pool:
     let finished = browser().get(&callback).send().await.unwrap();
 
     assert_eq!(finished.status(), StatusCode::FORBIDDEN);
-    assert_eq!(s.remote.counters().token_code, 0, "the code was never redeemed");
+    assert_eq!(
+        s.remote.counters().token_code,
+        0,
+        "the code was never redeemed"
+    );
     let again = user.flow.browser.get(&callback).send().await.unwrap();
-    assert_eq!(again.status(), StatusCode::BAD_REQUEST, "and the attempt is spent");
+    assert_eq!(
+        again.status(),
+        StatusCode::BAD_REQUEST,
+        "and the attempt is spent"
+    );
     let me = s.whoami(&user.token, 3).await;
     assert_eq!(me["error"]["code"], -32042, "still not connected");
 }

@@ -42,14 +42,20 @@ async fn disconnect_revokes_the_tokens_at_the_remote_and_the_next_call_elicits(p
     let user = s.user().await;
     s.initialize(&user.token, true).await;
     let url = elicited_url(&s.whoami(&user.token, 2).await);
-    assert_eq!(connect_in(&user.flow.browser, &url).await.status(), StatusCode::OK);
+    assert_eq!(
+        connect_in(&user.flow.browser, &url).await.status(),
+        StatusCode::OK
+    );
     let issued = s.remote.issued_access_tokens();
 
     // 1. The admin lists the connection: who, which server, no token.
     let list = s
         .app
         .http
-        .get(s.app.url("/admin/v1/tenants/acme/remote-connections?server=wiki"))
+        .get(
+            s.app
+                .url("/admin/v1/tenants/acme/remote-connections?server=wiki"),
+        )
         .bearer_auth(ADMIN)
         .send()
         .await
@@ -70,7 +76,10 @@ async fn disconnect_revokes_the_tokens_at_the_remote_and_the_next_call_elicits(p
     let gone = s
         .app
         .http
-        .delete(s.app.url(&format!("/admin/v1/tenants/acme/remote-connections/{id}")))
+        .delete(
+            s.app
+                .url(&format!("/admin/v1/tenants/acme/remote-connections/{id}")),
+        )
         .bearer_auth(ADMIN)
         .send()
         .await
@@ -78,7 +87,11 @@ async fn disconnect_revokes_the_tokens_at_the_remote_and_the_next_call_elicits(p
     assert_eq!(gone.status(), StatusCode::NO_CONTENT);
 
     // 3. Revoked at the remote, deleted here, audited, and the next call elicits.
-    assert_eq!(s.remote.counters().revoke, 2, "refresh token, then access token");
+    assert_eq!(
+        s.remote.counters().revoke,
+        2,
+        "refresh token, then access token"
+    );
     for token in &issued {
         assert!(!s.remote.is_token_valid(token));
     }

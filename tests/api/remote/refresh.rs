@@ -30,10 +30,16 @@ async fn fifty_concurrent_calls_after_expiry_across_two_replicas_refresh_once(po
         .expect("the burst ends");
 
     for a in &answers {
-        assert_eq!(a["result"]["structuredContent"]["user"], "remote-alice", "{a}");
+        assert_eq!(
+            a["result"]["structuredContent"]["user"], "remote-alice",
+            "{a}"
+        );
     }
     let counters = s.remote.counters();
-    eprintln!("remote refreshes for 50 concurrent calls on 2 replicas: {}", counters.token_refresh);
+    eprintln!(
+        "remote refreshes for 50 concurrent calls on 2 replicas: {}",
+        counters.token_refresh
+    );
     assert_eq!(counters.token_refresh, 1, "one refresh for the whole burst");
     assert_eq!(counters.refresh_reuse, 0, "no refresh token sent twice");
     assert_eq!(counters.mcp_ok, 50);
@@ -50,12 +56,19 @@ async fn a_remote_401_refreshes_once_and_replays_the_request(pool: PgPool) {
     assert_eq!(me["id"], 7);
     assert_eq!(me["result"]["structuredContent"]["user"], "remote-alice");
     let counters = s.remote.counters();
-    assert_eq!(counters.mcp_unauthorized, 1, "the first attempt was refused");
+    assert_eq!(
+        counters.mcp_unauthorized, 1,
+        "the first attempt was refused"
+    );
     assert_eq!(counters.token_refresh, 1);
     assert_eq!(counters.mcp_ok, 1, "the replay went through");
     let again = s.whoami(&user.token, 8).await;
     assert_eq!(again["result"]["structuredContent"]["user"], "remote-alice");
-    assert_eq!(s.remote.counters().token_refresh, 1, "the new token is kept");
+    assert_eq!(
+        s.remote.counters().token_refresh,
+        1,
+        "the new token is kept"
+    );
 }
 
 #[sqlx::test]

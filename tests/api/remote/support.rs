@@ -98,9 +98,12 @@ impl Setup {
             json!({})
         };
         let r = self
-            .post(token, json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            .post(
+                token,
+                json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
                 "protocolVersion": "2025-11-25", "capabilities": capabilities,
-                "clientInfo": {"name": "test", "version": "1"}}}))
+                "clientInfo": {"name": "test", "version": "1"}}}),
+            )
             .await;
         assert_eq!(r.status(), StatusCode::OK);
         r.json().await.unwrap()
@@ -109,8 +112,12 @@ impl Setup {
     /// `tools/call whoami` with JSON-RPC id `id`; the JSON-RPC answer.
     pub async fn whoami_on(&self, app: &TestApp, token: &str, id: u64) -> Value {
         let r = self
-            .post_to(app, token, json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
-                "params": {"name": "whoami", "arguments": {}}}))
+            .post_to(
+                app,
+                token,
+                json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+                "params": {"name": "whoami", "arguments": {}}}),
+            )
             .await;
         assert_eq!(r.status(), StatusCode::OK, "whoami");
         r.json().await.unwrap()
@@ -134,9 +141,18 @@ pub fn elicited_url(answer: &Value) -> String {
 /// server, the remote's redirect back, and the bridge's callback. Returns the callback's answer.
 pub async fn connect_in(browser: &reqwest::Client, connect_url: &str) -> reqwest::Response {
     let start = browser.get(connect_url).send().await.unwrap();
-    assert_eq!(start.status(), StatusCode::FOUND, "connect: {}", start.text().await.unwrap_or_default());
+    assert_eq!(
+        start.status(),
+        StatusCode::FOUND,
+        "connect: {}",
+        start.text().await.unwrap_or_default()
+    );
     let remote = browser.get(location(&start)).send().await.unwrap();
-    assert!(remote.status().is_redirection(), "remote authorize: {}", remote.status());
+    assert!(
+        remote.status().is_redirection(),
+        "remote authorize: {}",
+        remote.status()
+    );
     browser.get(location(&remote)).send().await.unwrap()
 }
 
@@ -146,6 +162,11 @@ pub async fn connected_user(s: &Setup) -> User<'_> {
     s.initialize(&user.token, true).await;
     let url = elicited_url(&s.whoami(&user.token, 2).await);
     let done = connect_in(&user.flow.browser, &url).await;
-    assert_eq!(done.status(), StatusCode::OK, "{}", done.text().await.unwrap_or_default());
+    assert_eq!(
+        done.status(),
+        StatusCode::OK,
+        "{}",
+        done.text().await.unwrap_or_default()
+    );
     user
 }

@@ -9,7 +9,10 @@ use axum::{
     response::{IntoResponse, Redirect, Response},
     routing::{get, post},
 };
-use base64::{Engine, engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD}};
+use base64::{
+    Engine,
+    engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD},
+};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
@@ -63,7 +66,11 @@ fn oauth_error(status: StatusCode, error: &str) -> Response {
 async fn register(State(s): S, Json(body): Json<Value>) -> Response {
     let uris: Vec<String> = body["redirect_uris"]
         .as_array()
-        .map(|a| a.iter().filter_map(|u| u.as_str().map(str::to_owned)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|u| u.as_str().map(str::to_owned))
+                .collect()
+        })
         .unwrap_or_default();
     if uris.is_empty() {
         return oauth_error(StatusCode::BAD_REQUEST, "invalid_redirect_uri");
@@ -72,11 +79,20 @@ async fn register(State(s): S, Json(body): Json<Value>) -> Response {
     st.counters.register += 1;
     let id = st.fresh("client");
     let secret = st.fresh("secret");
-    st.clients.insert(id.clone(), Client { secret: secret.clone(), redirect_uris: uris.clone() });
-    (StatusCode::CREATED, Json(json!({
-        "client_id": id, "client_secret": secret, "redirect_uris": uris,
-        "token_endpoint_auth_method": "client_secret_basic",
-    })))
+    st.clients.insert(
+        id.clone(),
+        Client {
+            secret: secret.clone(),
+            redirect_uris: uris.clone(),
+        },
+    );
+    (
+        StatusCode::CREATED,
+        Json(json!({
+            "client_id": id, "client_secret": secret, "redirect_uris": uris,
+            "token_endpoint_auth_method": "client_secret_basic",
+        })),
+    )
         .into_response()
 }
 
@@ -87,7 +103,10 @@ async fn authorize(State(s): S, Query(q): Query<HashMap<String, String>>) -> Res
     let get = |k: &str| q.get(k).cloned().unwrap_or_default();
     let client_id = get("client_id");
     let redirect_uri = get("redirect_uri");
-    let known = st.clients.get(&client_id).is_some_and(|c| c.redirect_uris.contains(&redirect_uri));
+    let known = st
+        .clients
+        .get(&client_id)
+        .is_some_and(|c| c.redirect_uris.contains(&redirect_uri));
     if !known {
         return (StatusCode::BAD_REQUEST, "unknown client or redirect_uri").into_response();
     }
@@ -99,10 +118,17 @@ async fn authorize(State(s): S, Query(q): Query<HashMap<String, String>>) -> Res
     }
     let code = st.fresh("code");
     let user = st.user.clone();
-    st.codes.insert(code.clone(), Code {
-        client_id, redirect_uri: redirect_uri.clone(), challenge: get("code_challenge"),
-        resource: get("resource"), user, scope: get("scope"),
-    });
+    st.codes.insert(
+        code.clone(),
+        Code {
+            client_id,
+            redirect_uri: redirect_uri.clone(),
+            challenge: get("code_challenge"),
+            resource: get("resource"),
+            user,
+            scope: get("scope"),
+        },
+    );
     let mut to = url::Url::parse(&redirect_uri).expect("registered redirect URI");
     to.query_pairs_mut()
         .append_pair("code", &code)
@@ -113,15 +139,32 @@ async fn authorize(State(s): S, Query(q): Query<HashMap<String, String>>) -> Res
 
 /// The client authenticated with HTTP Basic (a registered client's secret).
 fn client_of(st: &super::state::Inner, headers: &HeaderMap) -> Option<String> {
-    let basic = headers.get(header::AUTHORIZATION)?.to_str().ok()?.strip_prefix("Basic ")?;
+    let basic = headers
+        .get(header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Basic ")?;
     let decoded = String::from_utf8(STANDARD.decode(basic).ok()?).ok()?;
     let (id, secret) = decoded.split_once(':')?;
-    let id = url::form_urlencoded::parse(format!("a={id}").as_bytes()).next()?.1.into_owned();
-    let secret = url::form_urlencoded::parse(format!("a={secret}").as_bytes()).next()?.1.into_owned();
-    st.clients.get(&id).filter(|c| c.secret == secret).map(|_| id)
+    let id = url::form_urlencoded::parse(format!("a={id}").as_bytes())
+        .next()?
+        .1
+        .into_owned();
+    let secret = url::form_urlencoded::parse(format!("a={secret}").as_bytes())
+        .next()?
+        .1
+        .into_owned();
+    st.clients
+        .get(&id)
+        .filter(|c| c.secret == secret)
+        .map(|_| id)
 }
 
-async fn token(State(s): S, headers: HeaderMap, axum::Form(f): axum::Form<HashMap<String, String>>) -> Response {
+async fn token(
+    State(s): S,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<HashMap<String, String>>,
+) -> Response {
     let get = |k: &str| f.get(k).cloned().unwrap_or_default();
     match get("grant_type").as_str() {
         "authorization_code" => {
@@ -134,8 +177,10 @@ async fn token(State(s): S, headers: HeaderMap, axum::Form(f): axum::Form<HashMa
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
             };
             let challenge = URL_SAFE_NO_PAD.encode(Sha256::digest(get("code_verifier").as_bytes()));
-            if code.client_id != client_id || code.redirect_uri != get("redirect_uri")
-                || code.challenge != challenge || code.resource != get("resource")
+            if code.client_id != client_id
+                || code.redirect_uri != get("redirect_uri")
+                || code.challenge != challenge
+                || code.resource != get("resource")
             {
                 return oauth_error(StatusCode::BAD_REQUEST, "invalid_grant");
             }
@@ -172,7 +217,11 @@ async fn token(State(s): S, headers: HeaderMap, axum::Form(f): axum::Form<HashMa
     }
 }
 
-async fn revoke(State(s): S, headers: HeaderMap, axum::Form(f): axum::Form<HashMap<String, String>>) -> Response {
+async fn revoke(
+    State(s): S,
+    headers: HeaderMap,
+    axum::Form(f): axum::Form<HashMap<String, String>>,
+) -> Response {
     let mut st = s.lock();
     st.counters.revoke += 1;
     if client_of(&st, &headers).is_none() {
@@ -192,13 +241,25 @@ fn challenge(base: &str) -> Response {
     let value = format!(
         "Bearer error=\"invalid_token\", resource_metadata=\"{base}/.well-known/oauth-protected-resource/mcp\""
     );
-    (StatusCode::UNAUTHORIZED, [(header::WWW_AUTHENTICATE, value)]).into_response()
+    (
+        StatusCode::UNAUTHORIZED,
+        [(header::WWW_AUTHENTICATE, value)],
+    )
+        .into_response()
 }
 
 /// The user of a good access token in `headers`, counting the call either way.
 fn authorized(s: &Shared, headers: &HeaderMap) -> Option<String> {
     let mut st = s.lock();
-    let raw = headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+    let Some(raw) = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+    else {
+        // Discovery's probe for the `WWW-Authenticate` challenge.
+        st.counters.mcp_anonymous += 1;
+        return None;
+    };
     st.mcp_authorizations.push(raw.clone());
     let user = raw
         .strip_prefix("Bearer ")
@@ -240,6 +301,9 @@ async fn mcp(State(s): S, headers: HeaderMap, Json(m): Json<Value>) -> Response 
         _ => return Json(json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "no such method"}})).into_response(),
     };
     let mut response = Json(json!({"jsonrpc": "2.0", "id": id, "result": result})).into_response();
-    response.headers_mut().insert("mcp-session-id", "fake-remote-session".parse().expect("static"));
+    response.headers_mut().insert(
+        "mcp-session-id",
+        "fake-remote-session".parse().expect("static"),
+    );
     response
 }

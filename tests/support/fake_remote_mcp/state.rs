@@ -19,9 +19,11 @@ pub struct Counters {
     /// Refreshes refused because the token was spent already (reuse detected).
     pub refresh_reuse: u32,
     pub revoke: u32,
-    /// `/mcp` requests with a good token, and without one (401).
+    /// `/mcp` requests with a good token, with a bad one (401), and with none at all (401;
+    /// discovery's probe).
     pub mcp_ok: u32,
     pub mcp_unauthorized: u32,
+    pub mcp_anonymous: u32,
 }
 
 pub struct Client {
@@ -104,15 +106,36 @@ impl Inner {
     }
 
     /// A new access token and refresh token of `family` (a new family when `None`).
-    pub fn issue(&mut self, user: &str, client_id: &str, scope: &str, family: Option<u64>) -> serde_json::Value {
+    pub fn issue(
+        &mut self,
+        user: &str,
+        client_id: &str,
+        scope: &str,
+        family: Option<u64>,
+    ) -> serde_json::Value {
         let access = self.fresh("rat");
         let refresh = self.fresh("rrt");
         let family = family.unwrap_or(self.next);
         let ttl = self.access_ttl;
-        self.access.insert(access.clone(), Access { user: user.into(), expires: Instant::now() + ttl, revoked: false });
-        self.refresh.insert(refresh.clone(), Refresh {
-            user: user.into(), client_id: client_id.into(), family, spent: false, revoked: false, scope: scope.into(),
-        });
+        self.access.insert(
+            access.clone(),
+            Access {
+                user: user.into(),
+                expires: Instant::now() + ttl,
+                revoked: false,
+            },
+        );
+        self.refresh.insert(
+            refresh.clone(),
+            Refresh {
+                user: user.into(),
+                client_id: client_id.into(),
+                family,
+                spent: false,
+                revoked: false,
+                scope: scope.into(),
+            },
+        );
         serde_json::json!({
             "access_token": access, "token_type": "Bearer", "expires_in": ttl.as_secs(),
             "refresh_token": refresh, "scope": scope,
@@ -121,6 +144,9 @@ impl Inner {
 
     /// Reuse detected: every token of the family goes.
     pub fn revoke_family(&mut self, family: u64) {
-        self.refresh.values_mut().filter(|r| r.family == family).for_each(|r| r.revoked = true);
+        self.refresh
+            .values_mut()
+            .filter(|r| r.family == family)
+            .for_each(|r| r.revoked = true);
     }
 }

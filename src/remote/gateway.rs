@@ -68,10 +68,23 @@ pub async fn proxy(
         .await
     {
         Forwarded::Done(response) => response,
+        // Too large to replay. The remote's 401 is not passed on: the client would take it for
+        // the bridge's and re-authorize here, or chase the remote's own metadata. The token is
+        // refreshed for the client's retry.
         Forwarded::Unauthorized {
             response,
             replay: None,
-        } => response,
+        } => {
+            drop(response);
+            match tokens::after_rejection(state, &key, access.token.expose()).await {
+                Ok(_) => unavailable(
+                    &kind,
+                    1,
+                    "the remote token was refreshed; retry the request",
+                ),
+                Err(e) => problem(state, auth, &kind, e).await,
+            }
+        }
         Forwarded::Unauthorized {
             response,
             replay: Some(replay),

@@ -109,3 +109,40 @@ async fn disconnect_revokes_the_tokens_at_the_remote_and_the_next_call_elicits(p
     let answer = s.whoami(&user.token, 3).await;
     elicited_url(&answer);
 }
+
+#[sqlx::test]
+async fn revoking_all_of_a_users_grants_disconnects_their_remote_servers(pool: PgPool) {
+    let s = setup_with_admin(&pool).await;
+    let user = s.user().await;
+    s.initialize(&user.token, true).await;
+    let url = elicited_url(&s.whoami(&user.token, 2).await);
+    assert_eq!(
+        connect_in(&user.flow.browser, &url).await.status(),
+        StatusCode::OK
+    );
+    let issued = s.remote.issued_access_tokens();
+    let subject = s.idp.user().subject;
+
+    let revoked = s
+        .app
+        .http
+        .post(
+            s.app
+                .url(&format!("/admin/v1/tenants/acme/users/{subject}/revoke")),
+        )
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap();
+
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(s.remote.counters().revoke, 2);
+    for token in &issued {
+        assert!(!s.remote.is_token_valid(token));
+    }
+    let rows: i64 = sqlx::query_scalar("SELECT count(*) FROM remote_connections")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(rows, 0);
+}

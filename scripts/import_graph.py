@@ -28,7 +28,7 @@ LAYERS = [
     ["error", "tokens", "tenancy", "urls", "sweeper"],
     ["upstream", "coherence"],
     # The surfaces: peers over the services below.
-    ["oauth", "gateway", "admin", "health", "dev_idp"],
+    ["oauth", "gateway", "admin", "health", "dev_idp", "remote"],
     ["state"],
     ["bootstrap", "missing_keys", "serve"],
     ["startup"],

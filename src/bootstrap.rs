@@ -102,6 +102,7 @@ async fn apply_tenant(
         });
         let outcome = apply_server(conn, tenant_id, s, provider, provider_id).await?;
         report.count(outcome);
+        apply_remote_oauth(conn, sealer, outcome.id(), s).await?;
     }
     let provider_names: Vec<String> = t.providers.iter().map(|p| p.name.to_string()).collect();
     let server_names: Vec<String> = t.mcp_servers.iter().map(|s| s.name.to_string()).collect();
@@ -136,6 +137,7 @@ async fn apply_server(
             .token_exchange
             .as_ref()
             .map(|x| hash::sha256(x.client_secret.expose().as_bytes()).to_vec()),
+        remote_oauth: s.remote_oauth.is_some(),
         source: Source::Config,
         created_at: now,
         updated_at: now,
@@ -154,6 +156,32 @@ async fn apply_server(
         .await?;
     }
     Ok(outcome)
+}
+
+/// The server's remote-OAuth settings (issue 18): written when they changed, removed when the
+/// file no longer declares them (its users' connections go with them).
+async fn apply_remote_oauth(
+    conn: &mut PgConnection,
+    sealer: &Sealer,
+    server_id: Uuid,
+    s: &McpServerConfig,
+) -> Result<(), StoreError> {
+    use crate::store::remote_registrations::{self, RemoteSettings};
+    match &s.remote_oauth {
+        Some(remote) => {
+            let settings = RemoteSettings {
+                mcp_server_id: server_id,
+                scopes: remote.scopes.clone(),
+                client_id: remote.client_id.clone(),
+                client_secret: remote.client_secret.as_ref().map(|x| x.expose().clone()),
+            };
+            remote_registrations::upsert_settings(conn, sealer, &settings).await?;
+        }
+        None => {
+            remote_registrations::delete_settings(conn, server_id).await?;
+        }
+    }
+    Ok(())
 }
 
 async fn apply_provider(

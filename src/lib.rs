@@ -32,6 +32,8 @@ pub mod gateway;
 pub mod health;
 /// The MCP-facing OAuth 2.1 authorization server endpoints.
 pub mod oauth;
+/// Remote MCP servers with their own OAuth: the bridge as their client, one token set per user.
+pub mod remote;
 // Shared services.
 /// Cache coherence across replicas (LISTEN/NOTIFY).
 pub mod coherence;

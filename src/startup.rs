@@ -50,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route("/metrics", get(health::metrics))
         .merge(crate::oauth::routes(max_body))
         .merge(crate::gateway::routes::routes(&state))
+        .merge(crate::remote::routes::routes())
         .merge(crate::admin::routes(&state));
     // The built-in IdP is a peer of the surfaces, not part of the authorization server, and
     // exists only for local trials: outside dev_mode its routes are not there at all (a `dev`

@@ -47,6 +47,8 @@ pub struct Shared {
     pub urls: BridgeUrls,
     /// Tenant resolution, shared by every surface.
     pub tenancy: Tenancy,
+    /// Remote MCP servers with their own OAuth: refresh flights, clients' declared capabilities.
+    pub remote: crate::remote::Remote,
 }
 
 impl AppState {
@@ -79,6 +81,7 @@ impl AppState {
             )),
             config: Arc::new(config),
             tenancy: Tenancy::new(pool.clone(), urls.clone()),
+            remote: crate::remote::Remote::default(),
             urls,
             pool,
             sealer,

@@ -216,6 +216,14 @@ pub async fn revoke_user(
     let ids = grant_records::live_ids_of_subject(&mut conn, tenant.id, &p.subject).await?;
     drop(conn);
     let revoked = revoke_all(&state, &admin, &tenant, &ids).await?;
+    // The user's connections to remote-OAuth servers end with them (issue 18): revoked at the
+    // remote, deleted here.
+    let actor = format!("admin:{}", admin.name);
+    if let Err(e) =
+        crate::remote::revoke::disconnect_subject(&state, tenant.id, &p.subject, &actor).await
+    {
+        tracing::warn!(error = %e, "could not disconnect the user's remote servers");
+    }
     Ok(Json(UserRevocation {
         revoked: revoked.len(),
         grant_ids: revoked,

@@ -18,6 +18,7 @@ pub mod grants;
 pub mod keys;
 pub mod problem;
 pub mod providers;
+pub mod remote_connections;
 pub mod servers;
 pub mod sweeper;
 pub mod tenants;
@@ -28,7 +29,7 @@ use axum::{
     Router,
     extract::DefaultBodyLimit,
     middleware,
-    routing::{any, get, post},
+    routing::{any, delete, get, post},
 };
 use utoipa::{
     Modify, OpenApi,
@@ -69,6 +70,20 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             get(servers::get)
                 .patch(servers::update)
                 .delete(servers::delete),
+        )
+        .route(
+            "/admin/v1/tenants/{slug}/servers/{name}/remote-oauth",
+            get(remote_connections::get)
+                .put(remote_connections::set)
+                .delete(remote_connections::delete),
+        )
+        .route(
+            "/admin/v1/tenants/{slug}/remote-connections",
+            get(remote_connections::list),
+        )
+        .route(
+            "/admin/v1/tenants/{slug}/remote-connections/{id}",
+            delete(remote_connections::disconnect),
         )
         .route("/admin/v1/tenants/{slug}/grants", get(grants::list))
         .route("/admin/v1/tenants/{slug}/grants/{id}", get(grants::get))
@@ -148,6 +163,8 @@ pub fn openapi_json() -> String {
         cache::stats, cache::flush_tenant, cache::flush_grant,
         sweeper::status, sweeper::run,
         audit::list,
+        remote_connections::list, remote_connections::disconnect, remote_connections::get,
+        remote_connections::set, remote_connections::delete,
     ),
     components(schemas(problem::Problem, problem::FieldError)),
     modifiers(&BearerAuth),
@@ -163,6 +180,7 @@ pub fn openapi_json() -> String {
         (name = "cache", description = "The gateway's user-context cache (per replica)"),
         (name = "sweeper", description = "Cleanup of expired and orphaned rows"),
         (name = "audit", description = "Who changed what"),
+        (name = "remote", description = "Remote MCP servers with their own OAuth, and users' connections to them (never tokens)"),
     )
 )]
 struct ApiDoc;

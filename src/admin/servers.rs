@@ -219,6 +219,7 @@ pub async fn create(
         forward_upstream_token: b.forward_upstream_token.unwrap_or(false),
         exchange_client_id,
         exchange_secret_hash,
+        remote_oauth: false,
         source: crate::domain::tenant::Source::Api,
         created_at: now,
         updated_at: now,

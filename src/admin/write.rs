@@ -37,6 +37,8 @@ pub enum Action {
     TenantCacheFlush,
     GrantCacheFlush,
     SweeperRun,
+    RemoteOAuthSet,
+    RemoteOAuthDelete,
 }
 
 impl Action {
@@ -58,6 +60,8 @@ impl Action {
             Self::KeyRotate => "signing_key.rotate",
             Self::TenantCacheFlush | Self::GrantCacheFlush => "cache.flush",
             Self::SweeperRun => "sweeper.run",
+            Self::RemoteOAuthSet => "mcp_server.remote_oauth.set",
+            Self::RemoteOAuthDelete => "mcp_server.remote_oauth.delete",
         }
     }
 
@@ -68,6 +72,7 @@ impl Action {
             Self::TenantCacheFlush => "tenant",
             Self::ProviderCreate | Self::ProviderUpdate | Self::ProviderDelete => "provider",
             Self::ServerCreate | Self::ServerUpdate | Self::ServerDelete => "mcp_server",
+            Self::RemoteOAuthSet | Self::RemoteOAuthDelete => "mcp_server",
             Self::ClientDelete => "client",
             Self::ConsentRevoke => "consent",
             Self::GrantRevoke | Self::GrantCacheFlush => "grant",

@@ -484,6 +484,30 @@ pub struct McpServerConfig {
     /// token (RFC 8693); absent means it may not.
     #[serde(default)]
     pub token_exchange: Option<TokenExchangeCredentials>,
+    /// The server is a remote service with its own OAuth authorization server: the bridge
+    /// connects each user to it once (authorization code + PKCE at that server) and sends the
+    /// user's token from it, never the bridge's token nor identity headers.
+    #[serde(default)]
+    pub remote_oauth: Option<RemoteOAuthConfig>,
+}
+
+/// How the bridge is an OAuth client of a remote MCP server's own authorization server. The
+/// server's protected-resource metadata (RFC 9728) and its authorization server's metadata
+/// (RFC 8414) are discovered from `url`; the registration is the first that works of: the
+/// `client_id` below, a client ID metadata document the bridge publishes (when the remote
+/// supports it and `public_url` is https), dynamic client registration (RFC 7591).
+#[derive(Clone, Debug, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RemoteOAuthConfig {
+    /// Scopes requested at the remote server; absent: its metadata's `scopes_supported`.
+    #[serde(default)]
+    pub scopes: Option<Vec<String>>,
+    /// A client the operator registered at the remote authorization server by hand.
+    #[serde(default)]
+    pub client_id: Option<String>,
+    /// That client's secret (sealed in the database); absent: a public client.
+    #[serde(default)]
+    pub client_secret: Option<Secret<String>>,
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize, JsonSchema)]

@@ -52,6 +52,10 @@ pub(super) fn resolve(root: &mut Dict, env: Lookup<'_>) -> Result<Sources, Vec<P
                 let prefix = format!("tenants[{i}].mcp_servers[{j}].token_exchange");
                 r.one(tx, &prefix, "client_secret");
             }
+            if let Some(remote) = table(server, "remote_oauth") {
+                let prefix = format!("tenants[{i}].mcp_servers[{j}].remote_oauth");
+                r.one(remote, &prefix, "client_secret");
+            }
         }
     }
     if r.problems.is_empty() {
@@ -82,6 +86,14 @@ pub(super) fn apply(config: &mut Config, mut sources: Sources) {
             if let Some(tx) = &mut server.token_exchange {
                 let key = format!("tenants[{i}].mcp_servers[{j}].token_exchange.client_secret");
                 set(key, &mut tx.client_secret);
+            }
+            if let Some(secret) = server
+                .remote_oauth
+                .as_mut()
+                .and_then(|r| r.client_secret.as_mut())
+            {
+                let key = format!("tenants[{i}].mcp_servers[{j}].remote_oauth.client_secret");
+                set(key, secret);
             }
         }
     }

@@ -4,11 +4,12 @@
 use schemars::schema::{InstanceType, RootSchema, Schema, SchemaObject};
 
 /// Secret keys as (schema definition, key, whether one of its forms is required).
-const SECRETS: [(&str, &str, bool); 4] = [
+const SECRETS: [(&str, &str, bool); 5] = [
     ("DatabaseConfig", "url", true),
     ("AdminTokenConfig", "sha256", true),
     ("ProviderConfig", "client_secret", false),
     ("TokenExchangeCredentials", "client_secret", true),
+    ("RemoteOAuthConfig", "client_secret", false),
 ];
 
 /// Adds `X_file` / `X_env` beside every secret key `X`, and `keys_file` / `keys_env` beside

@@ -345,6 +345,21 @@ fn check_tenant(config: &Config, tenant: &TenantConfig, key: &str, out: &mut Vec
                 "needs a client_id and a client_secret of at least 16 characters",
             ));
         }
+        if let Some(remote) = &server.remote_oauth {
+            if server.forward_upstream_token {
+                out.push(Problem::new(
+                    format!("{skey}.remote_oauth"),
+                    "a remote-OAuth server gets the user's token from its own authorization \
+                     server: forward_upstream_token cannot be set with it",
+                ));
+            }
+            if remote.client_secret.is_some() && remote.client_id.is_none() {
+                out.push(Problem::new(
+                    format!("{skey}.remote_oauth.client_secret"),
+                    "a client_secret needs its client_id",
+                ));
+            }
+        }
     }
 }
 

@@ -56,6 +56,9 @@ pub struct McpServer {
     pub required_scopes: Vec<String>,
     pub forward_upstream_token: bool,
     pub exchange_client_id: Option<String>,
+    /// A remote MCP server with its own authorization server: the gateway sends the user's
+    /// token from that server (`crate::remote`), never identity headers or upstream tokens.
+    pub remote_oauth: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]

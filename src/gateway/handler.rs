@@ -33,6 +33,9 @@ pub async fn proxy(
     if target.ctx.tenant.source == Source::Api {
         request.extensions_mut().insert(AdminConfigured);
     }
+    if target.server.remote_oauth {
+        return crate::remote::gateway::proxy(&state, &auth, &params, request).await;
+    }
     let resource = Resource {
         metadata_url: &target.metadata_url,
         scopes: &target.scopes,

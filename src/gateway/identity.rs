@@ -122,6 +122,7 @@ impl Identity {
         let headers = IdentityHeaders {
             values: Arc::new(values),
             upstream_token: None,
+            bearer: None,
         };
         match self.upstream_token.as_deref() {
             Some(token) => headers.with_upstream_token(token),
@@ -139,6 +140,9 @@ impl Identity {
 pub struct IdentityHeaders {
     values: Arc<[Option<HeaderValue>; 7]>,
     upstream_token: Option<HeaderValue>,
+    /// `Authorization: Bearer …` for a remote MCP server with its own OAuth (issue 18): the
+    /// user's token *from that server*, never the bridge's.
+    bearer: Option<HeaderValue>,
 }
 
 impl std::fmt::Debug for IdentityHeaders {
@@ -159,6 +163,24 @@ impl IdentityHeaders {
             upstream_token: Some(token)
                 .filter(|t| !t.is_empty())
                 .and_then(|t| encode(&UPSTREAM_TOKEN, t, true)),
+            bearer: self.bearer.clone(),
+        }
+    }
+
+    /// Only `Authorization: Bearer {token}`: what a remote MCP server with its own OAuth gets
+    /// (a third party: no `X-Auth-*` identity headers). A token that cannot be a header value
+    /// sends none, and the remote answers 401.
+    pub fn remote_bearer(token: &str) -> Self {
+        let bearer = HeaderValue::from_str(&format!("Bearer {token}"))
+            .ok()
+            .map(|mut value| {
+                value.set_sensitive(true);
+                value
+            });
+        Self {
+            values: Arc::new(Default::default()),
+            upstream_token: None,
+            bearer,
         }
     }
 
@@ -183,6 +205,9 @@ impl IdentityHeaders {
         }
         if let Some(token) = &self.upstream_token {
             headers.insert(UPSTREAM_TOKEN, token.clone());
+        }
+        if let Some(bearer) = &self.bearer {
+            headers.insert(http::header::AUTHORIZATION, bearer.clone());
         }
     }
 }

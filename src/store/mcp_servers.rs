@@ -27,6 +27,9 @@ pub struct ServerRow {
     pub forward_upstream_token: bool,
     pub exchange_client_id: Option<String>,
     pub exchange_secret_hash: Option<Vec<u8>>,
+    /// Whether it has its own authorization server (`remote_oauth_servers`, issue 18). Read
+    /// only: written through `store::remote_registrations`.
+    pub remote_oauth: bool,
     pub source: Source,
     pub created_at: DateTime<Utc>,
     pub updated_at: DateTime<Utc>,
@@ -46,13 +49,15 @@ impl ServerRow {
             required_scopes: self.required_scopes,
             forward_upstream_token: self.forward_upstream_token,
             exchange_client_id: self.exchange_client_id,
+            remote_oauth: self.remote_oauth,
         })
     }
 }
 
 const SELECT: &str = "SELECT s.id, s.name, s.upstream_url, s.provider_id, p.name AS provider,
         s.scopes, s.required_scopes, s.forward_upstream_token, s.exchange_client_id,
-        s.exchange_secret_hash, s.source, s.created_at, s.updated_at
+        s.exchange_secret_hash, s.source, s.created_at, s.updated_at,
+        EXISTS (SELECT 1 FROM remote_oauth_servers r WHERE r.mcp_server_id = s.id) AS remote_oauth
     FROM mcp_servers s LEFT JOIN upstream_providers p ON p.id = s.provider_id";
 
 fn from_row(r: &PgRow) -> Result<ServerRow, StoreError> {
@@ -67,6 +72,7 @@ fn from_row(r: &PgRow) -> Result<ServerRow, StoreError> {
         forward_upstream_token: r.try_get("forward_upstream_token")?,
         exchange_client_id: r.try_get("exchange_client_id")?,
         exchange_secret_hash: r.try_get("exchange_secret_hash")?,
+        remote_oauth: r.try_get("remote_oauth")?,
         source: Source::parse(r.try_get::<&str, _>("source")?),
         created_at: r.try_get("created_at")?,
         updated_at: r.try_get("updated_at")?,

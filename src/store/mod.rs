@@ -16,6 +16,8 @@ pub mod pending;
 pub mod pool;
 pub mod providers;
 pub mod refresh_leases;
+pub mod remote_connections;
+pub mod remote_registrations;
 pub mod sealed_keys;
 pub mod signing_keys;
 pub mod sweeper;

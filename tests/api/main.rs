@@ -37,6 +37,7 @@ mod proxy;
 mod refresh;
 mod registration;
 mod registration_hostile;
+mod remote;
 mod replicas;
 mod revocation_feed;
 mod revocation_is_transactional;

@@ -6,5 +6,6 @@
 #[cfg(test)]
 pub mod bridge_process;
 pub mod fake_idp;
+pub mod fake_remote_mcp;
 pub mod fault_proxy;
 pub mod otlp_receiver;

@@ -18,7 +18,7 @@
 //! and refreshes driven by rejected-token reports are bounded per grant.
 
 mod context;
-mod flight;
+pub(crate) mod flight;
 mod holder;
 mod policy;
 mod run;

@@ -1,0 +1,17 @@
+//! Mounting the connect flow: the link from the elicitation, the remote's redirect back, and the
+//! bridge's client ID metadata documents. Browser pages, outside the gateway's bearer layer.
+
+use axum::{Router, routing::get};
+
+use super::connect;
+use crate::state::AppState;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/t/{tenant}/remote/connect", get(connect::start))
+        .route("/t/{tenant}/remote/callback", get(connect::callback))
+        .route(
+            "/t/{tenant}/remote/{server}/client-metadata.json",
+            get(connect::metadata_document),
+        )
+}

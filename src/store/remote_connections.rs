@@ -1,0 +1,494 @@
+//! A user's connections to remote-OAuth MCP servers (`remote_connections`, tokens sealed, one
+//! row per tenant, subject and server), the one-time connect links handed out in elicitations
+//! (`remote_connect_links`) and the authorization requests in flight (`remote_pending`). Links
+//! and pending requests are consumed atomically (`DELETE … RETURNING`).
+
+use chrono::{DateTime, Utc};
+use sqlx::{PgPool, Postgres, Row, Transaction, postgres::PgRow};
+use uuid::Uuid;
+
+use super::StoreError;
+use crate::{
+    crypto::{Sealed, Sealer, hash},
+    domain::UpstreamTokens,
+};
+
+/// Who a link or a pending authorization is for.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ConnectFor {
+    pub tenant_id: Uuid,
+    pub mcp_server_id: Uuid,
+    pub grant_id: Uuid,
+    pub subject: String,
+}
+
+fn connect_for(r: &PgRow) -> Result<ConnectFor, StoreError> {
+    Ok(ConnectFor {
+        tenant_id: r.try_get("tenant_id")?,
+        mcp_server_id: r.try_get("mcp_server_id")?,
+        grant_id: r.try_get("grant_id")?,
+        subject: r.try_get("subject")?,
+    })
+}
+
+/// Stores a connect link (its hash) for `who`, valid until `expires_at`; expired links of
+/// anyone go at the same time (they are never read again).
+#[tracing::instrument(name = "db.remote_connections.insert_link", skip_all)]
+pub async fn insert_link(
+    pool: &PgPool,
+    link: &str,
+    who: &ConnectFor,
+    elicitation_id: Uuid,
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    sqlx::query("DELETE FROM remote_connect_links WHERE expires_at < now()")
+        .execute(pool)
+        .await?;
+    sqlx::query(
+        "INSERT INTO remote_connect_links (link_hash, tenant_id, mcp_server_id, grant_id, subject,
+             elicitation_id, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7)",
+    )
+    .bind(hash::sha256(link.as_bytes()).as_slice())
+    .bind(who.tenant_id)
+    .bind(who.mcp_server_id)
+    .bind(who.grant_id)
+    .bind(&who.subject)
+    .bind(elicitation_id)
+    .bind(expires_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// Consumes a link: whoever it was for, if it exists, is unexpired at `now` and its grant is
+/// still active. A second use finds nothing.
+#[tracing::instrument(name = "db.remote_connections.consume_link", skip_all)]
+pub async fn consume_link(
+    pool: &PgPool,
+    link: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<ConnectFor>, StoreError> {
+    let row = sqlx::query(
+        "DELETE FROM remote_connect_links l
+         WHERE l.link_hash = $1 AND l.expires_at > $2
+           AND EXISTS (SELECT 1 FROM grants g WHERE g.id = l.grant_id AND g.status = 'active')
+         RETURNING l.tenant_id, l.mcp_server_id, l.grant_id, l.subject",
+    )
+    .bind(hash::sha256(link.as_bytes()).as_slice())
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(connect_for).transpose()
+}
+
+fn pending_aad(state_hash: &[u8]) -> String {
+    format!("remote_pending:{}", hash::hex(state_hash))
+}
+
+/// Stores an authorization request sent to a remote AS: `state` (hashed), the PKCE verifier
+/// (sealed), the browser binding (hashed) and who it is for.
+#[tracing::instrument(name = "db.remote_connections.insert_pending", skip_all)]
+pub async fn insert_pending(
+    pool: &PgPool,
+    sealer: &Sealer,
+    state: &str,
+    browser_nonce: &str,
+    verifier: &str,
+    who: &ConnectFor,
+    expires_at: DateTime<Utc>,
+) -> Result<(), StoreError> {
+    let state_hash = hash::sha256(state.as_bytes());
+    let sealed = sealer.seal_str(verifier, &pending_aad(&state_hash));
+    sqlx::query("DELETE FROM remote_pending WHERE expires_at < now()")
+        .execute(pool)
+        .await?;
+    sqlx::query(
+        "INSERT INTO remote_pending (state_hash, tenant_id, mcp_server_id, grant_id, subject,
+             browser_hash, code_verifier, code_verifier_key_id, expires_at)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+    )
+    .bind(state_hash.as_slice())
+    .bind(who.tenant_id)
+    .bind(who.mcp_server_id)
+    .bind(who.grant_id)
+    .bind(&who.subject)
+    .bind(hash::sha256(browser_nonce.as_bytes()).as_slice())
+    .bind(sealed.blob)
+    .bind(sealed.key_id)
+    .bind(expires_at)
+    .execute(pool)
+    .await?;
+    Ok(())
+}
+
+/// A consumed pending authorization: who it was for, the hash of the browser binding it
+/// requires, and the PKCE verifier.
+pub struct Pending {
+    pub who: ConnectFor,
+    pub browser_hash: Vec<u8>,
+    pub verifier: String,
+}
+
+/// Consumes the pending authorization of `state` (unexpired at `now`).
+#[tracing::instrument(name = "db.remote_connections.consume_pending", skip_all)]
+pub async fn consume_pending(
+    pool: &PgPool,
+    sealer: &Sealer,
+    state: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Pending>, StoreError> {
+    let state_hash = hash::sha256(state.as_bytes());
+    let row = sqlx::query(
+        "DELETE FROM remote_pending WHERE state_hash = $1 AND expires_at > $2
+         RETURNING tenant_id, mcp_server_id, grant_id, subject, browser_hash, code_verifier,
+             code_verifier_key_id",
+    )
+    .bind(state_hash.as_slice())
+    .bind(now)
+    .fetch_optional(pool)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let sealed = Sealed {
+        key_id: r.try_get("code_verifier_key_id")?,
+        blob: r.try_get("code_verifier")?,
+    };
+    let verifier = sealer
+        .open_string(&sealed, &pending_aad(&state_hash))
+        .map_err(|e| StoreError::Corrupt(format!("remote pending verifier: {e}")))?;
+    Ok(Some(Pending {
+        who: connect_for(&r)?,
+        browser_hash: r.try_get("browser_hash")?,
+        verifier,
+    }))
+}
+
+/// Whether a connection may be used or must be made again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ConnectionStatus {
+    Active,
+    /// The remote refused the refresh token (`invalid_grant`): the user must connect again.
+    NeedsReconnect,
+}
+
+impl ConnectionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Active => "active",
+            Self::NeedsReconnect => "needs_reconnect",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        if s == "active" {
+            Self::Active
+        } else {
+            Self::NeedsReconnect
+        }
+    }
+}
+
+/// A connection with its tokens opened. Never `Debug`.
+#[derive(Clone)]
+pub struct Connection {
+    pub id: Uuid,
+    pub status: ConnectionStatus,
+    pub access_token: String,
+    pub access_expires_at: Option<DateTime<Utc>>,
+    pub refresh_token: Option<String>,
+    pub version: i64,
+}
+
+fn aad(id: Uuid, which: &str) -> String {
+    format!("remote_connection:{id}:{which}")
+}
+
+const COLUMNS: &str = "id, status, access_token, access_key_id, access_expires_at, refresh_token,
+    refresh_key_id, version";
+
+fn connection(sealer: &Sealer, r: &PgRow) -> Result<Connection, StoreError> {
+    let id: Uuid = r.try_get("id")?;
+    let corrupt =
+        |e: crate::crypto::seal::SealError| StoreError::Corrupt(format!("remote token: {e}"));
+    let access = Sealed {
+        key_id: r.try_get("access_key_id")?,
+        blob: r.try_get("access_token")?,
+    };
+    let refresh_blob: Option<Vec<u8>> = r.try_get("refresh_token")?;
+    let refresh_key: Option<String> = r.try_get("refresh_key_id")?;
+    let refresh_token = match (refresh_blob, refresh_key) {
+        (Some(blob), Some(key_id)) => Some(
+            sealer
+                .open_string(&Sealed { key_id, blob }, &aad(id, "refresh"))
+                .map_err(corrupt)?,
+        ),
+        _ => None,
+    };
+    Ok(Connection {
+        id,
+        status: ConnectionStatus::parse(r.try_get::<&str, _>("status")?),
+        access_token: sealer
+            .open_string(&access, &aad(id, "access"))
+            .map_err(corrupt)?,
+        access_expires_at: r.try_get("access_expires_at")?,
+        refresh_token,
+        version: r.try_get("version")?,
+    })
+}
+
+/// The connection of `subject` to `server` in `tenant`, if any.
+#[tracing::instrument(name = "db.remote_connections.find", skip_all)]
+pub async fn find(
+    pool: &PgPool,
+    sealer: &Sealer,
+    tenant_id: Uuid,
+    subject: &str,
+    server: Uuid,
+) -> Result<Option<Connection>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM remote_connections
+         WHERE tenant_id = $1 AND subject = $2 AND mcp_server_id = $3"
+    ))
+    .bind(tenant_id)
+    .bind(subject)
+    .bind(server)
+    .fetch_optional(pool)
+    .await?;
+    row.as_ref().map(|r| connection(sealer, r)).transpose()
+}
+
+/// The connection locked for a refresh (`FOR UPDATE`, within `tx`): a refresh on another replica
+/// waits here and then reads the version the winner committed.
+#[tracing::instrument(name = "db.remote_connections.lock", skip_all)]
+pub async fn lock(
+    tx: &mut Transaction<'_, Postgres>,
+    sealer: &Sealer,
+    id: Uuid,
+) -> Result<Option<Connection>, StoreError> {
+    let row = sqlx::query(&format!(
+        "SELECT {COLUMNS} FROM remote_connections WHERE id = $1 FOR UPDATE"
+    ))
+    .bind(id)
+    .fetch_optional(&mut **tx)
+    .await?;
+    row.as_ref().map(|r| connection(sealer, r)).transpose()
+}
+
+fn seal_tokens(sealer: &Sealer, id: Uuid, tokens: &UpstreamTokens) -> (Sealed, Option<Sealed>) {
+    let access = sealer.seal_str(&tokens.access_token, &aad(id, "access"));
+    let refresh = tokens
+        .refresh_token
+        .as_deref()
+        .map(|r| sealer.seal_str(r, &aad(id, "refresh")));
+    (access, refresh)
+}
+
+/// Stores the tokens of a completed connect, replacing any earlier connection of the same
+/// user and server (a reconnect). Returns the connection id and the replaced access and
+/// refresh tokens, if any, so the caller can revoke them at the remote.
+#[tracing::instrument(name = "db.remote_connections.connect", skip_all)]
+pub async fn connect(
+    pool: &PgPool,
+    sealer: &Sealer,
+    who: &ConnectFor,
+    tokens: &UpstreamTokens,
+) -> Result<(Uuid, Option<Connection>), StoreError> {
+    let mut tx = pool.begin().await?;
+    let old = sqlx::query(&format!(
+        "DELETE FROM remote_connections WHERE tenant_id = $1 AND subject = $2 AND mcp_server_id = $3
+         RETURNING {COLUMNS}"
+    ))
+    .bind(who.tenant_id)
+    .bind(&who.subject)
+    .bind(who.mcp_server_id)
+    .fetch_optional(&mut *tx)
+    .await?;
+    let old = old.as_ref().map(|r| connection(sealer, r)).transpose()?;
+    let id = Uuid::new_v4();
+    let (access, refresh) = seal_tokens(sealer, id, tokens);
+    sqlx::query(
+        "INSERT INTO remote_connections (id, tenant_id, mcp_server_id, subject, access_token,
+             access_key_id, access_expires_at, refresh_token, refresh_key_id, scopes)
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+    )
+    .bind(id)
+    .bind(who.tenant_id)
+    .bind(who.mcp_server_id)
+    .bind(&who.subject)
+    .bind(&access.blob)
+    .bind(&access.key_id)
+    .bind(tokens.access_expires_at)
+    .bind(refresh.as_ref().map(|s| &s.blob))
+    .bind(refresh.as_ref().map(|s| &s.key_id))
+    .bind(&tokens.scopes)
+    .execute(&mut *tx)
+    .await?;
+    tx.commit().await?;
+    Ok((id, old))
+}
+
+/// Stores refreshed tokens on the locked row (a refresh token the remote did not rotate is
+/// kept) and bumps the version.
+#[tracing::instrument(name = "db.remote_connections.store_refreshed", skip_all)]
+pub async fn store_refreshed(
+    tx: &mut Transaction<'_, Postgres>,
+    sealer: &Sealer,
+    id: Uuid,
+    tokens: &UpstreamTokens,
+) -> Result<i64, StoreError> {
+    let (access, refresh) = seal_tokens(sealer, id, tokens);
+    let version = sqlx::query_scalar(
+        "UPDATE remote_connections SET access_token = $2, access_key_id = $3,
+             access_expires_at = $4,
+             refresh_token = COALESCE($5, refresh_token),
+             refresh_key_id = COALESCE($6, refresh_key_id),
+             version = version + 1, refreshed_at = now(), status = 'active'
+         WHERE id = $1 RETURNING version",
+    )
+    .bind(id)
+    .bind(&access.blob)
+    .bind(&access.key_id)
+    .bind(tokens.access_expires_at)
+    .bind(refresh.as_ref().map(|s| &s.blob))
+    .bind(refresh.as_ref().map(|s| &s.key_id))
+    .fetch_one(&mut **tx)
+    .await?;
+    Ok(version)
+}
+
+/// The remote refused the refresh token: the connection needs the user again.
+#[tracing::instrument(name = "db.remote_connections.mark_needs_reconnect", skip_all)]
+pub async fn mark_needs_reconnect(
+    tx: &mut Transaction<'_, Postgres>,
+    id: Uuid,
+) -> Result<(), StoreError> {
+    sqlx::query(
+        "UPDATE remote_connections SET status = 'needs_reconnect', version = version + 1
+         WHERE id = $1",
+    )
+    .bind(id)
+    .execute(&mut **tx)
+    .await?;
+    Ok(())
+}
+
+/// A connection as the admin API lists it: who, which server, state and times — no tokens.
+#[derive(Clone, Debug)]
+pub struct ConnectionRow {
+    pub id: Uuid,
+    pub subject: String,
+    pub server: String,
+    pub status: ConnectionStatus,
+    pub scopes: Vec<String>,
+    pub access_expires_at: Option<DateTime<Utc>>,
+    pub has_refresh_token: bool,
+    pub connected_at: DateTime<Utc>,
+    pub refreshed_at: Option<DateTime<Utc>>,
+}
+
+/// The connections of a tenant, optionally of one subject and/or one server (by name).
+#[tracing::instrument(name = "db.remote_connections.list", skip_all)]
+pub async fn list(
+    pool: &PgPool,
+    tenant_id: Uuid,
+    subject: Option<&str>,
+    server: Option<&str>,
+) -> Result<Vec<ConnectionRow>, StoreError> {
+    let rows = sqlx::query(
+        "SELECT c.id, c.subject, s.name AS server, c.status, c.scopes, c.access_expires_at,
+             (c.refresh_token IS NOT NULL) AS has_refresh_token, c.connected_at, c.refreshed_at
+         FROM remote_connections c JOIN mcp_servers s ON s.id = c.mcp_server_id
+         WHERE c.tenant_id = $1 AND ($2::text IS NULL OR c.subject = $2)
+           AND ($3::text IS NULL OR s.name = $3)
+         ORDER BY c.subject, s.name LIMIT 1000",
+    )
+    .bind(tenant_id)
+    .bind(subject)
+    .bind(server)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ConnectionRow {
+                id: r.try_get("id")?,
+                subject: r.try_get("subject")?,
+                server: r.try_get("server")?,
+                status: ConnectionStatus::parse(r.try_get::<&str, _>("status")?),
+                scopes: r.try_get("scopes")?,
+                access_expires_at: r.try_get("access_expires_at")?,
+                has_refresh_token: r.try_get("has_refresh_token")?,
+                connected_at: r.try_get("connected_at")?,
+                refreshed_at: r.try_get("refreshed_at")?,
+            })
+        })
+        .collect()
+}
+
+/// A deleted connection: its server (for the revocation endpoint) and tokens (to revoke).
+pub struct Deleted {
+    pub mcp_server_id: Uuid,
+    pub subject: String,
+    pub connection: Connection,
+}
+
+/// Deletes one connection of a tenant and returns it (tokens open, to revoke remotely).
+#[tracing::instrument(name = "db.remote_connections.delete", skip_all)]
+pub async fn delete(
+    pool: &PgPool,
+    sealer: &Sealer,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<Option<Deleted>, StoreError> {
+    let row = sqlx::query(&format!(
+        "DELETE FROM remote_connections WHERE tenant_id = $1 AND id = $2
+         RETURNING mcp_server_id, subject, {COLUMNS}"
+    ))
+    .bind(tenant_id)
+    .bind(id)
+    .fetch_optional(pool)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    Ok(Some(Deleted {
+        mcp_server_id: r.try_get("mcp_server_id")?,
+        subject: r.try_get("subject")?,
+        connection: connection(sealer, &r)?,
+    }))
+}
+
+/// Deletes every connection of `subject` in a tenant (their grant was revoked).
+#[tracing::instrument(name = "db.remote_connections.delete_subject", skip_all)]
+pub async fn delete_subject(
+    pool: &PgPool,
+    sealer: &Sealer,
+    tenant_id: Uuid,
+    subject: &str,
+) -> Result<Vec<Deleted>, StoreError> {
+    let rows = sqlx::query(&format!(
+        "DELETE FROM remote_connections WHERE tenant_id = $1 AND subject = $2
+         RETURNING mcp_server_id, subject, {COLUMNS}"
+    ))
+    .bind(tenant_id)
+    .bind(subject)
+    .fetch_all(pool)
+    .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(Deleted {
+                mcp_server_id: r.try_get("mcp_server_id")?,
+                subject: r.try_get("subject")?,
+                connection: connection(sealer, r)?,
+            })
+        })
+        .collect()
+}
+
+/// Whether `server` is a remote-OAuth server.
+#[tracing::instrument(name = "db.remote_connections.is_remote", skip_all)]
+pub async fn is_remote(pool: &PgPool, server: Uuid) -> Result<bool, StoreError> {
+    Ok(sqlx::query_scalar(
+        "SELECT EXISTS (SELECT 1 FROM remote_oauth_servers WHERE mcp_server_id = $1)",
+    )
+    .bind(server)
+    .fetch_one(pool)
+    .await?)
+}

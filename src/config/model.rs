@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use super::duration::HumanDuration;
 use crate::{
     domain::{ProviderKind, ResourceName, Secret, TenantSlug},
-    net_guard::Cidr,
+    domain::Cidr,
 };
 
 /// The whole configuration. Unknown keys are errors, so a typo never silently does nothing.

@@ -33,14 +33,8 @@ const REFRESH_TTL: i64 = 7 * 86_400;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            route::DEV_IDP_AUTHORIZE,
-            get(login_page).post(login),
-        )
-        .route(
-            route::DEV_IDP_TOKEN,
-            axum::routing::post(token),
-        )
+        .route(route::DEV_IDP_AUTHORIZE, get(login_page).post(login))
+        .route(route::DEV_IDP_TOKEN, axum::routing::post(token))
         .route(route::DEV_IDP_USERINFO, get(userinfo))
 }
 
@@ -140,8 +134,7 @@ fn open(key: &[u8; 32], token: &str, token_use: TokenUse) -> Option<Claims> {
         return None;
     }
     let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    (claims.token_use == token_use && claims.exp > chrono::Utc::now().timestamp())
-        .then_some(claims)
+    (claims.token_use == token_use && claims.exp > chrono::Utc::now().timestamp()).then_some(claims)
 }
 
 fn user(p: &UpstreamProvider) -> (String, Option<String>, Option<String>) {
@@ -280,7 +273,7 @@ async fn token(
     }
     match subject_of(&c, &params) {
         Ok(subject) => tokens_for(&c, subject),
-        Err(response) => response,
+        Err(error) => token_error(StatusCode::BAD_REQUEST, error),
     }
 }
 
@@ -289,20 +282,19 @@ fn token_error(status: StatusCode, error: &str) -> Response {
 }
 
 /// The user a token request is for: the subject of a valid code (PKCE and redirect URI
-/// checked) or refresh token.
-fn subject_of(c: &Ctx, params: &Params) -> Result<String, Response> {
-    let invalid_grant = || token_error(StatusCode::BAD_REQUEST, "invalid_grant");
+/// checked) or refresh token; else the RFC 6749 section 5.2 error code.
+fn subject_of(c: &Ctx, params: &Params) -> Result<String, &'static str> {
     match params.get("grant_type") {
         Some("authorization_code") => {
             let code = params
                 .get("code")
                 .and_then(|code| open(&c.key, code, TokenUse::Code))
-                .ok_or_else(invalid_grant)?;
+                .ok_or("invalid_grant")?;
             let verified = params.get("code_verifier").is_some_and(|v| {
                 code.code_challenge.as_deref() == Some(pkce::challenge_for(v).as_str())
             });
             if !verified || code.redirect_uri.as_deref() != params.get("redirect_uri") {
-                return Err(invalid_grant());
+                return Err("invalid_grant");
             }
             Ok(code.sub)
         }
@@ -310,11 +302,8 @@ fn subject_of(c: &Ctx, params: &Params) -> Result<String, Response> {
             .get("refresh_token")
             .and_then(|r| open(&c.key, r, TokenUse::Refresh))
             .map(|r| r.sub)
-            .ok_or_else(invalid_grant),
-        _ => Err(token_error(
-            StatusCode::BAD_REQUEST,
-            "unsupported_grant_type",
-        )),
+            .ok_or("invalid_grant"),
+        _ => Err("unsupported_grant_type"),
     }
 }
 
@@ -354,7 +343,10 @@ async fn userinfo(
         Err(r) => return r,
     };
     let token = crate::tokens::bearer::bearer(&headers);
-    if token.and_then(|t| open(&c.key, t, TokenUse::Access)).is_none() {
+    if token
+        .and_then(|t| open(&c.key, t, TokenUse::Access))
+        .is_none()
+    {
         let mut r = (
             StatusCode::UNAUTHORIZED,
             Json(json!({"error": "invalid_token"})),

@@ -3,9 +3,12 @@
 //! either path can read what the other wrote), never returned or audited, only `client_secret_set`.
 
 use axum::{Json, extract::State, http::StatusCode};
+use chrono::Utc;
 use uuid::Uuid;
 
-pub use super::provider_bodies::{CreateProvider, Kind, ProviderList, ProviderView, UpdateProvider};
+pub use super::provider_bodies::{
+    CreateProvider, Kind, ProviderList, ProviderView, UpdateProvider,
+};
 use super::{
     auth::Admin,
     extract::{AdminJson, AdminPath},
@@ -16,7 +19,7 @@ use super::{
 };
 use crate::{
     coherence::CacheEvent,
-    domain::{ProviderKind, ResourceName, tenant::Tenant},
+    domain::{ProviderKind, tenant::Tenant},
     net_guard::UpstreamGuard,
     state::AppState,
     store::{

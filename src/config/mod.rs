@@ -16,8 +16,8 @@ mod validate_tenants;
 
 pub use duration::HumanDuration;
 pub use load::ENV_PREFIX;
-pub use problem::{ConfigError, Problem};
 pub use model::*;
+pub use problem::{ConfigError, Problem};
 
 /// The JSON Schema of the configuration file, as committed in `config/schema.json`.
 pub fn json_schema() -> String {

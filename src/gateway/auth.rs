@@ -200,7 +200,8 @@ async fn authenticate(
         .gateway
         .token_states
         .get_or_load(claims.jti, || async {
-            match store::access_tokens::access_token_state(&state.pool, tenant_id, claims.jti).await {
+            match store::access_tokens::access_token_state(&state.pool, tenant_id, claims.jti).await
+            {
                 Ok(Some(found)) => Ok(TokenState::from(&found)),
                 Ok(None) => Err(Challenge::InvalidToken("the token has been revoked")),
                 Err(e) => Err(store_failure("token state", &e)),

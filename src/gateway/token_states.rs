@@ -113,7 +113,8 @@ impl Feed {
 
     /// How the listener's connection answers its heartbeat (see `late`).
     pub fn heartbeat(&self, heartbeat: Heartbeat) {
-        self.late.store(heartbeat == Heartbeat::Late, Ordering::SeqCst);
+        self.late
+            .store(heartbeat == Heartbeat::Late, Ordering::SeqCst);
     }
 
     /// Whether the listener is subscribed now.

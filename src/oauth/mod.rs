@@ -44,36 +44,24 @@ pub fn routes(max_body_bytes: usize) -> Router<AppState> {
         ])
         .max_age(std::time::Duration::from_secs(3600));
     let machine = Router::new()
-        .route(
-            route::AS_METADATA,
-            get(metadata::authorization_server),
-        )
+        .route(route::AS_METADATA, get(metadata::authorization_server))
         .route(
             route::AS_METADATA_APPENDED,
             get(metadata::authorization_server),
         )
-        .route(
-            route::OIDC_DISCOVERY,
-            get(metadata::authorization_server),
-        )
+        .route(route::OIDC_DISCOVERY, get(metadata::authorization_server))
         .route(
             route::OIDC_DISCOVERY_APPENDED,
             get(metadata::authorization_server),
         )
-        .route(
-            route::PROTECTED_RESOURCE,
-            get(metadata::protected_resource),
-        )
+        .route(route::PROTECTED_RESOURCE, get(metadata::protected_resource))
         .route(route::JWKS, get(metadata::jwks))
         .route(route::REGISTER, post(register::register))
         .route(
             route::REGISTERED_CLIENT,
             get(register::read).delete(register::delete),
         )
-        .route(
-            route::TOKEN,
-            post(token::token).fallback(body::post_only),
-        )
+        .route(route::TOKEN, post(token::token).fallback(body::post_only))
         .route(
             route::REVOKE,
             post(revoke::revoke).fallback(body::post_only),

@@ -199,7 +199,7 @@ pub async fn delete(pool: &PgPool, tenant_id: Uuid, client_id: &str) -> Result<b
 pub async fn touch(pool: &PgPool, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
     sqlx::query!(
         "UPDATE oauth_clients SET last_used_at = $2
-         WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2 - interval '1 minute')",
+         WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')",
         id,
         now,
     )

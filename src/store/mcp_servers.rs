@@ -41,9 +41,8 @@ impl ServerRow {
             tenant_id,
             name: ResourceName::parse(&self.name)
                 .map_err(|_| StoreError::Corrupt(format!("server name {:?}", self.name)))?,
-            upstream_url: url::Url::parse(&self.upstream_url).map_err(|_| {
-                StoreError::Corrupt(format!("server {:?} URL", self.name))
-            })?,
+            upstream_url: url::Url::parse(&self.upstream_url)
+                .map_err(|_| StoreError::Corrupt(format!("server {:?} URL", self.name)))?,
             provider_id: self.provider_id,
             scopes: self.scopes,
             required_scopes: self.required_scopes,

@@ -45,7 +45,7 @@ impl CacheEvent {
 pub async fn publish(pool: &PgPool, channel: &str, payload: &str) -> Result<(), StoreError> {
     // `::text`: `pg_notify` returns `void`, which `query!` cannot describe.
     sqlx::query!("SELECT pg_notify($1, $2)::text", channel, payload)
-        .execute(pool)
+        .fetch_one(pool)
         .await?;
     Ok(())
 }
@@ -60,7 +60,7 @@ pub async fn publish_in(
 ) -> Result<(), StoreError> {
     // `::text`: `pg_notify` returns `void`, which `query!` cannot describe.
     sqlx::query!("SELECT pg_notify($1, $2)::text", channel, payload)
-        .execute(conn)
+        .fetch_one(conn)
         .await?;
     Ok(())
 }

@@ -10,18 +10,19 @@ use super::{StoreError, sweeper::ADVISORY_LOCK_KEY};
 /// connection, so it disappears when that connection closes, however the sweep ended.
 #[tracing::instrument(name = "db.sweeper_runs.try_lock", skip_all)]
 pub async fn try_lock(conn: &mut PgConnection) -> Result<bool, StoreError> {
-    Ok(
-        sqlx::query_scalar!(r#"SELECT pg_try_advisory_lock($1) AS "taken!""#, ADVISORY_LOCK_KEY)
-            .fetch_one(&mut *conn)
-            .await?,
+    Ok(sqlx::query_scalar!(
+        r#"SELECT pg_try_advisory_lock($1) AS "taken!""#,
+        ADVISORY_LOCK_KEY
     )
+    .fetch_one(&mut *conn)
+    .await?)
 }
 
 /// Releases the advisory lock taken by [`try_lock`] on the same connection.
 #[tracing::instrument(name = "db.sweeper_runs.unlock", skip_all)]
 pub async fn unlock(conn: &mut PgConnection) -> Result<(), StoreError> {
     sqlx::query!("SELECT pg_advisory_unlock($1)", ADVISORY_LOCK_KEY)
-        .execute(&mut *conn)
+        .fetch_one(&mut *conn)
         .await?;
     Ok(())
 }

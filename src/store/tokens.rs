@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::StoreError;
+use super::{StoreError, access_tokens::NewAccessToken};
 use crate::{
     crypto::Sealed,
     domain::{GrantStatus, RefreshStatus},

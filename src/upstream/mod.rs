@@ -246,7 +246,9 @@ impl Upstream {
         let id_claims = self
             .check_id_token(&answer, nonce, &endpoints, &client_id, now)
             .await?;
-        let user = self.user(p, &endpoints, &answer, id_claims.as_ref()).await?;
+        let user = self
+            .user(p, &endpoints, &answer, id_claims.as_ref())
+            .await?;
         // OIDC Core 5.3.2: userinfo's `sub` is the ID token's. Kinds whose normalised subject
         // is another field (Salesforce's `user_id`; its `sub` is the identity URL) compare both.
         let userinfo_sub = user.claims.get("sub").and_then(serde_json::Value::as_str);

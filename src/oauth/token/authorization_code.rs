@@ -93,7 +93,10 @@ async fn revoke_replayed(
 }
 
 /// The refresh family and tokens a redeemed code yields, written on the redeeming transaction.
-#[allow(clippy::too_many_arguments, reason = "the one call site names each piece")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the one call site names each piece"
+)]
 async fn issue_tokens(
     conn: &mut PgConnection,
     state: &AppState,
@@ -130,8 +133,16 @@ async fn issue_tokens(
         resource: &record.resource,
         family_id: Some(family_id),
     };
-    let (access_token, expires_in) =
-        issue::access_token(&mut *conn, state, signer, ctx, &subject, &record.scopes, now).await?;
+    let (access_token, expires_in) = issue::access_token(
+        &mut *conn,
+        state,
+        signer,
+        ctx,
+        &subject,
+        &record.scopes,
+        now,
+    )
+    .await?;
     let refresh = if client.allows(GrantType::RefreshToken) {
         Some(
             issue::refresh_token(

@@ -59,7 +59,16 @@ pub async fn exchange(
         None => state.refresher.access_token(grant, now).await,
     };
     let access = result.map_err(refresh_failure)?;
-    audit(state, ctx, &server_name, server_id, grant, params, access.version).await?;
+    audit(
+        state,
+        ctx,
+        &server_name,
+        server_id,
+        grant,
+        params,
+        access.version,
+    )
+    .await?;
     let expires_in = access.expires_at.map(|at| (at - now).num_seconds().max(0));
     let mut body = json!({
         "access_token": access.token.expose(),

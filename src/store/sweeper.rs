@@ -97,93 +97,6 @@ impl SweepKind {
             SweepKind::SweeperRuns => "sweeper_runs",
         }
     }
-
-    /// The batch delete. Parameters: `$1` now, `$2` retained_before, `$3` unused_clients_before,
-    /// `$4` runs_before, `$5` batch size (see [`Cutoffs`]), `$6` the keyset cursor. It returns
-    /// `k`, the sort key of each deleted row where the kind walks an index in order, else NULL.
-    ///
-    /// The cursor matters for the big kinds: deleted rows stay in the index until vacuum, and a
-    /// scan that restarted at the lowest `expires_at` every batch would step over every row the
-    /// earlier batches deleted, visiting the heap for each (measured: batch 200 of 1,000 codes
-    /// took 80 ms instead of 6 ms, 200,000 buffer hits). Starting at the last deleted key keeps
-    /// every batch as cheap as the first.
-    fn sql(self) -> &'static str {
-        match self {
-            SweepKind::AuthorizationCodes => {
-                "DELETE FROM authorization_codes WHERE code_hash = ANY(ARRAY(
-                     SELECT code_hash FROM authorization_codes WHERE expires_at <= $1 AND expires_at >= $6
-                     ORDER BY expires_at LIMIT $5 FOR UPDATE SKIP LOCKED))
-                 RETURNING expires_at AS k"
-            }
-            SweepKind::PendingAuthorizations => {
-                "DELETE FROM pending_authorizations WHERE id = ANY(ARRAY(
-                     SELECT id FROM pending_authorizations WHERE expires_at <= $1 AND expires_at >= $6
-                     ORDER BY expires_at LIMIT $5 FOR UPDATE SKIP LOCKED))
-                 RETURNING expires_at AS k"
-            }
-            SweepKind::AccessTokens => {
-                "DELETE FROM access_tokens WHERE jti = ANY(ARRAY(
-                     SELECT jti FROM access_tokens WHERE expires_at <= $2 OR revoked_at <= $2
-                     LIMIT $5 FOR UPDATE SKIP LOCKED))
-                 RETURNING NULL::timestamptz AS k"
-            }
-            SweepKind::RotatedRefreshTokens => {
-                "DELETE FROM refresh_tokens WHERE token_hash = ANY(ARRAY(
-                     SELECT token_hash FROM refresh_tokens
-                     WHERE status = 'rotated' AND tagged AND grace_until <= $1 AND grace_until >= $6
-                     ORDER BY grace_until LIMIT $5 FOR UPDATE SKIP LOCKED))
-                 RETURNING grace_until AS k"
-            }
-            SweepKind::RefreshTokens => {
-                "DELETE FROM refresh_tokens WHERE token_hash = ANY(ARRAY(
-                     SELECT token_hash FROM refresh_tokens
-                     WHERE expires_at <= $2 AND status <> 'rotated'
-                     LIMIT $5 FOR UPDATE SKIP LOCKED))
-                 RETURNING NULL::timestamptz AS k"
-            }
-            SweepKind::RefreshTokenFamilies => {
-                // `created_at` guards a family whose first token is not committed yet.
-                "DELETE FROM refresh_token_families WHERE id = ANY(ARRAY(
-                     SELECT f.id FROM refresh_token_families f
-                     WHERE (f.revoked_at <= $2
-                            OR f.absolute_expires_at <= $2
-                            OR (f.created_at <= $2 AND NOT EXISTS (
-                                    SELECT 1 FROM refresh_tokens t
-                                    WHERE t.family_id = f.id AND t.status <> 'rotated')))
-                       AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = f.id)
-                     LIMIT $5 FOR UPDATE SKIP LOCKED))
-                 RETURNING NULL::timestamptz AS k"
-            }
-            SweepKind::Grants => {
-                "DELETE FROM grants WHERE id = ANY(ARRAY(
-                     SELECT g.id FROM grants g
-                     WHERE (g.status = 'revoked' AND g.revoked_at <= $2)
-                        OR (g.updated_at <= $2
-                            AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = g.id)
-                            AND NOT EXISTS (SELECT 1 FROM refresh_token_families f WHERE f.grant_id = g.id)
-                            AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = g.id))
-                     LIMIT $5 FOR UPDATE SKIP LOCKED))
-                 RETURNING NULL::timestamptz AS k"
-            }
-            SweepKind::UnusedDynamicClients => {
-                // `last_used_at` is the signal; a client that something still points to has been
-                // used whatever the column says, so it stays (belt and braces).
-                "DELETE FROM oauth_clients WHERE id = ANY(ARRAY(
-                     SELECT c.id FROM oauth_clients c
-                     WHERE c.kind = 'dynamic' AND c.last_used_at IS NULL AND c.created_at <= $3
-                       AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.client_pk = c.id)
-                       AND NOT EXISTS (SELECT 1 FROM pending_authorizations p WHERE p.client_pk = c.id)
-                     ORDER BY c.created_at LIMIT $5 FOR UPDATE SKIP LOCKED))
-                 RETURNING NULL::timestamptz AS k"
-            }
-            SweepKind::SweeperRuns => {
-                "DELETE FROM sweeper_runs WHERE id = ANY(ARRAY(
-                     SELECT id FROM sweeper_runs WHERE started_at <= $4
-                     ORDER BY id LIMIT $5 FOR UPDATE SKIP LOCKED))
-                 RETURNING NULL::timestamptz AS k"
-            }
-        }
-    }
 }
 
 /// The instants that decide what is due, all derived from the `now` passed in (never the
@@ -215,8 +128,21 @@ pub fn cursor_start() -> DateTime<Utc> {
     DateTime::from_timestamp(-62_135_596_800, 0).unwrap_or(DateTime::UNIX_EPOCH)
 }
 
+/// What one batch statement returns: how many rows went, and the largest sort key among them.
+struct BatchRow {
+    deleted: i64,
+    cursor: Option<DateTime<Utc>>,
+}
+
 /// Deletes at most `limit` rows of `kind` due at `cutoffs`, with sort key at or after `cursor`,
-/// in one statement.
+/// in one statement. Each kind's statement returns `k`, the sort key of each deleted row where
+/// the kind walks an index in order (else NULL), and the batch reports the largest.
+///
+/// The cursor matters for the big kinds: deleted rows stay in the index until vacuum, and a
+/// scan that restarted at the lowest `expires_at` every batch would step over every row the
+/// earlier batches deleted, visiting the heap for each (measured: batch 200 of 1,000 codes
+/// took 80 ms instead of 6 ms, 200,000 buffer hits). Starting at the last deleted key keeps
+/// every batch as cheap as the first.
 #[tracing::instrument(name = "db.sweeper.delete_batch", skip_all)]
 pub async fn delete_batch(
     conn: &mut PgConnection,
@@ -225,24 +151,171 @@ pub async fn delete_batch(
     limit: i64,
     cursor: DateTime<Utc>,
 ) -> Result<Batch, StoreError> {
-    // Nine fixed statements chosen by kind, each with the same six parameters (a kind that
-    // does not need one ignores it): the one place in the store where SQL is chosen at run
-    // time, so these are not checked by `query!` (it would need one numbering per kind).
-    let sql = format!(
-        "WITH gone AS ({}) SELECT count(*), max(k) FROM gone",
-        kind.sql()
-    );
-    let (deleted, cursor): (i64, Option<DateTime<Utc>>) = sqlx::query_as(&sql)
-        .bind(cutoffs.now)
-        .bind(cutoffs.retained_before)
-        .bind(cutoffs.unused_clients_before)
-        .bind(cutoffs.runs_before)
-        .bind(limit)
-        .bind(cursor)
-        .fetch_one(&mut *conn)
-        .await?;
+    let c = cutoffs;
+    let row = match kind {
+        SweepKind::AuthorizationCodes => {
+            sqlx::query_as!(
+                BatchRow,
+                r#"WITH gone AS (
+                     DELETE FROM authorization_codes WHERE code_hash = ANY(ARRAY(
+                         SELECT code_hash FROM authorization_codes
+                         WHERE expires_at <= $1 AND expires_at >= $3
+                         ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))
+                     RETURNING expires_at AS k)
+                 SELECT count(*) AS "deleted!", max(k) AS cursor FROM gone"#,
+                c.now,
+                limit,
+                cursor,
+            )
+            .fetch_one(&mut *conn)
+            .await?
+        }
+        SweepKind::PendingAuthorizations => {
+            sqlx::query_as!(
+                BatchRow,
+                r#"WITH gone AS (
+                     DELETE FROM pending_authorizations WHERE id = ANY(ARRAY(
+                         SELECT id FROM pending_authorizations
+                         WHERE expires_at <= $1 AND expires_at >= $3
+                         ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))
+                     RETURNING expires_at AS k)
+                 SELECT count(*) AS "deleted!", max(k) AS cursor FROM gone"#,
+                c.now,
+                limit,
+                cursor,
+            )
+            .fetch_one(&mut *conn)
+            .await?
+        }
+        SweepKind::AccessTokens => {
+            sqlx::query_as!(
+                BatchRow,
+                r#"WITH gone AS (
+                     DELETE FROM access_tokens WHERE jti = ANY(ARRAY(
+                         SELECT jti FROM access_tokens WHERE expires_at <= $1 OR revoked_at <= $1
+                         LIMIT $2 FOR UPDATE SKIP LOCKED))
+                     RETURNING NULL::timestamptz AS k)
+                 SELECT count(*) AS "deleted!", max(k) AS cursor FROM gone"#,
+                c.retained_before,
+                limit,
+            )
+            .fetch_one(&mut *conn)
+            .await?
+        }
+        SweepKind::RotatedRefreshTokens => {
+            sqlx::query_as!(
+                BatchRow,
+                r#"WITH gone AS (
+                     DELETE FROM refresh_tokens WHERE token_hash = ANY(ARRAY(
+                         SELECT token_hash FROM refresh_tokens
+                         WHERE status = 'rotated' AND tagged AND grace_until <= $1
+                           AND grace_until >= $3
+                         ORDER BY grace_until LIMIT $2 FOR UPDATE SKIP LOCKED))
+                     RETURNING grace_until AS k)
+                 SELECT count(*) AS "deleted!", max(k) AS cursor FROM gone"#,
+                c.now,
+                limit,
+                cursor,
+            )
+            .fetch_one(&mut *conn)
+            .await?
+        }
+        SweepKind::RefreshTokens => {
+            sqlx::query_as!(
+                BatchRow,
+                r#"WITH gone AS (
+                     DELETE FROM refresh_tokens WHERE token_hash = ANY(ARRAY(
+                         SELECT token_hash FROM refresh_tokens
+                         WHERE expires_at <= $1 AND status <> 'rotated'
+                         LIMIT $2 FOR UPDATE SKIP LOCKED))
+                     RETURNING NULL::timestamptz AS k)
+                 SELECT count(*) AS "deleted!", max(k) AS cursor FROM gone"#,
+                c.retained_before,
+                limit,
+            )
+            .fetch_one(&mut *conn)
+            .await?
+        }
+        SweepKind::RefreshTokenFamilies => {
+            // `created_at` guards a family whose first token is not committed yet.
+            sqlx::query_as!(
+                BatchRow,
+                r#"WITH gone AS (
+                     DELETE FROM refresh_token_families WHERE id = ANY(ARRAY(
+                         SELECT f.id FROM refresh_token_families f
+                         WHERE (f.revoked_at <= $1
+                                OR f.absolute_expires_at <= $1
+                                OR (f.created_at <= $1 AND NOT EXISTS (
+                                        SELECT 1 FROM refresh_tokens t
+                                        WHERE t.family_id = f.id AND t.status <> 'rotated')))
+                           AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = f.id)
+                         LIMIT $2 FOR UPDATE SKIP LOCKED))
+                     RETURNING NULL::timestamptz AS k)
+                 SELECT count(*) AS "deleted!", max(k) AS cursor FROM gone"#,
+                c.retained_before,
+                limit,
+            )
+            .fetch_one(&mut *conn)
+            .await?
+        }
+        SweepKind::Grants => {
+            sqlx::query_as!(
+                BatchRow,
+                r#"WITH gone AS (
+                     DELETE FROM grants WHERE id = ANY(ARRAY(
+                         SELECT g.id FROM grants g
+                         WHERE (g.status = 'revoked' AND g.revoked_at <= $1)
+                            OR (g.updated_at <= $1
+                                AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = g.id)
+                                AND NOT EXISTS (SELECT 1 FROM refresh_token_families f WHERE f.grant_id = g.id)
+                                AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = g.id))
+                         LIMIT $2 FOR UPDATE SKIP LOCKED))
+                     RETURNING NULL::timestamptz AS k)
+                 SELECT count(*) AS "deleted!", max(k) AS cursor FROM gone"#,
+                c.retained_before,
+                limit,
+            )
+            .fetch_one(&mut *conn)
+            .await?
+        }
+        SweepKind::UnusedDynamicClients => {
+            // `last_used_at` is the signal; a client that something still points to has been
+            // used whatever the column says, so it stays (belt and braces).
+            sqlx::query_as!(
+                BatchRow,
+                r#"WITH gone AS (
+                     DELETE FROM oauth_clients WHERE id = ANY(ARRAY(
+                         SELECT c.id FROM oauth_clients c
+                         WHERE c.kind = 'dynamic' AND c.last_used_at IS NULL AND c.created_at <= $1
+                           AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.client_pk = c.id)
+                           AND NOT EXISTS (SELECT 1 FROM pending_authorizations p WHERE p.client_pk = c.id)
+                         ORDER BY c.created_at LIMIT $2 FOR UPDATE SKIP LOCKED))
+                     RETURNING NULL::timestamptz AS k)
+                 SELECT count(*) AS "deleted!", max(k) AS cursor FROM gone"#,
+                c.unused_clients_before,
+                limit,
+            )
+            .fetch_one(&mut *conn)
+            .await?
+        }
+        SweepKind::SweeperRuns => {
+            sqlx::query_as!(
+                BatchRow,
+                r#"WITH gone AS (
+                     DELETE FROM sweeper_runs WHERE id = ANY(ARRAY(
+                         SELECT id FROM sweeper_runs WHERE started_at <= $1
+                         ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED))
+                     RETURNING NULL::timestamptz AS k)
+                 SELECT count(*) AS "deleted!", max(k) AS cursor FROM gone"#,
+                c.runs_before,
+                limit,
+            )
+            .fetch_one(&mut *conn)
+            .await?
+        }
+    };
     Ok(Batch {
-        deleted: u64::try_from(deleted).unwrap_or(0),
-        cursor,
+        deleted: u64::try_from(row.deleted).unwrap_or(0),
+        cursor: row.cursor,
     })
 }

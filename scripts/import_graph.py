@@ -24,7 +24,7 @@ LAYERS = [
     ["domain", "public_ip"],
     ["crypto", "pages"],
     ["config", "telemetry"],
-    ["store", "net_guard"],
+    ["store", "net_guard", "embedded_postgres"],
     ["error", "tokens", "tenancy", "urls", "sweeper"],
     ["upstream", "coherence"],
     # The surfaces: peers over the services below.

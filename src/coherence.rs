@@ -37,30 +37,17 @@
 
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use sqlx::postgres::PgListener;
 use tokio::sync::watch;
-use uuid::Uuid;
 
-use crate::{state::AppState, store::StoreError};
-
-pub const CHANNEL: &str = "mab_cache";
-
-/// What changed. Small and free of secrets: it travels through Postgres.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "event", rename_all = "snake_case")]
-pub enum CacheEvent {
-    /// Access tokens or refresh families were revoked: cached token states are stale.
-    TokensRevoked,
-    /// A grant was revoked, needs re-authorization, or its user context changed.
-    GrantChanged { grant: Uuid },
-    /// A tenant, provider or MCP server changed.
-    TenantChanged { tenant: Uuid },
-    /// A tenant's signing keys rotated.
-    KeysRotated { tenant: Uuid },
-    /// Drop everything (operator action, or a replica that may have missed events).
-    FlushAll,
-}
+// The event and its channel live with the NOTIFY that carries them (`store::notify`), below
+// the services that announce changes (`tokens` rotates keys); re-exported here, where the
+// surfaces look for them.
+pub use crate::store::notify::{CHANNEL, CacheEvent};
+use crate::{
+    state::AppState,
+    store::{StoreError, notify::Heartbeat},
+};
 
 /// Applies an event to this replica's caches: the gateway's, and the tenant keys.
 pub async fn apply(state: &AppState, event: &CacheEvent) {
@@ -107,12 +94,7 @@ pub async fn announce_in(
     conn: &mut sqlx::PgConnection,
     event: &CacheEvent,
 ) -> Result<(), StoreError> {
-    crate::store::notify::publish_in(conn, CHANNEL, &payload(event)).await
-}
-
-/// The notification payload (the event's JSON; it always serializes).
-fn payload(event: &CacheEvent) -> String {
-    serde_json::to_string(event).unwrap_or_default()
+    crate::store::notify::publish_in(conn, CHANNEL, &event.payload()).await
 }
 
 /// Applies `event` here and tells every other replica, in a NOTIFY of its own: for changes
@@ -124,7 +106,7 @@ fn payload(event: &CacheEvent) -> String {
 /// `gateway::token_states::LONG_TTL`.
 pub async fn publish(state: &AppState, event: CacheEvent) {
     apply(state, &event).await;
-    let payload = payload(&event);
+    let payload = event.payload();
     let mut wait = Duration::from_millis(50);
     for attempt in 1..=NOTIFY_ATTEMPTS {
         match crate::store::notify::publish(&state.pool, CHANNEL, &payload).await {
@@ -215,10 +197,10 @@ async fn heartbeat(state: &AppState, listener: &mut PgListener) -> Result<(), sq
             tracing::warn!(
                 "cache listener's connection answers late; token states trusted for 1 s"
             );
-            state.gateway.listener_answering_late(true);
+            state.gateway.listener_heartbeat(Heartbeat::Late);
             ping.await?;
         }
     }
-    state.gateway.listener_answering_late(false);
+    state.gateway.listener_heartbeat(Heartbeat::OnTime);
     Ok(())
 }

@@ -24,6 +24,7 @@ use crate::{
     oauth::params::Params,
     pages::{self, escape},
     state::AppState,
+    urls::route,
 };
 
 /// Access tokens of the dev IdP live five minutes, so refresh is exercised in a short trial.
@@ -32,28 +33,37 @@ const REFRESH_TTL: i64 = 7 * 86_400;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
-        .route(
-            "/dev-idp/t/{tenant}/{provider}/authorize",
-            get(login_page).post(login),
-        )
-        .route(
-            "/dev-idp/t/{tenant}/{provider}/token",
-            axum::routing::post(token),
-        )
-        .route("/dev-idp/t/{tenant}/{provider}/userinfo", get(userinfo))
+        .route(route::DEV_IDP_AUTHORIZE, get(login_page).post(login))
+        .route(route::DEV_IDP_TOKEN, axum::routing::post(token))
+        .route(route::DEV_IDP_USERINFO, get(userinfo))
 }
 
+/// What a signed value of this provider is; one kind is never accepted as another.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum TokenUse {
+    Code,
+    Access,
+    Refresh,
+}
+
+/// What the provider's codes and tokens carry. The names on the wire stay as short as they
+/// always were, so a value issued before these fields had names still opens.
 #[derive(Serialize, Deserialize)]
 struct Claims {
-    k: String,
+    #[serde(rename = "k")]
+    token_use: TokenUse,
     sub: String,
     exp: i64,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    ch: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    ru: Option<String>,
-    #[serde(default)]
-    n: String,
+    /// The bridge's PKCE challenge (codes only).
+    #[serde(rename = "ch", default, skip_serializing_if = "Option::is_none")]
+    code_challenge: Option<String>,
+    /// The redirect URI the code was issued for (codes only).
+    #[serde(rename = "ru", default, skip_serializing_if = "Option::is_none")]
+    redirect_uri: Option<String>,
+    /// Random, so two values issued in the same second differ.
+    #[serde(rename = "n", default)]
+    nonce: String,
 }
 
 struct Ctx {
@@ -115,7 +125,7 @@ fn sign(key: &[u8; 32], claims: &Claims) -> String {
     )
 }
 
-fn open(key: &[u8; 32], token: &str, kind: &str) -> Option<Claims> {
+fn open(key: &[u8; 32], token: &str, token_use: TokenUse) -> Option<Claims> {
     let (payload, signature) = token.split_once('.')?;
     let mut mac = <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).ok()?;
     mac.update(payload.as_bytes());
@@ -124,7 +134,7 @@ fn open(key: &[u8; 32], token: &str, kind: &str) -> Option<Claims> {
         return None;
     }
     let claims: Claims = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).ok()?).ok()?;
-    (claims.k == kind && claims.exp > chrono::Utc::now().timestamp()).then_some(claims)
+    (claims.token_use == token_use && claims.exp > chrono::Utc::now().timestamp()).then_some(claims)
 }
 
 fn user(p: &UpstreamProvider) -> (String, Option<String>, Option<String>) {
@@ -220,12 +230,12 @@ async fn login(
     let code = sign(
         &c.key,
         &Claims {
-            k: "code".into(),
+            token_use: TokenUse::Code,
             sub: subject,
             exp: chrono::Utc::now().timestamp() + 120,
-            ch: Some(f.code_challenge),
-            ru: Some(f.redirect_uri.clone()),
-            n: crate::crypto::random::token(),
+            code_challenge: Some(f.code_challenge),
+            redirect_uri: Some(f.redirect_uri.clone()),
+            nonce: crate::crypto::random::token(),
         },
     );
     let mut location =
@@ -251,13 +261,6 @@ async fn token(
         Ok(c) => c,
         Err(r) => return r,
     };
-    let invalid_grant = || {
-        (
-            StatusCode::BAD_REQUEST,
-            Json(json!({"error": "invalid_grant"})),
-        )
-            .into_response()
-    };
     let Ok(params) = Params::parse(&body) else {
         return refused(StatusCode::BAD_REQUEST, "malformed form");
     };
@@ -266,62 +269,65 @@ async fn token(
         .ok()
         .and_then(|p| p.secret);
     if !presented.is_some_and(|s| constant_time_eq(s.as_bytes(), secret.as_bytes())) {
-        return (
-            StatusCode::UNAUTHORIZED,
-            Json(json!({"error": "invalid_client"})),
-        )
-            .into_response();
+        return token_error(StatusCode::UNAUTHORIZED, "invalid_client");
     }
-    let subject = match params.get("grant_type") {
+    match subject_of(&c, &params) {
+        Ok(subject) => tokens_for(&c, subject),
+        Err(error) => token_error(StatusCode::BAD_REQUEST, error),
+    }
+}
+
+fn token_error(status: StatusCode, error: &str) -> Response {
+    (status, Json(json!({"error": error}))).into_response()
+}
+
+/// The user a token request is for: the subject of a valid code (PKCE and redirect URI
+/// checked) or refresh token; else the RFC 6749 section 5.2 error code.
+fn subject_of(c: &Ctx, params: &Params) -> Result<String, &'static str> {
+    match params.get("grant_type") {
         Some("authorization_code") => {
-            let Some(code) = params
+            let code = params
                 .get("code")
-                .and_then(|code| open(&c.key, code, "code"))
-            else {
-                return invalid_grant();
-            };
-            let verified = params
-                .get("code_verifier")
-                .is_some_and(|v| code.ch.as_deref() == Some(pkce::challenge_for(v).as_str()));
-            if !verified || code.ru.as_deref() != params.get("redirect_uri") {
-                return invalid_grant();
+                .and_then(|code| open(&c.key, code, TokenUse::Code))
+                .ok_or("invalid_grant")?;
+            let verified = params.get("code_verifier").is_some_and(|v| {
+                code.code_challenge.as_deref() == Some(pkce::challenge_for(v).as_str())
+            });
+            if !verified || code.redirect_uri.as_deref() != params.get("redirect_uri") {
+                return Err("invalid_grant");
             }
-            code.sub
+            Ok(code.sub)
         }
-        Some("refresh_token") => match params
+        Some("refresh_token") => params
             .get("refresh_token")
-            .and_then(|r| open(&c.key, r, "refresh"))
-        {
-            Some(r) => r.sub,
-            None => return invalid_grant(),
-        },
-        _ => {
-            return (
-                StatusCode::BAD_REQUEST,
-                Json(json!({"error": "unsupported_grant_type"})),
-            )
-                .into_response();
-        }
-    };
+            .and_then(|r| open(&c.key, r, TokenUse::Refresh))
+            .map(|r| r.sub)
+            .ok_or("invalid_grant"),
+        _ => Err("unsupported_grant_type"),
+    }
+}
+
+/// A fresh access and refresh token for `subject`.
+fn tokens_for(c: &Ctx, subject: String) -> Response {
     let now = chrono::Utc::now().timestamp();
-    let mint = |k: &str, ttl: i64| {
+    let mint = |token_use: TokenUse, ttl: i64| {
         sign(
             &c.key,
             &Claims {
-                k: k.into(),
+                token_use,
                 sub: subject.clone(),
                 exp: now + ttl,
-                ch: None,
-                ru: None,
-                n: crate::crypto::random::token(),
+                code_challenge: None,
+                redirect_uri: None,
+                nonce: crate::crypto::random::token(),
             },
         )
     };
     Json(json!({
-        "access_token": mint("access", ACCESS_TTL),
+        "access_token": mint(TokenUse::Access, ACCESS_TTL),
         "token_type": "Bearer",
         "expires_in": ACCESS_TTL,
-        "refresh_token": mint("refresh", REFRESH_TTL),
+        "refresh_token": mint(TokenUse::Refresh, REFRESH_TTL),
         "scope": "profile email",
     }))
     .into_response()
@@ -337,7 +343,10 @@ async fn userinfo(
         Err(r) => return r,
     };
     let token = crate::tokens::bearer::bearer(&headers);
-    if token.and_then(|t| open(&c.key, t, "access")).is_none() {
+    if token
+        .and_then(|t| open(&c.key, t, TokenUse::Access))
+        .is_none()
+    {
         let mut r = (
             StatusCode::UNAUTHORIZED,
             Json(json!({"error": "invalid_token"})),

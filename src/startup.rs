@@ -45,9 +45,9 @@ pub fn router(state: AppState) -> Router {
     let trusted_proxies: std::sync::Arc<[crate::net_guard::Cidr]> =
         state.config.server.trusted_proxies.clone().into();
     let mut surfaces = Router::new()
-        .route("/healthz", get(health::healthz))
-        .route("/readyz", get(health::readyz))
-        .route("/metrics", get(health::metrics))
+        .route(crate::urls::route::HEALTHZ, get(health::healthz))
+        .route(crate::urls::route::READYZ, get(health::readyz))
+        .route(crate::urls::route::METRICS, get(health::metrics))
         .merge(crate::oauth::routes(max_body))
         .merge(crate::gateway::routes::routes(&state))
         .merge(crate::remote::routes::routes())

@@ -17,6 +17,7 @@ pub mod extract;
 pub mod grants;
 pub mod keys;
 pub mod problem;
+pub mod provider_bodies;
 pub mod providers;
 pub mod remote_connections;
 pub mod servers;

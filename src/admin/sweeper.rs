@@ -50,7 +50,7 @@ pub async fn status(
     admin: Admin,
 ) -> Result<Json<SweeperStatus>, AdminError> {
     admin.require_global()?;
-    let last = store::sweeper::last_run(&state.pool).await?;
+    let last = store::sweeper_runs::last_run(&state.pool).await?;
     Ok(Json(SweeperStatus {
         last_run: last.map(|r| SweeperRun {
             id: r.id,

@@ -27,7 +27,10 @@ use crate::{
         tenant::{Source, Tenant, TenantStatus},
     },
     state::AppState,
-    store::tenants::{self, TenantRecord, TenantValues},
+    store::{
+        RowLock,
+        tenants::{self, TenantRecord, TenantValues},
+    },
 };
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
@@ -240,10 +243,10 @@ async fn locked(
     let unknown = || AdminError::not_found(format!("no tenant {slug:?}"));
     let parsed = TenantSlug::parse(slug).map_err(|_| unknown())?;
     let found = match tx {
-        Some(conn) => tenants::find(conn, &parsed, true).await?,
+        Some(conn) => tenants::find(conn, &parsed, RowLock::ForUpdate).await?,
         None => {
             let mut conn = state.pool.acquire().await?;
-            tenants::find(&mut conn, &parsed, false).await?
+            tenants::find(&mut conn, &parsed, RowLock::None).await?
         }
     };
     found.ok_or_else(unknown)

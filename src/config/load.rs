@@ -1,6 +1,6 @@
 //! Reading the configuration: defaults, then the TOML file, then `MCP_AUTH_BRIDGE__*` variables.
 
-use std::{fmt, path::Path};
+use std::path::Path;
 
 use figment::{
     Figment,
@@ -8,50 +8,15 @@ use figment::{
     value::Dict,
 };
 
-use super::{model::Config, secrets, validate};
+use super::{
+    model::Config,
+    problem::{ConfigError, Problem},
+    secrets, validate,
+};
 
 /// The prefix of environment overrides; `__` separates nested keys
 /// (`MCP_AUTH_BRIDGE__DATABASE__URL` sets `database.url`).
 pub const ENV_PREFIX: &str = "MCP_AUTH_BRIDGE__";
-
-/// One thing wrong with the configuration, with the key it concerns.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Problem {
-    pub key: String,
-    pub reason: String,
-}
-
-impl Problem {
-    pub fn new(key: impl Into<String>, reason: impl Into<String>) -> Self {
-        Self {
-            key: key.into(),
-            reason: reason.into(),
-        }
-    }
-}
-
-/// Why the configuration could not be used. Its `Display` is the one message an operator sees.
-#[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    #[error("cannot read configuration file {path}: {reason}")]
-    Unreadable { path: String, reason: String },
-    #[error("invalid configuration:\n{}", ProblemList(.0))]
-    Invalid(Vec<Problem>),
-}
-
-struct ProblemList<'a>(&'a [Problem]);
-
-impl fmt::Display for ProblemList<'_> {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        for (i, p) in self.0.iter().enumerate() {
-            if i > 0 {
-                writeln!(f)?;
-            }
-            write!(f, "  {}: {}", p.key, p.reason)?;
-        }
-        Ok(())
-    }
-}
 
 impl Config {
     /// Loads and validates the configuration from an optional file and the process environment.

@@ -2,18 +2,22 @@
 //! once at start-up so that the rest of the service can trust it.
 
 mod duration;
+pub mod embedded;
 mod load;
 mod model;
+mod problem;
 mod production;
 pub mod reference;
 mod sealing;
 mod secrets;
 mod secrets_schema;
 mod validate;
+mod validate_tenants;
 
 pub use duration::HumanDuration;
-pub use load::{ConfigError, ENV_PREFIX, Problem};
+pub use load::ENV_PREFIX;
 pub use model::*;
+pub use problem::{ConfigError, Problem};
 
 /// The JSON Schema of the configuration file, as committed in `config/schema.json`.
 pub fn json_schema() -> String {

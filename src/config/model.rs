@@ -10,8 +10,8 @@ use serde::{Deserialize, Serialize};
 
 use super::duration::HumanDuration;
 use crate::{
+    domain::Cidr,
     domain::{ProviderKind, ResourceName, Secret, TenantSlug},
-    net_guard::Cidr,
 };
 
 /// The whole configuration. Unknown keys are errors, so a typo never silently does nothing.

@@ -8,7 +8,7 @@
 
 use std::net::IpAddr;
 
-use super::{load::Problem, model::Config};
+use super::{model::Config, problem::Problem};
 
 /// Sealing keys that are public: the example configuration's former all-zero key is caught by
 /// the entropy rule; these are well-formed keys published in this repository's history and

@@ -11,7 +11,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use figment::value::{Dict, Value};
 
-use super::{load::Problem, model::Config};
+use super::{model::Config, problem::Problem};
 use crate::domain::{Secret, SecretSource};
 
 /// How `…_env` names are looked up: the process environment, or a given list in tests.

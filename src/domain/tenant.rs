@@ -50,7 +50,8 @@ pub struct McpServer {
     pub id: Uuid,
     pub tenant_id: Uuid,
     pub name: ResourceName,
-    pub upstream_url: String,
+    /// Parsed once in the store mapper: behind it the URL is known to be absolute.
+    pub upstream_url: url::Url,
     pub provider_id: Option<Uuid>,
     pub scopes: Option<Vec<String>>,
     pub required_scopes: Vec<String>,

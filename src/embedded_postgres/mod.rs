@@ -32,8 +32,7 @@ use crate::{config::DatabaseConfig, domain::Secret};
 
 use self::{account::Account, binaries::Binaries, location::Location};
 
-/// The `database.url` value that asks for the private cluster.
-pub const EMBEDDED: &str = "embedded";
+pub use crate::config::embedded::{EMBEDDED, is_embedded};
 
 /// The database the bridge uses in the private cluster (created at start-up like any other).
 const DATABASE: &str = "mcp_auth_bridge";
@@ -50,11 +49,6 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 #[derive(Debug, thiserror::Error)]
 #[error("embedded PostgreSQL: {0}")]
 pub struct EmbeddedError(String);
-
-/// Whether `database.url` asks for the private cluster.
-pub fn is_embedded(url: &str) -> bool {
-    url == EMBEDDED
-}
 
 /// When `database.url` is `embedded`, starts the private cluster and points `database.url` at
 /// it; the returned guard stops the cluster when dropped. Otherwise does nothing.

@@ -129,10 +129,7 @@ async fn target(state: &AppState, t: &str, s: &str) -> Result<Option<Arc<Target>
     let Some(server) = servers.into_iter().find(|x| x.name.as_str() == s) else {
         return Ok(None);
     };
-    let Ok(upstream) = url::Url::parse(&server.upstream_url) else {
-        tracing::error!(server = %server.name, "MCP server URL is invalid");
-        return Err(Challenge::Internal);
-    };
+    let upstream = server.upstream_url.clone();
     let target = Arc::new(Target {
         resource_url: state.resource_url(ctx.slug(), server.name.as_str()),
         metadata_url: state
@@ -203,7 +200,8 @@ async fn authenticate(
         .gateway
         .token_states
         .get_or_load(claims.jti, || async {
-            match store::tokens::access_token_state(&state.pool, tenant_id, claims.jti).await {
+            match store::access_tokens::access_token_state(&state.pool, tenant_id, claims.jti).await
+            {
                 Ok(Some(found)) => Ok(TokenState::from(&found)),
                 Ok(None) => Err(Challenge::InvalidToken("the token has been revoked")),
                 Err(e) => Err(store_failure("token state", &e)),

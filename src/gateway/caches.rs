@@ -24,7 +24,10 @@ use super::{
     user_cache::{CachedUser, UserContexts},
 };
 use crate::{
-    coherence::CacheEvent, config::Config, domain::McpServer, tenancy::TenantContext,
+    config::Config,
+    domain::McpServer,
+    store::notify::{CacheEvent, Heartbeat},
+    tenancy::TenantContext,
     tokens::AccessClaims,
 };
 
@@ -136,8 +139,8 @@ impl Gateway {
     }
 
     /// The coherence listener's connection answers its heartbeat late (or on time again).
-    pub fn listener_answering_late(&self, late: bool) {
-        self.token_states.feed().answering_late(late);
+    pub fn listener_heartbeat(&self, heartbeat: Heartbeat) {
+        self.token_states.feed().heartbeat(heartbeat);
     }
 
     /// The coherence listener lost its connection, or ended, and events may be missed until
@@ -147,7 +150,7 @@ impl Gateway {
     /// accepted.
     pub fn listener_lost(&self) {
         self.token_states.feed().lost();
-        self.token_states.feed().answering_late(false);
+        self.token_states.feed().heartbeat(Heartbeat::OnTime);
         self.verified.invalidate_all();
     }
 }

@@ -100,24 +100,26 @@ impl Identity {
     /// request costs a few reference counts instead of encoding every value again. The tenant,
     /// client id and scopes repeat across users: their values are shared (`interned.rs`).
     pub fn headers(&self) -> IdentityHeaders {
-        let own = |name: &HeaderName, value: &str, sensitive: bool| encode(name, value, sensitive);
-        let shared = |name: &HeaderName, value: &str| {
-            super::interned::value(value, |raw| encode(name, raw, false))
+        let own = |name: &HeaderName, value: &str, sensitivity: Sensitivity| {
+            encode(name, value, sensitivity)
         };
-        let optional = |name: &HeaderName, value: &Option<String>, sensitive: bool| {
+        let shared = |name: &HeaderName, value: &str| {
+            super::interned::value(value, |raw| encode(name, raw, Sensitivity::Plain))
+        };
+        let optional = |name: &HeaderName, value: &Option<String>, sensitivity: Sensitivity| {
             value
                 .as_deref()
                 .filter(|v| !v.is_empty())
-                .and_then(|v| own(name, v, sensitive))
+                .and_then(|v| own(name, v, sensitivity))
         };
         let values = [
-            own(&SUBJECT, &self.subject, false),
+            own(&SUBJECT, &self.subject, Sensitivity::Plain),
             shared(&TENANT, &self.tenant),
             shared(&CLIENT_ID, &self.client_id),
             shared(&SCOPES, &self.scopes.join(" ")),
-            optional(&EMAIL, &self.email, false),
-            optional(&NAME, &self.name, false),
-            optional(&ASSERTION, &self.assertion, true),
+            optional(&EMAIL, &self.email, Sensitivity::Plain),
+            optional(&NAME, &self.name, Sensitivity::Plain),
+            optional(&ASSERTION, &self.assertion, Sensitivity::Sensitive),
         ];
         let headers = IdentityHeaders {
             values: Arc::new(values),
@@ -162,7 +164,7 @@ impl IdentityHeaders {
             values: Arc::clone(&self.values),
             upstream_token: Some(token)
                 .filter(|t| !t.is_empty())
-                .and_then(|t| encode(&UPSTREAM_TOKEN, t, true)),
+                .and_then(|t| encode(&UPSTREAM_TOKEN, t, Sensitivity::Sensitive)),
             bearer: self.bearer.clone(),
         }
     }
@@ -247,12 +249,19 @@ pub(super) fn is_identity_header(name: &str) -> bool {
         )
 }
 
+/// Whether a header value is a credential (the assertion, the upstream token).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Sensitivity {
+    Plain,
+    Sensitive,
+}
+
 /// Sensitive values are marked so `http`'s and hyper's `Debug` output never shows them.
-fn encode(name: &HeaderName, value: &str, sensitive: bool) -> Option<HeaderValue> {
+fn encode(name: &HeaderName, value: &str, sensitivity: Sensitivity) -> Option<HeaderValue> {
     let encoded = utf8_percent_encode(value, UNSAFE_IN_VALUE).to_string();
     match HeaderValue::from_maybe_shared(bytes::Bytes::from(encoded)) {
         Ok(mut value) => {
-            value.set_sensitive(sensitive);
+            value.set_sensitive(sensitivity == Sensitivity::Sensitive);
             Some(value)
         }
         // Unreachable after encoding; dropping the header is the safe failure.

@@ -7,12 +7,12 @@ use http::{HeaderName, HeaderValue, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::{auth, handler};
-use crate::{config::GatewayConfig, state::AppState};
+use crate::{config::GatewayConfig, state::AppState, urls::route};
 
 pub fn routes(state: &AppState) -> Router<AppState> {
     let protected = Router::new()
-        .route("/t/{tenant}/mcp/{server}", any(handler::proxy))
-        .route("/t/{tenant}/mcp/{server}/{*rest}", any(handler::proxy))
+        .route(route::MCP, any(handler::proxy))
+        .route(route::MCP_BELOW, any(handler::proxy))
         .route_layer(middleware::from_fn_with_state(state.clone(), auth::layer));
     match cors(&state.config.gateway) {
         Some(cors) => protected.layer(cors),

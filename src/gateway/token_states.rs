@@ -18,7 +18,7 @@
 //! Only a real connection loss, or the listener task ending, withdraws the subscription
 //! ([`Feed::lost`]): states read before the reconnect never regain the long TTL. A heartbeat on
 //! the listener's connection that answers late (a black-holed network gives no error) only
-//! shortens trust to the short TTL while it is late ([`Feed::answering_late`]) and drops
+//! shortens trust to the short TTL while it is late ([`Feed::heartbeat`]) and drops
 //! nothing: an earlier heartbeat that flushed on every late beat flapped under load.
 
 use std::{
@@ -32,7 +32,10 @@ use std::{
 use moka::{future::Cache, ops::compute::Op};
 use uuid::Uuid;
 
-use crate::{domain::GrantStatus, store::tokens::AccessTokenState};
+use crate::{
+    domain::GrantStatus,
+    store::{access_tokens::AccessTokenState, notify::Heartbeat},
+};
 
 /// How long a state read while the listener is subscribed is trusted.
 pub const LONG_TTL: Duration = Duration::from_secs(300);
@@ -108,9 +111,10 @@ impl Feed {
         self.subscribed_since.store(0, Ordering::SeqCst);
     }
 
-    /// Whether the listener's connection is slow to answer (see `late`).
-    pub fn answering_late(&self, late: bool) {
-        self.late.store(late, Ordering::SeqCst);
+    /// How the listener's connection answers its heartbeat (see `late`).
+    pub fn heartbeat(&self, heartbeat: Heartbeat) {
+        self.late
+            .store(heartbeat == Heartbeat::Late, Ordering::SeqCst);
     }
 
     /// Whether the listener is subscribed now.
@@ -273,14 +277,14 @@ mod tests {
             "trusted past the short TTL"
         );
 
-        states.feed().answering_late(true);
+        states.feed().heartbeat(Heartbeat::Late);
         lookup(&states, jti, &reads).await;
         assert_eq!(
             reads.load(Ordering::SeqCst),
             2,
             "a late heartbeat shortens trust"
         );
-        states.feed().answering_late(false);
+        states.feed().heartbeat(Heartbeat::OnTime);
         lookup(&states, jti, &reads).await;
         assert_eq!(reads.load(Ordering::SeqCst), 2, "and drops nothing");
         tokio::time::sleep(SHORT * 2).await;

@@ -12,12 +12,12 @@ use axum::{
     http::{HeaderMap, StatusCode, header},
     response::Response,
 };
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::{consent, cookies, params::Params, redirect};
 use crate::{
-    crypto::{hash, random},
+    crypto::{Sealed, hash, random},
     domain::{AuthorizationCode, Client, PendingAuthorization, UpstreamProvider},
     error::{ErrorCode, ErrorPage},
     state::AppState,
@@ -32,38 +32,14 @@ pub async fn callback(
     RawQuery(query): RawQuery,
 ) -> Result<Response, ErrorPage> {
     let ctx = state.tenancy.resolve(&raw).await?;
-    let bad = |m: &'static str| {
-        ErrorPage::new(StatusCode::BAD_REQUEST, "Sign-in could not be completed", m)
-    };
     let params = Params::parse(query.as_deref().unwrap_or("").as_bytes())
         .map_err(|_| bad("The response from the identity provider was malformed."))?;
-    let upstream_state = params
-        .get("state")
-        .ok_or_else(|| bad("The response from the identity provider has no state."))?;
-    let state_hash = hash::sha256(upstream_state.as_bytes());
-    let gone = || {
-        bad(
-            "This sign-in has already been used or does not exist. Start again from your application.",
-        )
-    };
-    // Read first, consumed only once the browser is known to be the one that approved: a request
-    // from anywhere else (no consent cookie) must not cancel the authorization for the real one.
-    let found = store::pending::find_by_state(&state.pool, ctx.tenant.id, &state_hash)
-        .await?
-        .ok_or_else(gone)?;
-    let providers = state.tenancy.providers(&ctx).await?;
-    let provider = providers
-        .into_iter()
-        .find(|p| p.id == found.provider_id && p.name.as_str() == provider_name)
-        .ok_or_else(|| bad("This response came back to the wrong identity provider."))?;
-    let client = store::clients::find_by_pk(&state.pool, found.client_pk)
-        .await?
-        .ok_or_else(|| bad("The client was removed."))?;
-    let binding_hash = check_browser(&state, &headers, &found, &client.client_id)?;
-    let (pending, verifier) =
-        store::pending::consume_by_state(&state.pool, ctx.tenant.id, &state_hash, &binding_hash)
-            .await?
-            .ok_or_else(gone)?;
+    let Claimed {
+        provider,
+        client,
+        pending,
+        verifier,
+    } = claim(&state, &ctx, &provider_name, &headers, &params).await?;
     let now = Utc::now();
     let fail = |code: ErrorCode, description: &str| {
         let mut r = redirect::error(
@@ -80,30 +56,10 @@ pub async fn callback(
         );
         r
     };
-    if pending.expires_at <= now {
-        return Ok(fail(
-            ErrorCode::AccessDenied,
-            "the authorization expired; start again",
-        ));
-    }
-    if let Some(error) = params.get("error") {
-        tracing::info!(error = %crate::upstream::error::sanitize(error), provider = %provider.name, "upstream returned an error");
-        let code = if error == "access_denied" {
-            ErrorCode::AccessDenied
-        } else {
-            ErrorCode::ServerError
-        };
-        return Ok(fail(code, "the identity provider did not sign the user in"));
-    }
-    let Some(code) = params.get("code") else {
-        return Ok(fail(
-            ErrorCode::ServerError,
-            "the identity provider returned no code",
-        ));
+    let code = match upstream_code(&state, &ctx, &provider, &pending, &params, now).await {
+        Ok(code) => code,
+        Err((code, description)) => return Ok(fail(code, description)),
     };
-    if let Err(description) = check_issuer(&state, &ctx, &provider, params.get("iss")).await {
-        return Ok(fail(ErrorCode::ServerError, description));
-    }
     let verifier = match state
         .sealer
         .open_string(&verifier, &format!("pending:{}:pkce", pending.id))
@@ -126,17 +82,7 @@ pub async fn callback(
         Ok(login) => login,
         Err(e) => {
             tracing::warn!(error = %e, provider = %provider.name, "upstream login failed");
-            let (code, description) = match e {
-                UpstreamError::Rejected(_) => (
-                    ErrorCode::AccessDenied,
-                    "the identity provider refused the sign-in",
-                ),
-                UpstreamError::Unavailable { .. } => (
-                    ErrorCode::TemporarilyUnavailable,
-                    "the identity provider is unavailable; try again",
-                ),
-                _ => (ErrorCode::ServerError, "the sign-in could not be completed"),
-            };
+            let (code, description) = login_failure(&e);
             return Ok(fail(code, description));
         }
     };
@@ -148,7 +94,131 @@ pub async fn callback(
         return ask_again(&state, &ctx, &client, &pending).await;
     }
     let bridge_code = complete(&state, &ctx, &provider, &pending, &login).await?;
-    let mut params = vec![("code", bridge_code.as_str())];
+    let response = code_issued(&state, &ctx, &pending, &login.user.subject, &bridge_code);
+    tracing::info!(client = %client.client_id, provider = %provider.name, "authorization code issued");
+    Ok(response)
+}
+
+fn bad(message: &'static str) -> ErrorPage {
+    ErrorPage::new(
+        StatusCode::BAD_REQUEST,
+        "Sign-in could not be completed",
+        message,
+    )
+}
+
+/// A pending authorization this callback has consumed, with what it names.
+struct Claimed {
+    provider: UpstreamProvider,
+    client: Client,
+    pending: PendingAuthorization,
+    /// The sealed upstream PKCE verifier.
+    verifier: Sealed,
+}
+
+/// Finds the pending authorization the upstream `state` names and consumes it, once the
+/// browser is known to be the one that approved: read first, so that a request from anywhere
+/// else (no consent cookie) cannot cancel the authorization for the real one.
+async fn claim(
+    state: &AppState,
+    ctx: &TenantContext,
+    provider_name: &str,
+    headers: &HeaderMap,
+    params: &Params,
+) -> Result<Claimed, ErrorPage> {
+    let upstream_state = params
+        .get("state")
+        .ok_or_else(|| bad("The response from the identity provider has no state."))?;
+    let state_hash = hash::sha256(upstream_state.as_bytes());
+    let gone = || {
+        bad(
+            "This sign-in has already been used or does not exist. Start again from your application.",
+        )
+    };
+    let found = store::pending::find_by_state(&state.pool, ctx.tenant.id, &state_hash)
+        .await?
+        .ok_or_else(gone)?;
+    let providers = state.tenancy.providers(ctx).await?;
+    let provider = providers
+        .into_iter()
+        .find(|p| p.id == found.provider_id && p.name.as_str() == provider_name)
+        .ok_or_else(|| bad("This response came back to the wrong identity provider."))?;
+    let client = store::clients::find_by_pk(&state.pool, found.client_pk)
+        .await?
+        .ok_or_else(|| bad("The client was removed."))?;
+    let binding_hash = check_browser(state, headers, &found, &client.client_id)?;
+    let (pending, verifier) =
+        store::pending::consume_by_state(&state.pool, ctx.tenant.id, &state_hash, &binding_hash)
+            .await?
+            .ok_or_else(gone)?;
+    Ok(Claimed {
+        provider,
+        client,
+        pending,
+        verifier,
+    })
+}
+
+/// The upstream code, or why the IdP's answer ends the authorization (the error the client
+/// gets): the authorization expired, the IdP sent an error or no code, or the wrong issuer.
+async fn upstream_code<'a>(
+    state: &AppState,
+    ctx: &TenantContext,
+    provider: &UpstreamProvider,
+    pending: &PendingAuthorization,
+    params: &'a Params,
+    now: DateTime<Utc>,
+) -> Result<&'a str, (ErrorCode, &'static str)> {
+    if pending.expires_at <= now {
+        return Err((
+            ErrorCode::AccessDenied,
+            "the authorization expired; start again",
+        ));
+    }
+    if let Some(error) = params.get("error") {
+        tracing::info!(error = %crate::upstream::error::sanitize(error), provider = %provider.name, "upstream returned an error");
+        let code = if error == "access_denied" {
+            ErrorCode::AccessDenied
+        } else {
+            ErrorCode::ServerError
+        };
+        return Err((code, "the identity provider did not sign the user in"));
+    }
+    let code = params.get("code").ok_or((
+        ErrorCode::ServerError,
+        "the identity provider returned no code",
+    ))?;
+    check_issuer(state, ctx, provider, params.get("iss"))
+        .await
+        .map_err(|description| (ErrorCode::ServerError, description))?;
+    Ok(code)
+}
+
+/// The OAuth error a failed upstream login becomes at the client.
+fn login_failure(e: &UpstreamError) -> (ErrorCode, &'static str) {
+    match e {
+        UpstreamError::Rejected(_) => (
+            ErrorCode::AccessDenied,
+            "the identity provider refused the sign-in",
+        ),
+        UpstreamError::Unavailable { .. } => (
+            ErrorCode::TemporarilyUnavailable,
+            "the identity provider is unavailable; try again",
+        ),
+        _ => (ErrorCode::ServerError, "the sign-in could not be completed"),
+    }
+}
+
+/// The redirect that hands the client the bridge's code (RFC 6749 4.1.2, with RFC 9207 `iss`),
+/// clearing the consent cookie and remembering who logged in.
+fn code_issued(
+    state: &AppState,
+    ctx: &TenantContext,
+    pending: &PendingAuthorization,
+    subject: &str,
+    bridge_code: &str,
+) -> Response {
+    let mut params = vec![("code", bridge_code)];
     if let Some(s) = pending.client_state.as_deref() {
         params.push(("state", s));
     }
@@ -157,14 +227,13 @@ pub async fn callback(
     let headers = response.headers_mut();
     headers.append(
         header::SET_COOKIE,
-        cookies::clear_consent(&state, pending.id),
+        cookies::clear_consent(state, pending.id),
     );
     headers.append(
         header::SET_COOKIE,
-        cookies::remember_user(&state, ctx.slug(), &login.user.subject),
+        cookies::remember_user(state, ctx.slug(), subject),
     );
-    tracing::info!(client = %client.client_id, provider = %provider.name, "authorization code issued");
-    Ok(response)
+    response
 }
 
 /// The callback must arrive in the browser that approved the consent. Returns the binding hash

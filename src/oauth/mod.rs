@@ -24,7 +24,7 @@ use axum::{
     routing::{get, post},
 };
 
-use crate::state::AppState;
+use crate::{state::AppState, urls::route};
 
 /// Every authorization-server route. CORS is open on the machine-to-machine endpoints that
 /// browser-based MCP clients call (discovery, JWKS, register, token); never on `/authorize`.
@@ -44,54 +44,42 @@ pub fn routes(max_body_bytes: usize) -> Router<AppState> {
         ])
         .max_age(std::time::Duration::from_secs(3600));
     let machine = Router::new()
+        .route(route::AS_METADATA, get(metadata::authorization_server))
         .route(
-            "/.well-known/oauth-authorization-server/t/{tenant}",
+            route::AS_METADATA_APPENDED,
             get(metadata::authorization_server),
         )
+        .route(route::OIDC_DISCOVERY, get(metadata::authorization_server))
         .route(
-            "/t/{tenant}/.well-known/oauth-authorization-server",
+            route::OIDC_DISCOVERY_APPENDED,
             get(metadata::authorization_server),
         )
+        .route(route::PROTECTED_RESOURCE, get(metadata::protected_resource))
+        .route(route::JWKS, get(metadata::jwks))
+        .route(route::REGISTER, post(register::register))
         .route(
-            "/.well-known/openid-configuration/t/{tenant}",
-            get(metadata::authorization_server),
-        )
-        .route(
-            "/t/{tenant}/.well-known/openid-configuration",
-            get(metadata::authorization_server),
-        )
-        .route(
-            "/.well-known/oauth-protected-resource/t/{tenant}/mcp/{server}",
-            get(metadata::protected_resource),
-        )
-        .route("/t/{tenant}/jwks.json", get(metadata::jwks))
-        .route("/t/{tenant}/register", post(register::register))
-        .route(
-            "/t/{tenant}/register/{client_id}",
+            route::REGISTERED_CLIENT,
             get(register::read).delete(register::delete),
         )
+        .route(route::TOKEN, post(token::token).fallback(body::post_only))
         .route(
-            "/t/{tenant}/token",
-            post(token::token).fallback(body::post_only),
-        )
-        .route(
-            "/t/{tenant}/revoke",
+            route::REVOKE,
             post(revoke::revoke).fallback(body::post_only),
         )
         .route(
-            "/t/{tenant}/introspect",
+            route::INTROSPECT,
             post(introspect::introspect).fallback(body::post_only),
         )
         .route(
-            "/t/{tenant}/userinfo",
+            route::USERINFO,
             get(userinfo::userinfo).post(userinfo::userinfo),
         )
         .layer(cors)
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes));
     let browser = Router::new()
-        .route("/t/{tenant}/authorize", get(authorize::authorize))
-        .route("/t/{tenant}/consent", post(consent::submit))
-        .route("/t/{tenant}/callback/{provider}", get(callback::callback))
+        .route(route::AUTHORIZE, get(authorize::authorize))
+        .route(route::CONSENT, post(consent::submit))
+        .route(route::CALLBACK, get(callback::callback))
         .layer(axum::extract::DefaultBodyLimit::max(max_body_bytes));
     Router::new().merge(machine).merge(browser)
 }

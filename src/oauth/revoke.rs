@@ -46,7 +46,8 @@ pub async fn revoke(
                 .begin()
                 .await
                 .map_err(|e| OAuthError::database("begin", e))?;
-            store::tokens::revoke_access_token(&mut *tx, ctx.tenant.id, claims.jti, now).await?;
+            store::access_tokens::revoke_access_token(&mut *tx, ctx.tenant.id, claims.jti, now)
+                .await?;
             commit_revocation(&state, tx).await?;
             tracing::info!(client = %client.client_id, "access token revoked");
         }

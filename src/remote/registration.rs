@@ -49,9 +49,7 @@ pub async fn ensure(
         .await
         .map_err(|e| RemoteError::from_store(&e))?
         .ok_or(RemoteError::NotConnected)?;
-    let url = Url::parse(&server.upstream_url)
-        .map_err(|_| RemoteError::Discovery("the server URL is not a URL".into()))?;
-    let found = discovery::discover(state.upstream.http(), &url).await?;
+    let found = discovery::discover(state.upstream.http(), &server.upstream_url).await?;
     let scopes = settings
         .scopes
         .clone()

@@ -3,7 +3,7 @@
 //! so new entries never shift older pages).
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -22,18 +22,18 @@ pub struct AuditEntry<'a> {
 
 #[tracing::instrument(name = "db.audit.record", skip_all)]
 pub async fn record(conn: &mut PgConnection, e: &AuditEntry<'_>) -> Result<(), StoreError> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO audit_log (tenant_id, actor, action, target_type, target_id, before, after, request_id)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        e.tenant_id,
+        e.actor,
+        e.action,
+        e.target_type,
+        e.target_id.as_deref(),
+        e.before.as_ref(),
+        e.after.as_ref(),
+        e.request_id,
     )
-    .bind(e.tenant_id)
-    .bind(e.actor)
-    .bind(e.action)
-    .bind(e.target_type)
-    .bind(&e.target_id)
-    .bind(&e.before)
-    .bind(&e.after)
-    .bind(e.request_id)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -73,37 +73,22 @@ pub async fn list(
     f: &AuditFilter<'_>,
     limit: i64,
 ) -> Result<Vec<AuditRecord>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as!(
+        AuditRecord,
         "SELECT id, at, tenant_id, actor, action, target_type, target_id, before, after, request_id
          FROM audit_log
          WHERE ($1::uuid IS NULL OR tenant_id = $1) AND ($2::text IS NULL OR actor = $2)
            AND ($3::text IS NULL OR action = $3) AND ($4::text IS NULL OR target_type = $4)
            AND ($5::text IS NULL OR target_id = $5) AND ($6::bigint IS NULL OR id < $6)
          ORDER BY id DESC LIMIT $7",
+        f.tenant_id,
+        f.actor,
+        f.action,
+        f.target_type,
+        f.target_id,
+        f.before_id,
+        limit,
     )
-    .bind(f.tenant_id)
-    .bind(f.actor)
-    .bind(f.action)
-    .bind(f.target_type)
-    .bind(f.target_id)
-    .bind(f.before_id)
-    .bind(limit)
     .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(AuditRecord {
-                id: r.try_get("id")?,
-                at: r.try_get("at")?,
-                tenant_id: r.try_get("tenant_id")?,
-                actor: r.try_get("actor")?,
-                action: r.try_get("action")?,
-                target_type: r.try_get("target_type")?,
-                target_id: r.try_get("target_id")?,
-                before: r.try_get("before")?,
-                after: r.try_get("after")?,
-                request_id: r.try_get("request_id")?,
-            })
-        })
-        .collect()
+    .await?)
 }

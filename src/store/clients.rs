@@ -3,11 +3,11 @@
 //! `(created_at, id)`) and deletes, never the secret or registration-token hashes.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::StoreError;
-use crate::domain::{ApplicationType, AuthMethod, Client, ClientKind, RedirectUri};
+use crate::domain::{ApplicationType, AuthMethod, Client, ClientKind, GrantType, RedirectUri};
 
 /// A client to insert; hashes are computed by the caller.
 pub struct NewClient<'a> {
@@ -27,38 +27,55 @@ pub struct NewClient<'a> {
     pub registered_from: Option<String>,
 }
 
-const COLUMNS: &str =
-    "id, tenant_id, client_id, kind, client_secret_hash, token_endpoint_auth_method,
-    application_type, client_name, redirect_uris, grant_types, scope, metadata";
+/// A row as `query_as!` reads it; [`ClientRow::into_domain`] parses kind, auth method,
+/// application type and grant types once.
+struct ClientRow {
+    id: Uuid,
+    tenant_id: Uuid,
+    client_id: String,
+    kind: String,
+    client_secret_hash: Option<Vec<u8>>,
+    token_endpoint_auth_method: String,
+    application_type: String,
+    client_name: Option<String>,
+    redirect_uris: Vec<String>,
+    grant_types: Vec<String>,
+    scope: Option<String>,
+    metadata: serde_json::Value,
+}
 
-fn from_row(row: &PgRow) -> Result<Client, StoreError> {
-    let corrupt = |what: &str| StoreError::Corrupt(format!("oauth_clients.{what}"));
-    let uris: Vec<String> = row.try_get("redirect_uris")?;
-    Ok(Client {
-        id: row.try_get("id")?,
-        tenant_id: row.try_get("tenant_id")?,
-        client_id: row.try_get("client_id")?,
-        kind: ClientKind::parse(row.try_get("kind")?).ok_or_else(|| corrupt("kind"))?,
-        auth_method: AuthMethod::parse(row.try_get("token_endpoint_auth_method")?)
-            .ok_or_else(|| corrupt("token_endpoint_auth_method"))?,
-        application_type: ApplicationType::parse(row.try_get("application_type")?)
-            .ok_or_else(|| corrupt("application_type"))?,
-        client_name: row.try_get("client_name")?,
-        redirect_uris: uris.into_iter().map(RedirectUri::from_trusted).collect(),
-        grant_types: crate::domain::GrantType::parse_all(
-            &row.try_get::<Vec<String>, _>("grant_types")?,
-        )
-        .ok_or_else(|| corrupt("grant_types"))?,
-        scope: row.try_get("scope")?,
-        metadata: row.try_get("metadata")?,
-        secret_hash: row.try_get("client_secret_hash")?,
-    })
+impl ClientRow {
+    fn into_domain(self) -> Result<Client, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("oauth_clients.{what}"));
+        Ok(Client {
+            id: self.id,
+            tenant_id: self.tenant_id,
+            client_id: self.client_id,
+            kind: ClientKind::parse(&self.kind).ok_or_else(|| corrupt("kind"))?,
+            auth_method: AuthMethod::parse(&self.token_endpoint_auth_method)
+                .ok_or_else(|| corrupt("token_endpoint_auth_method"))?,
+            application_type: ApplicationType::parse(&self.application_type)
+                .ok_or_else(|| corrupt("application_type"))?,
+            client_name: self.client_name,
+            redirect_uris: self
+                .redirect_uris
+                .into_iter()
+                .map(RedirectUri::from_trusted)
+                .collect(),
+            grant_types: GrantType::parse_all(&self.grant_types)
+                .ok_or_else(|| corrupt("grant_types"))?,
+            scope: self.scope,
+            metadata: self.metadata,
+            secret_hash: self.client_secret_hash,
+        })
+    }
 }
 
 /// Inserts a client; for metadata documents an existing row with the same URL is refreshed.
 #[tracing::instrument(name = "db.clients.upsert", skip_all)]
 pub async fn upsert(pool: &PgPool, c: &NewClient<'_>) -> Result<Client, StoreError> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query_as!(
+        ClientRow,
         "INSERT INTO oauth_clients (id, tenant_id, client_id, kind, client_secret_hash,
              token_endpoint_auth_method, application_type, client_name, redirect_uris, grant_types,
              scope, metadata, registration_token_hash, metadata_expires_at, registered_from)
@@ -70,26 +87,27 @@ pub async fn upsert(pool: &PgPool, c: &NewClient<'_>) -> Result<Client, StoreErr
              token_endpoint_auth_method = EXCLUDED.token_endpoint_auth_method,
              metadata_expires_at = EXCLUDED.metadata_expires_at
          WHERE oauth_clients.kind = 'metadata_document' AND EXCLUDED.kind = 'metadata_document'
-         RETURNING {COLUMNS}"
-    ))
-    .bind(Uuid::new_v4())
-    .bind(c.tenant_id)
-    .bind(c.client_id)
-    .bind(c.kind.as_str())
-    .bind(&c.secret_hash)
-    .bind(c.auth_method.as_str())
-    .bind(c.application_type.as_str())
-    .bind(c.client_name)
-    .bind(&c.redirect_uris)
-    .bind(&c.grant_types)
-    .bind(c.scope)
-    .bind(&c.metadata)
-    .bind(&c.registration_token_hash)
-    .bind(c.metadata_expires_at)
-    .bind(&c.registered_from)
+         RETURNING id, tenant_id, client_id, kind, client_secret_hash, token_endpoint_auth_method,
+             application_type, client_name, redirect_uris, grant_types, scope, metadata",
+        Uuid::new_v4(),
+        c.tenant_id,
+        c.client_id,
+        c.kind.as_str(),
+        c.secret_hash.as_deref(),
+        c.auth_method.as_str(),
+        c.application_type.as_str(),
+        c.client_name,
+        &c.redirect_uris,
+        &c.grant_types,
+        c.scope,
+        &c.metadata,
+        c.registration_token_hash.as_deref(),
+        c.metadata_expires_at,
+        c.registered_from.as_deref(),
+    )
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map(from_row).transpose()?.ok_or_else(|| {
+    row.map(ClientRow::into_domain).transpose()?.ok_or_else(|| {
         StoreError::Corrupt("client id already taken by another kind of client".into())
     })
 }
@@ -100,14 +118,17 @@ pub async fn find(
     tenant_id: Uuid,
     client_id: &str,
 ) -> Result<Option<Client>, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM oauth_clients WHERE tenant_id = $1 AND client_id = $2"
-    ))
-    .bind(tenant_id)
-    .bind(client_id)
+    let row = sqlx::query_as!(
+        ClientRow,
+        "SELECT id, tenant_id, client_id, kind, client_secret_hash, token_endpoint_auth_method,
+             application_type, client_name, redirect_uris, grant_types, scope, metadata
+         FROM oauth_clients WHERE tenant_id = $1 AND client_id = $2",
+        tenant_id,
+        client_id,
+    )
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map(from_row).transpose()
+    row.map(ClientRow::into_domain).transpose()
 }
 
 /// A metadata-document client whose cached document is still fresh at `now`.
@@ -118,16 +139,19 @@ pub async fn find_fresh_document(
     client_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<Client>, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM oauth_clients
-         WHERE tenant_id = $1 AND client_id = $2 AND kind = 'metadata_document' AND metadata_expires_at > $3"
-    ))
-    .bind(tenant_id)
-    .bind(client_id)
-    .bind(now)
+    let row = sqlx::query_as!(
+        ClientRow,
+        "SELECT id, tenant_id, client_id, kind, client_secret_hash, token_endpoint_auth_method,
+             application_type, client_name, redirect_uris, grant_types, scope, metadata
+         FROM oauth_clients
+         WHERE tenant_id = $1 AND client_id = $2 AND kind = 'metadata_document' AND metadata_expires_at > $3",
+        tenant_id,
+        client_id,
+        now,
+    )
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map(from_row).transpose()
+    row.map(ClientRow::into_domain).transpose()
 }
 
 #[tracing::instrument(name = "db.clients.registration_token_hash", skip_all)]
@@ -136,12 +160,12 @@ pub async fn registration_token_hash(
     tenant_id: Uuid,
     client_id: &str,
 ) -> Result<Option<Vec<u8>>, StoreError> {
-    Ok(sqlx::query_scalar(
+    Ok(sqlx::query_scalar!(
         "SELECT registration_token_hash FROM oauth_clients
          WHERE tenant_id = $1 AND client_id = $2 AND kind = 'dynamic'",
+        tenant_id,
+        client_id,
     )
-    .bind(tenant_id)
-    .bind(client_id)
     .fetch_optional(pool)
     .await?
     .flatten())
@@ -149,10 +173,10 @@ pub async fn registration_token_hash(
 
 #[tracing::instrument(name = "db.clients.count_dynamic", skip_all)]
 pub async fn count_dynamic(pool: &PgPool, tenant_id: Uuid) -> Result<i64, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT count(*) FROM oauth_clients WHERE tenant_id = $1 AND kind = 'dynamic'",
+    Ok(sqlx::query_scalar!(
+        r#"SELECT count(*) AS "count!" FROM oauth_clients WHERE tenant_id = $1 AND kind = 'dynamic'"#,
+        tenant_id,
     )
-    .bind(tenant_id)
     .fetch_one(pool)
     .await?)
 }
@@ -160,35 +184,43 @@ pub async fn count_dynamic(pool: &PgPool, tenant_id: Uuid) -> Result<i64, StoreE
 /// Deletes a client; its grants, codes and tokens go with it (foreign keys cascade).
 #[tracing::instrument(name = "db.clients.delete", skip_all)]
 pub async fn delete(pool: &PgPool, tenant_id: Uuid, client_id: &str) -> Result<bool, StoreError> {
-    let done = sqlx::query("DELETE FROM oauth_clients WHERE tenant_id = $1 AND client_id = $2")
-        .bind(tenant_id)
-        .bind(client_id)
-        .execute(pool)
-        .await?;
+    let done = sqlx::query!(
+        "DELETE FROM oauth_clients WHERE tenant_id = $1 AND client_id = $2",
+        tenant_id,
+        client_id,
+    )
+    .execute(pool)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
 /// Records use, so the sweeper can tell clients that were registered and never used.
 #[tracing::instrument(name = "db.clients.touch", skip_all)]
 pub async fn touch(pool: &PgPool, id: Uuid, now: DateTime<Utc>) -> Result<(), StoreError> {
-    sqlx::query("UPDATE oauth_clients SET last_used_at = $2 WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2 - interval '1 minute')")
-        .bind(id)
-        .bind(now)
-        .execute(pool)
-        .await?;
+    sqlx::query!(
+        "UPDATE oauth_clients SET last_used_at = $2
+         WHERE id = $1 AND (last_used_at IS NULL OR last_used_at < $2::timestamptz - interval '1 minute')",
+        id,
+        now,
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }
 
 /// A client by its row id (what pending authorizations, codes and grants reference).
 #[tracing::instrument(name = "db.clients.find_by_pk", skip_all)]
 pub async fn find_by_pk(pool: &PgPool, id: Uuid) -> Result<Option<Client>, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM oauth_clients WHERE id = $1"
-    ))
-    .bind(id)
+    let row = sqlx::query_as!(
+        ClientRow,
+        "SELECT id, tenant_id, client_id, kind, client_secret_hash, token_endpoint_auth_method,
+             application_type, client_name, redirect_uris, grant_types, scope, metadata
+         FROM oauth_clients WHERE id = $1",
+        id,
+    )
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map(from_row).transpose()
+    row.map(ClientRow::into_domain).transpose()
 }
 
 /// A registered client, without its secret or registration token hashes.
@@ -207,25 +239,6 @@ pub struct ClientRecord {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
-const RECORD_COLUMNS: &str = "id, client_id, kind, client_name, token_endpoint_auth_method,
-    application_type, redirect_uris, grant_types, scope, created_at, last_used_at";
-
-fn record_from_row(r: &PgRow) -> Result<ClientRecord, StoreError> {
-    Ok(ClientRecord {
-        id: r.try_get("id")?,
-        client_id: r.try_get("client_id")?,
-        kind: r.try_get("kind")?,
-        client_name: r.try_get("client_name")?,
-        token_endpoint_auth_method: r.try_get("token_endpoint_auth_method")?,
-        application_type: r.try_get("application_type")?,
-        redirect_uris: r.try_get("redirect_uris")?,
-        grant_types: r.try_get("grant_types")?,
-        scope: r.try_get("scope")?,
-        created_at: r.try_get("created_at")?,
-        last_used_at: r.try_get("last_used_at")?,
-    })
-}
-
 /// Up to `limit` clients of a tenant after `(created_at, id)`, oldest first.
 #[tracing::instrument(name = "db.clients.list_records", skip_all)]
 pub async fn list_records(
@@ -235,18 +248,20 @@ pub async fn list_records(
     limit: i64,
 ) -> Result<Vec<ClientRecord>, StoreError> {
     let (after_t, after_id) = after.unzip();
-    let rows = sqlx::query(&format!(
-        "SELECT {RECORD_COLUMNS} FROM oauth_clients WHERE tenant_id = $1
+    Ok(sqlx::query_as!(
+        ClientRecord,
+        "SELECT id, client_id, kind, client_name, token_endpoint_auth_method, application_type,
+             redirect_uris, grant_types, scope, created_at, last_used_at
+         FROM oauth_clients WHERE tenant_id = $1
            AND ($2::timestamptz IS NULL OR (created_at, id) > ($2, $3))
-         ORDER BY created_at, id LIMIT $4"
-    ))
-    .bind(tenant_id)
-    .bind(after_t)
-    .bind(after_id)
-    .bind(limit)
+         ORDER BY created_at, id LIMIT $4",
+        tenant_id,
+        after_t,
+        after_id,
+        limit,
+    )
     .fetch_all(pool)
-    .await?;
-    rows.iter().map(record_from_row).collect()
+    .await?)
 }
 
 /// The client `client_id` of a tenant, its row locked until the transaction ends (the admin
@@ -257,21 +272,22 @@ pub async fn find_record_for_update(
     tenant_id: Uuid,
     client_id: &str,
 ) -> Result<Option<ClientRecord>, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {RECORD_COLUMNS} FROM oauth_clients WHERE tenant_id = $1 AND client_id = $2 FOR UPDATE"
-    ))
-    .bind(tenant_id)
-    .bind(client_id)
+    Ok(sqlx::query_as!(
+        ClientRecord,
+        "SELECT id, client_id, kind, client_name, token_endpoint_auth_method, application_type,
+             redirect_uris, grant_types, scope, created_at, last_used_at
+         FROM oauth_clients WHERE tenant_id = $1 AND client_id = $2 FOR UPDATE",
+        tenant_id,
+        client_id,
+    )
     .fetch_optional(&mut *conn)
-    .await?;
-    row.as_ref().map(record_from_row).transpose()
+    .await?)
 }
 
 /// Deletes a client; its grants, codes, refresh families and access tokens go by cascade.
 #[tracing::instrument(name = "db.clients.delete_by_pk", skip_all)]
 pub async fn delete_by_pk(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreError> {
-    let done = sqlx::query("DELETE FROM oauth_clients WHERE id = $1")
-        .bind(id)
+    let done = sqlx::query!("DELETE FROM oauth_clients WHERE id = $1", id)
         .execute(&mut *conn)
         .await?;
     Ok(done.rows_affected() == 1)

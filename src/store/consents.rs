@@ -2,7 +2,7 @@
 //! page, and listed and revoked by the admin API as [`ConsentRecord`]s.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -25,21 +25,21 @@ pub async fn record(
     tenant_id: Uuid,
     c: &Consent<'_>,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO consents (id, tenant_id, client_pk, subject, mcp_server_id, scopes, redirect_uri)
          VALUES ($1, $2, $3, $4, $5, $6, $7)
          ON CONFLICT (client_pk, subject, mcp_server_id) DO UPDATE SET
              scopes = ARRAY(SELECT DISTINCT unnest(CASE WHEN consents.revoked_at IS NULL
                                                         THEN consents.scopes ELSE '{}' END || EXCLUDED.scopes) ORDER BY 1),
              redirect_uri = EXCLUDED.redirect_uri, granted_at = now(), revoked_at = NULL",
+        Uuid::new_v4(),
+        tenant_id,
+        c.client_pk,
+        c.subject,
+        c.mcp_server_id,
+        c.scopes,
+        c.redirect_uri,
     )
-    .bind(Uuid::new_v4())
-    .bind(tenant_id)
-    .bind(c.client_pk)
-    .bind(c.subject)
-    .bind(c.mcp_server_id)
-    .bind(c.scopes)
-    .bind(c.redirect_uri)
     .execute(&mut *conn)
     .await?;
     Ok(())
@@ -64,16 +64,16 @@ pub async fn covers(
     redirect: RedirectMatch,
 ) -> Result<bool, StoreError> {
     let exact = (redirect == RedirectMatch::Exact).then_some(c.redirect_uri);
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM consents WHERE client_pk = $1 AND subject = $2
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM consents WHERE client_pk = $1 AND subject = $2
              AND mcp_server_id = $3 AND revoked_at IS NULL AND scopes @> $4
-             AND ($5::text IS NULL OR redirect_uri = $5))",
+             AND ($5::text IS NULL OR redirect_uri = $5)) AS "covers!""#,
+        c.client_pk,
+        c.subject,
+        c.mcp_server_id,
+        c.scopes,
+        exact,
     )
-    .bind(c.client_pk)
-    .bind(c.subject)
-    .bind(c.mcp_server_id)
-    .bind(c.scopes)
-    .bind(exact)
     .fetch_one(pool)
     .await?)
 }
@@ -90,23 +90,6 @@ pub struct ConsentRecord {
     pub revoked_at: Option<DateTime<Utc>>,
 }
 
-const SELECT: &str = "SELECT k.id, k.subject, c.client_id, s.name AS mcp_server, k.scopes,
-        k.granted_at, k.revoked_at
-    FROM consents k JOIN oauth_clients c ON c.id = k.client_pk
-    LEFT JOIN mcp_servers s ON s.id = k.mcp_server_id";
-
-fn record_from_row(r: &PgRow) -> Result<ConsentRecord, StoreError> {
-    Ok(ConsentRecord {
-        id: r.try_get("id")?,
-        subject: r.try_get("subject")?,
-        client_id: r.try_get("client_id")?,
-        mcp_server: r.try_get("mcp_server")?,
-        scopes: r.try_get("scopes")?,
-        granted_at: r.try_get("granted_at")?,
-        revoked_at: r.try_get("revoked_at")?,
-    })
-}
-
 /// The consents of a tenant, optionally of one user and/or one client (at most 1000).
 #[tracing::instrument(name = "db.consents.list_records", skip_all)]
 pub async fn list_records(
@@ -115,17 +98,21 @@ pub async fn list_records(
     subject: Option<&str>,
     client_id: Option<&str>,
 ) -> Result<Vec<ConsentRecord>, StoreError> {
-    let rows = sqlx::query(&format!(
-        "{SELECT} WHERE k.tenant_id = $1 AND ($2::text IS NULL OR k.subject = $2)
+    Ok(sqlx::query_as!(
+        ConsentRecord,
+        r#"SELECT k.id, k.subject, c.client_id, s.name AS "mcp_server?", k.scopes,
+             k.granted_at, k.revoked_at
+         FROM consents k JOIN oauth_clients c ON c.id = k.client_pk
+         LEFT JOIN mcp_servers s ON s.id = k.mcp_server_id
+         WHERE k.tenant_id = $1 AND ($2::text IS NULL OR k.subject = $2)
            AND ($3::text IS NULL OR c.client_id = $3)
-         ORDER BY k.granted_at, k.id LIMIT 1000"
-    ))
-    .bind(tenant_id)
-    .bind(subject)
-    .bind(client_id)
+         ORDER BY k.granted_at, k.id LIMIT 1000"#,
+        tenant_id,
+        subject,
+        client_id,
+    )
     .fetch_all(pool)
-    .await?;
-    rows.iter().map(record_from_row).collect()
+    .await?)
 }
 
 /// Marks a consent revoked (the user is asked again next time); `None` if there is none.
@@ -136,20 +123,28 @@ pub async fn revoke(
     id: Uuid,
     now: DateTime<Utc>,
 ) -> Result<Option<ConsentRecord>, StoreError> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE consents SET revoked_at = coalesce(revoked_at, $3) WHERE tenant_id = $1 AND id = $2",
+        tenant_id,
+        id,
+        now,
     )
-    .bind(tenant_id)
-    .bind(id)
-    .bind(now)
     .execute(&mut *conn)
     .await?;
     if done.rows_affected() == 0 {
         return Ok(None);
     }
-    let row = sqlx::query(&format!("{SELECT} WHERE k.id = $1"))
-        .bind(id)
+    Ok(Some(
+        sqlx::query_as!(
+            ConsentRecord,
+            r#"SELECT k.id, k.subject, c.client_id, s.name AS "mcp_server?", k.scopes,
+                 k.granted_at, k.revoked_at
+             FROM consents k JOIN oauth_clients c ON c.id = k.client_pk
+             LEFT JOIN mcp_servers s ON s.id = k.mcp_server_id
+             WHERE k.id = $1"#,
+            id,
+        )
         .fetch_one(&mut *conn)
-        .await?;
-    record_from_row(&row).map(Some)
+        .await?,
+    ))
 }

@@ -13,6 +13,8 @@ pub enum NotReady {
 }
 
 /// Checks that the database answers and every compiled-in migration is applied successfully.
+/// `_sqlx_migrations` is sqlx's own table, absent until the first migration: a runtime query,
+/// since `query!` would need it in the schema it checks against, and its absence is an answer.
 #[tracing::instrument(name = "db.health.check", skip_all)]
 pub async fn check(pool: &PgPool) -> Result<(), NotReady> {
     let rows: Vec<(i64, bool)> =

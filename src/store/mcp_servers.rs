@@ -3,7 +3,7 @@
 //! [`McpServer`] the gateway uses, [`ServerRow`]s with their provider's name for the admin API).
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{
@@ -36,14 +36,16 @@ pub struct ServerRow {
 }
 
 impl ServerRow {
-    /// The server as the gateway uses it (a name that does not parse was not written here).
+    /// The server as the gateway uses it, its name and URL parsed once (a row that does not
+    /// parse was not written here: both are validated before they are stored).
     fn into_domain(self, tenant_id: Uuid) -> Result<McpServer, StoreError> {
         Ok(McpServer {
             id: self.id,
             tenant_id,
             name: ResourceName::parse(&self.name)
                 .map_err(|_| StoreError::Corrupt(format!("server name {:?}", self.name)))?,
-            upstream_url: self.upstream_url,
+            upstream_url: url::Url::parse(&self.upstream_url)
+                .map_err(|_| StoreError::Corrupt(format!("server {:?} URL", self.name)))?,
             provider_id: self.provider_id,
             scopes: self.scopes,
             required_scopes: self.required_scopes,
@@ -54,29 +56,44 @@ impl ServerRow {
     }
 }
 
-const SELECT: &str = "SELECT s.id, s.name, s.upstream_url, s.provider_id, p.name AS provider,
-        s.scopes, s.required_scopes, s.forward_upstream_token, s.exchange_client_id,
-        s.exchange_secret_hash, s.source, s.created_at, s.updated_at,
-        EXISTS (SELECT 1 FROM remote_oauth_servers r WHERE r.mcp_server_id = s.id) AS remote_oauth
-    FROM mcp_servers s LEFT JOIN upstream_providers p ON p.id = s.provider_id";
+/// A row as `query_as!` reads it (the provider's name joined in); [`StoredServer::into_row`]
+/// parses the source once.
+struct StoredServer {
+    id: Uuid,
+    name: String,
+    upstream_url: String,
+    provider_id: Option<Uuid>,
+    provider: Option<String>,
+    scopes: Option<Vec<String>>,
+    required_scopes: Vec<String>,
+    forward_upstream_token: bool,
+    exchange_client_id: Option<String>,
+    exchange_secret_hash: Option<Vec<u8>>,
+    remote_oauth: bool,
+    source: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
 
-fn from_row(r: &PgRow) -> Result<ServerRow, StoreError> {
-    Ok(ServerRow {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        upstream_url: r.try_get("upstream_url")?,
-        provider_id: r.try_get("provider_id")?,
-        provider: r.try_get("provider")?,
-        scopes: r.try_get("scopes")?,
-        required_scopes: r.try_get("required_scopes")?,
-        forward_upstream_token: r.try_get("forward_upstream_token")?,
-        exchange_client_id: r.try_get("exchange_client_id")?,
-        exchange_secret_hash: r.try_get("exchange_secret_hash")?,
-        remote_oauth: r.try_get("remote_oauth")?,
-        source: Source::parse(r.try_get::<&str, _>("source")?),
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
+impl StoredServer {
+    fn into_row(self) -> ServerRow {
+        ServerRow {
+            id: self.id,
+            name: self.name,
+            upstream_url: self.upstream_url,
+            provider_id: self.provider_id,
+            provider: self.provider,
+            scopes: self.scopes,
+            required_scopes: self.required_scopes,
+            forward_upstream_token: self.forward_upstream_token,
+            exchange_client_id: self.exchange_client_id,
+            exchange_secret_hash: self.exchange_secret_hash,
+            remote_oauth: self.remote_oauth,
+            source: Source::parse(&self.source),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
 }
 
 /// The one statement that writes a server, keyed on `(tenant_id, name)`, with the same
@@ -87,9 +104,9 @@ async fn upsert(
     tenant_id: Uuid,
     s: &ServerRow,
     source: Source,
-) -> Result<Option<PgRow>, sqlx::Error> {
-    sqlx::query(
-        "INSERT INTO mcp_servers (id, tenant_id, name, upstream_url, provider_id, scopes,
+) -> Result<Option<Upserted>, sqlx::Error> {
+    let row = sqlx::query!(
+        r#"INSERT INTO mcp_servers (id, tenant_id, name, upstream_url, provider_id, scopes,
              required_scopes, forward_upstream_token, exchange_client_id, exchange_secret_hash, source)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
          ON CONFLICT (tenant_id, name) DO UPDATE SET
@@ -110,21 +127,22 @@ async fn upsert(
                    EXCLUDED.required_scopes, EXCLUDED.forward_upstream_token,
                    EXCLUDED.exchange_client_id, EXCLUDED.exchange_secret_hash, EXCLUDED.source)
              END
-         RETURNING id, (xmax = 0) AS inserted",
+         RETURNING id, (xmax = 0) AS "inserted!""#,
+        s.id,
+        tenant_id,
+        s.name,
+        s.upstream_url,
+        s.provider_id,
+        s.scopes.as_deref(),
+        &s.required_scopes,
+        s.forward_upstream_token,
+        s.exchange_client_id.as_deref(),
+        s.exchange_secret_hash.as_deref(),
+        source.as_str(),
     )
-    .bind(s.id)
-    .bind(tenant_id)
-    .bind(&s.name)
-    .bind(&s.upstream_url)
-    .bind(s.provider_id)
-    .bind(&s.scopes)
-    .bind(&s.required_scopes)
-    .bind(s.forward_upstream_token)
-    .bind(&s.exchange_client_id)
-    .bind(&s.exchange_secret_hash)
-    .bind(source.as_str())
     .fetch_optional(&mut *conn)
-    .await
+    .await?;
+    Ok(row.map(|r| Upserted::from_returning(r.id, r.inserted)))
 }
 
 /// Writes a server the configuration declares, as the configuration's.
@@ -134,16 +152,16 @@ pub async fn upsert_config(
     tenant_id: Uuid,
     s: &ServerRow,
 ) -> Result<Upserted, StoreError> {
-    let row = upsert(conn, tenant_id, s, Source::Config).await?;
-    match Upserted::from_returning(row.as_ref())? {
+    match upsert(conn, tenant_id, s, Source::Config).await? {
         Some(done) => Ok(done),
         None => {
-            let id =
-                sqlx::query_scalar("SELECT id FROM mcp_servers WHERE tenant_id = $1 AND name = $2")
-                    .bind(tenant_id)
-                    .bind(&s.name)
-                    .fetch_one(&mut *conn)
-                    .await?;
+            let id = sqlx::query_scalar!(
+                "SELECT id FROM mcp_servers WHERE tenant_id = $1 AND name = $2",
+                tenant_id,
+                s.name,
+            )
+            .fetch_one(&mut *conn)
+            .await?;
             Ok(Upserted::Unchanged(id))
         }
     }
@@ -172,11 +190,20 @@ pub async fn save(
 /// Every server row of a tenant, by name.
 #[tracing::instrument(name = "db.mcp_servers.list_rows", skip_all)]
 pub async fn list_rows(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<ServerRow>, StoreError> {
-    let rows = sqlx::query(&format!("{SELECT} WHERE s.tenant_id = $1 ORDER BY s.name"))
-        .bind(tenant_id)
-        .fetch_all(pool)
-        .await?;
-    rows.iter().map(from_row).collect()
+    let rows = sqlx::query_as!(
+        StoredServer,
+        r#"SELECT s.id, s.name, s.upstream_url, s.provider_id, p.name AS "provider?",
+             s.scopes, s.required_scopes, s.forward_upstream_token, s.exchange_client_id,
+             s.exchange_secret_hash, s.source, s.created_at, s.updated_at,
+             EXISTS (SELECT 1 FROM remote_oauth_servers r WHERE r.mcp_server_id = s.id)
+                 AS "remote_oauth!"
+         FROM mcp_servers s LEFT JOIN upstream_providers p ON p.id = s.provider_id
+         WHERE s.tenant_id = $1 ORDER BY s.name"#,
+        tenant_id,
+    )
+    .fetch_all(pool)
+    .await?;
+    Ok(rows.into_iter().map(StoredServer::into_row).collect())
 }
 
 /// Every server of a tenant as the gateway uses it, by name.
@@ -195,12 +222,21 @@ pub async fn find(
     tenant_id: Uuid,
     name: &str,
 ) -> Result<Option<ServerRow>, StoreError> {
-    let row = sqlx::query(&format!("{SELECT} WHERE s.tenant_id = $1 AND s.name = $2"))
-        .bind(tenant_id)
-        .bind(name)
-        .fetch_optional(&mut *conn)
-        .await?;
-    row.as_ref().map(from_row).transpose()
+    let row = sqlx::query_as!(
+        StoredServer,
+        r#"SELECT s.id, s.name, s.upstream_url, s.provider_id, p.name AS "provider?",
+             s.scopes, s.required_scopes, s.forward_upstream_token, s.exchange_client_id,
+             s.exchange_secret_hash, s.source, s.created_at, s.updated_at,
+             EXISTS (SELECT 1 FROM remote_oauth_servers r WHERE r.mcp_server_id = s.id)
+                 AS "remote_oauth!"
+         FROM mcp_servers s LEFT JOIN upstream_providers p ON p.id = s.provider_id
+         WHERE s.tenant_id = $1 AND s.name = $2"#,
+        tenant_id,
+        name,
+    )
+    .fetch_optional(&mut *conn)
+    .await?;
+    Ok(row.map(StoredServer::into_row))
 }
 
 /// The MCP server whose RFC 8693 / introspection credentials carry this client id, with the
@@ -211,21 +247,21 @@ pub async fn find_by_exchange_client(
     tenant_id: Uuid,
     client_id: &str,
 ) -> Result<Option<(Uuid, String, Vec<u8>)>, StoreError> {
-    Ok(sqlx::query_as(
-        "SELECT id, name, exchange_secret_hash FROM mcp_servers
-         WHERE tenant_id = $1 AND exchange_client_id = $2 AND exchange_secret_hash IS NOT NULL",
+    let row = sqlx::query!(
+        r#"SELECT id, name, exchange_secret_hash AS "exchange_secret_hash!" FROM mcp_servers
+         WHERE tenant_id = $1 AND exchange_client_id = $2 AND exchange_secret_hash IS NOT NULL"#,
+        tenant_id,
+        client_id,
     )
-    .bind(tenant_id)
-    .bind(client_id)
     .fetch_optional(pool)
-    .await?)
+    .await?;
+    Ok(row.map(|r| (r.id, r.name, r.exchange_secret_hash)))
 }
 
 /// Deletes a server; the tokens issued for it go by cascade. Returns whether a row went.
 #[tracing::instrument(name = "db.mcp_servers.delete", skip_all)]
 pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreError> {
-    let done = sqlx::query("DELETE FROM mcp_servers WHERE id = $1")
-        .bind(id)
+    let done = sqlx::query!("DELETE FROM mcp_servers WHERE id = $1", id)
         .execute(&mut *conn)
         .await?;
     Ok(done.rows_affected() == 1)
@@ -239,11 +275,11 @@ pub async fn prune_config(
     tenant_id: Uuid,
     declared: &[String],
 ) -> Result<u64, StoreError> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "DELETE FROM mcp_servers WHERE tenant_id = $1 AND source = 'config' AND NOT (name = ANY($2))",
+        tenant_id,
+        declared,
     )
-    .bind(tenant_id)
-    .bind(declared)
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected())

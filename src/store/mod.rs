@@ -3,6 +3,7 @@
 //! Every query function has a span `db.<file>.<function>` (exported when `telemetry.traces` is
 //! on) and no fields: its arguments hold token hashes, sealed secrets and codes.
 
+pub mod access_tokens;
 pub mod audit;
 pub mod clients;
 pub mod codes;
@@ -21,9 +22,19 @@ pub mod remote_registrations;
 pub mod sealed_keys;
 pub mod signing_keys;
 pub mod sweeper;
+pub mod sweeper_heap;
+pub mod sweeper_runs;
 pub mod tenants;
 pub mod tokens;
 pub mod unavailable;
 pub mod upsert;
 
 pub use pool::{StoreError, connect, migrate, migrate_within};
+
+/// Whether a read inside a transaction holds its row until commit (so what an audited change
+/// records as `before` is what it replaced).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RowLock {
+    None,
+    ForUpdate,
+}

@@ -124,9 +124,11 @@ async fn create_database_if_missing(
     let exists: bool = bounded(
         limit,
         "looking for the database",
-        sqlx::query_scalar("SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)")
-            .bind(&name)
-            .fetch_one(&mut conn),
+        sqlx::query_scalar!(
+            r#"SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1) AS "exists!""#,
+            name,
+        )
+        .fetch_one(&mut conn),
     )
     .await?;
     if !exists {

@@ -3,11 +3,11 @@
 //! [`UpstreamProvider`] the login flow uses, whole [`ProviderRow`]s for the admin API).
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::{
-    StoreError,
+    RowLock, StoreError,
     upsert::{Upserted, Write, conflict_or},
 };
 use crate::{
@@ -65,54 +65,75 @@ impl ProviderRow {
     }
 }
 
-const COLUMNS: &str = "id, name, kind, position, issuer, client_id, client_secret,
-    client_secret_key_id, scopes, authorization_url, token_url, userinfo_url, jwks_url,
-    revocation_url, default_token_lifetime_seconds, settings, source, created_at, updated_at";
+/// A row as `query_as!` reads it; [`StoredProvider::into_row`] pairs the sealed secret with its
+/// key id and parses the source once.
+struct StoredProvider {
+    id: Uuid,
+    name: String,
+    kind: String,
+    position: i32,
+    issuer: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<Vec<u8>>,
+    client_secret_key_id: Option<String>,
+    scopes: Option<Vec<String>>,
+    authorization_url: Option<String>,
+    token_url: Option<String>,
+    userinfo_url: Option<String>,
+    jwks_url: Option<String>,
+    revocation_url: Option<String>,
+    default_token_lifetime_seconds: Option<i64>,
+    settings: serde_json::Value,
+    source: String,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
 
-fn from_row(r: &PgRow) -> Result<ProviderRow, StoreError> {
-    let blob: Option<Vec<u8>> = r.try_get("client_secret")?;
-    let key_id: Option<String> = r.try_get("client_secret_key_id")?;
-    Ok(ProviderRow {
-        id: r.try_get("id")?,
-        name: r.try_get("name")?,
-        kind: r.try_get("kind")?,
-        position: r.try_get("position")?,
-        issuer: r.try_get("issuer")?,
-        client_id: r.try_get("client_id")?,
-        client_secret: blob
-            .zip(key_id)
-            .map(|(blob, key_id)| Sealed { key_id, blob }),
-        scopes: r.try_get("scopes")?,
-        authorization_url: r.try_get("authorization_url")?,
-        token_url: r.try_get("token_url")?,
-        userinfo_url: r.try_get("userinfo_url")?,
-        jwks_url: r.try_get("jwks_url")?,
-        revocation_url: r.try_get("revocation_url")?,
-        default_token_lifetime_seconds: r.try_get("default_token_lifetime_seconds")?,
-        settings: r.try_get("settings")?,
-        source: Source::parse(r.try_get::<&str, _>("source")?),
-        created_at: r.try_get("created_at")?,
-        updated_at: r.try_get("updated_at")?,
-    })
+impl StoredProvider {
+    fn into_row(self) -> ProviderRow {
+        ProviderRow {
+            id: self.id,
+            name: self.name,
+            kind: self.kind,
+            position: self.position,
+            issuer: self.issuer,
+            client_id: self.client_id,
+            client_secret: self
+                .client_secret
+                .zip(self.client_secret_key_id)
+                .map(|(blob, key_id)| Sealed { key_id, blob }),
+            scopes: self.scopes,
+            authorization_url: self.authorization_url,
+            token_url: self.token_url,
+            userinfo_url: self.userinfo_url,
+            jwks_url: self.jwks_url,
+            revocation_url: self.revocation_url,
+            default_token_lifetime_seconds: self.default_token_lifetime_seconds,
+            settings: self.settings,
+            source: Source::parse(&self.source),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        }
+    }
 }
 
 /// The one statement that writes a provider, keyed on `(tenant_id, name)`. A row owned by the
 /// configuration is only touched when it differs (so a restart with the same file changes
 /// nothing); an API write only replaces the row it read (same id), so creating a name that is
 /// taken writes nothing. An API tenant only ever holds API rows, so taking `source` from the
-/// writer never hands a row to the other owner. Returns the written row, if any.
+/// writer never hands a row to the other owner. Returns what it wrote, if it wrote.
 async fn upsert(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     p: &ProviderRow,
     source: Source,
-) -> Result<Option<PgRow>, sqlx::Error> {
+) -> Result<Option<Upserted>, sqlx::Error> {
     let (secret, secret_key) = match &p.client_secret {
         Some(s) => (Some(s.blob.as_slice()), Some(s.key_id.as_str())),
         None => (None, None),
     };
-    sqlx::query(&format!(
-        "INSERT INTO upstream_providers (id, tenant_id, name, kind, position, issuer, client_id,
+    let row = sqlx::query!(
+        r#"INSERT INTO upstream_providers (id, tenant_id, name, kind, position, issuer, client_id,
              client_secret, client_secret_key_id, scopes, authorization_url, token_url, userinfo_url,
              jwks_url, revocation_url, default_token_lifetime_seconds, settings, source)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)
@@ -141,28 +162,29 @@ async fn upsert(
                    EXCLUDED.revocation_url, EXCLUDED.default_token_lifetime_seconds,
                    EXCLUDED.settings, EXCLUDED.source)
              END
-         RETURNING {COLUMNS}, (xmax = 0) AS inserted"
-    ))
-    .bind(p.id)
-    .bind(tenant_id)
-    .bind(&p.name)
-    .bind(&p.kind)
-    .bind(p.position)
-    .bind(&p.issuer)
-    .bind(&p.client_id)
-    .bind(secret)
-    .bind(secret_key)
-    .bind(&p.scopes)
-    .bind(&p.authorization_url)
-    .bind(&p.token_url)
-    .bind(&p.userinfo_url)
-    .bind(&p.jwks_url)
-    .bind(&p.revocation_url)
-    .bind(p.default_token_lifetime_seconds)
-    .bind(&p.settings)
-    .bind(source.as_str())
+         RETURNING id, (xmax = 0) AS "inserted!""#,
+        p.id,
+        tenant_id,
+        p.name,
+        p.kind,
+        p.position,
+        p.issuer.as_deref(),
+        p.client_id.as_deref(),
+        secret,
+        secret_key,
+        p.scopes.as_deref(),
+        p.authorization_url.as_deref(),
+        p.token_url.as_deref(),
+        p.userinfo_url.as_deref(),
+        p.jwks_url.as_deref(),
+        p.revocation_url.as_deref(),
+        p.default_token_lifetime_seconds,
+        p.settings,
+        source.as_str(),
+    )
     .fetch_optional(&mut *conn)
-    .await
+    .await?;
+    Ok(row.map(|r| Upserted::from_returning(r.id, r.inserted)))
 }
 
 /// Writes a provider the configuration declares, as the configuration's.
@@ -172,8 +194,7 @@ pub async fn upsert_config(
     tenant_id: Uuid,
     p: &ProviderRow,
 ) -> Result<Upserted, StoreError> {
-    let row = upsert(conn, tenant_id, p, Source::Config).await?;
-    match Upserted::from_returning(row.as_ref())? {
+    match upsert(conn, tenant_id, p, Source::Config).await? {
         Some(done) => Ok(done),
         None => Ok(Upserted::Unchanged(
             id_of(&mut *conn, tenant_id, &p.name)
@@ -184,7 +205,7 @@ pub async fn upsert_config(
 }
 
 /// Inserts (`p.id` new) or replaces (`p.id` existing) a provider through the admin API, as
-/// the API's; [`Write::Conflict`] when another provider has its name.
+/// the API's, and returns it as stored; [`Write::Conflict`] when another provider has its name.
 #[tracing::instrument(name = "db.providers.save", skip_all)]
 pub async fn save(
     conn: &mut PgConnection,
@@ -192,10 +213,14 @@ pub async fn save(
     p: &ProviderRow,
 ) -> Result<Write<ProviderRow>, StoreError> {
     match upsert(conn, tenant_id, p, Source::Api).await {
-        Ok(Some(row)) => Ok(Write::Done(from_row(&row)?)),
-        Ok(None) => Ok(Write::Conflict),
-        Err(e) => conflict_or(e),
+        Ok(Some(_)) => {}
+        Ok(None) => return Ok(Write::Conflict),
+        Err(e) => return conflict_or(e),
     }
+    let saved = find(conn, tenant_id, &p.name, RowLock::None)
+        .await?
+        .ok_or_else(|| StoreError::Corrupt("provider vanished after save".into()))?;
+    Ok(Write::Done(saved))
 }
 
 /// The sealed client secret currently stored for a provider, so an unchanged secret is not
@@ -206,18 +231,19 @@ pub async fn sealed_secret(
     tenant_id: Uuid,
     name: &str,
 ) -> Result<Option<Sealed>, StoreError> {
-    let row: Option<(Option<Vec<u8>>, Option<String>)> = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT client_secret, client_secret_key_id FROM upstream_providers
          WHERE tenant_id = $1 AND name = $2",
+        tenant_id,
+        name,
     )
-    .bind(tenant_id)
-    .bind(name)
     .fetch_optional(&mut *conn)
     .await?;
-    Ok(match row {
-        Some((Some(blob), Some(key_id))) => Some(Sealed { key_id, blob }),
-        _ => None,
-    })
+    Ok(row.and_then(|r| {
+        r.client_secret
+            .zip(r.client_secret_key_id)
+            .map(|(blob, key_id)| Sealed { key_id, blob })
+    }))
 }
 
 async fn id_of(
@@ -225,25 +251,29 @@ async fn id_of(
     tenant_id: Uuid,
     name: &str,
 ) -> Result<Option<Uuid>, StoreError> {
-    Ok(
-        sqlx::query_scalar("SELECT id FROM upstream_providers WHERE tenant_id = $1 AND name = $2")
-            .bind(tenant_id)
-            .bind(name)
-            .fetch_optional(&mut *conn)
-            .await?,
+    Ok(sqlx::query_scalar!(
+        "SELECT id FROM upstream_providers WHERE tenant_id = $1 AND name = $2",
+        tenant_id,
+        name,
     )
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 /// Every provider row of a tenant in its order (the first is the default).
 #[tracing::instrument(name = "db.providers.list_rows", skip_all)]
 pub async fn list_rows(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<ProviderRow>, StoreError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM upstream_providers WHERE tenant_id = $1 ORDER BY position, name"
-    ))
-    .bind(tenant_id)
+    let rows = sqlx::query_as!(
+        StoredProvider,
+        "SELECT id, name, kind, position, issuer, client_id, client_secret,
+             client_secret_key_id, scopes, authorization_url, token_url, userinfo_url, jwks_url,
+             revocation_url, default_token_lifetime_seconds, settings, source, created_at, updated_at
+         FROM upstream_providers WHERE tenant_id = $1 ORDER BY position, name",
+        tenant_id,
+    )
     .fetch_all(pool)
     .await?;
-    rows.iter().map(from_row).collect()
+    Ok(rows.into_iter().map(StoredProvider::into_row).collect())
 }
 
 /// Every provider of a tenant as the login flow uses it, in order.
@@ -256,30 +286,50 @@ pub async fn list(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<UpstreamProvider
         .collect()
 }
 
-/// The provider `name` of a tenant; `lock` holds the row until the transaction ends.
+/// The provider `name` of a tenant; [`RowLock::ForUpdate`] holds the row until the
+/// transaction ends.
 #[tracing::instrument(name = "db.providers.find", skip_all)]
 pub async fn find(
     conn: &mut PgConnection,
     tenant_id: Uuid,
     name: &str,
-    lock: bool,
+    lock: RowLock,
 ) -> Result<Option<ProviderRow>, StoreError> {
-    let suffix = if lock { " FOR UPDATE" } else { "" };
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM upstream_providers WHERE tenant_id = $1 AND name = $2{suffix}"
-    ))
-    .bind(tenant_id)
-    .bind(name)
-    .fetch_optional(&mut *conn)
-    .await?;
-    row.as_ref().map(from_row).transpose()
+    let row = match lock {
+        RowLock::None => {
+            sqlx::query_as!(
+                StoredProvider,
+                "SELECT id, name, kind, position, issuer, client_id, client_secret,
+             client_secret_key_id, scopes, authorization_url, token_url, userinfo_url, jwks_url,
+             revocation_url, default_token_lifetime_seconds, settings, source, created_at, updated_at
+                 FROM upstream_providers WHERE tenant_id = $1 AND name = $2",
+                tenant_id,
+                name,
+            )
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+        RowLock::ForUpdate => {
+            sqlx::query_as!(
+                StoredProvider,
+                "SELECT id, name, kind, position, issuer, client_id, client_secret,
+             client_secret_key_id, scopes, authorization_url, token_url, userinfo_url, jwks_url,
+             revocation_url, default_token_lifetime_seconds, settings, source, created_at, updated_at
+                 FROM upstream_providers WHERE tenant_id = $1 AND name = $2 FOR UPDATE",
+                tenant_id,
+                name,
+            )
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+    };
+    Ok(row.map(StoredProvider::into_row))
 }
 
 /// Deletes a provider; its grants go by cascade. Returns whether a row went.
 #[tracing::instrument(name = "db.providers.delete", skip_all)]
 pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreError> {
-    let done = sqlx::query("DELETE FROM upstream_providers WHERE id = $1")
-        .bind(id)
+    let done = sqlx::query!("DELETE FROM upstream_providers WHERE id = $1", id)
         .execute(&mut *conn)
         .await?;
     Ok(done.rows_affected() == 1)
@@ -293,11 +343,11 @@ pub async fn prune_config(
     tenant_id: Uuid,
     declared: &[String],
 ) -> Result<u64, StoreError> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "DELETE FROM upstream_providers WHERE tenant_id = $1 AND source = 'config' AND NOT (name = ANY($2))",
+        tenant_id,
+        declared,
     )
-    .bind(tenant_id)
-    .bind(declared)
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected())

@@ -34,16 +34,16 @@ pub struct RefreshState {
 
 #[tracing::instrument(name = "db.refresh_leases.state", skip_all)]
 pub async fn state(pool: &PgPool, id: Uuid) -> Result<Option<RefreshState>, StoreError> {
-    let row: Option<(i64, String, Option<bool>)> = sqlx::query_as(
-        "SELECT version, status, refresh_lease_until > now() FROM grants WHERE id = $1",
+    let row = sqlx::query!(
+        "SELECT version, status, refresh_lease_until > now() AS held FROM grants WHERE id = $1",
+        id,
     )
-    .bind(id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(version, status, held)| RefreshState {
-        version,
-        status: GrantStatus::parse(&status),
-        lease: match held {
+    Ok(row.map(|r| RefreshState {
+        version: r.version,
+        status: GrantStatus::parse(&r.status),
+        lease: match r.held {
             None => Lease::Free,
             Some(true) => Lease::Held,
             Some(false) => Lease::Expired,
@@ -76,8 +76,6 @@ pub struct Holding {
     pub failures: u32,
 }
 
-type Row = (i64, String, bool, bool, f64, bool, i32);
-
 /// Takes the refresh lease of an active grant still at `version` for `lease`, unless another
 /// holder's lease is live or the grant is backing off.
 #[tracing::instrument(name = "db.refresh_leases.take", skip_all)]
@@ -89,44 +87,44 @@ pub async fn take(
     lease: Duration,
 ) -> Result<Taken, StoreError> {
     let mut tx = pool.begin().await?;
-    let row: Option<Row> = sqlx::query_as(
-        "SELECT version, status,
-                COALESCE(refresh_lease_until > now(), false),
-                refresh_lease_owner IS NOT NULL,
-                COALESCE(EXTRACT(EPOCH FROM (refresh_not_before - now()))::float8, 0),
-                refresh_ambiguous_at IS NOT NULL, refresh_failures
-         FROM grants WHERE id = $1 FOR UPDATE",
+    let row = sqlx::query!(
+        r#"SELECT version, status,
+                COALESCE(refresh_lease_until > now(), false) AS "held!",
+                refresh_lease_owner IS NOT NULL AS "unreleased!",
+                COALESCE(EXTRACT(EPOCH FROM (refresh_not_before - now()))::float8, 0) AS "backoff!",
+                refresh_ambiguous_at IS NOT NULL AS "ambiguous!", refresh_failures
+         FROM grants WHERE id = $1 FOR UPDATE"#,
+        id,
     )
-    .bind(id)
     .fetch_optional(&mut *tx)
     .await?;
-    let Some((current, status, held, unreleased, backoff, ambiguous, failures)) = row else {
+    let Some(row) = row else {
         return Ok(Taken::Moved);
     };
-    if current != version || GrantStatus::parse(&status) != GrantStatus::Active {
+    if row.version != version || GrantStatus::parse(&row.status) != GrantStatus::Active {
         return Ok(Taken::Moved);
     }
-    if held {
+    if row.held {
         return Ok(Taken::Held);
     }
-    if backoff > 0.0 {
-        return Ok(Taken::BackingOff(Duration::from_secs_f64(backoff)));
+    if row.backoff > 0.0 {
+        return Ok(Taken::BackingOff(Duration::from_secs_f64(row.backoff)));
     }
-    sqlx::query(
+    sqlx::query!(
         "UPDATE grants
          SET refresh_lease_until = now() + make_interval(secs => $3), refresh_lease_owner = $2
          WHERE id = $1",
+        id,
+        owner,
+        lease.as_secs_f64(),
     )
-    .bind(id)
-    .bind(owner)
-    .bind(lease.as_secs_f64())
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
     Ok(Taken::Yes(Holding {
-        took_over: unreleased,
-        after_ambiguous: ambiguous,
-        failures: u32::try_from(failures).unwrap_or(0),
+        took_over: row.unreleased,
+        after_ambiguous: row.ambiguous,
+        failures: u32::try_from(row.refresh_failures).unwrap_or(0),
     }))
 }
 
@@ -138,13 +136,13 @@ pub async fn renew(
     owner: Uuid,
     lease: Duration,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE grants SET refresh_lease_until = now() + make_interval(secs => $3)
          WHERE id = $1 AND refresh_lease_owner = $2",
+        id,
+        owner,
+        lease.as_secs_f64(),
     )
-    .bind(id)
-    .bind(owner)
-    .bind(lease.as_secs_f64())
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -153,12 +151,12 @@ pub async fn renew(
 /// Gives the lease back (only the owner's own), so waiters need not sit out its expiry.
 #[tracing::instrument(name = "db.refresh_leases.release", skip_all)]
 pub async fn release(pool: &PgPool, id: Uuid, owner: Uuid) -> Result<(), StoreError> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE grants SET refresh_lease_until = NULL, refresh_lease_owner = NULL
          WHERE id = $1 AND refresh_lease_owner = $2",
+        id,
+        owner,
     )
-    .bind(id)
-    .bind(owner)
     .execute(pool)
     .await?;
     Ok(())
@@ -175,17 +173,17 @@ pub async fn failed(
     backoff: Duration,
     ambiguous: bool,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE grants SET refresh_lease_until = NULL, refresh_lease_owner = NULL,
              refresh_failures = refresh_failures + 1,
              refresh_not_before = now() + make_interval(secs => $3),
              refresh_ambiguous_at = CASE WHEN $4 THEN now() ELSE refresh_ambiguous_at END
          WHERE id = $1 AND refresh_lease_owner = $2",
+        id,
+        owner,
+        backoff.as_secs_f64(),
+        ambiguous,
     )
-    .bind(id)
-    .bind(owner)
-    .bind(backoff.as_secs_f64())
-    .bind(ambiguous)
     .execute(pool)
     .await?;
     Ok(())

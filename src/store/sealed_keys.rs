@@ -6,7 +6,7 @@
 //! authorizations and refresh-token grace responses that have not expired.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -26,8 +26,9 @@ pub async fn unopenable(
     pool: &PgPool,
     configured: &[String],
 ) -> Result<Vec<UnopenableRows>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT key_id, what, count(*) AS n FROM (
+    Ok(sqlx::query_as!(
+        UnopenableRows,
+        r#"SELECT key_id AS "key_id!", what AS "what!", count(*) AS "count!" FROM (
              SELECT upstream_access_key_id AS key_id, 'grant upstream tokens' AS what
                FROM grants WHERE status = 'active'
              UNION ALL
@@ -51,20 +52,11 @@ pub async fn unopenable(
          ) sealed
          WHERE key_id <> ALL($1)
          GROUP BY key_id, what
-         ORDER BY key_id, what",
+         ORDER BY key_id, what"#,
+        configured,
     )
-    .bind(configured)
     .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(UnopenableRows {
-                key_id: r.try_get("key_id")?,
-                what: r.try_get("what")?,
-                count: r.try_get("n")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Active grants holding an upstream token sealed with a key not in `configured` become
@@ -72,13 +64,13 @@ pub async fn unopenable(
 /// how many.
 #[tracing::instrument(name = "db.sealed_keys.grants_need_reauth", skip_all)]
 pub async fn grants_need_reauth(pool: &PgPool, configured: &[String]) -> Result<u64, StoreError> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE grants SET status = 'needs_reauth', version = version + 1, updated_at = now()
          WHERE status = 'active'
            AND (upstream_access_key_id <> ALL($1)
                 OR (upstream_refresh_key_id IS NOT NULL AND upstream_refresh_key_id <> ALL($1)))",
+        configured,
     )
-    .bind(configured)
     .execute(pool)
     .await?;
     Ok(done.rows_affected())
@@ -97,22 +89,14 @@ pub async fn unopenable_signing_keys(
     pool: &PgPool,
     configured: &[String],
 ) -> Result<Vec<UnopenableSigningKey>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT tenant_id, kid, private_key_key_id FROM signing_keys
+    Ok(sqlx::query_as!(
+        UnopenableSigningKey,
+        "SELECT tenant_id, kid, private_key_key_id AS key_id FROM signing_keys
          WHERE status = 'active' AND private_key_key_id <> ALL($1)",
+        configured,
     )
-    .bind(configured)
     .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(UnopenableSigningKey {
-                tenant_id: r.try_get("tenant_id")?,
-                kid: r.try_get("kid")?,
-                key_id: r.try_get("private_key_key_id")?,
-            })
-        })
-        .collect()
+    .await?)
 }
 
 /// Until when a key retired now must stay published so every token it signed still verifies:
@@ -123,12 +107,13 @@ pub async fn publish_until_for_tenant(
     tenant_id: Uuid,
     default_ttl: chrono::Duration,
 ) -> Result<DateTime<Utc>, StoreError> {
-    let ttl: Option<i64> =
-        sqlx::query_scalar("SELECT access_token_ttl_seconds FROM tenants WHERE id = $1")
-            .bind(tenant_id)
-            .fetch_optional(&mut *conn)
-            .await?
-            .flatten();
+    let ttl: Option<i64> = sqlx::query_scalar!(
+        "SELECT access_token_ttl_seconds FROM tenants WHERE id = $1",
+        tenant_id,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .flatten();
     let ttl = ttl.map_or(default_ttl, chrono::Duration::seconds);
     Ok(Utc::now() + ttl.max(default_ttl))
 }

@@ -2,7 +2,7 @@
 //! public information as the admin API lists it.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool, Row};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -19,17 +19,17 @@ pub async fn insert_if_no_active(
     public: &PublicJwk,
 ) -> Result<bool, StoreError> {
     let public = serde_json::to_value(public).map_err(|e| StoreError::Corrupt(e.to_string()))?;
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "INSERT INTO signing_keys (kid, tenant_id, private_key, private_key_key_id, public_jwk)
          SELECT $1, $2, $3, $4, $5
          WHERE NOT EXISTS (SELECT 1 FROM signing_keys WHERE tenant_id = $2 AND status = 'active')
          ON CONFLICT DO NOTHING",
+        kid,
+        tenant_id,
+        &private_key.blob,
+        &private_key.key_id,
+        public,
     )
-    .bind(kid)
-    .bind(tenant_id)
-    .bind(&private_key.blob)
-    .bind(&private_key.key_id)
-    .bind(public)
     .execute(&mut *conn)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -38,16 +38,16 @@ pub async fn insert_if_no_active(
 /// The tenant's published keys: the active one and retired ones still within `publish_until`.
 #[tracing::instrument(name = "db.signing_keys.published", skip_all)]
 pub async fn published(pool: &sqlx::PgPool, tenant_id: Uuid) -> Result<Vec<PublicJwk>, StoreError> {
-    let rows: Vec<(serde_json::Value,)> = sqlx::query_as(
+    let rows = sqlx::query_scalar!(
         "SELECT public_jwk FROM signing_keys
          WHERE tenant_id = $1 AND (status = 'active' OR publish_until > now())
          ORDER BY created_at DESC",
+        tenant_id,
     )
-    .bind(tenant_id)
     .fetch_all(pool)
     .await?;
     rows.into_iter()
-        .map(|(v,)| {
+        .map(|v| {
             serde_json::from_value(v).map_err(|e| StoreError::Corrupt(format!("public jwk: {e}")))
         })
         .collect()
@@ -59,13 +59,21 @@ pub async fn active(
     pool: &sqlx::PgPool,
     tenant_id: Uuid,
 ) -> Result<Option<(String, Sealed)>, StoreError> {
-    let row: Option<(String, Vec<u8>, String)> = sqlx::query_as(
+    let row = sqlx::query!(
         "SELECT kid, private_key, private_key_key_id FROM signing_keys WHERE tenant_id = $1 AND status = 'active'",
+        tenant_id,
     )
-    .bind(tenant_id)
     .fetch_optional(pool)
     .await?;
-    Ok(row.map(|(kid, blob, key_id)| (kid, Sealed { key_id, blob })))
+    Ok(row.map(|r| {
+        (
+            r.kid,
+            Sealed {
+                key_id: r.private_key_key_id,
+                blob: r.private_key,
+            },
+        )
+    }))
 }
 
 /// Retires the tenant's active key (it stays published until `publish_until`) and makes
@@ -79,12 +87,12 @@ pub async fn rotate(
     private_key: &Sealed,
     public: &PublicJwk,
 ) -> Result<Option<String>, StoreError> {
-    let retired: Option<String> = sqlx::query_scalar(
+    let retired: Option<String> = sqlx::query_scalar!(
         "UPDATE signing_keys SET status = 'retired', retired_at = now(), publish_until = $2
          WHERE tenant_id = $1 AND status = 'active' RETURNING kid",
+        tenant_id,
+        publish_until,
     )
-    .bind(tenant_id)
-    .bind(publish_until)
     .fetch_optional(&mut *conn)
     .await?;
     insert_if_no_active(conn, tenant_id, kid, private_key, public).await?;
@@ -106,24 +114,12 @@ pub struct KeyRecord {
 /// Every key of a tenant, newest first.
 #[tracing::instrument(name = "db.signing_keys.list_records", skip_all)]
 pub async fn list_records(pool: &PgPool, tenant_id: Uuid) -> Result<Vec<KeyRecord>, StoreError> {
-    let rows = sqlx::query(
+    Ok(sqlx::query_as!(
+        KeyRecord,
         "SELECT kid, algorithm, status, public_jwk, created_at, retired_at, publish_until
          FROM signing_keys WHERE tenant_id = $1 ORDER BY created_at DESC, kid",
+        tenant_id,
     )
-    .bind(tenant_id)
     .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(KeyRecord {
-                kid: r.try_get("kid")?,
-                algorithm: r.try_get("algorithm")?,
-                status: r.try_get("status")?,
-                public_jwk: r.try_get("public_jwk")?,
-                created_at: r.try_get("created_at")?,
-                retired_at: r.try_get("retired_at")?,
-                publish_until: r.try_get("publish_until")?,
-            })
-        })
-        .collect()
+    .await?)
 }

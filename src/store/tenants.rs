@@ -3,10 +3,10 @@
 //! entry), and the lookup every tenant-scoped request starts with.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
-use super::{StoreError, upsert::Upserted};
+use super::{RowLock, StoreError, upsert::Upserted};
 use crate::domain::{
     TenantSlug,
     tenant::{Source, Tenant, TenantStatus},
@@ -25,8 +25,8 @@ pub async fn upsert_config_tenant(
     conn: &mut PgConnection,
     t: &TenantInput<'_>,
 ) -> Result<Upserted, StoreError> {
-    let row = sqlx::query(
-        "INSERT INTO tenants (id, slug, display_name, source, scopes, access_token_ttl_seconds)
+    let row = sqlx::query!(
+        r#"INSERT INTO tenants (id, slug, display_name, source, scopes, access_token_ttl_seconds)
          VALUES ($1, $2, $3, 'config', $4, $5)
          ON CONFLICT (slug) DO UPDATE SET
              display_name = EXCLUDED.display_name, source = 'config', scopes = EXCLUDED.scopes,
@@ -34,20 +34,19 @@ pub async fn upsert_config_tenant(
          WHERE (tenants.display_name, tenants.source, tenants.scopes, tenants.access_token_ttl_seconds)
                IS DISTINCT FROM
                (EXCLUDED.display_name, EXCLUDED.source, EXCLUDED.scopes, EXCLUDED.access_token_ttl_seconds)
-         RETURNING id, (xmax = 0) AS inserted",
+         RETURNING id, (xmax = 0) AS "inserted!""#,
+        Uuid::new_v4(),
+        t.slug.as_str(),
+        t.display_name,
+        t.scopes,
+        t.access_token_ttl_seconds,
     )
-    .bind(Uuid::new_v4())
-    .bind(t.slug.as_str())
-    .bind(t.display_name)
-    .bind(t.scopes)
-    .bind(t.access_token_ttl_seconds)
     .fetch_optional(&mut *conn)
     .await?;
-    match Upserted::from_returning(row.as_ref())? {
-        Some(done) => Ok(done),
+    match row {
+        Some(r) => Ok(Upserted::from_returning(r.id, r.inserted)),
         None => {
-            let id = sqlx::query_scalar("SELECT id FROM tenants WHERE slug = $1")
-                .bind(t.slug.as_str())
+            let id = sqlx::query_scalar!("SELECT id FROM tenants WHERE slug = $1", t.slug.as_str())
                 .fetch_one(&mut *conn)
                 .await?;
             Ok(Upserted::Unchanged(id))
@@ -63,24 +62,38 @@ pub struct TenantRecord {
     pub updated_at: DateTime<Utc>,
 }
 
-const COLUMNS: &str = "id, slug, display_name, source, status, scopes, access_token_ttl_seconds, created_at, updated_at";
+/// A row as `query_as!` reads it; [`TenantRow::into_record`] parses slug, source and status
+/// once.
+struct TenantRow {
+    id: Uuid,
+    slug: String,
+    display_name: String,
+    source: String,
+    status: String,
+    scopes: Vec<String>,
+    access_token_ttl_seconds: Option<i64>,
+    created_at: DateTime<Utc>,
+    updated_at: DateTime<Utc>,
+}
 
-fn from_row(row: &PgRow) -> Result<TenantRecord, StoreError> {
-    let slug: String = row.try_get("slug")?;
-    Ok(TenantRecord {
-        tenant: Tenant {
-            id: row.try_get("id")?,
-            slug: TenantSlug::parse(&slug)
-                .map_err(|e| StoreError::Corrupt(format!("tenant slug {slug:?}: {e}")))?,
-            display_name: row.try_get("display_name")?,
-            source: Source::parse(row.try_get::<&str, _>("source")?),
-            status: status_from(row.try_get::<&str, _>("status")?),
-            scopes: row.try_get("scopes")?,
-            access_token_ttl_seconds: row.try_get("access_token_ttl_seconds")?,
-        },
-        created_at: row.try_get("created_at")?,
-        updated_at: row.try_get("updated_at")?,
-    })
+impl TenantRow {
+    fn into_record(self) -> Result<TenantRecord, StoreError> {
+        let slug = TenantSlug::parse(&self.slug)
+            .map_err(|e| StoreError::Corrupt(format!("tenant slug {:?}: {e}", self.slug)))?;
+        Ok(TenantRecord {
+            tenant: Tenant {
+                id: self.id,
+                slug,
+                display_name: self.display_name,
+                source: Source::parse(&self.source),
+                status: status_from(&self.status),
+                scopes: self.scopes,
+                access_token_ttl_seconds: self.access_token_ttl_seconds,
+            },
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+        })
+    }
 }
 
 fn status_from(value: &str) -> TenantStatus {
@@ -101,11 +114,19 @@ pub fn status_str(status: TenantStatus) -> &'static str {
 /// The tenant at `slug`, whatever its status (callers decide what a disabled one means).
 #[tracing::instrument(name = "db.tenants.find_tenant", skip_all)]
 pub async fn find_tenant(pool: &PgPool, slug: &TenantSlug) -> Result<Option<Tenant>, StoreError> {
-    let row = sqlx::query(&format!("SELECT {COLUMNS} FROM tenants WHERE slug = $1"))
-        .bind(slug.as_str())
-        .fetch_optional(pool)
-        .await?;
-    Ok(row.as_ref().map(from_row).transpose()?.map(|r| r.tenant))
+    let row = sqlx::query_as!(
+        TenantRow,
+        "SELECT id, slug, display_name, source, status, scopes, access_token_ttl_seconds,
+             created_at, updated_at
+         FROM tenants WHERE slug = $1",
+        slug.as_str(),
+    )
+    .fetch_optional(pool)
+    .await?;
+    Ok(row
+        .map(TenantRow::into_record)
+        .transpose()?
+        .map(|r| r.tenant))
 }
 
 /// What a new tenant or a changed one holds.
@@ -123,51 +144,73 @@ pub async fn insert(
     slug: &TenantSlug,
     v: &TenantValues<'_>,
 ) -> Result<Option<TenantRecord>, StoreError> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query_as!(
+        TenantRow,
         "INSERT INTO tenants (id, slug, display_name, source, status, scopes, access_token_ttl_seconds)
          VALUES ($1, $2, $3, 'api', $4, $5, $6)
          ON CONFLICT (slug) DO NOTHING
-         RETURNING {COLUMNS}"
-    ))
-    .bind(Uuid::new_v4())
-    .bind(slug.as_str())
-    .bind(v.display_name)
-    .bind(status_str(v.status))
-    .bind(v.scopes)
-    .bind(v.access_token_ttl_seconds)
+         RETURNING id, slug, display_name, source, status, scopes, access_token_ttl_seconds,
+             created_at, updated_at",
+        Uuid::new_v4(),
+        slug.as_str(),
+        v.display_name,
+        status_str(v.status),
+        v.scopes,
+        v.access_token_ttl_seconds,
+    )
     .fetch_optional(&mut *conn)
     .await?;
-    row.as_ref().map(from_row).transpose()
+    row.map(TenantRow::into_record).transpose()
 }
 
-/// The tenant at `slug`; inside a transaction, `lock` holds its row until commit so the
-/// audited `before` is what the update replaced.
+/// The tenant at `slug`; inside a transaction, [`RowLock::ForUpdate`] holds its row until
+/// commit so the audited `before` is what the update replaced.
 #[tracing::instrument(name = "db.tenants.find", skip_all)]
 pub async fn find(
     conn: &mut PgConnection,
     slug: &TenantSlug,
-    lock: bool,
+    lock: RowLock,
 ) -> Result<Option<TenantRecord>, StoreError> {
-    let suffix = if lock { " FOR UPDATE" } else { "" };
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM tenants WHERE slug = $1{suffix}"
-    ))
-    .bind(slug.as_str())
-    .fetch_optional(&mut *conn)
-    .await?;
-    row.as_ref().map(from_row).transpose()
+    let row = match lock {
+        RowLock::None => {
+            sqlx::query_as!(
+                TenantRow,
+                "SELECT id, slug, display_name, source, status, scopes, access_token_ttl_seconds,
+                     created_at, updated_at
+                 FROM tenants WHERE slug = $1",
+                slug.as_str(),
+            )
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+        RowLock::ForUpdate => {
+            sqlx::query_as!(
+                TenantRow,
+                "SELECT id, slug, display_name, source, status, scopes, access_token_ttl_seconds,
+                     created_at, updated_at
+                 FROM tenants WHERE slug = $1 FOR UPDATE",
+                slug.as_str(),
+            )
+            .fetch_optional(&mut *conn)
+            .await?
+        }
+    };
+    row.map(TenantRow::into_record).transpose()
 }
 
 /// Every tenant, or only `only` (a tenant-bound token's), by slug.
 #[tracing::instrument(name = "db.tenants.list", skip_all)]
 pub async fn list(pool: &PgPool, only: Option<&str>) -> Result<Vec<TenantRecord>, StoreError> {
-    let rows = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM tenants WHERE ($1::text IS NULL OR slug = $1) ORDER BY slug"
-    ))
-    .bind(only)
+    let rows = sqlx::query_as!(
+        TenantRow,
+        "SELECT id, slug, display_name, source, status, scopes, access_token_ttl_seconds,
+             created_at, updated_at
+         FROM tenants WHERE ($1::text IS NULL OR slug = $1) ORDER BY slug",
+        only,
+    )
     .fetch_all(pool)
     .await?;
-    rows.iter().map(from_row).collect()
+    rows.into_iter().map(TenantRow::into_record).collect()
 }
 
 #[tracing::instrument(name = "db.tenants.update", skip_all)]
@@ -176,26 +219,28 @@ pub async fn update(
     id: Uuid,
     v: &TenantValues<'_>,
 ) -> Result<TenantRecord, StoreError> {
-    let row = sqlx::query(&format!(
+    sqlx::query_as!(
+        TenantRow,
         "UPDATE tenants SET display_name = $2, status = $3, scopes = $4,
              access_token_ttl_seconds = $5, updated_at = now()
-         WHERE id = $1 RETURNING {COLUMNS}"
-    ))
-    .bind(id)
-    .bind(v.display_name)
-    .bind(status_str(v.status))
-    .bind(v.scopes)
-    .bind(v.access_token_ttl_seconds)
+         WHERE id = $1
+         RETURNING id, slug, display_name, source, status, scopes, access_token_ttl_seconds,
+             created_at, updated_at",
+        id,
+        v.display_name,
+        status_str(v.status),
+        v.scopes,
+        v.access_token_ttl_seconds,
+    )
     .fetch_one(&mut *conn)
-    .await?;
-    from_row(&row)
+    .await?
+    .into_record()
 }
 
 /// Deletes the tenant and, by cascade, everything it owns. Returns whether a row went.
 #[tracing::instrument(name = "db.tenants.delete", skip_all)]
 pub async fn delete(conn: &mut PgConnection, id: Uuid) -> Result<bool, StoreError> {
-    let done = sqlx::query("DELETE FROM tenants WHERE id = $1")
-        .bind(id)
+    let done = sqlx::query!("DELETE FROM tenants WHERE id = $1", id)
         .execute(&mut *conn)
         .await?;
     Ok(done.rows_affected() == 1)

@@ -1,7 +1,6 @@
 //! What an insert-or-update did. Start-up logs it and tests assert idempotency with
 //! [`Upserted`]; the admin API turns a taken name into a 409 with [`Write::Conflict`].
 
-use sqlx::{Row, postgres::PgRow};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -21,16 +20,14 @@ impl Upserted {
         }
     }
 
-    /// Reads `id` and `(xmax = 0) AS inserted` from a `RETURNING` row; `None` when the
-    /// statement wrote nothing (the row was already as declared).
-    pub(super) fn from_returning(row: Option<&PgRow>) -> Result<Option<Self>, StoreError> {
-        let Some(row) = row else { return Ok(None) };
-        let id: Uuid = row.try_get("id")?;
-        Ok(Some(if row.try_get::<bool, _>("inserted")? {
+    /// What a statement that wrote did, from `RETURNING id, (xmax = 0) AS inserted` (a
+    /// statement that wrote nothing returns no row: the caller reads the id as unchanged).
+    pub(super) fn from_returning(id: Uuid, inserted: bool) -> Self {
+        if inserted {
             Self::Inserted(id)
         } else {
             Self::Updated(id)
-        }))
+        }
     }
 }
 

@@ -41,7 +41,7 @@ pub struct SweepOptions {
 pub enum CodeOrder {
     /// Page by page through the table: each page is modified once, by one batch, which keeps
     /// the cost of a batch flat however large the table grows (see
-    /// [`HeapPosition`](crate::store::sweeper::HeapPosition)).
+    /// [`HeapPosition`](crate::store::sweeper_heap::HeapPosition)).
     #[default]
     Heap,
     /// By `expires_at`, along its index: the order before the heap walk, kept as the

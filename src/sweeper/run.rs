@@ -8,7 +8,11 @@ use sqlx::{Connection, PgConnection};
 use tokio::sync::watch;
 
 use super::{CodeOrder, RUN_LOG_RETENTION, SweepError, SweepReport, Sweeper};
-use crate::store::sweeper::{self as sql, Cutoffs, SweepKind};
+use crate::store::{
+    sweeper::{self as sql, Cutoffs, SweepKind},
+    sweeper_heap::{self as heap, HeapPosition},
+    sweeper_runs as runs,
+};
 
 pub(super) async fn sweep(
     sweeper: &Sweeper,
@@ -39,22 +43,22 @@ async fn locked(
     shutdown: &watch::Receiver<bool>,
     started: Instant,
 ) -> Result<SweepReport, SweepError> {
-    if !sql::try_lock(conn).await? {
+    if !runs::try_lock(conn).await? {
         let report = SweepReport::skipped(started.elapsed());
         report.publish();
         return Ok(report);
     }
     let lock_timeout_ms = sweeper.options.lock_timeout.as_millis().max(1);
-    sql::set_lock_timeout(conn, u64::try_from(lock_timeout_ms).unwrap_or(u64::MAX)).await?;
-    sql::relax_commit_durability(conn).await?;
-    let run_id = sql::start_run(&sweeper.pool, now).await?;
+    runs::set_lock_timeout(conn, u64::try_from(lock_timeout_ms).unwrap_or(u64::MAX)).await?;
+    runs::relax_commit_durability(conn).await?;
+    let run_id = runs::start_run(&sweeper.pool, now).await?;
     let mut report = SweepReport::default();
     let outcome = delete_all(sweeper, conn, &cutoffs(sweeper, now), shutdown, &mut report).await;
     report.duration = started.elapsed();
     let error = outcome.as_ref().err().map(ToString::to_string);
     let finished_at = now + chrono::Duration::from_std(report.duration).unwrap_or_default();
     let deleted = serde_json::to_value(&report.deleted).unwrap_or_default();
-    sql::finish_run(
+    runs::finish_run(
         &sweeper.pool,
         run_id,
         finished_at,
@@ -62,7 +66,7 @@ async fn locked(
         error.as_deref(),
     )
     .await?;
-    sql::unlock(conn).await?;
+    runs::unlock(conn).await?;
     outcome?;
     report.publish();
     Ok(report)
@@ -152,10 +156,10 @@ async fn delete_kind(
 enum Walk {
     /// Along the kind's sort key (or none): done once a batch comes back short.
     Key(DateTime<Utc>),
-    /// Authorization codes in heap order (see [`sql::HeapPosition`]): after `after`, up to
+    /// Authorization codes in heap order (see [`HeapPosition`]): after `after`, up to
     /// `end_page`, the heap's length when the walk started.
     Heap {
-        after: sql::HeapPosition,
+        after: HeapPosition,
         end_page: i64,
     },
     Done,
@@ -164,12 +168,12 @@ enum Walk {
 impl Walk {
     /// Starts a heap walk, or nothing at all when no code is due.
     async fn heap(conn: &mut PgConnection, cutoffs: &Cutoffs) -> Result<Self, SweepError> {
-        if !sql::any_code_due(conn, cutoffs.now).await? {
+        if !heap::any_code_due(conn, cutoffs.now).await? {
             return Ok(Walk::Done);
         }
         Ok(Walk::Heap {
-            after: sql::HeapPosition::page_start(0),
-            end_page: sql::code_heap_pages(conn).await?,
+            after: HeapPosition::page_start(0),
+            end_page: heap::code_heap_pages(conn).await?,
         })
     }
 
@@ -208,11 +212,11 @@ impl Walk {
             Walk::Heap { after, end_page } => {
                 let range_end = after.page.saturating_add(limit).min(end_page);
                 let batch =
-                    sql::delete_codes_in_heap_order(conn, cutoffs.now, after, range_end, limit)
+                    heap::delete_codes_in_heap_order(conn, cutoffs.now, after, range_end, limit)
                         .await?;
                 let after = match batch.last {
                     Some(last) if batch.deleted >= full => last,
-                    _ => sql::HeapPosition::page_start(range_end),
+                    _ => HeapPosition::page_start(range_end),
                 };
                 *self = Walk::Heap { after, end_page };
                 Ok(batch.deleted)

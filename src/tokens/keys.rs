@@ -13,7 +13,7 @@ use uuid::Uuid;
 
 use crate::{
     crypto::{Sealer, signing},
-    store::{StoreError, signing_keys},
+    store::{StoreError, notify, signing_keys},
 };
 
 /// What signs a tenant's tokens right now.
@@ -112,10 +112,8 @@ impl TenantKeys {
         rotate(&mut tx, tenant_id, &self.sealer, until).await?;
         tx.commit().await?;
         self.verifiers.invalidate(&tenant_id).await;
-        let event = crate::coherence::CacheEvent::KeysRotated { tenant: tenant_id };
-        let payload = serde_json::to_string(&event).unwrap_or_default();
-        let channel = crate::coherence::CHANNEL;
-        if let Err(e) = crate::store::notify::publish(&self.pool, channel, &payload).await {
+        let event = notify::CacheEvent::KeysRotated { tenant: tenant_id };
+        if let Err(e) = notify::publish(&self.pool, notify::CHANNEL, &event.payload()).await {
             tracing::warn!(error = %e, "key rotation could not be sent to other replicas");
         }
         Ok(())

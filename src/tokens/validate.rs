@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::{AccessClaims, TenantKeys, TokenError, access};
 use crate::{
     domain::GrantStatus,
-    store::{self, tokens::AccessTokenState},
+    store::{self, access_tokens::AccessTokenState},
 };
 
 /// Why a token that verifies as a JWT is still refused.
@@ -37,7 +37,7 @@ pub async fn validate(
     leeway: u64,
 ) -> Result<Validated, Refused> {
     let claims = access::verify(keys, tenant_id, issuer, token, now, leeway).await?;
-    let state = store::tokens::access_token_state(pool, tenant_id, claims.jti)
+    let state = store::access_tokens::access_token_state(pool, tenant_id, claims.jti)
         .await
         .map_err(TokenError::Store)?
         .ok_or(Refused::Revoked)?;

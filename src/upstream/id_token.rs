@@ -92,3 +92,47 @@ pub async fn validate(
     }
     Ok(claims)
 }
+
+/// The issuer to expect in an ID token: the configured one, in the form the token spells it
+/// when the two differ only by a trailing `/` (configured URLs lose it, Auth0-style issuers keep
+/// it). Only the spelling is taken from the unverified token, never another issuer.
+pub(super) fn issuer_as_sent(configured: &str, id_token: &str) -> String {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+    let sent = id_token
+        .split('.')
+        .nth(1)
+        .and_then(|payload| URL_SAFE_NO_PAD.decode(payload).ok())
+        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
+        .and_then(|claims| claims.get("iss")?.as_str().map(str::to_owned));
+    match sent {
+        Some(sent) if sent.trim_end_matches('/') == configured.trim_end_matches('/') => sent,
+        _ => configured.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
+
+    use super::issuer_as_sent;
+
+    fn token(iss: &str) -> String {
+        let claims = URL_SAFE_NO_PAD.encode(format!(r#"{{"iss":"{iss}"}}"#));
+        format!("eyJhbGciOiJSUzI1NiJ9.{claims}.sig")
+    }
+
+    #[test]
+    fn the_expected_issuer_takes_only_the_trailing_slash_from_the_token() {
+        let auth0 = "https://acme.auth0.com/";
+        assert_eq!(
+            issuer_as_sent("https://acme.auth0.com", &token(auth0)),
+            auth0
+        );
+        let other = token("https://evil.example");
+        assert_eq!(
+            issuer_as_sent("https://acme.auth0.com", &other),
+            "https://acme.auth0.com"
+        );
+        assert_eq!(issuer_as_sent("https://a", "garbage"), "https://a");
+    }
+}

@@ -243,52 +243,12 @@ impl Upstream {
         let answer =
             token_endpoint::request(&self.http, &endpoints.token, &creds, form, now, lifetime)
                 .await?;
-        let id_claims = match (&answer.id_token, nonce, &endpoints.jwks, &endpoints.issuer) {
-            (Some(id_token), Some(nonce), Some(jwks), Some(issuer)) => {
-                let issuer = provider::entra::issuer_for(issuer, id_token)
-                    .unwrap_or_else(|| issuer_as_sent(issuer, id_token));
-                let expected = id_token::Expected {
-                    issuer: &issuer,
-                    client_id: &client_id,
-                    nonce,
-                    jwks,
-                    now,
-                    leeway_secs: self.leeway_secs,
-                };
-                Some(id_token::validate(&self.jwks, id_token, &expected).await?)
-            }
-            (Some(_), Some(_), _, _) => {
-                return Err(UpstreamError::Config(
-                    "an ID token came back but no issuer/JWKS is known to check it".into(),
-                ));
-            }
-            _ => None,
-        };
-        let user = match &endpoints.userinfo {
-            Some(url) => {
-                userinfo::fetch(
-                    &self.http,
-                    p,
-                    url,
-                    &answer.tokens.access_token,
-                    &answer.tokens.extra,
-                )
-                .await?
-            }
-            None => {
-                let claims = id_claims.as_ref().ok_or_else(|| {
-                    UpstreamError::Config("no userinfo endpoint and no ID token".into())
-                })?;
-                UserContext {
-                    subject: claims.sub.clone(),
-                    email: claims.email.clone(),
-                    name: claims.name.clone(),
-                    username: claims.preferred_username.clone(),
-                    provider: p.name.to_string(),
-                    claims: serde_json::Value::Null,
-                }
-            }
-        };
+        let id_claims = self
+            .check_id_token(&answer, nonce, &endpoints, &client_id, now)
+            .await?;
+        let user = self
+            .user(p, &endpoints, &answer, id_claims.as_ref())
+            .await?;
         // OIDC Core 5.3.2: userinfo's `sub` is the ID token's. Kinds whose normalised subject
         // is another field (Salesforce's `user_id`; its `sub` is the identity URL) compare both.
         let userinfo_sub = user.claims.get("sub").and_then(serde_json::Value::as_str);
@@ -303,6 +263,75 @@ impl Upstream {
         Ok(Login {
             tokens: answer.tokens,
             user,
+        })
+    }
+
+    /// The ID token's claims, validated (OIDC Core 3.1.3.7), when one came back with a nonce
+    /// to check; an ID token that cannot be checked is an error, not ignored.
+    async fn check_id_token(
+        &self,
+        answer: &token_endpoint::TokenAnswer,
+        nonce: Option<&str>,
+        endpoints: &provider::Endpoints,
+        client_id: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<id_token::IdClaims>, UpstreamError> {
+        match (&answer.id_token, nonce, &endpoints.jwks, &endpoints.issuer) {
+            (Some(id_token), Some(nonce), Some(jwks), Some(issuer)) => {
+                let issuer = provider::entra::issuer_for(issuer, id_token)
+                    .unwrap_or_else(|| id_token::issuer_as_sent(issuer, id_token));
+                let expected = id_token::Expected {
+                    issuer: &issuer,
+                    client_id,
+                    nonce,
+                    jwks,
+                    now,
+                    leeway_secs: self.leeway_secs,
+                };
+                Ok(Some(
+                    id_token::validate(&self.jwks, id_token, &expected).await?,
+                ))
+            }
+            (Some(_), Some(_), _, _) => Err(UpstreamError::Config(
+                "an ID token came back but no issuer/JWKS is known to check it".into(),
+            )),
+            _ => Ok(None),
+        }
+    }
+
+    /// Who logged in: from the userinfo endpoint when the provider has one, else from the ID
+    /// token.
+    async fn user(
+        &self,
+        p: &UpstreamProvider,
+        endpoints: &provider::Endpoints,
+        answer: &token_endpoint::TokenAnswer,
+        id_claims: Option<&id_token::IdClaims>,
+    ) -> Result<UserContext, UpstreamError> {
+        Ok(match &endpoints.userinfo {
+            Some(url) => {
+                userinfo::fetch(
+                    &self.http,
+                    p,
+                    url,
+                    &answer.tokens.access_token,
+                    &answer.tokens.extra,
+                )
+                .await?
+            }
+            None => {
+                let claims = id_claims.ok_or_else(|| {
+                    UpstreamError::Config("no userinfo endpoint and no ID token".into())
+                })?;
+                UserContext {
+                    subject: claims.sub.clone(),
+                    email: claims.email.clone(),
+                    name: claims.name.clone(),
+                    username: claims.preferred_username.clone(),
+                    provider: p.name.to_string(),
+                    claims: serde_json::Value::Null,
+                }
+            }
         })
     }
 
@@ -331,49 +360,5 @@ impl Upstream {
                 .sealer
                 .derive_key(&format!("dev-idp-client:{tenant}:{}", p.name)),
         )
-    }
-}
-
-/// The issuer to expect in an ID token: the configured one, in the form the token spells it
-/// when the two differ only by a trailing `/` (configured URLs lose it, Auth0-style issuers keep
-/// it). Only the spelling is taken from the unverified token, never another issuer.
-fn issuer_as_sent(configured: &str, id_token: &str) -> String {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-    let sent = id_token
-        .split('.')
-        .nth(1)
-        .and_then(|payload| URL_SAFE_NO_PAD.decode(payload).ok())
-        .and_then(|json| serde_json::from_slice::<serde_json::Value>(&json).ok())
-        .and_then(|claims| claims.get("iss")?.as_str().map(str::to_owned));
-    match sent {
-        Some(sent) if sent.trim_end_matches('/') == configured.trim_end_matches('/') => sent,
-        _ => configured.to_owned(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
-
-    use super::issuer_as_sent;
-
-    fn token(iss: &str) -> String {
-        let claims = URL_SAFE_NO_PAD.encode(format!(r#"{{"iss":"{iss}"}}"#));
-        format!("eyJhbGciOiJSUzI1NiJ9.{claims}.sig")
-    }
-
-    #[test]
-    fn the_expected_issuer_takes_only_the_trailing_slash_from_the_token() {
-        let auth0 = "https://acme.auth0.com/";
-        assert_eq!(
-            issuer_as_sent("https://acme.auth0.com", &token(auth0)),
-            auth0
-        );
-        let other = token("https://evil.example");
-        assert_eq!(
-            issuer_as_sent("https://acme.auth0.com", &other),
-            "https://acme.auth0.com"
-        );
-        assert_eq!(issuer_as_sent("https://a", "garbage"), "https://a");
     }
 }

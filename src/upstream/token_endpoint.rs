@@ -68,19 +68,7 @@ pub async fn send(
     if let Some(timeout) = timeout {
         request = request.timeout(timeout);
     }
-    match (creds.auth, creds.client_secret) {
-        (ClientAuth::Basic, Some(secret)) => {
-            // RFC 6749 section 2.3.1: form-urlencode both parts before Basic encoding.
-            let enc =
-                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
-            request = request.basic_auth(enc(creds.client_id), Some(enc(secret)));
-        }
-        (ClientAuth::Post, Some(secret)) => {
-            form.push(("client_id", creds.client_id));
-            form.push(("client_secret", secret));
-        }
-        (_, None) => form.push(("client_id", creds.client_id)),
-    }
+    let request = authenticate(request, &mut form, creds);
     let response = request.form(&form).send().await.map_err(|e| {
         (
             UpstreamError::from_transport(&e),
@@ -112,18 +100,7 @@ pub async fn send(
     }
     // GitHub answers errors with status 200.
     if let Some(error) = error {
-        return Err((
-            match error {
-                "invalid_grant" | "bad_verification_code" | "bad_refresh_token" => {
-                    UpstreamError::Rejected(sanitize(error))
-                }
-                "incorrect_client_credentials" => {
-                    UpstreamError::Config("the IdP refused the bridge's client credentials".into())
-                }
-                other => UpstreamError::Protocol(format!("error {}", sanitize(other))),
-            },
-            Delivery::Answered,
-        ));
+        return Err((error_with_200(error), Delivery::Answered));
     }
     // A success we cannot read may have spent the refresh token.
     let json = json.ok_or_else(|| {
@@ -133,6 +110,44 @@ pub async fn send(
         )
     })?;
     parse(&json, now, default_lifetime).map_err(|e| (e, Delivery::Ambiguous))
+}
+
+/// The bridge's client authentication at the token endpoint, as the provider expects it.
+fn authenticate<'a>(
+    request: reqwest::RequestBuilder,
+    form: &mut Vec<(&'a str, &'a str)>,
+    creds: &ClientCredentials<'a>,
+) -> reqwest::RequestBuilder {
+    match (creds.auth, creds.client_secret) {
+        (ClientAuth::Basic, Some(secret)) => {
+            // RFC 6749 section 2.3.1: form-urlencode both parts before Basic encoding.
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            request.basic_auth(enc(creds.client_id), Some(enc(secret)))
+        }
+        (ClientAuth::Post, Some(secret)) => {
+            form.push(("client_id", creds.client_id));
+            form.push(("client_secret", secret));
+            request
+        }
+        (_, None) => {
+            form.push(("client_id", creds.client_id));
+            request
+        }
+    }
+}
+
+/// An error a token endpoint answered with status 200 (GitHub does).
+fn error_with_200(error: &str) -> UpstreamError {
+    match error {
+        "invalid_grant" | "bad_verification_code" | "bad_refresh_token" => {
+            UpstreamError::Rejected(sanitize(error))
+        }
+        "incorrect_client_credentials" => {
+            UpstreamError::Config("the IdP refused the bridge's client credentials".into())
+        }
+        other => UpstreamError::Protocol(format!("error {}", sanitize(other))),
+    }
 }
 
 fn seconds(v: Option<&Value>) -> Option<i64> {

@@ -3,7 +3,8 @@
 //! (RFC 9700 section 4.2.4).
 
 use crate::tenancy::TenantContext;
-use chrono::Utc;
+use chrono::{DateTime, Utc};
+use sqlx::{PgConnection, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::{
@@ -12,10 +13,11 @@ use super::{
 };
 use crate::{
     crypto::hash,
-    domain::{Client, GrantStatus, GrantType},
+    domain::{AuthorizationCode, Client, Grant, GrantStatus, GrantType},
     error::{ErrorCode, OAuthError},
     state::AppState,
     store::{self, codes::Redemption, tokens::NewFamily},
+    tokens::keys::Signer,
 };
 
 pub async fn exchange(
@@ -38,17 +40,7 @@ pub async fn exchange(
         Redemption::Redeemed(record) => record,
         Redemption::Unknown => return Err(OAuthError::invalid_grant("unknown authorization code")),
         Redemption::Replayed => {
-            let revoked =
-                store::tokens::revoke_families_from_code(&mut tx, ctx.tenant.id, &code_hash, now)
-                    .await?;
-            // Announced on the transaction: every replica hears of it exactly when it commits.
-            let event = crate::coherence::CacheEvent::TokensRevoked;
-            crate::coherence::announce_in(&mut tx, &event).await?;
-            tx.commit()
-                .await
-                .map_err(|e| OAuthError::database("commit", e))?;
-            crate::coherence::apply(state, &event).await;
-            tracing::warn!(client = %client.client_id, revoked_families = revoked, "authorization code replayed; tokens issued from it revoked");
+            revoke_replayed(state, ctx, client, tx, &code_hash, now).await?;
             return Err(OAuthError::invalid_grant("authorization code already used"));
         }
     };
@@ -71,17 +63,61 @@ pub async fn exchange(
             return Err(e);
         }
     };
+    let response = issue_tokens(&mut tx, state, ctx, client, &signer, &record, &grant, now).await?;
+    tx.commit()
+        .await
+        .map_err(|e| OAuthError::database("commit", e))?;
+    Ok(response)
+}
+
+/// A replayed code: every family issued from it is revoked on the redeeming transaction, and
+/// announced on it, so every replica hears of it exactly when it commits.
+async fn revoke_replayed(
+    state: &AppState,
+    ctx: &TenantContext,
+    client: &Client,
+    mut tx: Transaction<'_, Postgres>,
+    code_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), OAuthError> {
+    let revoked =
+        store::tokens::revoke_families_from_code(&mut tx, ctx.tenant.id, code_hash, now).await?;
+    let event = crate::coherence::CacheEvent::TokensRevoked;
+    crate::coherence::announce_in(&mut tx, &event).await?;
+    tx.commit()
+        .await
+        .map_err(|e| OAuthError::database("commit", e))?;
+    crate::coherence::apply(state, &event).await;
+    tracing::warn!(client = %client.client_id, revoked_families = revoked, "authorization code replayed; tokens issued from it revoked");
+    Ok(())
+}
+
+/// The refresh family and tokens a redeemed code yields, written on the redeeming transaction.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "the one call site names each piece"
+)]
+async fn issue_tokens(
+    conn: &mut PgConnection,
+    state: &AppState,
+    ctx: &TenantContext,
+    client: &Client,
+    signer: &Signer,
+    record: &AuthorizationCode,
+    grant: &Grant,
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, OAuthError> {
     let family_id = Uuid::new_v4();
     let family_expires_at = now + state.config.auth.refresh_family_max_lifetime.to_chrono();
     store::tokens::insert_family(
-        &mut tx,
+        &mut *conn,
         &NewFamily {
             id: family_id,
             tenant_id: ctx.tenant.id,
             grant_id: grant.id,
             client_pk: client.id,
             mcp_server_id: record.mcp_server_id,
-            code_hash: Some(&code_hash),
+            code_hash: Some(&record.code_hash),
             scopes: record.scopes.to_vec(),
             resource: &record.resource,
             absolute_expires_at: family_expires_at,
@@ -97,12 +133,20 @@ pub async fn exchange(
         resource: &record.resource,
         family_id: Some(family_id),
     };
-    let (access_token, expires_in) =
-        issue::access_token(&mut tx, state, &signer, ctx, &subject, &record.scopes, now).await?;
+    let (access_token, expires_in) = issue::access_token(
+        &mut *conn,
+        state,
+        signer,
+        ctx,
+        &subject,
+        &record.scopes,
+        now,
+    )
+    .await?;
     let refresh = if client.allows(GrantType::RefreshToken) {
         Some(
             issue::refresh_token(
-                &mut tx,
+                &mut *conn,
                 state,
                 ctx.tenant.id,
                 family_id,
@@ -115,9 +159,6 @@ pub async fn exchange(
     } else {
         None
     };
-    tx.commit()
-        .await
-        .map_err(|e| OAuthError::database("commit", e))?;
     Ok(TokenResponse {
         access_token,
         token_type: "Bearer".into(),
@@ -130,8 +171,8 @@ pub async fn exchange(
 fn check(
     client: &Client,
     request: &CodeRequest<'_>,
-    record: &crate::domain::AuthorizationCode,
-    now: chrono::DateTime<Utc>,
+    record: &AuthorizationCode,
+    now: DateTime<Utc>,
 ) -> Result<(), OAuthError> {
     if record.client_pk != client.id {
         return Err(OAuthError::invalid_grant(

@@ -11,7 +11,10 @@ use crate::{
     domain::Scopes,
     error::OAuthError,
     state::AppState,
-    store::tokens::{self, NewAccessToken},
+    store::{
+        self,
+        access_tokens::{self, NewAccessToken},
+    },
     tenancy::TenantContext,
     tokens::{AccessClaims, access, keys::Signer},
 };
@@ -109,7 +112,7 @@ pub async fn access_token(
     now: DateTime<Utc>,
 ) -> Result<(String, i64), OAuthError> {
     let signed = sign_access_token(state, signer, ctx, s, scopes, now)?;
-    tokens::insert_access_token(conn, &signed.record).await?;
+    access_tokens::insert_access_token(conn, &signed.record).await?;
     Ok((signed.jwt, signed.expires_in))
 }
 
@@ -176,7 +179,7 @@ pub async fn refresh_token(
     now: DateTime<Utc>,
 ) -> Result<String, OAuthError> {
     let minted = mint_refresh_token(state, family_id, generation, family_expires_at, now);
-    tokens::insert_refresh_token(
+    store::tokens::insert_refresh_token(
         conn,
         &minted.hash,
         family_id,

@@ -35,18 +35,7 @@ pub fn static_endpoints(p: &UpstreamProvider, dev_base: &Url) -> Option<Endpoint
             jwks: None,
             revocation: None,
         },
-        ProviderKind::Keycloak => {
-            let issuer = p.issuer.as_deref()?.trim_end_matches('/').to_owned();
-            let oidc = |path: &str| url(&format!("{issuer}/protocol/openid-connect/{path}"));
-            Endpoints {
-                authorization: oidc("auth")?,
-                token: oidc("token")?,
-                userinfo: oidc("userinfo"),
-                jwks: oidc("certs"),
-                revocation: oidc("revoke"),
-                issuer: Some(issuer),
-            }
-        }
+        ProviderKind::Keycloak => keycloak(p)?,
         ProviderKind::Google => Endpoints {
             // Overridable like every URL (tests, proxies); Google's own issuer otherwise.
             issuer: Some(
@@ -71,43 +60,67 @@ pub fn static_endpoints(p: &UpstreamProvider, dev_base: &Url) -> Option<Endpoint
             // Atlassian documents no revocation endpoint for 3LO apps; `revocation_url` adds one.
             revocation: None,
         },
-        ProviderKind::Salesforce => {
-            let host = p
-                .issuer
-                .clone()
-                .unwrap_or_else(|| "https://login.salesforce.com".into());
-            let host = host.trim_end_matches('/');
-            Endpoints {
-                issuer: Some(host.to_owned()),
-                authorization: url(&format!("{host}/services/oauth2/authorize"))?,
-                token: url(&format!("{host}/services/oauth2/token"))?,
-                userinfo: url(&format!("{host}/services/oauth2/userinfo")),
-                jwks: url(&format!("{host}/id/keys")),
-                revocation: url(&format!("{host}/services/oauth2/revoke")),
-            }
-        }
-        ProviderKind::Github => Endpoints {
-            issuer: None,
-            authorization: url("https://github.com/login/oauth/authorize")?,
-            token: url("https://github.com/login/oauth/access_token")?,
-            userinfo: url("https://api.github.com/user"),
-            jwks: None,
-            // `DELETE /applications/{client_id}/token` (see `revocation`).
-            revocation: p.client_id.as_deref().and_then(|id| {
-                let mut u = url("https://api.github.com/applications/")?;
-                u.path_segments_mut()
-                    .ok()?
-                    .pop_if_empty()
-                    .extend([id, "token"]);
-                Some(u)
-            }),
-        },
+        ProviderKind::Salesforce => salesforce(p)?,
+        ProviderKind::Github => github(p)?,
         // Discovery from the configured issuer: the host and path are the customer's own.
         ProviderKind::Oidc | ProviderKind::Entra | ProviderKind::Okta | ProviderKind::Auth0 => {
             return None;
         }
     };
     Some(apply_overrides(e, p))
+}
+
+/// Keycloak's fixed layout under the realm's issuer.
+fn keycloak(p: &UpstreamProvider) -> Option<Endpoints> {
+    let issuer = p.issuer.as_deref()?.trim_end_matches('/').to_owned();
+    let oidc = |path: &str| Url::parse(&format!("{issuer}/protocol/openid-connect/{path}")).ok();
+    Some(Endpoints {
+        authorization: oidc("auth")?,
+        token: oidc("token")?,
+        userinfo: oidc("userinfo"),
+        jwks: oidc("certs"),
+        revocation: oidc("revoke"),
+        issuer: Some(issuer),
+    })
+}
+
+/// Salesforce's layout under the login host (`issuer`, production's by default).
+fn salesforce(p: &UpstreamProvider) -> Option<Endpoints> {
+    let url = |s: &str| Url::parse(s).ok();
+    let host = p
+        .issuer
+        .clone()
+        .unwrap_or_else(|| "https://login.salesforce.com".into());
+    let host = host.trim_end_matches('/');
+    Some(Endpoints {
+        issuer: Some(host.to_owned()),
+        authorization: url(&format!("{host}/services/oauth2/authorize"))?,
+        token: url(&format!("{host}/services/oauth2/token"))?,
+        userinfo: url(&format!("{host}/services/oauth2/userinfo")),
+        jwks: url(&format!("{host}/id/keys")),
+        revocation: url(&format!("{host}/services/oauth2/revoke")),
+    })
+}
+
+/// GitHub's OAuth app endpoints.
+fn github(p: &UpstreamProvider) -> Option<Endpoints> {
+    let url = |s: &str| Url::parse(s).ok();
+    Some(Endpoints {
+        issuer: None,
+        authorization: url("https://github.com/login/oauth/authorize")?,
+        token: url("https://github.com/login/oauth/access_token")?,
+        userinfo: url("https://api.github.com/user"),
+        jwks: None,
+        // `DELETE /applications/{client_id}/token` (see `revocation`).
+        revocation: p.client_id.as_deref().and_then(|id| {
+            let mut u = url("https://api.github.com/applications/")?;
+            u.path_segments_mut()
+                .ok()?
+                .pop_if_empty()
+                .extend([id, "token"]);
+            Some(u)
+        }),
+    })
 }
 
 /// Configured URLs win over defaults and discovery (tests, air-gapped installs, Docker setups

@@ -41,6 +41,16 @@ pub async fn callback(
         .get("state")
         .ok_or_else(|| bad("The response from the identity provider has no state."))?;
     let state_hash = hash::sha256(upstream_state.as_bytes());
+    // A sign-in to the account page comes back here too (the IdP knows one redirect URI per
+    // provider): this browser's account-login cookie names the `state` it started.
+    if let Some(login) = crate::account::session::login_in_progress(
+        &state,
+        &headers,
+        ctx.tenant.id,
+        &hash::hex(&state_hash),
+    ) {
+        return finish_account_login(&state, &ctx, &provider_name, &params, &login).await;
+    }
     let gone = || {
         bad(
             "This sign-in has already been used or does not exist. Start again from your application.",
@@ -165,6 +175,60 @@ pub async fn callback(
     );
     tracing::info!(client = %client.client_id, provider = %provider.name, "authorization code issued");
     Ok(response)
+}
+
+/// An account-page sign-in: the same provider check, RFC 9207 issuer check, PKCE code
+/// exchange and ID-token validation (nonce) as an authorization, then a session instead of a
+/// code. No grant is stored; the upstream tokens of this login are not kept.
+async fn finish_account_login(
+    state: &AppState,
+    ctx: &TenantContext,
+    provider_name: &str,
+    params: &Params,
+    login: &crate::account::session::AccountLogin,
+) -> Result<Response, ErrorPage> {
+    let bad = |m: &'static str| {
+        ErrorPage::new(StatusCode::BAD_REQUEST, "Sign-in could not be completed", m)
+    };
+    let provider = state
+        .tenancy
+        .providers(ctx)
+        .await?
+        .into_iter()
+        .find(|p| p.id == login.provider_id && p.name.as_str() == provider_name)
+        .ok_or_else(|| bad("This response came back to the wrong identity provider."))?;
+    if params.get("error").is_some() {
+        return Err(bad("The identity provider did not sign you in."));
+    }
+    let code = params
+        .get("code")
+        .ok_or_else(|| bad("The identity provider returned no code."))?;
+    check_issuer(state, ctx, &provider, params.get("iss"))
+        .await
+        .map_err(bad)?;
+    let user = state
+        .upstream
+        .finish_login(
+            ctx.slug(),
+            &provider,
+            code,
+            &login.pkce_verifier,
+            Some(&login.nonce),
+            Utc::now(),
+        )
+        .await
+        .map_err(|e| {
+            tracing::warn!(error = %e, provider = %provider.name, "account sign-in failed upstream");
+            ErrorPage::new(
+                StatusCode::BAD_GATEWAY,
+                "Sign-in could not be completed",
+                "The identity provider refused or could not complete the sign-in. Please try again.",
+            )
+        })?
+        .user;
+    Ok(crate::account::login::signed_in(
+        state, ctx, &provider, &user,
+    ))
 }
 
 /// The callback must arrive in the browser that approved the consent. Returns the binding hash

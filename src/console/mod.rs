@@ -66,25 +66,15 @@ pub fn operator(
     headers: &HeaderMap,
     request_id: Option<RequestId>,
 ) -> Result<Operator, Response> {
-    let session = ConsoleSession::current(state, headers);
-    match session {
-        Some(ConsoleSession {
-            token: Some(token),
-            nonce,
-            expires_at,
-        }) => {
-            let s = ConsoleSession {
-                token: None,
-                nonce,
-                expires_at,
-            };
-            Ok(Operator {
-                csrf: s.csrf_token(state),
-                token,
-                request_id,
-            })
-        }
-        _ => Err(see_other("/admin/console")),
+    let signed_in = ConsoleSession::current(state, headers)
+        .and_then(|s| s.token.clone().map(|token| (s.csrf_token(state), token)));
+    match signed_in {
+        Some((csrf, token)) => Ok(Operator {
+            token,
+            csrf,
+            request_id,
+        }),
+        None => Err(see_other("/admin/console")),
     }
 }
 

@@ -159,7 +159,7 @@ pub async fn section(
     let Some(section) = Section::parse(&section) else {
         return render::page(StatusCode::NOT_FOUND, "Not found", &op.csrf, "<h1>Not found</h1>");
     };
-    let notice = query.get("done").map(|d| notice(d)).unwrap_or_default();
+    let notice = query.get("done").map(String::as_str).map(notice).unwrap_or_default();
     section_page(&state, &op, &slug, section, &query, StatusCode::OK, &notice, None, &HashMap::new()).await
 }
 
@@ -336,7 +336,7 @@ pub async fn sweeper(
         Err(r) => return r,
     };
     let answer = api::call(&state, &op.token, Method::GET, "/sweeper", None, op.request_id.as_ref()).await;
-    let notice = query.get("done").map(|d| notice(d)).unwrap_or_default();
+    let notice = query.get("done").map(String::as_str).map(notice).unwrap_or_default();
     let mut body = format!("<h1>Sweeper</h1>{notice}");
     if answer.ok() {
         body.push_str("<h2>Last run</h2>");

@@ -213,7 +213,7 @@ async fn finish_account_login(
             &provider,
             code,
             &login.pkce_verifier,
-            Some(&login.nonce),
+            Some(login.nonce.as_str()),
             Utc::now(),
         )
         .await

@@ -158,7 +158,11 @@ mod tests {
         let set = KIND.set(&sealer(), true, &("alice", 3), 60);
         let text = set.to_str().unwrap();
         assert!(text.starts_with("__Host-mab-test="), "{text}");
-        assert!(text.contains("HttpOnly") && text.contains("SameSite=Strict") && text.contains("Secure"));
+        assert!(
+            text.contains("HttpOnly")
+                && text.contains("SameSite=Strict")
+                && text.contains("Secure")
+        );
         let back: (String, i32) = KIND.read(&sealer(), true, &as_request(&set)).unwrap();
         assert_eq!(back, ("alice".to_owned(), 3));
     }
@@ -170,9 +174,15 @@ mod tests {
             ..KIND
         };
         let set = other.set(&sealer(), false, &"x", 60);
-        assert!(KIND.read::<String>(&sealer(), false, &as_request(&set)).is_none());
+        assert!(
+            KIND.read::<String>(&sealer(), false, &as_request(&set))
+                .is_none()
+        );
         let set = KIND.set(&Sealer::single("k", [8; 32]), false, &"x", 60);
-        assert!(KIND.read::<String>(&sealer(), false, &as_request(&set)).is_none());
+        assert!(
+            KIND.read::<String>(&sealer(), false, &as_request(&set))
+                .is_none()
+        );
     }
 
     #[test]

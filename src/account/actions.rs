@@ -65,7 +65,11 @@ async fn checked(
     }
 }
 
-fn actor(ctx: &TenantContext, s: &AccountSession, request_id: Option<Extension<RequestId>>) -> Admin {
+fn actor(
+    ctx: &TenantContext,
+    s: &AccountSession,
+    request_id: Option<Extension<RequestId>>,
+) -> Admin {
     Admin::end_user(
         ctx.tenant.slug.clone(),
         &s.subject,
@@ -106,7 +110,10 @@ async fn own_grant(
     let grants = store::grant_usage::of_subject(&state.pool, ctx.tenant.id, &s.subject)
         .await
         .map_err(|e| ErrorPage::from(e).into_response())?;
-    grants.into_iter().find(|g| g.id == id).ok_or_else(not_yours)
+    grants
+        .into_iter()
+        .find(|g| g.id == id)
+        .ok_or_else(not_yours)
 }
 
 /// The user's own remembered consent `raw_id`, if it is one.
@@ -169,7 +176,15 @@ It can ask you again later.</p>",
         escape(&redirect_host(g.redirect_uri.as_deref())),
     );
     let action = format!("{}/grants/{}/revoke", super::page_url(&ctx), g.id);
-    confirm(&state, &ctx, &s, "Revoke access?", &what, &action, "Revoke access")
+    confirm(
+        &state,
+        &ctx,
+        &s,
+        "Revoke access?",
+        &what,
+        &action,
+        "Revoke access",
+    )
 }
 
 pub async fn revoke(
@@ -205,7 +220,15 @@ pub async fn confirm_revoke_all(
     };
     let what = "<p>Every application listed on your account page loses access at once.</p>";
     let action = format!("{}/grants/revoke-all", super::page_url(&ctx));
-    confirm(&state, &ctx, &s, "Revoke access for all applications?", what, &action, "Revoke all")
+    confirm(
+        &state,
+        &ctx,
+        &s,
+        "Revoke access for all applications?",
+        what,
+        &action,
+        "Revoke all",
+    )
 }
 
 pub async fn revoke_all(
@@ -253,7 +276,15 @@ Access it already has stays until you revoke it.</p>",
         escape(&c.client_id)
     );
     let action = format!("{}/consents/{}/forget", super::page_url(&ctx), c.id);
-    confirm(&state, &ctx, &s, "Forget this approval?", &what, &action, "Forget approval")
+    confirm(
+        &state,
+        &ctx,
+        &s,
+        "Forget this approval?",
+        &what,
+        &action,
+        "Forget approval",
+    )
 }
 
 pub async fn forget(

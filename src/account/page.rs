@@ -33,15 +33,20 @@ pub async fn show(
     let Some(s) = session::current(&state, &headers, ctx.tenant.id) else {
         return sign_in(&state, &ctx).await;
     };
-    let grants =
-        store::grant_usage::of_subject(&state.pool, ctx.tenant.id, &s.subject).await?;
+    let grants = store::grant_usage::of_subject(&state.pool, ctx.tenant.id, &s.subject).await?;
     let consents =
         store::consents::list_records(&state.pool, ctx.tenant.id, Some(&s.subject), None).await?;
     let csrf = session::csrf_token(&state, &s);
     let notice = match q.done.as_deref() {
-        Some("revoked") => "<p class=\"notice\" role=\"status\">Access revoked. That application's tokens no longer work.</p>",
-        Some("revoked_all") => "<p class=\"notice\" role=\"status\">Access revoked for every application.</p>",
-        Some("forgotten") => "<p class=\"notice\" role=\"status\">Approval forgotten: you will be asked again next time.</p>",
+        Some("revoked") => {
+            "<p class=\"notice\" role=\"status\">Access revoked. That application's tokens no longer work.</p>"
+        }
+        Some("revoked_all") => {
+            "<p class=\"notice\" role=\"status\">Access revoked for every application.</p>"
+        }
+        Some("forgotten") => {
+            "<p class=\"notice\" role=\"status\">Approval forgotten: you will be asked again next time.</p>"
+        }
         _ => "",
     };
     let mut body = format!(

@@ -103,9 +103,7 @@ pub fn login_in_progress(
     state_hash: &str,
 ) -> Option<AccountLogin> {
     let l: AccountLogin = LOGIN.read(&state.sealer, secure(state), headers)?;
-    let same_state = crate::crypto::hash::constant_time_eq(
-        l.state_hash.as_bytes(),
-        state_hash.as_bytes(),
-    );
+    let same_state =
+        crate::crypto::hash::constant_time_eq(l.state_hash.as_bytes(), state_hash.as_bytes());
     (l.tenant_id == tenant_id && same_state && live(l.expires_at, Utc::now())).then_some(l)
 }

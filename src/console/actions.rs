@@ -16,8 +16,9 @@ use serde_json::Value;
 use super::{
     Operator,
     api::{self, enc},
-    operator, see_other,
+    operator,
     sections::{Section, TENANT_FORM},
+    see_other,
     session::ConsoleSession,
     views,
 };
@@ -67,18 +68,39 @@ pub async fn login(
     Form(form): Fields,
 ) -> Response {
     let Some(anonymous) = ConsoleSession::current(&state, &headers) else {
-        return views::login_page(&state, &headers, StatusCode::BAD_REQUEST, "Your sign-in form expired. Please try again.");
+        return views::login_page(
+            &state,
+            &headers,
+            StatusCode::BAD_REQUEST,
+            "Your sign-in form expired. Please try again.",
+        );
     };
     let submitted = form.get("csrf").map(String::as_str).unwrap_or("");
     if !anonymous.csrf_ok(&state, submitted) {
         return forged();
     }
-    let token = form.get("token").map(|t| t.trim().to_owned()).unwrap_or_default();
+    let token = form
+        .get("token")
+        .map(|t| t.trim().to_owned())
+        .unwrap_or_default();
     let secret = crate::domain::Secret::new(token.clone());
-    let answer = api::call(&state, &secret, Method::GET, "/tenants", None, rid(request_id).as_ref()).await;
+    let answer = api::call(
+        &state,
+        &secret,
+        Method::GET,
+        "/tenants",
+        None,
+        rid(request_id).as_ref(),
+    )
+    .await;
     if !answer.ok() {
         tracing::info!(status = %answer.status, "console sign-in refused");
-        return views::login_page(&state, &headers, StatusCode::UNAUTHORIZED, "That admin token is not valid.");
+        return views::login_page(
+            &state,
+            &headers,
+            StatusCode::UNAUTHORIZED,
+            "That admin token is not valid.",
+        );
     }
     // A fresh nonce at sign-in: a CSRF token seen before sign-in is worth nothing after it.
     let session = ConsoleSession::fresh(Some(token));
@@ -118,13 +140,33 @@ pub async fn create_tenant(
         Err(r) => return r,
     };
     let body = super::render::json_body(TENANT_FORM, &form);
-    let answer = api::call(&state, &op.token, Method::POST, "/tenants", Some(&body), op.request_id.as_ref()).await;
+    let answer = api::call(
+        &state,
+        &op.token,
+        Method::POST,
+        "/tenants",
+        Some(&body),
+        op.request_id.as_ref(),
+    )
+    .await;
     if answer.ok() {
-        let slug = answer.body.get("slug").and_then(Value::as_str).unwrap_or("");
+        let slug = answer
+            .body
+            .get("slug")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         return see_other(&format!("/admin/console/t/{}", enc(slug)));
     }
     let notice = super::render::problem(&answer);
-    views::tenants_page(&state, &op, answer.status, &notice, &form, &answer.field_errors()).await
+    views::tenants_page(
+        &state,
+        &op,
+        answer.status,
+        &notice,
+        &form,
+        &answer.field_errors(),
+    )
+    .await
 }
 
 /// `POST /admin/console/t/{slug}/{section}`: creates a provider or an MCP server.
@@ -139,19 +181,40 @@ pub async fn create(
         Ok(op) => op,
         Err(r) => return r,
     };
-    let Some((section, fields)) = Section::parse(&section).and_then(|s| Some((s, s.create_form()?))) else {
+    let Some((section, fields)) =
+        Section::parse(&section).and_then(|s| Some((s, s.create_form()?)))
+    else {
         return not_found();
     };
     let body = super::render::json_body(fields, &form);
     let path = format!("/tenants/{}/{}", enc(&slug), section.path());
-    let answer = api::call(&state, &op.token, Method::POST, &path, Some(&body), op.request_id.as_ref()).await;
+    let answer = api::call(
+        &state,
+        &op.token,
+        Method::POST,
+        &path,
+        Some(&body),
+        op.request_id.as_ref(),
+    )
+    .await;
     if answer.ok() {
         return back(&slug, section, "created");
     }
     // The secret is never sent back to the browser, not even to refill the form.
     let mut values = form;
     values.remove("client_secret");
-    views::section_page(&state, &op, &slug, section, &HashMap::new(), answer.status, "", Some(&answer), &values).await
+    views::section_page(
+        &state,
+        &op,
+        &slug,
+        section,
+        &HashMap::new(),
+        answer.status,
+        "",
+        Some(&answer),
+        &values,
+    )
+    .await
 }
 
 /// `POST /admin/console/t/{slug}/{section}/{verb}`: rotate the signing key, flush the cache.
@@ -175,7 +238,15 @@ pub async fn section_action(
         return unconfirmed(&slug, page);
     }
     let path = format!("/tenants/{}/{api_path}", enc(&slug));
-    let answer = api::call(&state, &op.token, Method::POST, &path, None, op.request_id.as_ref()).await;
+    let answer = api::call(
+        &state,
+        &op.token,
+        Method::POST,
+        &path,
+        None,
+        op.request_id.as_ref(),
+    )
+    .await;
     match (answer.ok(), Section::parse(page)) {
         (true, Some(s)) => back(&slug, s, "rotated"),
         (true, None) => see_other(&format!("/admin/console/t/{}", enc(&slug))),
@@ -207,11 +278,39 @@ pub async fn row_action(
     }
     let row = format!("/tenants/{}/{}/{}", enc(&slug), section.path(), enc(&id));
     let answer = match action.api_verb {
-        Some(v) => api::call(&state, &op.token, Method::POST, &format!("{row}/{v}"), None, op.request_id.as_ref()).await,
-        None => api::call(&state, &op.token, Method::DELETE, &row, None, op.request_id.as_ref()).await,
+        Some(v) => {
+            api::call(
+                &state,
+                &op.token,
+                Method::POST,
+                &format!("{row}/{v}"),
+                None,
+                op.request_id.as_ref(),
+            )
+            .await
+        }
+        None => {
+            api::call(
+                &state,
+                &op.token,
+                Method::DELETE,
+                &row,
+                None,
+                op.request_id.as_ref(),
+            )
+            .await
+        }
     };
     if answer.ok() {
-        back(&slug, section, if action.api_verb.is_some() { "revoked" } else { "deleted" })
+        back(
+            &slug,
+            section,
+            if action.api_verb.is_some() {
+                "revoked"
+            } else {
+                "deleted"
+            },
+        )
     } else {
         failed(&op, &answer)
     }
@@ -228,7 +327,15 @@ pub async fn run_sweeper(
         Ok(op) => op,
         Err(r) => return r,
     };
-    let answer = api::call(&state, &op.token, Method::POST, "/sweeper/run", None, op.request_id.as_ref()).await;
+    let answer = api::call(
+        &state,
+        &op.token,
+        Method::POST,
+        "/sweeper/run",
+        None,
+        op.request_id.as_ref(),
+    )
+    .await;
     if answer.ok() {
         see_other("/admin/console/sweeper?done=swept")
     } else {
@@ -237,11 +344,20 @@ pub async fn run_sweeper(
 }
 
 fn back(slug: &str, section: Section, done: &str) -> Response {
-    see_other(&format!("/admin/console/t/{}/{}?done={done}", enc(slug), section.path()))
+    see_other(&format!(
+        "/admin/console/t/{}/{}?done={done}",
+        enc(slug),
+        section.path()
+    ))
 }
 
 fn not_found() -> Response {
-    crate::error::ErrorPage::new(StatusCode::NOT_FOUND, "Not found", "The console has no such page.").into_response()
+    crate::error::ErrorPage::new(
+        StatusCode::NOT_FOUND,
+        "Not found",
+        "The console has no such page.",
+    )
+    .into_response()
 }
 
 fn unconfirmed(slug: &str, page: &str) -> Response {
@@ -255,6 +371,9 @@ fn unconfirmed(slug: &str, page: &str) -> Response {
 
 /// A refused action: the API's problem on a console page, with its status.
 fn failed(op: &Operator, answer: &api::Answer) -> Response {
-    let body = format!("<h1>That did not work</h1>{}", super::render::problem(answer));
+    let body = format!(
+        "<h1>That did not work</h1>{}",
+        super::render::problem(answer)
+    );
     super::render::page(answer.status, "Refused", &op.csrf, &body)
 }

@@ -44,7 +44,8 @@ impl Answer {
                 errors
                     .iter()
                     .map(|e| {
-                        let text = |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
+                        let text =
+                            |k: &str| e.get(k).and_then(Value::as_str).unwrap_or("").to_owned();
                         (text("path"), text("message"))
                     })
                     .collect()

@@ -133,7 +133,13 @@ pub struct Field {
     pub hint: &'static str,
 }
 
-pub const fn field(name: &'static str, label: &'static str, kind: Kind, required: bool, hint: &'static str) -> Field {
+pub const fn field(
+    name: &'static str,
+    label: &'static str,
+    kind: Kind,
+    required: bool,
+    hint: &'static str,
+) -> Field {
     Field {
         name,
         label,
@@ -168,7 +174,12 @@ pub fn form(
         let own_errors: String = errors
             .iter()
             .filter(|(path, _)| path.trim_start_matches('/').split('/').next() == Some(f.name))
-            .map(|(_, m)| format!("<p class=\"field-error\" id=\"{id}-error\">{}</p>", escape(m)))
+            .map(|(_, m)| {
+                format!(
+                    "<p class=\"field-error\" id=\"{id}-error\">{}</p>",
+                    escape(m)
+                )
+            })
             .collect();
         let described = if own_errors.is_empty() {
             String::new()
@@ -189,7 +200,10 @@ pub fn form(
                         format!("<option value=\"{o}\"{selected}>{o}</option>")
                     })
                     .collect();
-                format!("<select id=\"{id}\" name=\"{}\"{required}{described}>{opts}</select>", f.name)
+                format!(
+                    "<select id=\"{id}\" name=\"{}\"{required}{described}>{opts}</select>",
+                    f.name
+                )
             }
             Kind::Secret => format!(
                 "<input type=\"password\" id=\"{id}\" name=\"{}\" autocomplete=\"off\"{required}{described}>",

@@ -27,36 +27,128 @@ pub struct RowAction {
 }
 
 pub const PROVIDER_KINDS: &[&str] = &[
-    "oidc", "keycloak", "google", "atlassian", "salesforce", "github", "entra", "okta", "auth0",
+    "oidc",
+    "keycloak",
+    "google",
+    "atlassian",
+    "salesforce",
+    "github",
+    "entra",
+    "okta",
+    "auth0",
     "dev",
 ];
 
 const PROVIDER_FORM: &[Field] = &[
     field("name", "Name", Kind::Text, true, "letters, digits, - and _"),
     field("kind", "Kind", Kind::Select(PROVIDER_KINDS), true, ""),
-    field("issuer", "Issuer URL", Kind::Text, false, "discovery; not for dev or github"),
+    field(
+        "issuer",
+        "Issuer URL",
+        Kind::Text,
+        false,
+        "discovery; not for dev or github",
+    ),
     field("client_id", "Client id", Kind::Text, false, ""),
-    field("client_secret", "Client secret", Kind::Secret, false, "write-only: never shown again"),
-    field("scopes", "Scopes", Kind::List, false, "space-separated; the kind's defaults when empty"),
-    field("authorization_url", "Authorization URL", Kind::Text, false, "override"),
+    field(
+        "client_secret",
+        "Client secret",
+        Kind::Secret,
+        false,
+        "write-only: never shown again",
+    ),
+    field(
+        "scopes",
+        "Scopes",
+        Kind::List,
+        false,
+        "space-separated; the kind's defaults when empty",
+    ),
+    field(
+        "authorization_url",
+        "Authorization URL",
+        Kind::Text,
+        false,
+        "override",
+    ),
     field("token_url", "Token URL", Kind::Text, false, "override"),
-    field("userinfo_url", "Userinfo URL", Kind::Text, false, "override"),
+    field(
+        "userinfo_url",
+        "Userinfo URL",
+        Kind::Text,
+        false,
+        "override",
+    ),
 ];
 
 const SERVER_FORM: &[Field] = &[
-    field("name", "Name", Kind::Text, true, "the last segment of the MCP URL"),
-    field("url", "Upstream URL", Kind::Text, true, "where the MCP server listens"),
-    field("provider", "Provider", Kind::Text, false, "the tenant's default when empty"),
-    field("scopes", "Scopes", Kind::List, false, "offered scopes, space-separated"),
-    field("required_scopes", "Required scopes", Kind::List, false, "space-separated"),
-    field("forward_upstream_token", "Forward the user's upstream token", Kind::Checkbox, false, ""),
+    field(
+        "name",
+        "Name",
+        Kind::Text,
+        true,
+        "the last segment of the MCP URL",
+    ),
+    field(
+        "url",
+        "Upstream URL",
+        Kind::Text,
+        true,
+        "where the MCP server listens",
+    ),
+    field(
+        "provider",
+        "Provider",
+        Kind::Text,
+        false,
+        "the tenant's default when empty",
+    ),
+    field(
+        "scopes",
+        "Scopes",
+        Kind::List,
+        false,
+        "offered scopes, space-separated",
+    ),
+    field(
+        "required_scopes",
+        "Required scopes",
+        Kind::List,
+        false,
+        "space-separated",
+    ),
+    field(
+        "forward_upstream_token",
+        "Forward the user's upstream token",
+        Kind::Checkbox,
+        false,
+        "",
+    ),
 ];
 
 pub const TENANT_FORM: &[Field] = &[
-    field("slug", "Slug", Kind::Text, true, "lowercase letters, digits and -"),
-    field("display_name", "Display name", Kind::Text, false, "shown to users"),
+    field(
+        "slug",
+        "Slug",
+        Kind::Text,
+        true,
+        "lowercase letters, digits and -",
+    ),
+    field(
+        "display_name",
+        "Display name",
+        Kind::Text,
+        false,
+        "shown to users",
+    ),
     field("scopes", "Scopes", Kind::List, false, "space-separated"),
-    field("access_token_ttl_seconds", "Access token lifetime (seconds)", Kind::Number, false, ""),
+    field(
+        "access_token_ttl_seconds",
+        "Access token lifetime (seconds)",
+        Kind::Number,
+        false,
+        "",
+    ),
 ];
 
 impl Section {

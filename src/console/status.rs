@@ -63,13 +63,26 @@ impl History {
 
     /// Per-minute increases of each series (oldest first), the last one the minute so far.
     fn rates(&self, now: Sample) -> (Vec<f64>, Vec<f64>, Vec<f64>) {
-        let mut samples: Vec<Sample> =
-            self.0.lock().map(|q| q.iter().copied().collect()).unwrap_or_default();
+        let mut samples: Vec<Sample> = self
+            .0
+            .lock()
+            .map(|q| q.iter().copied().collect())
+            .unwrap_or_default();
         samples.push(now);
         let diff = |f: fn(&Sample) -> f64| -> Vec<f64> {
-            samples.windows(2).map(|w| match w { [a, b] => (f(b) - f(a)).max(0.0), _ => 0.0 }).collect()
+            samples
+                .windows(2)
+                .map(|w| match w {
+                    [a, b] => (f(b) - f(a)).max(0.0),
+                    _ => 0.0,
+                })
+                .collect()
         };
-        (diff(|s| s.requests), diff(|s| s.mcp_upstream), diff(|s| s.idp_refreshes))
+        (
+            diff(|s| s.requests),
+            diff(|s| s.mcp_upstream),
+            diff(|s| s.idp_refreshes),
+        )
     }
 }
 
@@ -85,11 +98,17 @@ fn sample(text: &str) -> Sample {
 fn series(text: &str, name: &str, label: &str) -> BTreeMap<String, f64> {
     let mut out = BTreeMap::new();
     for line in text.lines().filter(|l| !l.starts_with('#')) {
-        let Some(rest) = line.strip_prefix(name) else { continue };
+        let Some(rest) = line.strip_prefix(name) else {
+            continue;
+        };
         if !(rest.starts_with('{') || rest.starts_with(' ')) {
             continue;
         }
-        let value: f64 = rest.rsplit(' ').next().and_then(|v| v.parse().ok()).unwrap_or(0.0);
+        let value: f64 = rest
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0.0);
         let key = format!("{label}=\"");
         let group = rest
             .find(&key)
@@ -107,7 +126,12 @@ fn sum(text: &str, name: &str) -> f64 {
 }
 
 /// Refresh outcomes that are failures.
-const FAILED: [&str; 4] = ["needs_reauth", "unavailable", "error", "database_unavailable"];
+const FAILED: [&str; 4] = [
+    "needs_reauth",
+    "unavailable",
+    "error",
+    "database_unavailable",
+];
 
 pub async fn page(
     State(state): State<AppState>,
@@ -120,16 +144,38 @@ pub async fn page(
         Err(r) => return r,
     };
     // The tenants this token may see, as the API says: the rest of the page keeps to them.
-    let tenants = api::call(&state, &op.token, Method::GET, "/tenants", None, op.request_id.as_ref()).await;
+    let tenants = api::call(
+        &state,
+        &op.token,
+        Method::GET,
+        "/tenants",
+        None,
+        op.request_id.as_ref(),
+    )
+    .await;
     if !tenants.ok() {
-        return render::page(tenants.status, "Status", &op.csrf, &render::problem(&tenants));
+        return render::page(
+            tenants.status,
+            "Status",
+            &op.csrf,
+            &render::problem(&tenants),
+        );
     }
-    let visible: HashSet<String> = tenants.items().iter().map(|t| render::text(t, "slug").to_owned()).collect();
+    let visible: HashSet<String> = tenants
+        .items()
+        .iter()
+        .map(|t| render::text(t, "slug").to_owned())
+        .collect();
     let database = match store::health::check(&state.pool).await {
         Ok(()) => "<span>ready</span>".to_owned(),
-        Err(e) => format!("<span class=\"warn\">not ready: {}</span>", escape(&format!("{e:?}"))),
+        Err(e) => format!(
+            "<span class=\"warn\">not ready: {}</span>",
+            escape(&format!("{e:?}"))
+        ),
     };
-    let mut body = format!("<h1>Status</h1><div class=\"card\"><dl><dt>Database</dt><dd>{database}</dd></dl></div>");
+    let mut body = format!(
+        "<h1>Status</h1><div class=\"card\"><dl><dt>Database</dt><dd>{database}</dd></dl></div>"
+    );
     body.push_str(&providers(&state, &visible).await);
     let metrics = state.metrics.render();
     body.push_str(&refresh_rates(&metrics));
@@ -150,7 +196,9 @@ async fn providers(state: &AppState, visible: &HashSet<String>) -> String {
         }
     };
     let mut per_tenant: BTreeMap<&str, i64> = BTreeMap::new();
-    let mut table = String::from("<h2>Upstream identity providers</h2><div class=\"table\"><table><thead><tr><th scope=\"col\">Tenant</th><th scope=\"col\">Provider</th><th scope=\"col\">Kind</th><th scope=\"col\">Active grants</th><th scope=\"col\">Need sign-in again</th><th scope=\"col\">Refresh failing</th><th scope=\"col\">Last refresh</th></tr></thead><tbody>");
+    let mut table = String::from(
+        "<h2>Upstream identity providers</h2><div class=\"table\"><table><thead><tr><th scope=\"col\">Tenant</th><th scope=\"col\">Provider</th><th scope=\"col\">Kind</th><th scope=\"col\">Active grants</th><th scope=\"col\">Need sign-in again</th><th scope=\"col\">Refresh failing</th><th scope=\"col\">Last refresh</th></tr></thead><tbody>",
+    );
     for r in rows.iter().filter(|r| visible.contains(&r.tenant)) {
         *per_tenant.entry(&r.tenant).or_insert(0) += r.active_grants;
         table.push_str(&format!(
@@ -164,7 +212,9 @@ async fn providers(state: &AppState, visible: &HashSet<String>) -> String {
             r.last_refreshed_at.map(|t| t.format("%Y-%m-%d %H:%M:%S UTC").to_string()).unwrap_or_else(|| "never".into()),
         ));
     }
-    table.push_str("</tbody></table></div><h2>Active grants per tenant</h2><div class=\"card\"><dl>");
+    table.push_str(
+        "</tbody></table></div><h2>Active grants per tenant</h2><div class=\"card\"><dl>",
+    );
     for (tenant, n) in per_tenant {
         table.push_str(&format!("<dt>{}</dt><dd>{n}</dd>", escape(tenant)));
     }
@@ -174,7 +224,10 @@ async fn providers(state: &AppState, visible: &HashSet<String>) -> String {
 
 fn refresh_rates(metrics: &str) -> String {
     let mut by_kind: BTreeMap<String, (f64, f64)> = BTreeMap::new();
-    for line in metrics.lines().filter(|l| l.starts_with("upstream_refresh_total{")) {
+    for line in metrics
+        .lines()
+        .filter(|l| l.starts_with("upstream_refresh_total{"))
+    {
         let kind = series(line, "upstream_refresh_total", "provider");
         let outcome = series(line, "upstream_refresh_total", "outcome");
         for ((k, v), (o, _)) in kind.into_iter().zip(outcome) {
@@ -191,11 +244,20 @@ fn refresh_rates(metrics: &str) -> String {
     let rows: String = by_kind
         .iter()
         .map(|(kind, (total, failed))| {
-            let rate = if *total > 0.0 { failed / total * 100.0 } else { 0.0 };
-            format!("<tr><td>{}</td><td>{total}</td><td>{failed}</td><td>{rate:.1} %</td></tr>", escape(kind))
+            let rate = if *total > 0.0 {
+                failed / total * 100.0
+            } else {
+                0.0
+            };
+            format!(
+                "<tr><td>{}</td><td>{total}</td><td>{failed}</td><td>{rate:.1} %</td></tr>",
+                escape(kind)
+            )
         })
         .collect();
-    format!("<h2>Upstream refreshes since start</h2><div class=\"table\"><table><thead><tr><th scope=\"col\">Provider kind</th><th scope=\"col\">Refreshes</th><th scope=\"col\">Failed</th><th scope=\"col\">Error rate</th></tr></thead><tbody>{rows}</tbody></table></div>")
+    format!(
+        "<h2>Upstream refreshes since start</h2><div class=\"table\"><table><thead><tr><th scope=\"col\">Provider kind</th><th scope=\"col\">Refreshes</th><th scope=\"col\">Failed</th><th scope=\"col\">Error rate</th></tr></thead><tbody>{rows}</tbody></table></div>"
+    )
 }
 
 /// A small bar chart as inline SVG (no script, no external asset), with a text summary for
@@ -225,7 +287,10 @@ pub fn chart(title: &str, values: &[f64]) -> String {
     let summary = if values.is_empty() {
         "no samples yet (one per minute)".to_owned()
     } else {
-        format!("{total} in {} minutes, at most {max} per minute", values.len())
+        format!(
+            "{total} in {} minutes, at most {max} per minute",
+            values.len()
+        )
     };
     format!(
         "<figure><figcaption><strong>{t}</strong>: {s}</figcaption>\

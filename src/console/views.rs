@@ -35,12 +35,21 @@ pub async fn home(State(state): State<AppState>, request_id: Rid, headers: Heade
 }
 
 /// The sign-in form. The anonymous session it sets gives the form its CSRF token.
-pub fn login_page(state: &AppState, headers: &HeaderMap, status: StatusCode, error: &str) -> Response {
-    let session = ConsoleSession::current(state, headers).unwrap_or_else(|| ConsoleSession::fresh(None));
+pub fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: &str,
+) -> Response {
+    let session =
+        ConsoleSession::current(state, headers).unwrap_or_else(|| ConsoleSession::fresh(None));
     let error = if error.is_empty() {
         String::new()
     } else {
-        format!("<div class=\"error\" role=\"alert\"><p>{}</p></div>", escape(error))
+        format!(
+            "<div class=\"error\" role=\"alert\"><p>{}</p></div>",
+            escape(error)
+        )
     };
     let body = format!(
         "<h1>Sign in to the console</h1>{error}\
@@ -50,7 +59,12 @@ pub fn login_page(state: &AppState, headers: &HeaderMap, status: StatusCode, err
 <p><button class=\"primary\" type=\"submit\">Sign in</button></p></form>",
         csrf = session.csrf_token(state),
     );
-    let mut response = render::bare(status, "Sign in", "<strong>mcp-auth-bridge console</strong>", &body);
+    let mut response = render::bare(
+        status,
+        "Sign in",
+        "<strong>mcp-auth-bridge console</strong>",
+        &body,
+    );
     response
         .headers_mut()
         .append(header::SET_COOKIE, session.set_cookie(state));
@@ -66,7 +80,15 @@ pub async fn tenants_page(
     values: &HashMap<String, String>,
     errors: &[(String, String)],
 ) -> Response {
-    let answer = api::call(state, &op.token, Method::GET, "/tenants", None, op.request_id.as_ref()).await;
+    let answer = api::call(
+        state,
+        &op.token,
+        Method::GET,
+        "/tenants",
+        None,
+        op.request_id.as_ref(),
+    )
+    .await;
     let mut body = format!("<h1>Tenants</h1>{notice}");
     if !answer.ok() {
         body.push_str(&render::problem(&answer));
@@ -80,7 +102,10 @@ pub async fn tenants_page(
     ];
     body.push_str(&render::table(&answer.items(), &columns, |t| {
         let slug = render::text(t, "slug");
-        format!("<a href=\"/admin/console/t/{}\">Open</a>", escape(&enc(slug)))
+        format!(
+            "<a href=\"/admin/console/t/{}\">Open</a>",
+            escape(&enc(slug))
+        )
     }));
     body.push_str(&render::form(
         "New tenant",
@@ -106,7 +131,10 @@ fn tenant_nav(slug: &str) -> String {
             )
         })
         .collect();
-    format!("<nav aria-label=\"Tenant sections\"><p><a href=\"/admin/console/t/{}\">Overview</a> {links}</p></nav>", escape(&enc(slug)))
+    format!(
+        "<nav aria-label=\"Tenant sections\"><p><a href=\"/admin/console/t/{}\">Overview</a> {links}</p></nav>",
+        escape(&enc(slug))
+    )
 }
 
 /// `GET /admin/console/t/{slug}`: the tenant and its section links.
@@ -120,13 +148,36 @@ pub async fn tenant(
         Ok(op) => op,
         Err(r) => return r,
     };
-    let answer = api::call(&state, &op.token, Method::GET, &format!("/tenants/{}", enc(&slug)), None, op.request_id.as_ref()).await;
+    let answer = api::call(
+        &state,
+        &op.token,
+        Method::GET,
+        &format!("/tenants/{}", enc(&slug)),
+        None,
+        op.request_id.as_ref(),
+    )
+    .await;
     let mut body = format!("<h1>Tenant {}</h1>{}", escape(&slug), tenant_nav(&slug));
     if answer.ok() {
-        let rows: String = ["display_name", "status", "source", "issuer", "scopes", "access_token_ttl_seconds", "created_at", "updated_at"]
-            .iter()
-            .map(|k| format!("<dt>{}</dt><dd>{}</dd>", escape(k), render::cell(answer.body.get(*k))))
-            .collect();
+        let rows: String = [
+            "display_name",
+            "status",
+            "source",
+            "issuer",
+            "scopes",
+            "access_token_ttl_seconds",
+            "created_at",
+            "updated_at",
+        ]
+        .iter()
+        .map(|k| {
+            format!(
+                "<dt>{}</dt><dd>{}</dd>",
+                escape(k),
+                render::cell(answer.body.get(*k))
+            )
+        })
+        .collect();
         body.push_str(&format!("<div class=\"card\"><dl>{rows}</dl></div>"));
         body.push_str(&format!(
             "<p>Account page for this tenant's users: <a href=\"{url}\">{url}</a></p>",
@@ -157,19 +208,45 @@ pub async fn section(
         Err(r) => return r,
     };
     let Some(section) = Section::parse(&section) else {
-        return render::page(StatusCode::NOT_FOUND, "Not found", &op.csrf, "<h1>Not found</h1>");
+        return render::page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            &op.csrf,
+            "<h1>Not found</h1>",
+        );
     };
-    let notice = query.get("done").map(String::as_str).map(notice).unwrap_or_default();
-    section_page(&state, &op, &slug, section, &query, StatusCode::OK, &notice, None, &HashMap::new()).await
+    let notice = query
+        .get("done")
+        .map(String::as_str)
+        .map(notice)
+        .unwrap_or_default();
+    section_page(
+        &state,
+        &op,
+        &slug,
+        section,
+        &query,
+        StatusCode::OK,
+        &notice,
+        None,
+        &HashMap::new(),
+    )
+    .await
 }
 
 pub fn notice(done: &str) -> String {
-    format!("<p class=\"notice\" role=\"status\">Done: {}.</p>", escape(done))
+    format!(
+        "<p class=\"notice\" role=\"status\">Done: {}.</p>",
+        escape(done)
+    )
 }
 
 /// A tenant section: filters, the list, paging, row actions and the create form. `failed` is
 /// a refused create or action, shown at the top with the form refilled from `values`.
-#[allow(clippy::too_many_arguments, reason = "a page is many small inputs; a struct would only rename them")]
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a page is many small inputs; a struct would only rename them"
+)]
 pub async fn section_page(
     state: &AppState,
     op: &Operator,
@@ -192,10 +269,32 @@ pub async fn section_page(
     if let Some(cursor) = query.get("cursor").filter(|_| section.paged()) {
         api_query.push(("cursor", cursor));
     }
-    let qs: Vec<String> = api_query.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect();
-    let path = format!("/tenants/{}/{}{}{}", enc(slug), section.path(), if qs.is_empty() { "" } else { "?" }, qs.join("&"));
-    let answer = api::call(state, &op.token, Method::GET, &path, None, op.request_id.as_ref()).await;
-    let mut body = format!("<h1>{} <span class=\"muted\">of {}</span></h1>{}{notice}", section.title(), escape(slug), tenant_nav(slug));
+    let qs: Vec<String> = api_query
+        .iter()
+        .map(|(k, v)| format!("{k}={}", enc(v)))
+        .collect();
+    let path = format!(
+        "/tenants/{}/{}{}{}",
+        enc(slug),
+        section.path(),
+        if qs.is_empty() { "" } else { "?" },
+        qs.join("&")
+    );
+    let answer = api::call(
+        state,
+        &op.token,
+        Method::GET,
+        &path,
+        None,
+        op.request_id.as_ref(),
+    )
+    .await;
+    let mut body = format!(
+        "<h1>{} <span class=\"muted\">of {}</span></h1>{}{notice}",
+        section.title(),
+        escape(slug),
+        tenant_nav(slug)
+    );
     if let Some(f) = failed {
         body.push_str(&render::problem(f));
     }
@@ -209,22 +308,42 @@ pub async fn section_page(
     let mut items = answer.items();
     if section == Section::Servers {
         for item in &mut items {
-            let prm = state.urls.protected_resource_metadata(slug, render::text(item, "name"));
+            let prm = state
+                .urls
+                .protected_resource_metadata(slug, render::text(item, "name"));
             if let Value::Object(map) = item {
                 map.insert("prm_url".into(), Value::String(prm));
             }
         }
     }
-    body.push_str(&render::table(&items, section.columns(), |item| row_buttons(op, &base, section, item)));
+    body.push_str(&render::table(&items, section.columns(), |item| {
+        row_buttons(op, &base, section, item)
+    }));
     if section.paged() {
         body.push_str(&render::next_link(&base, &filters, answer.next_cursor()));
     }
     if section == Section::Keys {
-        body.push_str(&render::button(&format!("{base}/rotate"), &op.csrf, "Rotate the signing key", true));
+        body.push_str(&render::button(
+            &format!("{base}/rotate"),
+            &op.csrf,
+            "Rotate the signing key",
+            true,
+        ));
     }
     if let Some(fields) = section.create_form() {
         let errors = failed.map(Answer::field_errors).unwrap_or_default();
-        body.push_str(&render::form(&format!("New {}", section.title().to_lowercase().trim_end_matches('s')), &base, &op.csrf, fields, values, &errors, "Create"));
+        body.push_str(&render::form(
+            &format!(
+                "New {}",
+                section.title().to_lowercase().trim_end_matches('s')
+            ),
+            &base,
+            &op.csrf,
+            fields,
+            values,
+            &errors,
+            "Create",
+        ));
     }
     render::page(status, section.title(), &op.csrf, &body)
 }
@@ -232,7 +351,11 @@ pub async fn section_page(
 fn row_buttons(op: &Operator, base: &str, section: Section, item: &Value) -> String {
     let id = item
         .get(section.id_key())
-        .map(|v| v.as_str().map(str::to_owned).unwrap_or_else(|| v.to_string()))
+        .map(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| v.to_string())
+        })
         .unwrap_or_default();
     let live = render::text(item, "status") != "revoked"
         && item.get("revoked_at").is_none_or(Value::is_null);
@@ -240,7 +363,14 @@ fn row_buttons(op: &Operator, base: &str, section: Section, item: &Value) -> Str
         .row_actions()
         .iter()
         .filter(|a| live || !a.only_live)
-        .map(|a| render::button(&format!("{base}/{}/{}", enc(&id), a.verb), &op.csrf, a.label, true))
+        .map(|a| {
+            render::button(
+                &format!("{base}/{}/{}", enc(&id), a.verb),
+                &op.csrf,
+                a.label,
+                true,
+            )
+        })
         .collect()
 }
 
@@ -261,7 +391,10 @@ fn filter_form(base: &str, section: Section, query: &HashMap<String, String>) ->
             }
         })
         .collect();
-    format!("<form method=\"get\" action=\"{}\" role=\"search\"><fieldset><legend>Search</legend>{inputs}<p><button type=\"submit\">Search</button></p></fieldset></form>", escape(base))
+    format!(
+        "<form method=\"get\" action=\"{}\" role=\"search\"><fieldset><legend>Search</legend>{inputs}<p><button type=\"submit\">Search</button></p></fieldset></form>",
+        escape(base)
+    )
 }
 
 /// `GET /admin/console/audit`: the audit log with the API's filters and cursor.
@@ -281,11 +414,22 @@ pub async fn audit(
         .filter_map(|k| query.get(*k).map(|v| (*k, v.as_str())))
         .filter(|(_, v)| !v.is_empty())
         .collect();
-    let mut qs: Vec<String> = filters.iter().map(|(k, v)| format!("{k}={}", enc(v))).collect();
+    let mut qs: Vec<String> = filters
+        .iter()
+        .map(|(k, v)| format!("{k}={}", enc(v)))
+        .collect();
     if let Some(c) = query.get("cursor") {
         qs.push(format!("cursor={}", enc(c)));
     }
-    let answer = api::call(&state, &op.token, Method::GET, &format!("/audit?{}", qs.join("&")), None, op.request_id.as_ref()).await;
+    let answer = api::call(
+        &state,
+        &op.token,
+        Method::GET,
+        &format!("/audit?{}", qs.join("&")),
+        None,
+        op.request_id.as_ref(),
+    )
+    .await;
     let inputs: String = FILTERS
         .iter()
         .map(|k| {
@@ -293,7 +437,9 @@ pub async fn audit(
             format!("<label for=\"q-{k}\">{k}</label><input type=\"text\" id=\"q-{k}\" name=\"{k}\" value=\"{}\">", escape(value))
         })
         .collect();
-    let mut body = format!("<h1>Audit log</h1><form method=\"get\" action=\"/admin/console/audit\" role=\"search\"><fieldset><legend>Filter</legend>{inputs}<p><button type=\"submit\">Filter</button></p></fieldset></form>");
+    let mut body = format!(
+        "<h1>Audit log</h1><form method=\"get\" action=\"/admin/console/audit\" role=\"search\"><fieldset><legend>Filter</legend>{inputs}<p><button type=\"submit\">Filter</button></p></fieldset></form>"
+    );
     if !answer.ok() {
         body.push_str(&render::problem(&answer));
     }
@@ -308,7 +454,11 @@ pub async fn audit(
         col("request_id", "Request"),
     ];
     body.push_str(&render::table(&answer.items(), &columns, |_| String::new()));
-    body.push_str(&render::next_link("/admin/console/audit", &filters, answer.next_cursor()));
+    body.push_str(&render::next_link(
+        "/admin/console/audit",
+        &filters,
+        answer.next_cursor(),
+    ));
     render::page(answer.status, "Audit log", &op.csrf, &body)
 }
 
@@ -318,9 +468,21 @@ pub async fn cache(State(state): State<AppState>, request_id: Rid, headers: Head
         Ok(op) => op,
         Err(r) => return r,
     };
-    let answer = api::call(&state, &op.token, Method::GET, "/cache", None, op.request_id.as_ref()).await;
+    let answer = api::call(
+        &state,
+        &op.token,
+        Method::GET,
+        "/cache",
+        None,
+        op.request_id.as_ref(),
+    )
+    .await;
     let mut body = "<h1>User-context cache</h1><p class=\"muted\">Of the replica that served this page. Flush a tenant's entries from its page.</p>".to_owned();
-    body.push_str(&if answer.ok() { dl(&answer.body) } else { render::problem(&answer) });
+    body.push_str(&if answer.ok() {
+        dl(&answer.body)
+    } else {
+        render::problem(&answer)
+    });
     render::page(answer.status, "Cache", &op.csrf, &body)
 }
 
@@ -335,13 +497,30 @@ pub async fn sweeper(
         Ok(op) => op,
         Err(r) => return r,
     };
-    let answer = api::call(&state, &op.token, Method::GET, "/sweeper", None, op.request_id.as_ref()).await;
-    let notice = query.get("done").map(String::as_str).map(notice).unwrap_or_default();
+    let answer = api::call(
+        &state,
+        &op.token,
+        Method::GET,
+        "/sweeper",
+        None,
+        op.request_id.as_ref(),
+    )
+    .await;
+    let notice = query
+        .get("done")
+        .map(String::as_str)
+        .map(notice)
+        .unwrap_or_default();
     let mut body = format!("<h1>Sweeper</h1>{notice}");
     if answer.ok() {
         body.push_str("<h2>Last run</h2>");
         body.push_str(&dl(answer.body.get("last_run").unwrap_or(&Value::Null)));
-        body.push_str(&render::button("/admin/console/sweeper/run", &op.csrf, "Run the sweeper now", false));
+        body.push_str(&render::button(
+            "/admin/console/sweeper/run",
+            &op.csrf,
+            "Run the sweeper now",
+            false,
+        ));
     } else {
         body.push_str(&render::problem(&answer));
     }

@@ -30,7 +30,11 @@ async fn a_user_revokes_a_clients_grant_and_its_next_mcp_request_gets_401(pool: 
     let s = setup(&pool, &admin_tokens()).await;
     let token = s.token("demo", "mcp").await;
     let session = s.initialize("demo", &token).await;
-    let ok = s.post("demo", &token, Some(&session), ping()).send().await.unwrap();
+    let ok = s
+        .post("demo", &token, Some(&session), ping())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), 200);
     let grant = only_grant(&pool).await;
     // 2. The user signs in to the account page and sees that client, where it sends codes,
@@ -40,7 +44,10 @@ async fn a_user_revokes_a_clients_grant_and_its_next_mcp_request_gets_401(pool: 
     assert!(html.contains("Test MCP Client"), "{html}");
     assert!(html.contains("127.0.0.1:7777"), "{html}");
     assert!(html.contains("dynamic client registration"), "{html}");
-    assert!(html.contains("<code>demo</code>") && html.contains("<code>mcp</code>"), "{html}");
+    assert!(
+        html.contains("<code>demo</code>") && html.contains("<code>mcp</code>"),
+        "{html}"
+    );
     assert!(html.contains("ACME"), "{html}");
     // 3. Revoke, through the confirmation page.
     let confirm = format!("/t/acme/account/grants/{grant}/revoke");
@@ -54,7 +61,11 @@ async fn a_user_revokes_a_clients_grant_and_its_next_mcp_request_gets_401(pool: 
     assert_eq!(done.status(), StatusCode::SEE_OTHER);
     assert!(location(&done).ends_with("/t/acme/account?done=revoked"));
     // 4. The client's very next request is refused, and the page no longer lists it.
-    let refused = s.post("demo", &token, Some(&session), ping()).send().await.unwrap();
+    let refused = s
+        .post("demo", &token, Some(&session), ping())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(refused.status(), 401);
     let (_, html) = page(&s.app, &b, "/t/acme/account").await;
     assert!(!html.contains("Test MCP Client"), "{html}");
@@ -75,11 +86,26 @@ async fn a_user_cannot_see_or_revoke_another_subjects_or_another_tenants_grant(p
     // Another subject in the same tenant, and the same subject in another tenant.
     let theirs = insert_grant(&pool, "acme", "someone-else").await;
     let admin = |path: &str, body: Value| {
-        s.app.http.post(s.app.url(path)).bearer_auth(ROOT).json(&body).send()
+        s.app
+            .http
+            .post(s.app.url(path))
+            .bearer_auth(ROOT)
+            .json(&body)
+            .send()
     };
-    assert_eq!(admin("/admin/v1/tenants", json!({"slug": "other"})).await.unwrap().status(), 201);
-    let provider = json!({"name": "kc", "kind": "keycloak", "issuer": s.idp.issuer(), "client_id": s.idp.client_id()});
-    assert_eq!(admin("/admin/v1/tenants/other/providers", provider).await.unwrap().status(), 201);
+    assert_eq!(
+        admin("/admin/v1/tenants", json!({"slug": "other"}))
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+    let provider = json!({"name": "kc", "kind": "keycloak", "issuer": s.idp.issuer(),
+        "client_id": s.idp.client_id(), "client_secret": s.idp.client_secret()});
+    let r = admin("/admin/v1/tenants/other/providers", provider)
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201, "{}", r.text().await.unwrap());
     public_client(&pool, "other", REDIRECT_URI).await;
     let other_tenant = insert_grant(&pool, "other", "user-1").await;
     let mine = insert_grant(&pool, "acme", "user-1").await;
@@ -94,12 +120,22 @@ async fn a_user_cannot_see_or_revoke_another_subjects_or_another_tenants_grant(p
     for id in [theirs, other_tenant] {
         let path = format!("/t/acme/account/grants/{id}/revoke");
         assert_eq!(page(&s.app, &b, &path).await.0, StatusCode::NOT_FOUND);
-        let r = b.post(s.app.url(&path)).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+        let r = b
+            .post(s.app.url(&path))
+            .form(&[("csrf", csrf.as_str())])
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), StatusCode::NOT_FOUND);
     }
     // "Revoke all" takes only this user's grants in this tenant.
     let all = "/t/acme/account/grants/revoke-all";
-    let r = b.post(s.app.url(all)).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    let r = b
+        .post(s.app.url(all))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(grant_status(&pool, mine).await, "revoked");
     assert_eq!(grant_status(&pool, theirs).await, "active");
@@ -125,11 +161,21 @@ async fn an_account_action_without_the_sessions_csrf_token_is_refused(pool: PgPo
     let other = browser();
     account_sign_in(&s.app, &other, "acme").await;
     let foreign = csrf_of(&s.app, &other, &path).await;
-    let r = b.post(s.app.url(&path)).form(&[("csrf", foreign.as_str())]).send().await.unwrap();
+    let r = b
+        .post(s.app.url(&path))
+        .form(&[("csrf", foreign.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     // Without a session nothing happens either.
     let anonymous = browser();
-    let r = anonymous.post(s.app.url(&path)).form(&[("csrf", foreign.as_str())]).send().await.unwrap();
+    let r = anonymous
+        .post(s.app.url(&path))
+        .form(&[("csrf", foreign.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(grant_status(&pool, grant).await, "active");
 }
@@ -144,10 +190,18 @@ async fn forgetting_a_remembered_consent_asks_again_and_is_audited_as_the_user(p
         .unwrap();
     let b = browser();
     let html = account_sign_in(&s.app, &b, "acme").await;
-    assert!(html.contains(&format!("/consents/{consent}/forget")), "{html}");
+    assert!(
+        html.contains(&format!("/consents/{consent}/forget")),
+        "{html}"
+    );
     let path = format!("/t/acme/account/consents/{consent}/forget");
     let csrf = csrf_of(&s.app, &b, &path).await;
-    let r = b.post(s.app.url(&path)).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    let r = b
+        .post(s.app.url(&path))
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     let (revoked, actor): (Option<chrono::DateTime<chrono::Utc>>, String) = sqlx::query_as(
         "SELECT k.revoked_at, a.actor FROM consents k JOIN audit_log a ON a.target_id = k.id::text

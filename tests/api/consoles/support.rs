@@ -26,7 +26,11 @@ pub async fn account_sign_in(app: &TestApp, browser: &reqwest::Client, tenant: &
         .unwrap();
     assert_eq!(start.status(), StatusCode::SEE_OTHER);
     let idp = browser.get(location(&start)).send().await.unwrap();
-    assert!(idp.status().is_redirection(), "IdP answered {}", idp.status());
+    assert!(
+        idp.status().is_redirection(),
+        "IdP answered {}",
+        idp.status()
+    );
     let back = browser.get(location(&idp)).send().await.unwrap();
     assert_eq!(
         back.status(),

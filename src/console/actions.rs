@@ -14,7 +14,7 @@ use axum::{
 use serde_json::Value;
 
 use super::{
-    Operator,
+    Operator, Refused,
     api::{self, enc},
     operator,
     sections::{Section, TENANT_FORM},
@@ -31,28 +31,19 @@ fn rid(r: Rid) -> Option<RequestId> {
     r.map(|Extension(r)| r)
 }
 
-fn forged() -> Response {
-    crate::error::ErrorPage::new(
-        StatusCode::FORBIDDEN,
-        "Request not accepted",
-        "This form was not submitted from a page of this console session. Reload the page and try again.",
-    )
-    .into_response()
-}
-
 /// The operator, with the form's CSRF token checked against their session.
 fn checked(
     state: &AppState,
     headers: &HeaderMap,
     request_id: Rid,
     form: &HashMap<String, String>,
-) -> Result<Operator, Response> {
+) -> Result<Operator, Refused> {
     let op = operator(state, headers, rid(request_id))?;
     let submitted = form.get("csrf").map(String::as_str).unwrap_or("");
     if crate::crypto::hash::constant_time_eq(submitted.as_bytes(), op.csrf.as_bytes()) {
         Ok(op)
     } else {
-        Err(forged())
+        Err(Refused::Forged)
     }
 }
 
@@ -77,7 +68,7 @@ pub async fn login(
     };
     let submitted = form.get("csrf").map(String::as_str).unwrap_or("");
     if !anonymous.csrf_ok(&state, submitted) {
-        return forged();
+        return Refused::Forged.into_response();
     }
     let token = form
         .get("token")
@@ -119,7 +110,7 @@ pub async fn logout(
     Form(form): Fields,
 ) -> Response {
     if let Err(r) = checked(&state, &headers, request_id, &form) {
-        return r;
+        return r.into_response();
     }
     let mut response = see_other("/admin/console");
     response
@@ -137,7 +128,7 @@ pub async fn create_tenant(
 ) -> Response {
     let op = match checked(&state, &headers, request_id, &form) {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let body = super::render::json_body(TENANT_FORM, &form);
     let answer = api::call(
@@ -179,7 +170,7 @@ pub async fn create(
 ) -> Response {
     let op = match checked(&state, &headers, request_id, &form) {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let Some((section, fields)) =
         Section::parse(&section).and_then(|s| Some((s, s.create_form()?)))
@@ -227,7 +218,7 @@ pub async fn section_action(
 ) -> Response {
     let op = match checked(&state, &headers, request_id, &form) {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let (api_path, page, needs_confirmation) = match (section.as_str(), verb.as_str()) {
         ("keys", "rotate") => ("keys/rotate", "keys", true),
@@ -265,7 +256,7 @@ pub async fn row_action(
 ) -> Response {
     let op = match checked(&state, &headers, request_id, &form) {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let Some(section) = Section::parse(&section) else {
         return not_found();
@@ -325,7 +316,7 @@ pub async fn run_sweeper(
 ) -> Response {
     let op = match checked(&state, &headers, request_id, &form) {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let answer = api::call(
         &state,

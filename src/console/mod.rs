@@ -65,7 +65,7 @@ pub fn operator(
     state: &AppState,
     headers: &HeaderMap,
     request_id: Option<RequestId>,
-) -> Result<Operator, Response> {
+) -> Result<Operator, Refused> {
     let signed_in = ConsoleSession::current(state, headers)
         .and_then(|s| s.token.clone().map(|token| (s.csrf_token(state), token)));
     match signed_in {
@@ -74,7 +74,30 @@ pub fn operator(
             csrf,
             request_id,
         }),
-        None => Err(see_other("/admin/console")),
+        None => Err(Refused::SignedOut),
+    }
+}
+
+/// Why a console request goes no further.
+#[derive(Debug)]
+pub enum Refused {
+    /// No live signed-in session: to the sign-in page.
+    SignedOut,
+    /// The form's CSRF token is not this session's.
+    Forged,
+}
+
+impl axum::response::IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Self::SignedOut => see_other("/admin/console"),
+            Self::Forged => crate::error::ErrorPage::new(
+                StatusCode::FORBIDDEN,
+                "Request not accepted",
+                "This form was not submitted from a page of this console session. Reload the page and try again.",
+            )
+            .into_response(),
+        }
     }
 }
 

@@ -15,7 +15,7 @@ use axum::{
     Extension,
     extract::State,
     http::{HeaderMap, Method, StatusCode},
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use metrics_exporter_prometheus::PrometheusHandle;
 
@@ -141,7 +141,7 @@ pub async fn page(
 ) -> Response {
     let op = match operator(&state, &headers, request_id.map(|Extension(r)| r)) {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     // The tenants this token may see, as the API says: the rest of the page keeps to them.
     let tenants = api::call(

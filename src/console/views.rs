@@ -6,7 +6,7 @@ use axum::{
     Extension,
     extract::{Path, Query, State},
     http::{HeaderMap, Method, StatusCode, header},
-    response::Response,
+    response::{IntoResponse, Response},
 };
 use serde_json::Value;
 
@@ -146,7 +146,7 @@ pub async fn tenant(
 ) -> Response {
     let op = match operator(&state, &headers, rid(request_id)) {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let answer = api::call(
         &state,
@@ -205,7 +205,7 @@ pub async fn section(
 ) -> Response {
     let op = match operator(&state, &headers, rid(request_id)) {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let Some(section) = Section::parse(&section) else {
         return render::page(
@@ -406,7 +406,7 @@ pub async fn audit(
 ) -> Response {
     let op = match operator(&state, &headers, rid(request_id)) {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     const FILTERS: [&str; 5] = ["tenant", "actor", "action", "target_type", "target_id"];
     let filters: Vec<(&str, &str)> = FILTERS
@@ -466,7 +466,7 @@ pub async fn audit(
 pub async fn cache(State(state): State<AppState>, request_id: Rid, headers: HeaderMap) -> Response {
     let op = match operator(&state, &headers, rid(request_id)) {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let answer = api::call(
         &state,
@@ -495,7 +495,7 @@ pub async fn sweeper(
 ) -> Response {
     let op = match operator(&state, &headers, rid(request_id)) {
         Ok(op) => op,
-        Err(r) => return r,
+        Err(r) => return r.into_response(),
     };
     let answer = api::call(
         &state,

@@ -333,10 +333,7 @@ pub async fn section_page(
     if let Some(fields) = section.create_form() {
         let errors = failed.map(Answer::field_errors).unwrap_or_default();
         body.push_str(&render::form(
-            &format!(
-                "New {}",
-                section.title().to_lowercase().trim_end_matches('s')
-            ),
+            &format!("New {}", section.title().trim_end_matches('s')),
             &base,
             &op.csrf,
             fields,

@@ -22,13 +22,13 @@ SRC = os.environ.get(
 # Bottom first. A module may import from its own layer or any layer below.
 LAYERS = [
     ["domain", "public_ip"],
-    ["crypto", "pages"],
+    ["crypto", "pages", "browser_session"],
     ["config", "telemetry"],
     ["store", "net_guard", "embedded_postgres"],
     ["error", "tokens", "tenancy", "urls", "sweeper"],
     ["upstream", "coherence"],
     # The surfaces: peers over the services below.
-    ["oauth", "gateway", "admin", "health", "dev_idp", "remote"],
+    ["oauth", "gateway", "admin", "health", "dev_idp", "remote", "account", "console"],
     ["state"],
     ["bootstrap", "missing_keys", "serve"],
     ["startup"],

@@ -22,8 +22,12 @@ pub mod sweeper;
 /// What handlers share: configuration, pool, keyring, metrics.
 pub mod state;
 // Surfaces: peers, each over the shared services below.
+/// The end users' account page (`/t/{tenant}/account`): their grants and consents, revocation.
+pub mod account;
 /// The admin REST API (`/admin/v1`), its OpenAPI document and docs page.
 pub mod admin;
+/// The operators' web console (`/admin/console`) over the admin API.
+pub mod console;
 /// The built-in `dev` upstream IdP (dev_mode only).
 pub mod dev_idp;
 /// The authenticated reverse proxy to MCP servers (identity headers, streaming, replay).
@@ -35,11 +39,13 @@ pub mod oauth;
 /// Remote MCP servers with their own OAuth: the bridge as their client, one token set per user.
 pub mod remote;
 // Shared services.
+/// Sealed, short-lived browser sessions and CSRF tokens of the two consoles.
+pub mod browser_session;
 /// Cache coherence across replicas (LISTEN/NOTIFY).
 pub mod coherence;
 /// Trusted proxy ranges and the SSRF guard for admin-configured upstream URLs.
 pub mod net_guard;
-/// Server-rendered HTML pages (consent, errors).
+/// Server-rendered HTML pages (consent, errors), the consoles' frame and stylesheet.
 pub mod pages;
 /// Whether an IP address is public (the SSRF guards' one judgement).
 pub mod public_ip;

@@ -51,7 +51,10 @@ pub fn router(state: AppState) -> Router {
         .merge(crate::oauth::routes(max_body))
         .merge(crate::gateway::routes::routes(&state))
         .merge(crate::remote::routes::routes())
-        .merge(crate::admin::routes(&state));
+        .merge(crate::admin::routes(&state))
+        .merge(crate::account::routes())
+        .merge(crate::console::routes(&state))
+        .route(crate::pages::STYLESHEET_PATH, get(crate::pages::stylesheet));
     // The built-in IdP is a peer of the surfaces, not part of the authorization server, and
     // exists only for local trials: outside dev_mode its routes are not there at all (a `dev`
     // provider is refused outside dev_mode by configuration and admin validation alike).

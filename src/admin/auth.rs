@@ -88,6 +88,17 @@ impl<S: Send + Sync> FromRequestParts<S> for Admin {
 }
 
 impl Admin {
+    /// An end user acting on their own grants and consents from the account page: bound to
+    /// their tenant, named `user:{subject}` in the audit log. Only the account page builds
+    /// one, after checking that what it acts on is the user's own.
+    pub fn end_user(tenant: TenantSlug, subject: &str, request_id: Option<String>) -> Self {
+        Self {
+            name: format!("user:{subject}"),
+            tenant: Some(tenant),
+            request_id,
+        }
+    }
+
     /// Operations across tenants (creating tenants, the sweeper, the global cache) need a
     /// global token.
     pub fn require_global(&self) -> Result<(), AdminError> {

@@ -90,12 +90,23 @@ pub async fn revoke(
 ) -> Result<Json<ConsentView>, AdminError> {
     let tenant = admin.tenant(&state, &slug).await?;
     let id = uuid(&id, "consent")?;
-    let mut w = admin.begin(&state, Some(tenant.id)).await?;
+    Ok(Json(revoke_consent(&state, &admin, &tenant, id).await?))
+}
+
+/// Revokes one consent of `tenant`, audited with `admin` as the actor: the admin API and the
+/// account page (acting as the user) both come here.
+pub async fn revoke_consent(
+    state: &AppState,
+    admin: &Admin,
+    tenant: &crate::domain::tenant::Tenant,
+    id: Uuid,
+) -> Result<ConsentView, AdminError> {
+    let mut w = admin.begin(state, Some(tenant.id)).await?;
     let consent: ConsentView = consents::revoke(&mut w, tenant.id, id, Utc::now())
         .await?
         .ok_or_else(|| AdminError::not_found(format!("no consent {id} in this tenant")))?
         .into();
     w.finish(Entry::new(Action::ConsentRevoke, id).after(&consent), [])
         .await?;
-    Ok(Json(consent))
+    Ok(consent)
 }

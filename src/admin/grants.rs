@@ -231,7 +231,9 @@ pub async fn revoke_user(
 }
 
 /// Revokes `ids` in one transaction with one audit entry each; returns those that were live.
-async fn revoke_all(
+/// The one revocation of grants: the admin API and the account page (acting as the user) both
+/// come here.
+pub async fn revoke_all(
     state: &AppState,
     admin: &Admin,
     tenant: &Tenant,

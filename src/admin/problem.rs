@@ -148,6 +148,11 @@ impl AdminError {
         problem
     }
 
+    /// What went wrong, for a human (the problem's `detail`).
+    pub fn detail(&self) -> &str {
+        &self.detail
+    }
+
     pub fn status(&self) -> StatusCode {
         self.status
     }

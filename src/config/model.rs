@@ -295,6 +295,9 @@ pub struct GatewayConfig {
     pub replay_buffer_bytes: usize,
     /// Browser origins allowed to call MCP servers through the gateway (`*` for any).
     pub cors_allowed_origins: Vec<String>,
+    /// How often at most a grant's "last used" time (shown on the account page) is written:
+    /// once per grant per interval, not once per request.
+    pub last_used_interval: HumanDuration,
 }
 
 impl Default for GatewayConfig {
@@ -305,6 +308,7 @@ impl Default for GatewayConfig {
             max_body_bytes: 4 * 1024 * 1024,
             replay_buffer_bytes: 256 * 1024,
             cors_allowed_origins: Vec::new(),
+            last_used_interval: HumanDuration::secs(60),
         }
     }
 }

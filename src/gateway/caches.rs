@@ -59,6 +59,8 @@ pub struct Gateway {
     pub token_states: TokenStates,
     pub users: UserContexts,
     pub identities: Cache<Uuid, Arc<CachedIdentity>>,
+    /// Grants whose last use this replica recorded within `gateway.last_used_interval`.
+    pub last_used: super::last_used::LastUsed,
     /// Started when shutdown starts: relayed SSE streams then end at an event boundary.
     pub draining: Draining,
 }
@@ -75,6 +77,10 @@ impl Gateway {
                 )
                 .ending_streams_on(draining.clone()),
             draining,
+            last_used: super::last_used::LastUsed::new(
+                config.gateway.last_used_interval.get(),
+                config.auth.cache_capacity,
+            ),
             targets: Cache::builder()
                 .time_to_live(Duration::from_secs(5))
                 .max_capacity(10_000)

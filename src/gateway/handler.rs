@@ -53,6 +53,11 @@ pub async fn proxy(
         }
         Err(problem) => return token_problem(&state, &auth, problem, &resource).await,
     };
+    state
+        .gateway
+        .last_used
+        .note(&state.pool, auth.grant_id)
+        .await;
     let rest = params
         .iter()
         .find_map(|(name, value)| (name == "rest").then_some(value))

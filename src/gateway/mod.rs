@@ -15,6 +15,7 @@ mod handler;
 mod headers;
 mod identity;
 mod interned;
+pub mod last_used;
 pub mod proxy;
 pub mod routes;
 pub mod stream_end;

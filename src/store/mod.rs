@@ -9,6 +9,7 @@ pub mod clients;
 pub mod codes;
 pub mod consents;
 pub mod grant_records;
+pub mod grant_usage;
 pub mod grants;
 pub mod health;
 pub mod mcp_servers;

@@ -18,6 +18,7 @@ mod compose;
 mod config_file;
 mod config_reference;
 mod consent;
+mod consoles;
 mod deploy_metrics;
 mod embedded_postgres;
 mod fake_idp;

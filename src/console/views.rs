@@ -1,0 +1,540 @@
+//! The console's pages (GET): sign-in, tenants, a tenant's sections, audit log, cache, sweeper.
+
+use std::collections::HashMap;
+
+use axum::{
+    Extension,
+    extract::{Path, Query, State},
+    http::{HeaderMap, Method, StatusCode, header},
+    response::{IntoResponse, Response},
+};
+use serde_json::Value;
+
+use super::{
+    Operator,
+    api::{self, Answer, enc},
+    operator,
+    render::{self, col},
+    sections::{Section, TENANT_FORM},
+    session::ConsoleSession,
+};
+use crate::{pages::escape, state::AppState, telemetry::request_id::RequestId};
+
+type Rid = Option<Extension<RequestId>>;
+
+fn rid(r: Rid) -> Option<RequestId> {
+    r.map(|Extension(r)| r)
+}
+
+/// `GET /admin/console`: the sign-in form, or the tenants.
+pub async fn home(State(state): State<AppState>, request_id: Rid, headers: HeaderMap) -> Response {
+    match operator(&state, &headers, rid(request_id)) {
+        Ok(op) => tenants_page(&state, &op, StatusCode::OK, "", &HashMap::new(), &[]).await,
+        Err(_) => login_page(&state, &headers, StatusCode::OK, ""),
+    }
+}
+
+/// The sign-in form. The anonymous session it sets gives the form its CSRF token.
+pub fn login_page(
+    state: &AppState,
+    headers: &HeaderMap,
+    status: StatusCode,
+    error: &str,
+) -> Response {
+    let session =
+        ConsoleSession::current(state, headers).unwrap_or_else(|| ConsoleSession::fresh(None));
+    let error = if error.is_empty() {
+        String::new()
+    } else {
+        format!(
+            "<div class=\"error\" role=\"alert\"><p>{}</p></div>",
+            escape(error)
+        )
+    };
+    let body = format!(
+        "<h1>Sign in to the console</h1>{error}\
+<form method=\"post\" action=\"/admin/console/login\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<label for=\"token\">Admin token</label><input type=\"password\" id=\"token\" name=\"token\" autocomplete=\"off\" required autofocus>\
+<p class=\"muted\">One of the tokens in <code>admin.tokens</code>. The session lasts 30 minutes; a tenant-bound token sees only its tenant.</p>\
+<p><button class=\"primary\" type=\"submit\">Sign in</button></p></form>",
+        csrf = session.csrf_token(state),
+    );
+    let mut response = render::bare(
+        status,
+        "Sign in",
+        "<strong>mcp-auth-bridge console</strong>",
+        &body,
+    );
+    response
+        .headers_mut()
+        .append(header::SET_COOKIE, session.set_cookie(state));
+    response
+}
+
+/// The tenants and the create form (`values`/`errors` refill it after a refused create).
+pub async fn tenants_page(
+    state: &AppState,
+    op: &Operator,
+    status: StatusCode,
+    notice: &str,
+    values: &HashMap<String, String>,
+    errors: &[(String, String)],
+) -> Response {
+    let answer = api::call(
+        state,
+        &op.token,
+        Method::GET,
+        "/tenants",
+        None,
+        op.request_id.as_ref(),
+    )
+    .await;
+    let mut body = format!("<h1>Tenants</h1>{notice}");
+    if !answer.ok() {
+        body.push_str(&render::problem(&answer));
+    }
+    let columns = [
+        col("slug", "Slug"),
+        col("display_name", "Display name"),
+        col("status", "Status"),
+        col("source", "Source"),
+        col("issuer", "Issuer"),
+    ];
+    body.push_str(&render::table(&answer.items(), &columns, |t| {
+        let slug = render::text(t, "slug");
+        format!(
+            "<a href=\"/admin/console/t/{}\">Open</a>",
+            escape(&enc(slug))
+        )
+    }));
+    body.push_str(&render::form(
+        "New tenant",
+        "/admin/console/tenants",
+        &op.csrf,
+        TENANT_FORM,
+        values,
+        errors,
+        "Create tenant",
+    ));
+    render::page(status, "Tenants", &op.csrf, &body)
+}
+
+fn tenant_nav(slug: &str) -> String {
+    let links: String = Section::ALL
+        .iter()
+        .map(|s| {
+            format!(
+                "<a href=\"/admin/console/t/{}/{}\">{}</a> ",
+                escape(&enc(slug)),
+                s.path(),
+                s.title()
+            )
+        })
+        .collect();
+    format!(
+        "<nav aria-label=\"Tenant sections\"><p><a href=\"/admin/console/t/{}\">Overview</a> {links}</p></nav>",
+        escape(&enc(slug))
+    )
+}
+
+/// `GET /admin/console/t/{slug}`: the tenant and its section links.
+pub async fn tenant(
+    State(state): State<AppState>,
+    Path(slug): Path<String>,
+    request_id: Rid,
+    headers: HeaderMap,
+) -> Response {
+    let op = match operator(&state, &headers, rid(request_id)) {
+        Ok(op) => op,
+        Err(r) => return r.into_response(),
+    };
+    let answer = api::call(
+        &state,
+        &op.token,
+        Method::GET,
+        &format!("/tenants/{}", enc(&slug)),
+        None,
+        op.request_id.as_ref(),
+    )
+    .await;
+    let mut body = format!("<h1>Tenant {}</h1>{}", escape(&slug), tenant_nav(&slug));
+    if answer.ok() {
+        let rows: String = [
+            "display_name",
+            "status",
+            "source",
+            "issuer",
+            "scopes",
+            "access_token_ttl_seconds",
+            "created_at",
+            "updated_at",
+        ]
+        .iter()
+        .map(|k| {
+            format!(
+                "<dt>{}</dt><dd>{}</dd>",
+                escape(k),
+                render::cell(answer.body.get(*k))
+            )
+        })
+        .collect();
+        body.push_str(&format!("<div class=\"card\"><dl>{rows}</dl></div>"));
+        body.push_str(&format!(
+            "<p>Account page for this tenant's users: <a href=\"{url}\">{url}</a></p>",
+            url = escape(&format!("{}/account", state.issuer(&slug)))
+        ));
+        body.push_str(&render::button(
+            &format!("/admin/console/t/{}/cache/flush", enc(&slug)),
+            &op.csrf,
+            "Flush this tenant's cached user contexts",
+            false,
+        ));
+    } else {
+        body.push_str(&render::problem(&answer));
+    }
+    render::page(answer.status, &format!("Tenant {slug}"), &op.csrf, &body)
+}
+
+/// `GET /admin/console/t/{slug}/{section}`.
+pub async fn section(
+    State(state): State<AppState>,
+    Path((slug, section)): Path<(String, String)>,
+    Query(query): Query<HashMap<String, String>>,
+    request_id: Rid,
+    headers: HeaderMap,
+) -> Response {
+    let op = match operator(&state, &headers, rid(request_id)) {
+        Ok(op) => op,
+        Err(r) => return r.into_response(),
+    };
+    let Some(section) = Section::parse(&section) else {
+        return render::page(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            &op.csrf,
+            "<h1>Not found</h1>",
+        );
+    };
+    let notice = query
+        .get("done")
+        .map(String::as_str)
+        .map(notice)
+        .unwrap_or_default();
+    section_page(
+        &state,
+        &op,
+        &slug,
+        section,
+        &query,
+        StatusCode::OK,
+        &notice,
+        None,
+        &HashMap::new(),
+    )
+    .await
+}
+
+pub fn notice(done: &str) -> String {
+    format!(
+        "<p class=\"notice\" role=\"status\">Done: {}.</p>",
+        escape(done)
+    )
+}
+
+/// A tenant section: filters, the list, paging, row actions and the create form. `failed` is
+/// a refused create or action, shown at the top with the form refilled from `values`.
+#[allow(
+    clippy::too_many_arguments,
+    reason = "a page is many small inputs; a struct would only rename them"
+)]
+pub async fn section_page(
+    state: &AppState,
+    op: &Operator,
+    slug: &str,
+    section: Section,
+    query: &HashMap<String, String>,
+    status: StatusCode,
+    notice: &str,
+    failed: Option<&Answer>,
+    values: &HashMap<String, String>,
+) -> Response {
+    let base = format!("/admin/console/t/{}/{}", enc(slug), section.path());
+    let mut api_query: Vec<(&str, &str)> = section
+        .filters()
+        .iter()
+        .filter_map(|k| query.get(*k).map(|v| (*k, v.as_str())))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    let filters = api_query.clone();
+    if let Some(cursor) = query.get("cursor").filter(|_| section.paged()) {
+        api_query.push(("cursor", cursor));
+    }
+    let qs: Vec<String> = api_query
+        .iter()
+        .map(|(k, v)| format!("{k}={}", enc(v)))
+        .collect();
+    let path = format!(
+        "/tenants/{}/{}{}{}",
+        enc(slug),
+        section.path(),
+        if qs.is_empty() { "" } else { "?" },
+        qs.join("&")
+    );
+    let answer = api::call(
+        state,
+        &op.token,
+        Method::GET,
+        &path,
+        None,
+        op.request_id.as_ref(),
+    )
+    .await;
+    let mut body = format!(
+        "<h1>{} <span class=\"muted\">of {}</span></h1>{}{notice}",
+        section.title(),
+        escape(slug),
+        tenant_nav(slug)
+    );
+    if let Some(f) = failed {
+        body.push_str(&render::problem(f));
+    }
+    if !answer.ok() {
+        body.push_str(&render::problem(&answer));
+        return render::page(answer.status, section.title(), &op.csrf, &body);
+    }
+    if !section.filters().is_empty() {
+        body.push_str(&filter_form(&base, section, query));
+    }
+    let mut items = answer.items();
+    if section == Section::Servers {
+        for item in &mut items {
+            let prm = state
+                .urls
+                .protected_resource_metadata(slug, render::text(item, "name"));
+            if let Value::Object(map) = item {
+                map.insert("prm_url".into(), Value::String(prm));
+            }
+        }
+    }
+    body.push_str(&render::table(&items, section.columns(), |item| {
+        row_buttons(op, &base, section, item)
+    }));
+    if section.paged() {
+        body.push_str(&render::next_link(&base, &filters, answer.next_cursor()));
+    }
+    if section == Section::Keys {
+        body.push_str(&render::button(
+            &format!("{base}/rotate"),
+            &op.csrf,
+            "Rotate the signing key",
+            true,
+        ));
+    }
+    if let Some(fields) = section.create_form() {
+        let errors = failed.map(Answer::field_errors).unwrap_or_default();
+        body.push_str(&render::form(
+            &format!("New {}", section.title().trim_end_matches('s')),
+            &base,
+            &op.csrf,
+            fields,
+            values,
+            &errors,
+            "Create",
+        ));
+    }
+    render::page(status, section.title(), &op.csrf, &body)
+}
+
+fn row_buttons(op: &Operator, base: &str, section: Section, item: &Value) -> String {
+    let id = item
+        .get(section.id_key())
+        .map(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .unwrap_or_else(|| v.to_string())
+        })
+        .unwrap_or_default();
+    let live = render::text(item, "status") != "revoked"
+        && item.get("revoked_at").is_none_or(Value::is_null);
+    section
+        .row_actions()
+        .iter()
+        .filter(|a| live || !a.only_live)
+        .map(|a| {
+            render::button(
+                &format!("{base}/{}/{}", enc(&id), a.verb),
+                &op.csrf,
+                a.label,
+                true,
+            )
+        })
+        .collect()
+}
+
+fn filter_form(base: &str, section: Section, query: &HashMap<String, String>) -> String {
+    let inputs: String = section
+        .filters()
+        .iter()
+        .map(|k| {
+            let value = query.get(*k).map(String::as_str).unwrap_or("");
+            if *k == "status" {
+                let opts: String = ["", "active", "needs_reauth", "revoked"]
+                    .iter()
+                    .map(|o| format!("<option value=\"{o}\"{}>{}</option>", if *o == value { " selected" } else { "" }, if o.is_empty() { "any" } else { o }))
+                    .collect();
+                format!("<label for=\"q-{k}\">{k}</label><select id=\"q-{k}\" name=\"{k}\">{opts}</select>")
+            } else {
+                format!("<label for=\"q-{k}\">{k}</label><input type=\"text\" id=\"q-{k}\" name=\"{k}\" value=\"{}\">", escape(value))
+            }
+        })
+        .collect();
+    format!(
+        "<form method=\"get\" action=\"{}\" role=\"search\"><fieldset><legend>Search</legend>{inputs}<p><button type=\"submit\">Search</button></p></fieldset></form>",
+        escape(base)
+    )
+}
+
+/// `GET /admin/console/audit`: the audit log with the API's filters and cursor.
+pub async fn audit(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    request_id: Rid,
+    headers: HeaderMap,
+) -> Response {
+    let op = match operator(&state, &headers, rid(request_id)) {
+        Ok(op) => op,
+        Err(r) => return r.into_response(),
+    };
+    const FILTERS: [&str; 5] = ["tenant", "actor", "action", "target_type", "target_id"];
+    let filters: Vec<(&str, &str)> = FILTERS
+        .iter()
+        .filter_map(|k| query.get(*k).map(|v| (*k, v.as_str())))
+        .filter(|(_, v)| !v.is_empty())
+        .collect();
+    let mut qs: Vec<String> = filters
+        .iter()
+        .map(|(k, v)| format!("{k}={}", enc(v)))
+        .collect();
+    if let Some(c) = query.get("cursor") {
+        qs.push(format!("cursor={}", enc(c)));
+    }
+    let answer = api::call(
+        &state,
+        &op.token,
+        Method::GET,
+        &format!("/audit?{}", qs.join("&")),
+        None,
+        op.request_id.as_ref(),
+    )
+    .await;
+    let inputs: String = FILTERS
+        .iter()
+        .map(|k| {
+            let value = query.get(*k).map(String::as_str).unwrap_or("");
+            format!("<label for=\"q-{k}\">{k}</label><input type=\"text\" id=\"q-{k}\" name=\"{k}\" value=\"{}\">", escape(value))
+        })
+        .collect();
+    let mut body = format!(
+        "<h1>Audit log</h1><form method=\"get\" action=\"/admin/console/audit\" role=\"search\"><fieldset><legend>Filter</legend>{inputs}<p><button type=\"submit\">Filter</button></p></fieldset></form>"
+    );
+    if !answer.ok() {
+        body.push_str(&render::problem(&answer));
+    }
+    let columns = [
+        col("at", "When"),
+        col("actor", "Actor"),
+        col("action", "Action"),
+        col("target_type", "Target"),
+        col("target_id", "Target id"),
+        col("before", "Before"),
+        col("after", "After"),
+        col("request_id", "Request"),
+    ];
+    body.push_str(&render::table(&answer.items(), &columns, |_| String::new()));
+    body.push_str(&render::next_link(
+        "/admin/console/audit",
+        &filters,
+        answer.next_cursor(),
+    ));
+    render::page(answer.status, "Audit log", &op.csrf, &body)
+}
+
+/// `GET /admin/console/cache`: the user-context cache of this replica.
+pub async fn cache(State(state): State<AppState>, request_id: Rid, headers: HeaderMap) -> Response {
+    let op = match operator(&state, &headers, rid(request_id)) {
+        Ok(op) => op,
+        Err(r) => return r.into_response(),
+    };
+    let answer = api::call(
+        &state,
+        &op.token,
+        Method::GET,
+        "/cache",
+        None,
+        op.request_id.as_ref(),
+    )
+    .await;
+    let mut body = "<h1>User-context cache</h1><p class=\"muted\">Of the replica that served this page. Flush a tenant's entries from its page.</p>".to_owned();
+    body.push_str(&if answer.ok() {
+        dl(&answer.body)
+    } else {
+        render::problem(&answer)
+    });
+    render::page(answer.status, "Cache", &op.csrf, &body)
+}
+
+/// `GET /admin/console/sweeper`: the last sweeper run, and a button to run it now.
+pub async fn sweeper(
+    State(state): State<AppState>,
+    Query(query): Query<HashMap<String, String>>,
+    request_id: Rid,
+    headers: HeaderMap,
+) -> Response {
+    let op = match operator(&state, &headers, rid(request_id)) {
+        Ok(op) => op,
+        Err(r) => return r.into_response(),
+    };
+    let answer = api::call(
+        &state,
+        &op.token,
+        Method::GET,
+        "/sweeper",
+        None,
+        op.request_id.as_ref(),
+    )
+    .await;
+    let notice = query
+        .get("done")
+        .map(String::as_str)
+        .map(notice)
+        .unwrap_or_default();
+    let mut body = format!("<h1>Sweeper</h1>{notice}");
+    if answer.ok() {
+        body.push_str("<h2>Last run</h2>");
+        body.push_str(&dl(answer.body.get("last_run").unwrap_or(&Value::Null)));
+        body.push_str(&render::button(
+            "/admin/console/sweeper/run",
+            &op.csrf,
+            "Run the sweeper now",
+            false,
+        ));
+    } else {
+        body.push_str(&render::problem(&answer));
+    }
+    render::page(answer.status, "Sweeper", &op.csrf, &body)
+}
+
+/// An object as a definition list.
+pub fn dl(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let rows: String = map
+                .iter()
+                .map(|(k, v)| format!("<dt>{}</dt><dd>{}</dd>", escape(k), render::cell(Some(v))))
+                .collect();
+            format!("<div class=\"card\"><dl>{rows}</dl></div>")
+        }
+        Value::Null => "<p class=\"muted\">None yet.</p>".into(),
+        other => format!("<p><code>{}</code></p>", escape(&other.to_string())),
+    }
+}

@@ -4,6 +4,7 @@
 mod duration;
 mod load;
 mod model;
+mod policies;
 mod production;
 pub mod reference;
 mod sealing;

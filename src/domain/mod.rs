@@ -1,6 +1,7 @@
 //! Pure domain types: parsed once at the edge, trusted behind it. No IO, no axum, no sqlx.
 
 pub mod authorization;
+pub mod claims;
 pub mod client;
 pub mod client_name;
 pub mod grant;
@@ -17,6 +18,7 @@ pub mod tenant_slug;
 pub mod user_context;
 
 pub use authorization::{AuthorizationCode, PendingAuthorization};
+pub use claims::{ClaimMapping, ClaimValue, MappedClaims};
 pub use client::{AuthMethod, Client, ClientKind};
 pub use client_name::ClientName;
 pub use grant::{Grant, GrantStatus, UpstreamTokens};

@@ -133,6 +133,9 @@ async fn target(state: &AppState, t: &str, s: &str) -> Result<Option<Arc<Target>
         tracing::error!(server = %server.name, "MCP server URL is invalid");
         return Err(Challenge::Internal);
     };
+    let policy = super::enforce::load(state, &server)
+        .await
+        .map_err(|e| store_failure("gateway policy", &e))?;
     let target = Arc::new(Target {
         resource_url: state.resource_url(ctx.slug(), server.name.as_str()),
         metadata_url: state
@@ -145,6 +148,7 @@ async fn target(state: &AppState, t: &str, s: &str) -> Result<Option<Arc<Target>
         upstream,
         ctx,
         server,
+        policy,
     });
     state.gateway.targets.insert(key, target.clone()).await;
     Ok(Some(target))

@@ -2,6 +2,8 @@
 //! write-only: accepted on create and update, sealed at once (same AAD as the bootstrap, so
 //! either path can read what the other wrote), never returned or audited, only `client_secret_set`.
 
+use std::collections::BTreeMap;
+
 use axum::{Json, extract::State, http::StatusCode};
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -18,7 +20,7 @@ use super::{
 };
 use crate::{
     coherence::CacheEvent,
-    domain::{ProviderKind, ResourceName, tenant::Tenant},
+    domain::{ClaimMapping, ProviderKind, ResourceName, tenant::Tenant},
     net_guard::UpstreamGuard,
     state::AppState,
     store::{
@@ -77,6 +79,8 @@ pub struct ProviderView {
     pub jwks_url: Option<String>,
     pub revocation_url: Option<String>,
     pub default_token_lifetime_seconds: Option<i64>,
+    /// Claims kept from the userinfo answer, `name: "path"` (README, "Per-tool policies").
+    pub claims: BTreeMap<String, String>,
     /// Where the IdP must redirect back to (register it there).
     pub callback_url: String,
     pub source: Owner,
@@ -100,6 +104,7 @@ impl ProviderView {
             jwks_url: p.jwks_url.clone(),
             revocation_url: p.revocation_url.clone(),
             default_token_lifetime_seconds: p.default_token_lifetime_seconds,
+            claims: claims_of(&p.settings),
             callback_url: state
                 .urls
                 .callback(tenant.slug.as_str(), &p.name.to_string())
@@ -137,6 +142,10 @@ pub struct CreateProvider {
     pub revocation_url: Option<String>,
     #[schema(minimum = 1, maximum = 315360000)]
     pub default_token_lifetime_seconds: Option<i64>,
+    /// Claims to keep from the userinfo answer: `{"groups": "groups", "roles":
+    /// "realm_access.roles"}` (dot-separated paths, `*` for every element of a list).
+    #[serde(default)]
+    pub claims: BTreeMap<String, String>,
 }
 
 /// Absent fields stay as they are; `null` clears an optional field.
@@ -175,6 +184,31 @@ pub struct UpdateProvider {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 315360000)]
     pub default_token_lifetime_seconds: Option<Option<i64>>,
+    /// The whole claim mapping (`{}` maps nothing); users get it at their next context load.
+    pub claims: Option<BTreeMap<String, String>>,
+}
+
+/// The claim mapping kept in a provider's settings.
+fn claims_of(settings: &serde_json::Value) -> BTreeMap<String, String> {
+    settings
+        .get("claims")
+        .and_then(|c| serde_json::from_value(c.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// `settings` with `claims` as its claim mapping (removed when empty).
+fn with_claims(mut settings: serde_json::Value, claims: BTreeMap<String, String>) -> serde_json::Value {
+    if !settings.is_object() {
+        settings = serde_json::json!({});
+    }
+    if let Some(map) = settings.as_object_mut() {
+        if claims.is_empty() {
+            map.remove("claims");
+        } else {
+            map.insert("claims".into(), serde_json::json!(claims));
+        }
+    }
+    settings
 }
 
 /// The rules the configuration file applies to providers, with JSON Pointers.
@@ -229,6 +263,9 @@ fn check(state: &AppState, p: &ProviderRow) -> Result<(), AdminError> {
     }
     if let Some(secs) = p.default_token_lifetime_seconds {
         c.seconds("/default_token_lifetime_seconds", secs);
+    }
+    if let Err(e) = ClaimMapping::parse(&claims_of(&p.settings)) {
+        c.fail("/claims", e.to_string());
     }
     c.finish()
 }
@@ -303,7 +340,7 @@ pub async fn create(
         jwks_url: b.jwks_url,
         revocation_url: b.revocation_url,
         default_token_lifetime_seconds: b.default_token_lifetime_seconds,
-        settings: serde_json::json!({}),
+        settings: with_claims(serde_json::json!({}), b.claims),
         source: crate::domain::tenant::Source::Api,
         created_at: now,
         updated_at: now,
@@ -356,6 +393,9 @@ pub async fn update(
     }
     if let Some(secret) = b.client_secret {
         p.client_secret = secret.map(|s| state.sealer.seal_str(&s, &aad(&tenant, &name)));
+    }
+    if let Some(claims) = b.claims {
+        p.settings = with_claims(p.settings, claims);
     }
     check(&state, &p)?;
     Ok(Json(save(&state, &admin, &tenant, p, Some(&before)).await?))

@@ -207,8 +207,8 @@ fn denied(rpc: &RpcBody, decisions: &[Option<Decision<'_>>]) -> Response {
 /// `403 insufficient_scope` asking for the token's scopes plus `missing`.
 fn step_up(auth: &Authenticated, missing: &[&str]) -> Response {
     let mut scopes: Vec<&str> = auth.claims.scope.split(' ').filter(|s| !s.is_empty()).collect();
-    for scope in missing {
-        if !scopes.contains(scope) {
+    for &scope in missing {
+        if !scopes.contains(&scope) {
             scopes.push(scope);
         }
     }

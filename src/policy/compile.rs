@@ -171,7 +171,8 @@ fn compile_rule(env: &cel::Env, rule: &RuleDocument) -> Result<Rule, String> {
     let targets = rule
         .targets
         .iter()
-        .map(|t| pattern(t))
+        .map(String::as_str)
+        .map(pattern)
         .collect::<Result<Vec<_>, _>>()?;
     if !rule.scopes.is_empty() && rule.effect == Effect::Deny {
         return Err("`scopes` (step-up) is for allow rules".into());

@@ -114,7 +114,7 @@ impl<'p, 's> Evaluation<'p, 's> {
             .scopes
             .iter()
             .map(|s| &**s)
-            .filter(|s| !granted(s))
+            .filter(|&s| !granted(s))
             .collect();
         if missing.is_empty() {
             Decision::Allow { rule: &rule.name }

@@ -7,52 +7,13 @@ use std::{collections::HashSet, sync::Arc};
 use super::{
     document::{Effect, PolicyDocument, RuleDocument},
     evaluate::{Call, Evaluation, Subject},
+    rules::{Pattern, Policy, Rule},
 };
 
 /// Rules per policy, at most.
 pub const MAX_RULES: usize = 200;
 /// Bytes of one CEL condition, at most.
 pub const MAX_CONDITION_BYTES: usize = 4096;
-
-/// A compiled policy: cheap to share, evaluated per request.
-pub struct Policy {
-    pub(super) default: Effect,
-    pub(super) rules: Vec<Rule>,
-    pub(super) env: Arc<cel::Env>,
-}
-
-impl std::fmt::Debug for Policy {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Policy")
-            .field("default", &self.default)
-            .field("rules", &self.rules.len())
-            .finish()
-    }
-}
-
-pub(super) struct Rule {
-    pub(super) name: Box<str>,
-    pub(super) effect: Effect,
-    pub(super) methods: Box<[Box<str>]>,
-    pub(super) targets: Box<[Pattern]>,
-    pub(super) when: Option<cel::Program>,
-    pub(super) scopes: Box<[Box<str>]>,
-}
-
-/// A target as written: exact, or a prefix (`read_*`).
-pub(super) enum Pattern {
-    Exact(Box<str>),
-    Prefix(Box<str>),
-}
-
-impl Pattern {
-    pub(super) fn matches(&self, target: &str) -> bool {
-        match self {
-            Self::Exact(exact) => **exact == *target,
-            Self::Prefix(prefix) => target.starts_with(&**prefix),
-        }
-    }
-}
 
 /// Why a policy was refused: which rule, and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -97,31 +58,6 @@ impl Policy {
         };
         policy.try_conditions()?;
         Ok(policy)
-    }
-
-    /// A policy that denies everything: what a stored policy that no longer compiles becomes
-    /// (fail closed), logged where it is loaded.
-    pub fn deny_all() -> Self {
-        Self {
-            default: Effect::Deny,
-            rules: vec![Rule {
-                name: "invalid-policy".into(),
-                effect: Effect::Deny,
-                methods: Box::new([]),
-                targets: Box::new([]),
-                when: None,
-                scopes: Box::new([]),
-            }],
-            env: Arc::new(cel::Env::stdlib()),
-        }
-    }
-
-    /// The scopes any rule may ask for: each must be one the server offers, or the client could
-    /// never obtain it (checked by the configuration and the admin API).
-    pub fn step_up_scopes(&self) -> impl Iterator<Item = &str> {
-        self.rules
-            .iter()
-            .flat_map(|rule| rule.scopes.iter().map(|s| &**s))
     }
 
     /// Evaluates every condition once on a sample request: an undeclared variable (`usr.groups`)

@@ -7,8 +7,8 @@ use std::{collections::HashMap, sync::OnceLock};
 use cel::{Context, ExecutionError, Value};
 
 use super::{
-    compile::{Policy, Rule},
     document::Effect,
+    rules::{Policy, Rule},
 };
 use crate::domain::{ClaimValue, MappedClaims};
 

@@ -18,7 +18,9 @@ pub mod document;
 mod evaluate;
 pub mod jsonrpc;
 pub mod lists;
+mod rules;
 
-pub use compile::{Policy, PolicyError};
+pub use compile::PolicyError;
+pub use rules::Policy;
 pub use document::{Effect, PolicyDocument, RuleDocument};
 pub use evaluate::{Call, Decision, Evaluation, Subject};

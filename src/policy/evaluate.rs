@@ -338,14 +338,18 @@ mod tests {
     #[test]
     fn targets_are_compared_exactly_without_case_folding() {
         let p = policy(POLICY);
-        let claims = MappedClaims::new();
+        let claims = MappedClaims::from([(
+            "groups".to_owned(),
+            ClaimValue::List(vec!["readers".into()]),
+        )]);
         let s = subject(&claims, "mcp");
         let e = Evaluation::new(&p, &s);
-        // Not a `delete_*` target by bytes, so the deny rule does not match; the default
-        // (deny) still refuses it: allow-lists are what hold against look-alike names.
+        // Not a `delete_*` target by its bytes: the deny rule does not match, and the readers'
+        // rule (any tool) allows it. Deny-lists do not hold against look-alike names;
+        // allow-lists under a `deny` default do.
         assert_eq!(
             e.decide(&call("tools/call", "Delete_issue")),
-            Decision::Deny { rule: "default" }
+            Decision::Allow { rule: "readers" }
         );
         assert_eq!(
             e.decide(&call("Tools/Call", "read_issue")),

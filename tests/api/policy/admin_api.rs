@@ -43,12 +43,15 @@ async fn replica(s: &Setup, pool: &PgPool) -> TestApp {
     spawn_replica(pool.clone(), &s.app.address, config).await
 }
 
-async fn whoami_error(app: &TestApp, token: &str, id: u64) -> Option<i64> {
+/// The JSON-RPC error code of a `whoami` call on `open` through `app`; `None` when it ran.
+async fn whoami_error(app: &TestApp, token: &str, session: &str, id: u64) -> Option<i64> {
     let r: Value = app
         .http
         .post(app.url("/t/acme/mcp/open"))
         .bearer_auth(token)
         .header("accept", "application/json, text/event-stream")
+        .header("mcp-session-id", session)
+        .header("mcp-protocol-version", "2025-11-25")
         .json(&call(id, "whoami"))
         .send()
         .await
@@ -64,21 +67,23 @@ async fn a_policy_set_through_the_admin_api_takes_effect_on_every_replica(pool: 
     let s = setup(&pool, &admin_tokens()).await;
     let b = replica(&s, &pool).await;
     let token = s.token("open", "mcp").await;
+    // One MCP session on the one demo server behind both replicas.
+    let session = &s.initialize("open", &token).await;
     // Both replicas have loaded the server (no policy) into their target caches.
-    assert_eq!(whoami_error(&s.app, &token, 1).await, None);
-    assert_eq!(whoami_error(&b, &token, 1).await, None);
+    assert_eq!(whoami_error(&s.app, &token, session, 1).await, None);
+    assert_eq!(whoami_error(&b, &token, session, 1).await, None);
 
     let deny = json!({"policy": {"rules": [
         {"name": "no-whoami", "effect": "deny", "methods": ["tools/call"], "targets": ["whoami"]}]}});
     let r = put_policy(&s.app, "open", deny).await;
     assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
-    assert_eq!(whoami_error(&s.app, &token, 2).await, Some(-32003));
+    assert_eq!(whoami_error(&s.app, &token, session, 2).await, Some(-32003));
 
     // Replica B: within a second (its target cache is dropped by the NOTIFY, not by its TTL).
     let since = Instant::now();
     let mut denied = false;
     for i in 0..100 {
-        if whoami_error(&b, &token, 10 + i).await == Some(-32003) {
+        if whoami_error(&b, &token, session, 10 + i).await == Some(-32003) {
             denied = true;
             break;
         }
@@ -99,7 +104,7 @@ async fn a_policy_set_through_the_admin_api_takes_effect_on_every_replica(pool: 
     assert_eq!(r.status(), 204);
     let mut allowed = false;
     for i in 0..100 {
-        if whoami_error(&b, &token, 200 + i).await.is_none() {
+        if whoami_error(&b, &token, session, 200 + i).await.is_none() {
             allowed = true;
             break;
         }
@@ -115,13 +120,13 @@ async fn an_invalid_rule_is_refused_naming_it_and_nothing_is_stored(pool: PgPool
         {"name": "fine", "effect": "allow"},
         {"name": "typo-rule", "effect": "allow", "when": "'eng' in usr.groups"}]}});
     let r = put_policy(&s.app, "open", bad).await;
-    assert_eq!(r.status(), 400);
+    assert_eq!(r.status(), 422);
     let problem = r.text().await.unwrap();
     assert!(problem.contains("typo-rule"), "{problem}");
 
     let unknown_scope = json!({"policy": {"rules": [
         {"name": "step", "effect": "allow", "scopes": ["not-offered"]}]}});
-    assert_eq!(put_policy(&s.app, "open", unknown_scope).await.status(), 400);
+    assert_eq!(put_policy(&s.app, "open", unknown_scope).await.status(), 422);
     let stored = s
         .app
         .http

@@ -156,8 +156,13 @@ async fn bodies_the_gateway_cannot_inspect_are_refused_when_a_policy_needs_them(
     let before = s.mcp.requests();
 
     let text = s
-        .post("demo", &token, Some(&session), json!(null))
+        .app
+        .http
+        .post(s.mcp_url("demo"))
+        .bearer_auth(&token)
         .header(header::CONTENT_TYPE, "text/plain")
+        .header(header::ACCEPT, "application/json, text/event-stream")
+        .header("mcp-session-id", &session)
         .body(call(9, "echo").to_string())
         .send()
         .await

@@ -71,7 +71,12 @@ fn main() {
     let claims = MappedClaims::from([
         (
             "groups".to_owned(),
-            ClaimValue::List((0..10).map(|i| format!("group-{i}")).chain(["writers".into()]).collect()),
+            ClaimValue::List(
+                (0..10)
+                    .map(|i| format!("group-{i}"))
+                    .chain(["writers".into()])
+                    .collect(),
+            ),
         ),
         ("roles".to_owned(), ClaimValue::List(vec!["user".into()])),
         ("hd".to_owned(), ClaimValue::Text("example.com".into())),
@@ -114,7 +119,16 @@ fn main() {
         parsed.push(started.elapsed().as_nanos());
     }
     let (check_ns, parse_ns) = (median(checked), median(parsed));
-    println!("policy check, 20 rules, decided by the last: median {:.2} µs", check_ns / 1000.0);
-    println!("reference (serde_json parse of the same body): median {:.2} µs", parse_ns / 1000.0);
-    println!("ratio: {:.1}x the reference; goal: under 10 µs", check_ns / parse_ns);
+    println!(
+        "policy check, 20 rules, decided by the last: median {:.2} µs",
+        check_ns / 1000.0
+    );
+    println!(
+        "reference (serde_json parse of the same body): median {:.2} µs",
+        parse_ns / 1000.0
+    );
+    println!(
+        "ratio: {:.1}x the reference; goal: under 10 µs",
+        check_ns / parse_ns
+    );
 }

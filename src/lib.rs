@@ -58,9 +58,9 @@ pub mod config;
 pub mod crypto;
 /// Pure domain types, parsed at the edge.
 pub mod domain;
-/// Per-tool policies: rules compiled once (CEL), decisions, strict JSON-RPC reading.
-pub mod policy;
 /// Error types and their HTTP shapes (RFC 6749 JSON, HTML pages).
 pub mod error;
+/// Per-tool policies: rules compiled once (CEL), decisions, strict JSON-RPC reading.
+pub mod policy;
 /// All SQL, one file per table family.
 pub mod store;

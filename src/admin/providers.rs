@@ -197,7 +197,10 @@ fn claims_of(settings: &serde_json::Value) -> BTreeMap<String, String> {
 }
 
 /// `settings` with `claims` as its claim mapping (removed when empty).
-fn with_claims(mut settings: serde_json::Value, claims: BTreeMap<String, String>) -> serde_json::Value {
+fn with_claims(
+    mut settings: serde_json::Value,
+    claims: BTreeMap<String, String>,
+) -> serde_json::Value {
     if !settings.is_object() {
         settings = serde_json::json!({});
     }

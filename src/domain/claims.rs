@@ -230,7 +230,8 @@ mod tests {
     #[test]
     fn keycloak_groups_and_realm_roles_are_mapped() {
         let m = mapping(&[("groups", "groups"), ("roles", "realm_access.roles")]);
-        let user = json!({"sub": "u", "groups": ["/eng", "/ops"], "realm_access": {"roles": ["admin"]}});
+        let user =
+            json!({"sub": "u", "groups": ["/eng", "/ops"], "realm_access": {"roles": ["admin"]}});
         let mapped = m.apply(&user);
         assert_eq!(
             mapped["groups"],
@@ -269,10 +270,12 @@ mod tests {
 
     #[test]
     fn bad_names_reserved_names_and_bad_paths_are_refused() {
-        let parse = |k: &str, v: &str| {
-            ClaimMapping::parse(&BTreeMap::from([(k.to_owned(), v.to_owned())]))
-        };
-        assert!(matches!(parse("Groups", "g"), Err(MappingError::BadName(_))));
+        let parse =
+            |k: &str, v: &str| ClaimMapping::parse(&BTreeMap::from([(k.to_owned(), v.to_owned())]));
+        assert!(matches!(
+            parse("Groups", "g"),
+            Err(MappingError::BadName(_))
+        ));
         assert!(matches!(parse("sub", "g"), Err(MappingError::Reserved(_))));
         assert!(matches!(parse("g", "a..b"), Err(MappingError::BadPath(..))));
         assert!(matches!(parse("g", "*.id"), Err(MappingError::BadPath(..))));

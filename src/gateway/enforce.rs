@@ -80,8 +80,9 @@ pub async fn load(state: &AppState, server: &McpServer) -> Result<ServerPolicy, 
 
 /// What to do with a request.
 pub enum Checked {
-    /// Forward it (its body possibly read and put back), filtering the answer if there is a filter.
-    Forward(Request, Option<ListFilter>),
+    /// Forward it (its body possibly read and put back), filtering the answer if there is a
+    /// filter. Boxed: a request is large beside a response.
+    Forward(Box<(Request, Option<ListFilter>)>),
     /// Answered here.
     Answered(Response),
 }
@@ -94,18 +95,25 @@ pub async fn check(
     request: Request,
 ) -> Checked {
     let Some(policy) = auth.target.policy.policy.clone() else {
-        return Checked::Forward(request, None);
+        return Checked::Forward(Box::new((request, None)));
     };
     if request.method() != Method::POST {
-        return Checked::Forward(request, None);
+        return Checked::Forward(Box::new((request, None)));
     }
     if !is_json(request.headers()) {
         let reason = "the MCP server's policy needs a JSON body (Content-Type: application/json)";
-        return Checked::Answered(refusal(StatusCode::UNSUPPORTED_MEDIA_TYPE, None, -32600, reason));
+        return Checked::Answered(refusal(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            -32600,
+            reason,
+        ));
     }
     let (parts, body) = request.into_parts();
     let limit = state.config.gateway.replay_buffer_bytes;
-    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit)).await {
+    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit))
+        .await
+    {
         Ok(Ok(bytes)) => bytes,
         Ok(Err(_)) => {
             let reason = "the body is larger than the gateway can inspect for this server's policy";
@@ -129,7 +137,11 @@ pub async fn check(
         .map(|m| call_of(m).map(|call| evaluation.decide(&call)))
         .collect();
     let log = Denials { auth, who: &who };
-    if decisions.iter().flatten().any(|d| matches!(d, Decision::Deny { .. })) {
+    if decisions
+        .iter()
+        .flatten()
+        .any(|d| matches!(d, Decision::Deny { .. }))
+    {
         log.record(&rpc, &decisions);
         return Checked::Answered(denied(&rpc, &decisions));
     }
@@ -144,14 +156,20 @@ pub async fn check(
         return Checked::Answered(step_up(auth, &missing));
     }
     let filter = match &rpc {
-        RpcBody::Single(message) => message
-            .method
-            .as_deref()
-            .and_then(list_kind)
-            .map(|kind| ListFilter::new(policy.clone(), who.clone(), kind, state.config.gateway.max_body_bytes)),
+        RpcBody::Single(message) => message.method.as_deref().and_then(list_kind).map(|kind| {
+            ListFilter::new(
+                policy.clone(),
+                who.clone(),
+                kind,
+                state.config.gateway.max_body_bytes,
+            )
+        }),
         RpcBody::Batch(_) => None,
     };
-    Checked::Forward(Request::from_parts(parts, Body::from(bytes)), filter)
+    Checked::Forward(Box::new((
+        Request::from_parts(parts, Body::from(bytes)),
+        filter,
+    )))
 }
 
 fn call_of(message: &Message) -> Option<Call<'_>> {
@@ -180,7 +198,12 @@ fn refusal(status: StatusCode, id: Option<&Value>, code: i64, message: &str) -> 
 fn unreadable_answer(unreadable: &Unreadable) -> Response {
     metrics::counter!("gateway_policy_unreadable_total").increment(1);
     let message = unreadable.to_string();
-    refusal(StatusCode::BAD_REQUEST, unreadable.id(), unreadable.code(), &message)
+    refusal(
+        StatusCode::BAD_REQUEST,
+        unreadable.id(),
+        unreadable.code(),
+        &message,
+    )
 }
 
 /// JSON-RPC errors for every request of the body: the denied ones, and in a batch the others,
@@ -194,19 +217,30 @@ fn denied(rpc: &RpcBody, decisions: &[Option<Decision<'_>>]) -> Response {
         .zip(decisions)
         .filter(|(m, _)| m.id.is_some() || matches!(rpc, RpcBody::Single(_)))
         .map(|(m, d)| {
-            let message = if matches!(d, Some(Decision::Deny { .. })) { DENIED } else { WITHHELD };
+            let message = if matches!(d, Some(Decision::Deny { .. })) {
+                DENIED
+            } else {
+                WITHHELD
+            };
             rpc_error(m.id.as_ref(), POLICY_DENIED, message)
         })
         .collect();
     match rpc {
-        RpcBody::Single(_) => Json(errors.into_iter().next().unwrap_or(Value::Null)).into_response(),
+        RpcBody::Single(_) => {
+            Json(errors.into_iter().next().unwrap_or(Value::Null)).into_response()
+        }
         RpcBody::Batch(_) => Json(Value::Array(errors)).into_response(),
     }
 }
 
 /// `403 insufficient_scope` asking for the token's scopes plus `missing`.
 fn step_up(auth: &Authenticated, missing: &[&str]) -> Response {
-    let mut scopes: Vec<&str> = auth.claims.scope.split(' ').filter(|s| !s.is_empty()).collect();
+    let mut scopes: Vec<&str> = auth
+        .claims
+        .scope
+        .split(' ')
+        .filter(|s| !s.is_empty())
+        .collect();
     for &scope in missing {
         if !scopes.contains(&scope) {
             scopes.push(scope);

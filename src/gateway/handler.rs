@@ -53,7 +53,7 @@ pub async fn proxy(
     };
     // Per-tool policy (`enforce.rs`): decided before anything is forwarded.
     let (request, lists) = match super::enforce::check(&state, &auth, user, request).await {
-        Checked::Forward(request, lists) => (request, lists),
+        Checked::Forward(forward) => *forward,
         Checked::Answered(response) => return response,
     };
     let rest = params

@@ -19,7 +19,10 @@ use serde_json::Value;
 
 use super::{auth::Authenticated, user_cache::CachedUser};
 use crate::{
-    policy::{Evaluation, Policy, Subject, lists::{ListKind, filter_response}},
+    policy::{
+        Evaluation, Policy, Subject,
+        lists::{ListKind, filter_response},
+    },
     tokens::AccessClaims,
 };
 
@@ -120,7 +123,9 @@ impl ListFilter {
             return Response::from_parts(parts, Body::from(bytes));
         }
         let filtered = Bytes::from(value.to_string());
-        parts.headers.insert(header::CONTENT_LENGTH, HeaderValue::from(filtered.len()));
+        parts
+            .headers
+            .insert(header::CONTENT_LENGTH, HeaderValue::from(filtered.len()));
         Response::from_parts(parts, Body::from(filtered))
     }
 
@@ -200,7 +205,10 @@ impl SseState {
 /// The end (exclusive, blank line included) of the first complete event in `buffer`.
 fn event_end(buffer: &[u8]) -> Option<usize> {
     let lf = buffer.windows(2).position(|w| w == b"\n\n").map(|i| i + 2);
-    let crlf = buffer.windows(4).position(|w| w == b"\r\n\r\n").map(|i| i + 4);
+    let crlf = buffer
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .map(|i| i + 4);
     match (lf, crlf) {
         (Some(a), Some(b)) => Some(a.min(b)),
         (a, b) => a.or(b),

@@ -116,7 +116,7 @@ fn compile_rule(env: &cel::Env, rule: &RuleDocument) -> Result<Rule, String> {
     if rule
         .scopes
         .iter()
-        .any(|s| s.is_empty() || s.contains(|c: char| c == ' ' || c == '"' || c == '\\'))
+        .any(|s| s.is_empty() || s.contains([' ', '"', '\\']))
     {
         return Err("a scope must be a non-empty scope token".into());
     }
@@ -176,7 +176,10 @@ mod tests {
 
     #[test]
     fn invalid_cel_is_refused_naming_the_rule() {
-        let e = compile(vec![rule("ok", None), rule("broken", Some("user.groups ==="))]);
+        let e = compile(vec![
+            rule("ok", None),
+            rule("broken", Some("user.groups ===")),
+        ]);
         assert_eq!(e.unwrap_err().rule, "broken");
     }
 

@@ -48,10 +48,17 @@ pub struct Call<'a> {
 /// The answer for one call, naming the rule that decided (`default` when none matched).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Decision<'p> {
-    Allow { rule: &'p str },
-    Deny { rule: &'p str },
+    Allow {
+        rule: &'p str,
+    },
+    Deny {
+        rule: &'p str,
+    },
     /// An allow rule matched but the token lacks these scopes.
-    StepUp { rule: &'p str, scopes: Vec<&'p str> },
+    StepUp {
+        rule: &'p str,
+        scopes: Vec<&'p str>,
+    },
 }
 
 impl Decision<'_> {
@@ -216,7 +223,10 @@ fn claim_value(value: &ClaimValue) -> Value {
 fn request_value(call: &Call<'_>) -> Value {
     HashMap::from([
         ("method", Value::from(call.method)),
-        ("target", call.target.map(Value::from).unwrap_or(Value::Null)),
+        (
+            "target",
+            call.target.map(Value::from).unwrap_or(Value::Null),
+        ),
     ])
     .into()
 }
@@ -302,10 +312,8 @@ mod tests {
     #[test]
     fn an_allow_rule_with_scopes_the_token_lacks_asks_for_a_step_up() {
         let p = policy(POLICY);
-        let claims = MappedClaims::from([(
-            "roles".to_owned(),
-            ClaimValue::List(vec!["admin".into()]),
-        )]);
+        let claims =
+            MappedClaims::from([("roles".to_owned(), ClaimValue::List(vec!["admin".into()]))]);
         let narrow = subject(&claims, "mcp");
         assert_eq!(
             Evaluation::new(&p, &narrow).decide(&call("tools/call", "write_issue")),

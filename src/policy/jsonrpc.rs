@@ -262,8 +262,8 @@ mod tests {
 
     #[test]
     fn batches_empty_batches_trailing_data_and_non_objects() {
-        let batch = read(br#"[{"id":1,"method":"ping"},{"method":"notifications/initialized"}]"#)
-            .unwrap();
+        let batch =
+            read(br#"[{"id":1,"method":"ping"},{"method":"notifications/initialized"}]"#).unwrap();
         assert_eq!(batch.messages().len(), 2);
         assert!(matches!(read(b"[]"), Err(Unreadable::Invalid(_))));
         assert!(matches!(read(b"[1]"), Err(Unreadable::Invalid(_))));

@@ -34,7 +34,11 @@ pub fn list_kind(method: &str) -> Option<ListKind> {
 
 /// Removes from a JSON-RPC response the items the user may not use; returns how many went.
 /// A response that is an error, or has no such array, is left as it is.
-pub fn filter_response(evaluation: &Evaluation<'_, '_>, kind: ListKind, response: &mut Value) -> usize {
+pub fn filter_response(
+    evaluation: &Evaluation<'_, '_>,
+    kind: ListKind,
+    response: &mut Value,
+) -> usize {
     let Some(items) = response
         .get_mut("result")
         .and_then(|result| result.get_mut(kind.key))

@@ -21,6 +21,6 @@ pub mod lists;
 mod rules;
 
 pub use compile::PolicyError;
-pub use rules::Policy;
 pub use document::{Effect, PolicyDocument, RuleDocument};
 pub use evaluate::{Call, Decision, Evaluation, Subject};
+pub use rules::Policy;

@@ -69,5 +69,4 @@ impl Policy {
             .iter()
             .flat_map(|rule| rule.scopes.iter().map(|s| &**s))
     }
-
 }

@@ -87,11 +87,10 @@ pub async fn delete(conn: &mut PgConnection, server: Uuid) -> Result<bool, Store
 /// file entry no longer has a policy); rows the admin API wrote stay.
 #[tracing::instrument(name = "db.policies.delete_config", skip_all)]
 pub async fn delete_config(conn: &mut PgConnection, server: Uuid) -> Result<bool, StoreError> {
-    let done = sqlx::query(
-        "DELETE FROM mcp_server_policies WHERE server_id = $1 AND source = 'config'",
-    )
-    .bind(server)
-    .execute(&mut *conn)
-    .await?;
+    let done =
+        sqlx::query("DELETE FROM mcp_server_policies WHERE server_id = $1 AND source = 'config'")
+            .bind(server)
+            .execute(&mut *conn)
+            .await?;
     Ok(done.rows_affected() > 0)
 }

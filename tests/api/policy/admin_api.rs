@@ -90,7 +90,11 @@ async fn a_policy_set_through_the_admin_api_takes_effect_on_every_replica(pool: 
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     assert!(denied, "replica B never applied the policy");
-    assert!(since.elapsed() < Duration::from_secs(3), "{:?}", since.elapsed());
+    assert!(
+        since.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        since.elapsed()
+    );
 
     // Deleting it allows again, on both.
     let r = s
@@ -126,7 +130,10 @@ async fn an_invalid_rule_is_refused_naming_it_and_nothing_is_stored(pool: PgPool
 
     let unknown_scope = json!({"policy": {"rules": [
         {"name": "step", "effect": "allow", "scopes": ["not-offered"]}]}});
-    assert_eq!(put_policy(&s.app, "open", unknown_scope).await.status(), 422);
+    assert_eq!(
+        put_policy(&s.app, "open", unknown_scope).await.status(),
+        422
+    );
     let stored = s
         .app
         .http
@@ -175,12 +182,21 @@ async fn the_dry_run_says_what_would_happen_and_which_rule_decided(pool: PgPool)
     let admin = json!({"sub": "u2", "claims": {"roles": ["admin"]}});
 
     let added = ask(dry(eng.clone(), json!(["mcp"]), "add")).await;
-    assert_eq!((added["decision"].as_str(), added["rule"].as_str()), (Some("allow"), Some("eng-adds")));
+    assert_eq!(
+        (added["decision"].as_str(), added["rule"].as_str()),
+        (Some("allow"), Some("eng-adds"))
+    );
     let who = ask(dry(eng, json!(["mcp"]), "whoami")).await;
-    assert_eq!((who["decision"].as_str(), who["rule"].as_str()), (Some("deny"), Some("no-whoami")));
+    assert_eq!(
+        (who["decision"].as_str(), who["rule"].as_str()),
+        (Some("deny"), Some("no-whoami"))
+    );
     let step = ask(dry(admin.clone(), json!(["mcp"]), "countdown")).await;
     assert_eq!(step["decision"], "step_up");
     assert_eq!(step["scopes"], json!(["mcp:tools"]));
     let other = ask(dry(admin, json!(["mcp"]), "slow")).await;
-    assert_eq!((other["decision"].as_str(), other["rule"].as_str()), (Some("deny"), Some("default")));
+    assert_eq!(
+        (other["decision"].as_str(), other["rule"].as_str()),
+        (Some("deny"), Some("default"))
+    );
 }

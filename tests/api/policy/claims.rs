@@ -19,7 +19,13 @@ async fn mapped_claims_reach_userinfo_the_assertion_and_the_opted_in_headers(poo
     let token = s.token("demo", "mcp").await;
 
     // 1. /userinfo: the mapped claims beside the standard ones.
-    let info: Value = s.app.get_userinfo("acme", &token).await.json().await.unwrap();
+    let info: Value = s
+        .app
+        .get_userinfo("acme", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(info["sub"], s.idp.user().subject);
     assert_eq!(info["groups"], json!(["eng"]));
     assert_eq!(info["roles"], json!(["user"]));
@@ -29,7 +35,11 @@ async fn mapped_claims_reach_userinfo_the_assertion_and_the_opted_in_headers(poo
     let session = s.initialize("demo", &token).await;
     let echo = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
         "params": {"name": "echo", "arguments": {"text": "hi"}}});
-    let r = s.post("demo", &token, Some(&session), echo).send().await.unwrap();
+    let r = s
+        .post("demo", &token, Some(&session), echo)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let seen = s.mcp.last_headers();
     assert_eq!(seen["x-auth-groups"], "eng");
@@ -37,7 +47,11 @@ async fn mapped_claims_reach_userinfo_the_assertion_and_the_opted_in_headers(poo
     let claims = assertion_payload(&seen);
     assert_eq!(claims["groups"], json!(["eng"]));
     assert_eq!(claims["hd"], "example.com");
-    assert_eq!(claims["sub"], s.idp.user().subject, "mapped claims never shadow sub");
+    assert_eq!(
+        claims["sub"],
+        s.idp.user().subject,
+        "mapped claims never shadow sub"
+    );
 }
 
 #[sqlx::test]
@@ -71,9 +85,18 @@ async fn group_claims_over_the_size_limits_are_capped(pool: PgPool) {
     s.idp
         .set_extra_claims(json!({"groups": many, "realm_access": {"roles": ["user"]}, "hd": huge}));
     let token = s.token("demo", "mcp").await;
-    let info: Value = s.app.get_userinfo("acme", &token).await.json().await.unwrap();
+    let info: Value = s
+        .app
+        .get_userinfo("acme", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
     assert_eq!(info["groups"].as_array().unwrap().len(), 256);
-    assert!(info.get("hd").is_none(), "an oversized value is dropped, not cut");
+    assert!(
+        info.get("hd").is_none(),
+        "an oversized value is dropped, not cut"
+    );
 }
 
 #[test]

@@ -17,19 +17,34 @@ async fn an_allowed_call_is_forwarded_and_a_denied_one_gets_an_error_in_its_id(p
     let session = s.initialize("demo", &token).await;
     let add = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
         "params": {"name": "add", "arguments": {"a": 1, "b": 2}}});
-    let r: Value = s.post("demo", &token, Some(&session), add).send().await.unwrap().json().await.unwrap();
+    let r: Value = s
+        .post("demo", &token, Some(&session), add)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert!(r.get("result").is_some(), "{r}");
     assert_eq!(s.mcp.tool_calls(), 1);
 
     // Denied by a rule (whoami) and by the default (slow): errors in their ids, nothing sent.
     for (id, name) in [(3, "whoami"), (4, "slow")] {
-        let r = s.post("demo", &token, Some(&session), call(id, name)).send().await.unwrap();
+        let r = s
+            .post("demo", &token, Some(&session), call(id, name))
+            .send()
+            .await
+            .unwrap();
         assert_eq!(r.status(), 200);
         let body: Value = r.json().await.unwrap();
         assert_eq!(body["id"], id);
         assert_eq!(body["error"]["code"], DENIED);
     }
-    assert_eq!(s.mcp.tool_calls(), 1, "denied calls never reach the MCP server");
+    assert_eq!(
+        s.mcp.tool_calls(),
+        1,
+        "denied calls never reach the MCP server"
+    );
 }
 
 #[sqlx::test]
@@ -43,19 +58,35 @@ async fn a_batch_with_a_denied_call_is_refused_whole_and_nothing_is_forwarded(po
         {"jsonrpc": "2.0", "method": "notifications/progress", "params": {}},
     ]);
     let before = s.mcp.requests();
-    let r = s.post("demo", &token, Some(&session), batch).send().await.unwrap();
+    let r = s
+        .post("demo", &token, Some(&session), batch)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let body: Value = r.json().await.unwrap();
     let errors = body.as_array().unwrap();
-    assert_eq!(errors.len(), 2, "one error per request, none for the notification");
+    assert_eq!(
+        errors.len(),
+        2,
+        "one error per request, none for the notification"
+    );
     assert_eq!(errors[0]["id"], 10);
     assert_eq!(errors[1]["id"], 11);
     assert!(errors.iter().all(|e| e["error"]["code"] == DENIED));
-    assert_eq!(s.mcp.requests(), before, "no part of the batch was forwarded");
+    assert_eq!(
+        s.mcp.requests(),
+        before,
+        "no part of the batch was forwarded"
+    );
 
     // An all-allowed batch goes through.
     let allowed = json!([{"jsonrpc": "2.0", "id": 12, "method": "ping"}]);
-    let r = s.post("demo", &token, Some(&session), allowed).send().await.unwrap();
+    let r = s
+        .post("demo", &token, Some(&session), allowed)
+        .send()
+        .await
+        .unwrap();
     assert_ne!(r.status(), 403);
     assert_eq!(s.mcp.requests(), before + 1);
 }
@@ -91,7 +122,14 @@ async fn look_alike_tool_names_fall_to_the_default_deny(pool: PgPool) {
     let token = s.token("demo", "mcp").await;
     let session = s.initialize("demo", &token).await;
     // Case, a zero-width space, full-width letters, a trailing space, a decomposed accent.
-    for name in ["Echo", "ECHO", "echo\u{200b}", "\u{ff45}cho", "echo ", "e\u{301}cho"] {
+    for name in [
+        "Echo",
+        "ECHO",
+        "echo\u{200b}",
+        "\u{ff45}cho",
+        "echo ",
+        "e\u{301}cho",
+    ] {
         let r: Value = s
             .post("demo", &token, Some(&session), call(6, name))
             .send()
@@ -128,11 +166,24 @@ async fn a_call_a_scope_would_allow_asks_for_it_and_succeeds_after_step_up(pool:
         "params": {"name": "countdown", "arguments": {"n": 1}}});
 
     // 1. 403 insufficient_scope naming what is held plus what is missing.
-    let r = s.post("demo", &narrow, Some(&session), countdown.clone()).send().await.unwrap();
+    let r = s
+        .post("demo", &narrow, Some(&session), countdown.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 403);
-    let challenge = r.headers()[header::WWW_AUTHENTICATE].to_str().unwrap().to_owned();
-    assert!(challenge.contains(r#"error="insufficient_scope""#), "{challenge}");
-    assert!(challenge.contains(r#"scope="mcp mcp:tools""#), "{challenge}");
+    let challenge = r.headers()[header::WWW_AUTHENTICATE]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(
+        challenge.contains(r#"error="insufficient_scope""#),
+        "{challenge}"
+    );
+    assert!(
+        challenge.contains(r#"scope="mcp mcp:tools""#),
+        "{challenge}"
+    );
     assert!(
         challenge.contains("resource_metadata=\"http://127.0.0.1:")
             && challenge.contains("/.well-known/oauth-protected-resource/t/acme/mcp/demo"),
@@ -143,7 +194,11 @@ async fn a_call_a_scope_would_allow_asks_for_it_and_succeeds_after_step_up(pool:
     // 2. The client asks for the wider scope (the authorization server accepts it) and retries.
     let wide = s.token("demo", "mcp mcp:tools").await;
     let session = s.initialize("demo", &wide).await;
-    let r = s.post("demo", &wide, Some(&session), countdown).send().await.unwrap();
+    let r = s
+        .post("demo", &wide, Some(&session), countdown)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     assert_eq!(s.mcp.tool_calls(), 1);
 }
@@ -171,15 +226,27 @@ async fn bodies_the_gateway_cannot_inspect_are_refused_when_a_policy_needs_them(
 
     let big = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
         "params": {"name": "echo", "arguments": {"text": "x".repeat(8192)}}});
-    let r = s.post("demo", &token, Some(&session), big).send().await.unwrap();
+    let r = s
+        .post("demo", &token, Some(&session), big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 413);
-    assert_eq!(s.mcp.requests(), before, "nothing uninspected was forwarded");
+    assert_eq!(
+        s.mcp.requests(),
+        before,
+        "nothing uninspected was forwarded"
+    );
 
     // Without a policy the same large body is the MCP server's business.
     let open = s.token("open", "mcp").await;
     let open_session = s.initialize("open", &open).await;
     let big = json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call",
         "params": {"name": "echo", "arguments": {"text": "x".repeat(8192)}}});
-    let r = s.post("open", &open, Some(&open_session), big).send().await.unwrap();
+    let r = s
+        .post("open", &open, Some(&open_session), big)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
 }

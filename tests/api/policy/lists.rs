@@ -26,9 +26,17 @@ async fn tools_list_over_json_shows_only_the_tools_the_user_may_call(pool: PgPoo
     let token = s.token("demo", "mcp").await;
     let session = s.initialize("demo", &token).await;
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
-    let r = s.post("demo", &token, Some(&session), list.clone()).send().await.unwrap();
+    let r = s
+        .post("demo", &token, Some(&session), list.clone())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
-    let length: usize = r.headers()["content-length"].to_str().unwrap().parse().unwrap();
+    let length: usize = r.headers()["content-length"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
     let body = r.bytes().await.unwrap();
     assert_eq!(length, body.len(), "the new length is sent");
     let body: Value = serde_json::from_slice(&body).unwrap();
@@ -38,7 +46,14 @@ async fn tools_list_over_json_shows_only_the_tools_the_user_may_call(pool: PgPoo
     // The same server without a policy lists everything.
     let open = s.token("open", "mcp").await;
     let open_session = s.initialize("open", &open).await;
-    let all: Value = s.post("open", &open, Some(&open_session), list).send().await.unwrap().json().await.unwrap();
+    let all: Value = s
+        .post("open", &open, Some(&open_session), list)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(names(&all).len(), 5);
 }
 
@@ -86,11 +101,16 @@ async fn tools_list_over_sse_rewrites_the_result_event_and_passes_the_others_as_
     let go = Arc::new(Notify::new());
     let addr = scripted_sse_server(go.clone()).await;
     let (_, mcp) = demo_mcp_server::spawn(Default::default()).await.unwrap();
-    let servers = format!("[[tenants.mcp_servers]]\nname = \"demo\"\nurl = \"http://{addr}/mcp\"\n{POLICY}");
+    let servers =
+        format!("[[tenants.mcp_servers]]\nname = \"demo\"\nurl = \"http://{addr}/mcp\"\n{POLICY}");
     let s = setup_with(&pool, &servers, "", mcp).await;
     let token = s.token("demo", "mcp").await;
     let list = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/list"});
-    let r = s.post("demo", &token, Some("session-1"), list).send().await.unwrap();
+    let r = s
+        .post("demo", &token, Some("session-1"), list)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 200);
     let mut stream = r.bytes_stream();
     let mut seen = String::new();
@@ -98,7 +118,11 @@ async fn tools_list_over_sse_rewrites_the_result_event_and_passes_the_others_as_
     // 1. The notification arrives while the server still holds back the result.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while !seen.contains("notifications/progress") {
-        let chunk = tokio::time::timeout_at(deadline, stream.next()).await.expect("the notification is passed on at once").unwrap().unwrap();
+        let chunk = tokio::time::timeout_at(deadline, stream.next())
+            .await
+            .expect("the notification is passed on at once")
+            .unwrap()
+            .unwrap();
         seen.push_str(&String::from_utf8_lossy(&chunk));
     }
     assert!(!seen.contains("\"tools\""));
@@ -112,8 +136,14 @@ async fn tools_list_over_sse_rewrites_the_result_event_and_passes_the_others_as_
         .split("\n\n")
         .find(|event| event.contains("\"tools\""))
         .expect("the result event");
-    assert!(event.starts_with("event: message\n"), "its other fields are kept: {event}");
-    let data = event.lines().find_map(|l| l.strip_prefix("data: ")).unwrap();
+    assert!(
+        event.starts_with("event: message\n"),
+        "its other fields are kept: {event}"
+    );
+    let data = event
+        .lines()
+        .find_map(|l| l.strip_prefix("data: "))
+        .unwrap();
     let result: Value = serde_json::from_str(data).unwrap();
     assert_eq!(result["id"], 2);
     assert_eq!(names(&result), ["echo", "add"]);

@@ -127,6 +127,7 @@ fn user_context(i: usize, sub: &str) -> UserContext {
             "locale": "en",
             "hd": "example.com",
         }),
+        mapped: Default::default(),
     }
 }
 

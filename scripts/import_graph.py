@@ -22,7 +22,7 @@ SRC = os.environ.get(
 # Bottom first. A module may import from its own layer or any layer below.
 LAYERS = [
     ["domain", "public_ip"],
-    ["crypto", "pages", "browser_session"],
+    ["crypto", "pages", "browser_session", "policy"],
     ["config", "telemetry"],
     ["store", "net_guard", "embedded_postgres"],
     ["error", "tokens", "tenancy", "urls", "sweeper"],

@@ -155,6 +155,7 @@ async fn apply_server(
         )
         .await?;
     }
+    apply_server_policy(conn, tenant_id, outcome.id(), s).await?;
     Ok(outcome)
 }
 
@@ -184,6 +185,37 @@ async fn apply_remote_oauth(
     Ok(())
 }
 
+/// The file's policy and claim-header opt-in of a server: written as the file says (the file
+/// wins over the admin API); without either, a row the file wrote before is removed and one
+/// the admin API wrote is kept.
+async fn apply_server_policy(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    server_id: Uuid,
+    s: &McpServerConfig,
+) -> Result<(), StoreError> {
+    if s.policy.is_none() && !s.claim_headers {
+        crate::store::policies::delete_config(conn, server_id).await?;
+        return Ok(());
+    }
+    let document = s
+        .policy
+        .as_ref()
+        .map(serde_json::to_value)
+        .transpose()
+        .map_err(|e| StoreError::Corrupt(format!("policy of {}: {e}", s.name)))?;
+    let row = crate::store::policies::PolicyRow {
+        server_id,
+        tenant_id,
+        document,
+        claim_headers: s.claim_headers,
+        source: Source::Config,
+        updated_at: Utc::now(),
+    };
+    crate::store::policies::put(conn, &row).await?;
+    Ok(())
+}
+
 async fn apply_provider(
     conn: &mut PgConnection,
     tenant_id: Uuid,
@@ -205,6 +237,9 @@ async fn apply_provider(
     // Only when set, so that providers without one keep their stored settings unchanged.
     if let (Some(audience), Some(map)) = (&p.audience, settings.as_object_mut()) {
         map.insert("audience".into(), audience.clone().into());
+    }
+    if let (false, Some(map)) = (p.claims.is_empty(), settings.as_object_mut()) {
+        map.insert("claims".into(), serde_json::json!(p.claims));
     }
     let now = Utc::now();
     let row = ProviderRow {

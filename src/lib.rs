@@ -68,5 +68,7 @@ pub mod crypto;
 pub mod domain;
 /// Error types and their HTTP shapes (RFC 6749 JSON, HTML pages).
 pub mod error;
+/// Per-tool policies: rules compiled once (CEL), decisions, strict JSON-RPC reading.
+pub mod policy;
 /// All SQL, one file per table family.
 pub mod store;

@@ -16,6 +16,7 @@ pub mod docs;
 pub mod extract;
 pub mod grants;
 pub mod keys;
+pub mod policies;
 pub mod problem;
 pub mod provider_bodies;
 pub mod providers;
@@ -85,6 +86,16 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route(
             "/admin/v1/tenants/{slug}/remote-connections/{id}",
             delete(remote_connections::disconnect),
+        )
+        .route(
+            "/admin/v1/tenants/{slug}/servers/{name}/policy",
+            get(policies::get)
+                .put(policies::put)
+                .delete(policies::delete),
+        )
+        .route(
+            "/admin/v1/tenants/{slug}/servers/{name}/policy/dry-run",
+            post(policies::dry_run),
         )
         .route("/admin/v1/tenants/{slug}/grants", get(grants::list))
         .route("/admin/v1/tenants/{slug}/grants/{id}", get(grants::get))
@@ -157,6 +168,7 @@ pub fn openapi_json() -> String {
         tenants::list, tenants::create, tenants::get, tenants::update, tenants::delete,
         providers::list, providers::create, providers::get, providers::update, providers::delete,
         servers::list, servers::create, servers::get, servers::update, servers::delete,
+        policies::get, policies::put, policies::delete, policies::dry_run,
         grants::list, grants::get, grants::revoke, grants::revoke_user,
         clients::list, clients::get, clients::delete,
         consents::list, consents::revoke,

@@ -1,6 +1,8 @@
 //! The request and response bodies of `/admin/v1/tenants/{slug}/providers` (their OpenAPI
 //! schemas): what an operator sends and sees, never the client secret itself.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
@@ -62,6 +64,8 @@ pub struct ProviderView {
     pub jwks_url: Option<String>,
     pub revocation_url: Option<String>,
     pub default_token_lifetime_seconds: Option<i64>,
+    /// Claims kept from the userinfo answer, `name: "path"` (README, "Per-tool policies").
+    pub claims: BTreeMap<String, String>,
     /// Where the IdP must redirect back to (register it there).
     pub callback_url: String,
     pub source: Owner,
@@ -85,6 +89,7 @@ impl ProviderView {
             jwks_url: p.jwks_url.clone(),
             revocation_url: p.revocation_url.clone(),
             default_token_lifetime_seconds: p.default_token_lifetime_seconds,
+            claims: claims_of(&p.settings),
             callback_url: state
                 .urls
                 .callback(tenant.slug.as_str(), &p.name.to_string())
@@ -122,6 +127,10 @@ pub struct CreateProvider {
     pub revocation_url: Option<String>,
     #[schema(minimum = 1, maximum = 315360000)]
     pub default_token_lifetime_seconds: Option<i64>,
+    /// Claims to keep from the userinfo answer: `{"groups": "groups", "roles":
+    /// "realm_access.roles"}` (dot-separated paths, `*` for every element of a list).
+    #[serde(default)]
+    pub claims: BTreeMap<String, String>,
 }
 
 /// Absent fields stay as they are; `null` clears an optional field.
@@ -160,4 +169,32 @@ pub struct UpdateProvider {
     #[serde(default, deserialize_with = "nullable")]
     #[schema(value_type = Option<i64>, minimum = 1, maximum = 315360000)]
     pub default_token_lifetime_seconds: Option<Option<i64>>,
+    /// The whole claim mapping (`{}` maps nothing); users get it at their next context load.
+    pub claims: Option<BTreeMap<String, String>>,
+}
+
+/// The claim mapping kept in a provider's settings.
+pub(super) fn claims_of(settings: &serde_json::Value) -> BTreeMap<String, String> {
+    settings
+        .get("claims")
+        .and_then(|c| serde_json::from_value(c.clone()).ok())
+        .unwrap_or_default()
+}
+
+/// `settings` with `claims` as its claim mapping (removed when empty).
+pub(super) fn with_claims(
+    mut settings: serde_json::Value,
+    claims: BTreeMap<String, String>,
+) -> serde_json::Value {
+    if !settings.is_object() {
+        settings = serde_json::json!({});
+    }
+    if let Some(map) = settings.as_object_mut() {
+        if claims.is_empty() {
+            map.remove("claims");
+        } else {
+            map.insert("claims".into(), serde_json::json!(claims));
+        }
+    }
+    settings
 }

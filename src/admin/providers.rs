@@ -82,6 +82,11 @@ fn check(state: &AppState, p: &ProviderRow) -> Result<(), AdminError> {
     if let Some(secs) = p.default_token_lifetime_seconds {
         c.seconds("/default_token_lifetime_seconds", secs);
     }
+    if let Err(e) =
+        crate::domain::ClaimMapping::parse(&super::provider_bodies::claims_of(&p.settings))
+    {
+        c.fail("/claims", e.to_string());
+    }
     c.finish()
 }
 
@@ -155,7 +160,7 @@ pub async fn create(
         jwks_url: b.jwks_url,
         revocation_url: b.revocation_url,
         default_token_lifetime_seconds: b.default_token_lifetime_seconds,
-        settings: serde_json::json!({}),
+        settings: super::provider_bodies::with_claims(serde_json::json!({}), b.claims),
         source: crate::domain::tenant::Source::Api,
         created_at: now,
         updated_at: now,
@@ -208,6 +213,9 @@ pub async fn update(
     }
     if let Some(secret) = b.client_secret {
         p.client_secret = secret.map(|s| state.sealer.seal_str(&s, &aad(&tenant, &name)));
+    }
+    if let Some(claims) = b.claims {
+        p.settings = super::provider_bodies::with_claims(p.settings, claims);
     }
     check(&state, &p)?;
     Ok(Json(save(&state, &admin, &tenant, p, Some(&before)).await?))

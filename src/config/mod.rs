@@ -5,6 +5,7 @@ mod duration;
 pub mod embedded;
 mod load;
 mod model;
+mod policies;
 mod problem;
 mod production;
 pub mod reference;

@@ -452,6 +452,12 @@ pub struct ProviderConfig {
     /// The user the `dev` provider logs in.
     #[serde(default)]
     pub dev_user: Option<DevUserConfig>,
+    /// Claims to keep from the provider's userinfo answer, `name = "path"` (dot-separated
+    /// keys, `*` for every element of a list): e.g. `groups = "groups"`,
+    /// `roles = "realm_access.roles"`, `hd = "hd"`. Policies, `/userinfo`, the signed
+    /// assertion and opted-in headers see them (`domain::claims` has the size limits).
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub claims: std::collections::BTreeMap<String, String>,
 }
 
 /// The demo user of the built-in `dev` provider.
@@ -488,6 +494,14 @@ pub struct McpServerConfig {
     /// token (RFC 8693); absent means it may not.
     #[serde(default)]
     pub token_exchange: Option<TokenExchangeCredentials>,
+    /// Send the user's mapped `groups` and `roles` claims as `X-Auth-Groups` / `X-Auth-Roles`
+    /// (comma-separated, each value percent-encoded).
+    #[serde(default)]
+    pub claim_headers: bool,
+    /// Per-tool authorization: who may call which tool, read which resource, get which
+    /// prompt. Absent: every call is allowed (the admin API may then set one).
+    #[serde(default)]
+    pub policy: Option<crate::policy::PolicyDocument>,
     /// The server is a remote service with its own OAuth authorization server: the bridge
     /// connects each user to it once (authorization code + PKCE at that server) and sends the
     /// user's token from it, never the bridge's token nor identity headers.

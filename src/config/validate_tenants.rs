@@ -107,6 +107,7 @@ fn check_mcp_server(
             ));
         }
     }
+    super::policies::check_server(tenant, server, skey, out);
     if let Some(tx) = &server.token_exchange
         && (tx.client_id.trim().is_empty() || tx.client_secret.expose().len() < 16)
     {
@@ -176,6 +177,7 @@ fn check_provider(config: &Config, p: &ProviderConfig, key: &str, out: &mut Vec<
             "must not be empty (leave it out instead)",
         ));
     }
+    super::policies::check_claims(p, key, out);
     for scope in p.scopes.iter().flatten() {
         if !is_scope_token(scope) {
             out.push(Problem::new(

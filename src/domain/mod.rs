@@ -2,6 +2,7 @@
 
 pub mod authorization;
 pub mod cidr;
+pub mod claims;
 pub mod client;
 pub mod client_name;
 pub mod grant;
@@ -19,6 +20,7 @@ pub mod user_context;
 
 pub use authorization::{AuthorizationCode, PendingAuthorization};
 pub use cidr::Cidr;
+pub use claims::{ClaimMapping, ClaimValue, MappedClaims};
 pub use client::{AuthMethod, Client, ClientKind};
 pub use client_name::ClientName;
 pub use grant::{Grant, GrantStatus, UpstreamTokens};

@@ -17,4 +17,8 @@ pub struct UserContext {
     pub provider: String,
     #[serde(default)]
     pub claims: serde_json::Value,
+    /// What the provider's claim mapping kept of `claims` (groups, roles, …): what policies,
+    /// `/userinfo`, the signed assertion and the opt-in `X-Auth-Groups`/`-Roles` headers see.
+    #[serde(default, skip_serializing_if = "super::MappedClaims::is_empty")]
+    pub mapped: super::MappedClaims,
 }

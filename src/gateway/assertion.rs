@@ -31,6 +31,10 @@ struct Claims<'a> {
     name: Option<&'a str>,
     iat: i64,
     exp: i64,
+    /// The provider's mapped claims (`groups`, `roles`, …) at the top level; their names can
+    /// never be one of the fields above (`domain::claims` reserves them).
+    #[serde(flatten)]
+    claims: &'a crate::domain::MappedClaims,
 }
 
 pub fn sign(
@@ -52,6 +56,7 @@ pub fn sign(
         name: user.name.as_deref(),
         iat: now.timestamp(),
         exp: now.timestamp() + LIFETIME_SECS,
+        claims: &user.claims,
     };
     signer.key.sign(&header, &claims)
 }

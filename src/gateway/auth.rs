@@ -130,6 +130,9 @@ async fn target(state: &AppState, t: &str, s: &str) -> Result<Option<Arc<Target>
         return Ok(None);
     };
     let upstream = server.upstream_url.clone();
+    let policy = super::enforce::load(state, &server)
+        .await
+        .map_err(|e| store_failure("gateway policy", &e))?;
     let target = Arc::new(Target {
         resource_url: state.resource_url(ctx.slug(), server.name.as_str()),
         metadata_url: state
@@ -142,6 +145,7 @@ async fn target(state: &AppState, t: &str, s: &str) -> Result<Option<Arc<Target>
         upstream,
         ctx,
         server,
+        policy,
     });
     state.gateway.targets.insert(key, target.clone()).await;
     Ok(Some(target))

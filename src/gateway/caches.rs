@@ -41,6 +41,8 @@ pub struct Target {
     pub resource_url: String,
     pub metadata_url: String,
     pub scopes: Vec<String>,
+    /// The server's per-tool policy and claim-header opt-in (`enforce.rs`).
+    pub policy: super::enforce::ServerPolicy,
 }
 
 /// Identity headers as built for one access token from one user context.

@@ -16,6 +16,7 @@ use super::{
     auth::Authenticated,
     caches::CachedIdentity,
     challenge::{Challenge, Resource},
+    enforce::Checked,
     proxy::AdminConfigured,
     upstream_token::{self, TokenProblem},
     user_cache::CachedUser,
@@ -40,7 +41,7 @@ pub async fn proxy(
         metadata_url: &target.metadata_url,
         scopes: &target.scopes,
     };
-    let (identity, sent_token) = match identity(&state, &auth).await {
+    let (identity, sent_token, user) = match identity(&state, &auth).await {
         Ok(identity) => identity,
         Err(TokenProblem::DatabaseUnavailable) => {
             crate::store::unavailable::record(
@@ -53,6 +54,11 @@ pub async fn proxy(
         }
         Err(problem) => return token_problem(&state, &auth, problem, &resource).await,
     };
+    // Per-tool policy (`enforce.rs`): decided before anything is forwarded.
+    let (request, lists) = match super::enforce::check(&state, &auth, user, request).await {
+        Checked::Forward(forward) => *forward,
+        Checked::Answered(response) => return response,
+    };
     state
         .gateway
         .last_used
@@ -62,6 +68,38 @@ pub async fn proxy(
         .iter()
         .find_map(|(name, value)| (name == "rest").then_some(value))
         .unwrap_or("");
+    let sent = Sent {
+        identity,
+        token: sent_token,
+    };
+    let response = forward(&state, &auth, request, rest, sent, &resource).await;
+    match lists {
+        Some(lists) => lists.apply(response).await,
+        None => response,
+    }
+}
+
+/// The identity headers a request goes with, and the upstream token among them.
+struct Sent {
+    identity: IdentityHeaders,
+    token: Option<String>,
+}
+
+/// Forwards, replaying once after a refresh when a server that receives the upstream token
+/// answers 401.
+async fn forward(
+    state: &AppState,
+    auth: &Authenticated,
+    request: Request,
+    rest: &str,
+    sent: Sent,
+    resource: &Resource<'_>,
+) -> Response {
+    let target = &auth.target;
+    let Sent {
+        identity,
+        token: sent_token,
+    } = sent;
     if !target.server.forward_upstream_token {
         return state
             .gateway
@@ -86,12 +124,12 @@ pub async fn proxy(
         } => {
             drop(response);
             let rejected = sent_token.unwrap_or_default();
-            match upstream_token::after_rejection(&state, auth.grant_id, &rejected).await {
+            match upstream_token::after_rejection(state, auth.grant_id, &rejected).await {
                 Ok(fresh) => {
                     let identity = identity.with_upstream_token(&fresh);
                     replay.send(&state.gateway.proxy, &identity).await
                 }
-                Err(problem) => token_problem(&state, &auth, problem, &resource).await,
+                Err(problem) => token_problem(state, auth, problem, resource).await,
             }
         }
     }
@@ -103,7 +141,7 @@ pub async fn proxy(
 async fn identity(
     state: &AppState,
     auth: &Authenticated,
-) -> Result<(IdentityHeaders, Option<String>), TokenProblem> {
+) -> Result<(IdentityHeaders, Option<String>, Arc<CachedUser>), TokenProblem> {
     let user = state
         .gateway
         .users
@@ -122,7 +160,7 @@ async fn identity(
             }
             // Single flight: concurrent misses for one token share one signature.
             match identities
-                .try_get_with(jti, build_identity(state, auth, user))
+                .try_get_with(jti, build_identity(state, auth, user.clone()))
                 .await
             {
                 Ok(built) => built.headers.clone(),
@@ -131,10 +169,10 @@ async fn identity(
         }
     };
     if !auth.target.server.forward_upstream_token {
-        return Ok((fixed, None));
+        return Ok((fixed, None, user));
     }
     let token = upstream_token::current(state, auth.grant_id).await?;
-    Ok((fixed.with_upstream_token(&token), Some(token)))
+    Ok((fixed.with_upstream_token(&token), Some(token), user))
 }
 
 /// The `X-Auth-*` headers of `user` behind this token, with an `X-Auth-Assertion` signed now,
@@ -149,7 +187,11 @@ async fn build_identity(
     let assertion = signed_assertion(state, auth, &user).await;
     let signed = assertion.is_some();
     let tenant = auth.target.ctx.slug();
-    let headers = Identity::of(&auth.claims, tenant, &user, assertion).headers();
+    let mut identity = Identity::of(&auth.claims, tenant, &user, assertion);
+    if auth.target.policy.claim_headers {
+        identity = identity.with_claim_headers(&user);
+    }
+    let headers = identity.headers();
     if !signed {
         return Err(headers);
     }

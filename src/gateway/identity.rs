@@ -26,10 +26,14 @@ const CLIENT_ID: HeaderName = HeaderName::from_static("x-auth-client-id");
 const SCOPES: HeaderName = HeaderName::from_static("x-auth-scopes");
 const UPSTREAM_TOKEN: HeaderName = HeaderName::from_static("x-auth-upstream-token");
 const ASSERTION: HeaderName = HeaderName::from_static("x-auth-assertion");
+const GROUPS: HeaderName = HeaderName::from_static("x-auth-groups");
+const ROLES: HeaderName = HeaderName::from_static("x-auth-roles");
 
 /// Control characters (CR, LF, NUL, DEL…) cannot be in a header value; `%` is encoded so that
 /// decoding is unambiguous. Non-ASCII is always encoded by `utf8_percent_encode`.
 const UNSAFE_IN_VALUE: &AsciiSet = &CONTROLS.add(b'%');
+/// In a list header (`X-Auth-Groups`), `,` separates values, so inside a value it is encoded.
+const UNSAFE_IN_LIST_ITEM: &AsciiSet = &UNSAFE_IN_VALUE.add(b',');
 
 /// Who the request is for; turned into `X-Auth-*` headers. Built by the auth layer.
 ///
@@ -52,6 +56,11 @@ pub struct Identity {
     /// A short-lived signed JWT for `X-Auth-Assertion`, so the MCP server can verify the
     /// identity headers came from the gateway.
     pub assertion: Option<String>,
+    /// Only for MCP servers that opted in (`claim_headers`): the mapped `groups` claim as
+    /// `X-Auth-Groups`, comma-separated, each value percent-encoded (`,` included).
+    pub groups: Option<String>,
+    /// Likewise the mapped `roles` claim as `X-Auth-Roles`.
+    pub roles: Option<String>,
 }
 
 impl std::fmt::Debug for Identity {
@@ -68,7 +77,9 @@ impl std::fmt::Debug for Identity {
 }
 
 /// The headers an [`IdentityHeaders`] holds, in the order of its values.
-static FIXED: [HeaderName; 7] = [SUBJECT, TENANT, CLIENT_ID, SCOPES, EMAIL, NAME, ASSERTION];
+static FIXED: [HeaderName; 9] = [
+    SUBJECT, TENANT, CLIENT_ID, SCOPES, EMAIL, NAME, ASSERTION, GROUPS, ROLES,
+];
 
 impl Identity {
     /// The identity of `user` behind the access token `claims`, in tenant `tenant`, with no
@@ -93,6 +104,26 @@ impl Identity {
                 .collect(),
             upstream_token: None,
             assertion,
+            groups: None,
+            roles: None,
+        }
+    }
+
+    /// The same identity with the user's mapped `groups` and `roles` (a server that opted in);
+    /// a user without them gets no such header.
+    pub fn with_claim_headers(self, user: &CachedUser) -> Self {
+        let list = |name: &str| {
+            let items = user.claims.get(name)?.as_list();
+            let encoded: Vec<String> = items
+                .iter()
+                .map(|item| utf8_percent_encode(item, UNSAFE_IN_LIST_ITEM).to_string())
+                .collect();
+            Some(encoded.join(","))
+        };
+        Self {
+            groups: list("groups"),
+            roles: list("roles"),
+            ..self
         }
     }
 
@@ -120,6 +151,9 @@ impl Identity {
             optional(&EMAIL, &self.email, Sensitivity::Plain),
             optional(&NAME, &self.name, Sensitivity::Plain),
             optional(&ASSERTION, &self.assertion, Sensitivity::Sensitive),
+            // Already encoded item by item (`with_claim_headers`): set as they are.
+            raw(&GROUPS, &self.groups),
+            raw(&ROLES, &self.roles),
         ];
         let headers = IdentityHeaders {
             values: Arc::new(values),
@@ -140,7 +174,7 @@ impl Identity {
 /// pairs: one is kept per cached access token, and the names would be a third of it.
 #[derive(Clone)]
 pub struct IdentityHeaders {
-    values: Arc<[Option<HeaderValue>; 7]>,
+    values: Arc<[Option<HeaderValue>; 9]>,
     upstream_token: Option<HeaderValue>,
     /// `Authorization: Bearer …` for a remote MCP server with its own OAuth (issue 18): the
     /// user's token *from that server*, never the bridge's.
@@ -249,6 +283,14 @@ pub(super) fn is_identity_header(name: &str) -> bool {
         )
 }
 
+/// A value already percent-encoded (list headers); empty means no header.
+fn raw(name: &HeaderName, value: &Option<String>) -> Option<HeaderValue> {
+    let value = value.as_deref().filter(|v| !v.is_empty())?;
+    HeaderValue::from_str(value)
+        .map_err(|_| tracing::warn!(header = %name, "identity header value dropped"))
+        .ok()
+}
+
 /// Whether a header value is a credential (the assertion, the upstream token).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Sensitivity {
@@ -286,7 +328,34 @@ mod tests {
             scopes: vec!["mcp".into(), "read".into()],
             upstream_token: Some("upstream-secret".into()),
             assertion: None,
+            groups: None,
+            roles: None,
         }
+    }
+
+    #[test]
+    fn groups_and_roles_are_sent_only_when_opted_in_with_commas_encoded_inside_values() {
+        use crate::domain::ClaimValue;
+        let user = CachedUser {
+            claims: [
+                (
+                    "groups".to_owned(),
+                    ClaimValue::List(vec!["eng".into(), "a,b".into(), "Zoë".into()]),
+                ),
+                ("roles".to_owned(), ClaimValue::Text("admin".into())),
+            ]
+            .into(),
+            ..CachedUser::default()
+        };
+        let mut headers = HeaderMap::new();
+        identity().headers().replace_headers(&mut headers);
+        assert!(headers.get(GROUPS).is_none());
+        identity()
+            .with_claim_headers(&user)
+            .headers()
+            .replace_headers(&mut headers);
+        assert_eq!(headers[GROUPS], "eng,a%2Cb,Zo%C3%AB");
+        assert_eq!(headers[ROLES], "admin");
     }
 
     #[test]

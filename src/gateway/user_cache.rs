@@ -21,7 +21,7 @@ use std::{
 use moka::{Expiry, future::Cache};
 use uuid::Uuid;
 
-use crate::domain::UserContext;
+use crate::domain::{MappedClaims, UserContext};
 
 /// Why a user context could not be loaded: the same reasons as for an upstream token.
 pub use super::upstream_token::TokenProblem as LoadError;
@@ -36,6 +36,9 @@ pub struct CachedUser {
     pub email: Option<Box<str>>,
     /// Display name.
     pub name: Option<Box<str>>,
+    /// What the provider's claim mapping kept (bounded: `domain::claims`); empty for most
+    /// providers, which map nothing.
+    pub claims: MappedClaims,
 }
 
 impl From<UserContext> for CachedUser {
@@ -43,6 +46,7 @@ impl From<UserContext> for CachedUser {
         Self {
             email: user.email.map(String::into_boxed_str),
             name: user.name.map(String::into_boxed_str),
+            claims: user.mapped,
         }
     }
 }
@@ -214,6 +218,7 @@ mod tests {
             username: None,
             provider: "p".into(),
             claims: serde_json::Value::Null,
+            mapped: Default::default(),
         }
     }
 

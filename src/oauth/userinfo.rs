@@ -58,12 +58,21 @@ pub async fn userinfo(
         .await?
         .ok_or_else(|| invalid_token("the token has been revoked"))?;
     let u = &grant.user_context;
-    Ok(Json(json!({
+    let mut body = json!({
         "sub": grant.subject,
         "email": u.get("email"),
         "name": u.get("name"),
         "preferred_username": u.get("username"),
         "provider": u.get("provider"),
-    }))
-    .into_response())
+    });
+    // The provider's mapped claims (groups, roles, …), beside the standard ones; a mapping
+    // cannot name one of those (`domain::claims` reserves them).
+    if let (Some(body), Some(serde_json::Value::Object(mapped))) =
+        (body.as_object_mut(), u.get("mapped"))
+    {
+        for (name, value) in mapped {
+            body.entry(name.clone()).or_insert_with(|| value.clone());
+        }
+    }
+    Ok(Json(body).into_response())
 }

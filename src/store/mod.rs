@@ -15,6 +15,7 @@ pub mod health;
 pub mod mcp_servers;
 pub mod notify;
 pub mod pending;
+pub mod policies;
 pub mod pool;
 pub mod providers;
 pub mod refresh_leases;

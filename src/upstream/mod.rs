@@ -330,6 +330,7 @@ impl Upstream {
                     username: claims.preferred_username.clone(),
                     provider: p.name.to_string(),
                     claims: serde_json::Value::Null,
+                    mapped: Default::default(),
                 }
             }
         })

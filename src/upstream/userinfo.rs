@@ -2,7 +2,8 @@
 //!
 //! The one entry point is [`fetch`]: at login and whenever the user context is refreshed, the
 //! same calls run (GitHub's `/user/emails`, Atlassian's accessible resources), so the context
-//! has one shape whoever built it.
+//! has one shape whoever built it, and the provider's claim mapping (`domain::claims`) is
+//! applied to the whole answer, extra calls included.
 
 use serde_json::Value;
 use url::Url;
@@ -12,7 +13,7 @@ use super::{
     http::get_json,
     provider::{atlassian, github},
 };
-use crate::domain::{ProviderKind, UpstreamProvider, UserContext};
+use crate::domain::{ClaimMapping, ProviderKind, UpstreamProvider, UserContext};
 
 /// Calls the provider's user endpoint(s) with the user's upstream access token. Its span has
 /// no fields: the arguments hold the token.
@@ -34,6 +35,7 @@ pub async fn fetch(
         }
         _ => {}
     }
+    user.mapped = ClaimMapping::from_settings(&provider.settings).apply(&user.claims);
     Ok(user)
 }
 
@@ -111,6 +113,7 @@ pub fn normalise(provider: &UpstreamProvider, json: Value) -> Result<UserContext
         username,
         provider: provider.name.to_string(),
         claims: json,
+        mapped: Default::default(),
     })
 }
 

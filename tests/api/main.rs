@@ -33,6 +33,7 @@ mod oauth_flow;
 mod oauth_isolation;
 mod oauth_races;
 mod oauth_support;
+mod policy;
 mod providers;
 mod proxy;
 mod refresh;

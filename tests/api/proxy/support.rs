@@ -41,6 +41,8 @@ pub(super) fn identity() -> Identity {
         scopes: vec!["mcp".into(), "tools:read".into()],
         upstream_token: Some("upstream-abc".into()),
         assertion: Some("header.payload.signature".into()),
+        groups: None,
+        roles: None,
     }
 }
 

@@ -106,6 +106,12 @@ impl FakeIdp {
     pub fn rename_user(&self, name: &str) {
         self.shared.knobs().renamed = Some(name.to_owned());
     }
+    /// OIDC-style userinfo answers carry these claims too from now on (`groups`, …).
+    pub fn set_extra_claims(&self, claims: serde_json::Value) {
+        if let serde_json::Value::Object(claims) = claims {
+            self.shared.knobs().extra_claims = claims;
+        }
+    }
     /// Accept exactly these redirect URIs (default: any loopback http(s) URL).
     pub fn set_redirect_uris(&self, uris: Vec<String>) {
         self.shared.knobs().redirect_uris = Some(uris);

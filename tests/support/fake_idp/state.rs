@@ -124,6 +124,8 @@ pub struct Knobs {
     pub github_public_email: bool,
     /// `Some`: userinfo reports this display name instead of the user's (a renamed user).
     pub renamed: Option<String>,
+    /// Claims added to the OIDC-style userinfo answers (Keycloak `groups`, `realm_access`…).
+    pub extra_claims: serde_json::Map<String, serde_json::Value>,
     /// `None`: any loopback `http` redirect URI; `Some`: exactly these.
     pub redirect_uris: Option<Vec<String>>,
     /// Injected userinfo failures (`fail_next_userinfo_requests`).
@@ -243,6 +245,7 @@ impl Shared {
                 reuse_detection: false,
                 github_public_email: true,
                 renamed: None,
+                extra_claims: serde_json::Map::new(),
                 redirect_uris: None,
                 userinfo_fault: Fault::None,
                 rotation_grace: modes::rotation_grace(opts.mode),

@@ -49,7 +49,12 @@ pub async fn userinfo(State(shared): State<Arc<Shared>>, headers: HeaderMap) -> 
     if let Err(denied) = authorized(&shared, &headers, &shared.counters.userinfo, true).await {
         return denied;
     }
-    Json(user_json(&shared)).into_response()
+    let mut user = user_json(&shared);
+    let extra = shared.knobs().extra_claims.clone();
+    if let Some(user) = user.as_object_mut() {
+        user.extend(extra);
+    }
+    Json(user).into_response()
 }
 
 fn user_json(shared: &Shared) -> Value {

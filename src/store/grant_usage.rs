@@ -3,7 +3,7 @@
 //! gateway sets at most once per grant per interval.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Row, postgres::PgRow};
+use sqlx::PgPool;
 use uuid::Uuid;
 
 use super::StoreError;
@@ -27,22 +27,6 @@ pub struct UserGrant {
     pub last_used_at: Option<DateTime<Utc>>,
 }
 
-fn from_row(r: &PgRow) -> Result<UserGrant, StoreError> {
-    Ok(UserGrant {
-        id: r.try_get("id")?,
-        status: r.try_get("status")?,
-        client_id: r.try_get("client_id")?,
-        client_name: r.try_get("client_name")?,
-        client_kind: r.try_get("client_kind")?,
-        redirect_uri: r.try_get("redirect_uri")?,
-        provider: r.try_get("provider")?,
-        servers: r.try_get("servers")?,
-        scopes: r.try_get("scopes")?,
-        created_at: r.try_get("created_at")?,
-        last_used_at: r.try_get("last_used_at")?,
-    })
-}
-
 /// The not-yet-revoked grants of `subject` in a tenant, newest first (at most 200).
 #[tracing::instrument(name = "db.grant_usage.of_subject", skip_all)]
 pub async fn of_subject(
@@ -50,33 +34,33 @@ pub async fn of_subject(
     tenant_id: Uuid,
     subject: &str,
 ) -> Result<Vec<UserGrant>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT g.id, g.status, c.client_id, c.client_name, c.kind AS client_kind,
+    Ok(sqlx::query_as!(
+        UserGrant,
+        r#"SELECT g.id, g.status, c.client_id, c.client_name, c.kind AS client_kind,
                 coalesce((SELECT k.redirect_uri FROM consents k
                           WHERE k.client_pk = g.client_pk AND k.subject = g.subject
                             AND k.redirect_uri IS NOT NULL
                           ORDER BY k.granted_at DESC LIMIT 1),
-                         c.redirect_uris[1]) AS redirect_uri,
+                         c.redirect_uris[1]) AS "redirect_uri?",
                 p.name AS provider,
                 coalesce((SELECT array_agg(DISTINCT s.name ORDER BY s.name) FROM mcp_servers s
                           WHERE s.id IN (SELECT f.mcp_server_id FROM refresh_token_families f WHERE f.grant_id = g.id
                                          UNION SELECT a.mcp_server_id FROM access_tokens a WHERE a.grant_id = g.id)),
-                         '{}') AS servers,
+                         '{}') AS "servers!",
                 coalesce((SELECT array_agg(DISTINCT sc ORDER BY sc)
                           FROM (SELECT unnest(f.scopes) AS sc FROM refresh_token_families f WHERE f.grant_id = g.id
                                 UNION SELECT unnest(a.scopes) FROM access_tokens a WHERE a.grant_id = g.id) u),
-                         '{}') AS scopes,
+                         '{}') AS "scopes!",
                 g.created_at, g.last_used_at
          FROM grants g JOIN oauth_clients c ON c.id = g.client_pk
          JOIN upstream_providers p ON p.id = g.provider_id
          WHERE g.tenant_id = $1 AND g.subject = $2 AND g.status <> 'revoked'
-         ORDER BY g.created_at DESC, g.id LIMIT 200",
+         ORDER BY g.created_at DESC, g.id LIMIT 200"#,
+        tenant_id,
+        subject,
     )
-    .bind(tenant_id)
-    .bind(subject)
     .fetch_all(pool)
-    .await?;
-    rows.iter().map(from_row).collect()
+    .await?)
 }
 
 /// Marks the grant used at `now` unless it was marked less than `interval_secs` ago: every
@@ -89,13 +73,13 @@ pub async fn mark_used(
     now: DateTime<Utc>,
     interval_secs: i64,
 ) -> Result<bool, StoreError> {
-    let done = sqlx::query(
+    let done = sqlx::query!(
         "UPDATE grants SET last_used_at = $2 WHERE id = $1
-           AND (last_used_at IS NULL OR last_used_at <= $2 - make_interval(secs => $3))",
+           AND (last_used_at IS NULL OR last_used_at <= $2::timestamptz - make_interval(secs => $3::bigint))",
+        grant_id,
+        now,
+        interval_secs,
     )
-    .bind(grant_id)
-    .bind(now)
-    .bind(interval_secs)
     .execute(pool)
     .await?;
     Ok(done.rows_affected() == 1)
@@ -118,29 +102,17 @@ pub struct ProviderHealth {
 /// tenants the operator's token may see).
 #[tracing::instrument(name = "db.grant_usage.provider_health", skip_all)]
 pub async fn provider_health(pool: &PgPool) -> Result<Vec<ProviderHealth>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT t.slug AS tenant, p.name AS provider, p.kind,
-                count(g.id) FILTER (WHERE g.status = 'active') AS active_grants,
-                count(g.id) FILTER (WHERE g.status = 'needs_reauth') AS needs_reauth,
-                count(g.id) FILTER (WHERE g.status = 'active' AND g.refresh_failures > 0) AS failing_refreshes,
+    Ok(sqlx::query_as!(
+        ProviderHealth,
+        r#"SELECT t.slug AS tenant, p.name AS provider, p.kind,
+                count(g.id) FILTER (WHERE g.status = 'active') AS "active_grants!",
+                count(g.id) FILTER (WHERE g.status = 'needs_reauth') AS "needs_reauth!",
+                count(g.id) FILTER (WHERE g.status = 'active' AND g.refresh_failures > 0) AS "failing_refreshes!",
                 max(g.last_refreshed_at) AS last_refreshed_at
          FROM upstream_providers p JOIN tenants t ON t.id = p.tenant_id
          LEFT JOIN grants g ON g.provider_id = p.id
-         GROUP BY t.slug, p.name, p.kind ORDER BY t.slug, p.name",
+         GROUP BY t.slug, p.name, p.kind ORDER BY t.slug, p.name"#,
     )
     .fetch_all(pool)
-    .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ProviderHealth {
-                tenant: r.try_get("tenant")?,
-                provider: r.try_get("provider")?,
-                kind: r.try_get("kind")?,
-                active_grants: r.try_get("active_grants")?,
-                needs_reauth: r.try_get("needs_reauth")?,
-                failing_refreshes: r.try_get("failing_refreshes")?,
-                last_refreshed_at: r.try_get("last_refreshed_at")?,
-            })
-        })
-        .collect()
+    .await?)
 }

@@ -3,7 +3,7 @@
 //! only what was checked when it was written.
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -21,32 +21,44 @@ pub struct PolicyRow {
     pub updated_at: DateTime<Utc>,
 }
 
-fn from_row(r: &PgRow) -> Result<PolicyRow, StoreError> {
-    let source: String = r.try_get("source")?;
-    Ok(PolicyRow {
-        server_id: r.try_get("server_id")?,
-        tenant_id: r.try_get("tenant_id")?,
-        document: r.try_get("document")?,
-        claim_headers: r.try_get("claim_headers")?,
-        source: match source.as_str() {
-            "config" => Source::Config,
-            _ => Source::Api,
-        },
-        updated_at: r.try_get("updated_at")?,
-    })
+/// A row as `query_as!` reads it; [`StoredPolicy::into_row`] parses the source once.
+struct StoredPolicy {
+    server_id: Uuid,
+    tenant_id: Uuid,
+    document: Option<serde_json::Value>,
+    claim_headers: bool,
+    source: String,
+    updated_at: DateTime<Utc>,
+}
+
+impl StoredPolicy {
+    fn into_row(self) -> PolicyRow {
+        PolicyRow {
+            server_id: self.server_id,
+            tenant_id: self.tenant_id,
+            document: self.document,
+            claim_headers: self.claim_headers,
+            source: match self.source.as_str() {
+                "config" => Source::Config,
+                _ => Source::Api,
+            },
+            updated_at: self.updated_at,
+        }
+    }
 }
 
 /// The row of `server`, if it has one.
 #[tracing::instrument(name = "db.policies.find", skip_all)]
 pub async fn find(pool: &PgPool, server: Uuid) -> Result<Option<PolicyRow>, StoreError> {
-    let row = sqlx::query(
+    let row = sqlx::query_as!(
+        StoredPolicy,
         "SELECT server_id, tenant_id, document, claim_headers, source, updated_at
          FROM mcp_server_policies WHERE server_id = $1",
+        server,
     )
-    .bind(server)
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map(from_row).transpose()
+    Ok(row.map(StoredPolicy::into_row))
 }
 
 /// Writes `row` (insert or replace), returning it as stored.
@@ -56,30 +68,33 @@ pub async fn put(conn: &mut PgConnection, row: &PolicyRow) -> Result<PolicyRow, 
         Source::Config => "config",
         Source::Api => "api",
     };
-    let stored = sqlx::query(
+    let stored = sqlx::query_as!(
+        StoredPolicy,
         "INSERT INTO mcp_server_policies (server_id, tenant_id, document, claim_headers, source)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (server_id) DO UPDATE SET document = EXCLUDED.document,
              claim_headers = EXCLUDED.claim_headers, source = EXCLUDED.source, updated_at = now()
          RETURNING server_id, tenant_id, document, claim_headers, source, updated_at",
+        row.server_id,
+        row.tenant_id,
+        row.document,
+        row.claim_headers,
+        source,
     )
-    .bind(row.server_id)
-    .bind(row.tenant_id)
-    .bind(&row.document)
-    .bind(row.claim_headers)
-    .bind(source)
     .fetch_one(&mut *conn)
     .await?;
-    from_row(&stored)
+    Ok(stored.into_row())
 }
 
 /// Deletes the row of `server`; whether there was one.
 #[tracing::instrument(name = "db.policies.delete", skip_all)]
 pub async fn delete(conn: &mut PgConnection, server: Uuid) -> Result<bool, StoreError> {
-    let done = sqlx::query("DELETE FROM mcp_server_policies WHERE server_id = $1")
-        .bind(server)
-        .execute(&mut *conn)
-        .await?;
+    let done = sqlx::query!(
+        "DELETE FROM mcp_server_policies WHERE server_id = $1",
+        server
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(done.rows_affected() > 0)
 }
 
@@ -87,10 +102,11 @@ pub async fn delete(conn: &mut PgConnection, server: Uuid) -> Result<bool, Store
 /// file entry no longer has a policy); rows the admin API wrote stay.
 #[tracing::instrument(name = "db.policies.delete_config", skip_all)]
 pub async fn delete_config(conn: &mut PgConnection, server: Uuid) -> Result<bool, StoreError> {
-    let done =
-        sqlx::query("DELETE FROM mcp_server_policies WHERE server_id = $1 AND source = 'config'")
-            .bind(server)
-            .execute(&mut *conn)
-            .await?;
+    let done = sqlx::query!(
+        "DELETE FROM mcp_server_policies WHERE server_id = $1 AND source = 'config'",
+        server
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(done.rows_affected() > 0)
 }

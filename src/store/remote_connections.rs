@@ -4,7 +4,7 @@
 //! and pending requests are consumed atomically (`DELETE … RETURNING`).
 
 use chrono::{DateTime, Utc};
-use sqlx::{PgPool, Postgres, Row, Transaction, postgres::PgRow};
+use sqlx::{PgPool, Postgres, Transaction};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -22,15 +22,6 @@ pub struct ConnectFor {
     pub subject: String,
 }
 
-fn connect_for(r: &PgRow) -> Result<ConnectFor, StoreError> {
-    Ok(ConnectFor {
-        tenant_id: r.try_get("tenant_id")?,
-        mcp_server_id: r.try_get("mcp_server_id")?,
-        grant_id: r.try_get("grant_id")?,
-        subject: r.try_get("subject")?,
-    })
-}
-
 /// Stores a connect link (its hash) for `who`, valid until `expires_at`; expired links of
 /// anyone go at the same time (they are never read again).
 #[tracing::instrument(name = "db.remote_connections.insert_link", skip_all)]
@@ -41,21 +32,22 @@ pub async fn insert_link(
     elicitation_id: Uuid,
     expires_at: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM remote_connect_links WHERE expires_at < now()")
+    sqlx::query!("DELETE FROM remote_connect_links WHERE expires_at < now()")
         .execute(pool)
         .await?;
-    sqlx::query(
+    let link_hash = hash::sha256(link.as_bytes());
+    sqlx::query!(
         "INSERT INTO remote_connect_links (link_hash, tenant_id, mcp_server_id, grant_id, subject,
              elicitation_id, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        link_hash.as_slice(),
+        who.tenant_id,
+        who.mcp_server_id,
+        who.grant_id,
+        who.subject,
+        elicitation_id,
+        expires_at,
     )
-    .bind(hash::sha256(link.as_bytes()).as_slice())
-    .bind(who.tenant_id)
-    .bind(who.mcp_server_id)
-    .bind(who.grant_id)
-    .bind(&who.subject)
-    .bind(elicitation_id)
-    .bind(expires_at)
     .execute(pool)
     .await?;
     Ok(())
@@ -69,17 +61,18 @@ pub async fn consume_link(
     link: &str,
     now: DateTime<Utc>,
 ) -> Result<Option<ConnectFor>, StoreError> {
-    let row = sqlx::query(
+    let link_hash = hash::sha256(link.as_bytes());
+    Ok(sqlx::query_as!(
+        ConnectFor,
         "DELETE FROM remote_connect_links l
          WHERE l.link_hash = $1 AND l.expires_at > $2
            AND EXISTS (SELECT 1 FROM grants g WHERE g.id = l.grant_id AND g.status = 'active')
          RETURNING l.tenant_id, l.mcp_server_id, l.grant_id, l.subject",
+        link_hash.as_slice(),
+        now,
     )
-    .bind(hash::sha256(link.as_bytes()).as_slice())
-    .bind(now)
     .fetch_optional(pool)
-    .await?;
-    row.as_ref().map(connect_for).transpose()
+    .await?)
 }
 
 fn pending_aad(state_hash: &[u8]) -> String {
@@ -100,23 +93,24 @@ pub async fn insert_pending(
 ) -> Result<(), StoreError> {
     let state_hash = hash::sha256(state.as_bytes());
     let sealed = sealer.seal_str(verifier, &pending_aad(&state_hash));
-    sqlx::query("DELETE FROM remote_pending WHERE expires_at < now()")
+    let browser_hash = hash::sha256(browser_nonce.as_bytes());
+    sqlx::query!("DELETE FROM remote_pending WHERE expires_at < now()")
         .execute(pool)
         .await?;
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO remote_pending (state_hash, tenant_id, mcp_server_id, grant_id, subject,
              browser_hash, code_verifier, code_verifier_key_id, expires_at)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        state_hash.as_slice(),
+        who.tenant_id,
+        who.mcp_server_id,
+        who.grant_id,
+        who.subject,
+        browser_hash.as_slice(),
+        sealed.blob,
+        sealed.key_id,
+        expires_at,
     )
-    .bind(state_hash.as_slice())
-    .bind(who.tenant_id)
-    .bind(who.mcp_server_id)
-    .bind(who.grant_id)
-    .bind(&who.subject)
-    .bind(hash::sha256(browser_nonce.as_bytes()).as_slice())
-    .bind(sealed.blob)
-    .bind(sealed.key_id)
-    .bind(expires_at)
     .execute(pool)
     .await?;
     Ok(())
@@ -139,26 +133,31 @@ pub async fn consume_pending(
     now: DateTime<Utc>,
 ) -> Result<Option<Pending>, StoreError> {
     let state_hash = hash::sha256(state.as_bytes());
-    let row = sqlx::query(
+    let row = sqlx::query!(
         "DELETE FROM remote_pending WHERE state_hash = $1 AND expires_at > $2
          RETURNING tenant_id, mcp_server_id, grant_id, subject, browser_hash, code_verifier,
              code_verifier_key_id",
+        state_hash.as_slice(),
+        now,
     )
-    .bind(state_hash.as_slice())
-    .bind(now)
     .fetch_optional(pool)
     .await?;
     let Some(r) = row else { return Ok(None) };
     let sealed = Sealed {
-        key_id: r.try_get("code_verifier_key_id")?,
-        blob: r.try_get("code_verifier")?,
+        key_id: r.code_verifier_key_id,
+        blob: r.code_verifier,
     };
     let verifier = sealer
         .open_string(&sealed, &pending_aad(&state_hash))
         .map_err(|e| StoreError::Corrupt(format!("remote pending verifier: {e}")))?;
     Ok(Some(Pending {
-        who: connect_for(&r)?,
-        browser_hash: r.try_get("browser_hash")?,
+        who: ConnectFor {
+            tenant_id: r.tenant_id,
+            mcp_server_id: r.mcp_server_id,
+            grant_id: r.grant_id,
+            subject: r.subject,
+        },
+        browser_hash: r.browser_hash,
         verifier,
     }))
 }
@@ -203,37 +202,83 @@ fn aad(id: Uuid, which: &str) -> String {
     format!("remote_connection:{id}:{which}")
 }
 
-const COLUMNS: &str = "id, status, access_token, access_key_id, access_expires_at, refresh_token,
-    refresh_key_id, version";
+/// A `remote_connections` row as `query_as!` reads it: tokens still sealed, status still text.
+struct StoredConnection {
+    id: Uuid,
+    status: String,
+    access_token: Vec<u8>,
+    access_key_id: String,
+    access_expires_at: Option<DateTime<Utc>>,
+    refresh_token: Option<Vec<u8>>,
+    refresh_key_id: Option<String>,
+    version: i64,
+}
 
-fn connection(sealer: &Sealer, r: &PgRow) -> Result<Connection, StoreError> {
-    let id: Uuid = r.try_get("id")?;
-    let corrupt =
-        |e: crate::crypto::seal::SealError| StoreError::Corrupt(format!("remote token: {e}"));
-    let access = Sealed {
-        key_id: r.try_get("access_key_id")?,
-        blob: r.try_get("access_token")?,
-    };
-    let refresh_blob: Option<Vec<u8>> = r.try_get("refresh_token")?;
-    let refresh_key: Option<String> = r.try_get("refresh_key_id")?;
-    let refresh_token = match (refresh_blob, refresh_key) {
-        (Some(blob), Some(key_id)) => Some(
-            sealer
-                .open_string(&Sealed { key_id, blob }, &aad(id, "refresh"))
+impl StoredConnection {
+    /// Opens the tokens (each bound to the row's id and its kind) and parses the status.
+    fn open(self, sealer: &Sealer) -> Result<Connection, StoreError> {
+        let id = self.id;
+        let corrupt =
+            |e: crate::crypto::seal::SealError| StoreError::Corrupt(format!("remote token: {e}"));
+        let access = Sealed {
+            key_id: self.access_key_id,
+            blob: self.access_token,
+        };
+        let refresh_token = match (self.refresh_token, self.refresh_key_id) {
+            (Some(blob), Some(key_id)) => Some(
+                sealer
+                    .open_string(&Sealed { key_id, blob }, &aad(id, "refresh"))
+                    .map_err(corrupt)?,
+            ),
+            _ => None,
+        };
+        Ok(Connection {
+            id,
+            status: ConnectionStatus::parse(&self.status),
+            access_token: sealer
+                .open_string(&access, &aad(id, "access"))
                 .map_err(corrupt)?,
-        ),
-        _ => None,
-    };
-    Ok(Connection {
-        id,
-        status: ConnectionStatus::parse(r.try_get::<&str, _>("status")?),
-        access_token: sealer
-            .open_string(&access, &aad(id, "access"))
-            .map_err(corrupt)?,
-        access_expires_at: r.try_get("access_expires_at")?,
-        refresh_token,
-        version: r.try_get("version")?,
-    })
+            access_expires_at: self.access_expires_at,
+            refresh_token,
+            version: self.version,
+        })
+    }
+}
+
+/// A deleted `remote_connections` row (`DELETE … RETURNING`): its server and subject beside
+/// the connection columns.
+struct StoredDeleted {
+    mcp_server_id: Uuid,
+    subject: String,
+    id: Uuid,
+    status: String,
+    access_token: Vec<u8>,
+    access_key_id: String,
+    access_expires_at: Option<DateTime<Utc>>,
+    refresh_token: Option<Vec<u8>>,
+    refresh_key_id: Option<String>,
+    version: i64,
+}
+
+impl StoredDeleted {
+    fn open(self, sealer: &Sealer) -> Result<Deleted, StoreError> {
+        let connection = StoredConnection {
+            id: self.id,
+            status: self.status,
+            access_token: self.access_token,
+            access_key_id: self.access_key_id,
+            access_expires_at: self.access_expires_at,
+            refresh_token: self.refresh_token,
+            refresh_key_id: self.refresh_key_id,
+            version: self.version,
+        }
+        .open(sealer)?;
+        Ok(Deleted {
+            mcp_server_id: self.mcp_server_id,
+            subject: self.subject,
+            connection,
+        })
+    }
 }
 
 /// The connection of `subject` to `server` in `tenant`, if any.
@@ -245,16 +290,19 @@ pub async fn find(
     subject: &str,
     server: Uuid,
 ) -> Result<Option<Connection>, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM remote_connections
-         WHERE tenant_id = $1 AND subject = $2 AND mcp_server_id = $3"
-    ))
-    .bind(tenant_id)
-    .bind(subject)
-    .bind(server)
+    let row = sqlx::query_as!(
+        StoredConnection,
+        "SELECT id, status, access_token, access_key_id, access_expires_at, refresh_token,
+             refresh_key_id, version
+         FROM remote_connections
+         WHERE tenant_id = $1 AND subject = $2 AND mcp_server_id = $3",
+        tenant_id,
+        subject,
+        server,
+    )
     .fetch_optional(pool)
     .await?;
-    row.as_ref().map(|r| connection(sealer, r)).transpose()
+    row.map(|r| r.open(sealer)).transpose()
 }
 
 /// The connection locked for a refresh (`FOR UPDATE`, within `tx`): a refresh on another replica
@@ -265,13 +313,16 @@ pub async fn lock(
     sealer: &Sealer,
     id: Uuid,
 ) -> Result<Option<Connection>, StoreError> {
-    let row = sqlx::query(&format!(
-        "SELECT {COLUMNS} FROM remote_connections WHERE id = $1 FOR UPDATE"
-    ))
-    .bind(id)
+    let row = sqlx::query_as!(
+        StoredConnection,
+        "SELECT id, status, access_token, access_key_id, access_expires_at, refresh_token,
+             refresh_key_id, version
+         FROM remote_connections WHERE id = $1 FOR UPDATE",
+        id,
+    )
     .fetch_optional(&mut **tx)
     .await?;
-    row.as_ref().map(|r| connection(sealer, r)).transpose()
+    row.map(|r| r.open(sealer)).transpose()
 }
 
 fn seal_tokens(sealer: &Sealer, id: Uuid, tokens: &UpstreamTokens) -> (Sealed, Option<Sealed>) {
@@ -294,33 +345,35 @@ pub async fn connect(
     tokens: &UpstreamTokens,
 ) -> Result<(Uuid, Option<Connection>), StoreError> {
     let mut tx = pool.begin().await?;
-    let old = sqlx::query(&format!(
+    let old = sqlx::query_as!(
+        StoredConnection,
         "DELETE FROM remote_connections WHERE tenant_id = $1 AND subject = $2 AND mcp_server_id = $3
-         RETURNING {COLUMNS}"
-    ))
-    .bind(who.tenant_id)
-    .bind(&who.subject)
-    .bind(who.mcp_server_id)
+         RETURNING id, status, access_token, access_key_id, access_expires_at, refresh_token,
+             refresh_key_id, version",
+        who.tenant_id,
+        who.subject,
+        who.mcp_server_id,
+    )
     .fetch_optional(&mut *tx)
     .await?;
-    let old = old.as_ref().map(|r| connection(sealer, r)).transpose()?;
+    let old = old.map(|r| r.open(sealer)).transpose()?;
     let id = Uuid::new_v4();
     let (access, refresh) = seal_tokens(sealer, id, tokens);
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO remote_connections (id, tenant_id, mcp_server_id, subject, access_token,
              access_key_id, access_expires_at, refresh_token, refresh_key_id, scopes)
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        id,
+        who.tenant_id,
+        who.mcp_server_id,
+        who.subject,
+        access.blob,
+        access.key_id,
+        tokens.access_expires_at,
+        refresh.as_ref().map(|s| s.blob.as_slice()),
+        refresh.as_ref().map(|s| s.key_id.as_str()),
+        tokens.scopes.as_slice(),
     )
-    .bind(id)
-    .bind(who.tenant_id)
-    .bind(who.mcp_server_id)
-    .bind(&who.subject)
-    .bind(&access.blob)
-    .bind(&access.key_id)
-    .bind(tokens.access_expires_at)
-    .bind(refresh.as_ref().map(|s| &s.blob))
-    .bind(refresh.as_ref().map(|s| &s.key_id))
-    .bind(&tokens.scopes)
     .execute(&mut *tx)
     .await?;
     tx.commit().await?;
@@ -337,20 +390,20 @@ pub async fn store_refreshed(
     tokens: &UpstreamTokens,
 ) -> Result<i64, StoreError> {
     let (access, refresh) = seal_tokens(sealer, id, tokens);
-    let version = sqlx::query_scalar(
+    let version = sqlx::query_scalar!(
         "UPDATE remote_connections SET access_token = $2, access_key_id = $3,
              access_expires_at = $4,
              refresh_token = COALESCE($5, refresh_token),
              refresh_key_id = COALESCE($6, refresh_key_id),
              version = version + 1, refreshed_at = now(), status = 'active'
          WHERE id = $1 RETURNING version",
+        id,
+        access.blob,
+        access.key_id,
+        tokens.access_expires_at,
+        refresh.as_ref().map(|s| s.blob.as_slice()),
+        refresh.as_ref().map(|s| s.key_id.as_str()),
     )
-    .bind(id)
-    .bind(&access.blob)
-    .bind(&access.key_id)
-    .bind(tokens.access_expires_at)
-    .bind(refresh.as_ref().map(|s| &s.blob))
-    .bind(refresh.as_ref().map(|s| &s.key_id))
     .fetch_one(&mut **tx)
     .await?;
     Ok(version)
@@ -362,11 +415,11 @@ pub async fn mark_needs_reconnect(
     tx: &mut Transaction<'_, Postgres>,
     id: Uuid,
 ) -> Result<(), StoreError> {
-    sqlx::query(
+    sqlx::query!(
         "UPDATE remote_connections SET status = 'needs_reconnect', version = version + 1
          WHERE id = $1",
+        id,
     )
-    .bind(id)
     .execute(&mut **tx)
     .await?;
     Ok(())
@@ -394,34 +447,33 @@ pub async fn list(
     subject: Option<&str>,
     server: Option<&str>,
 ) -> Result<Vec<ConnectionRow>, StoreError> {
-    let rows = sqlx::query(
-        "SELECT c.id, c.subject, s.name AS server, c.status, c.scopes, c.access_expires_at,
-             (c.refresh_token IS NOT NULL) AS has_refresh_token, c.connected_at, c.refreshed_at
+    let rows = sqlx::query!(
+        r#"SELECT c.id, c.subject, s.name AS server, c.status, c.scopes, c.access_expires_at,
+             (c.refresh_token IS NOT NULL) AS "has_refresh_token!", c.connected_at, c.refreshed_at
          FROM remote_connections c JOIN mcp_servers s ON s.id = c.mcp_server_id
          WHERE c.tenant_id = $1 AND ($2::text IS NULL OR c.subject = $2)
            AND ($3::text IS NULL OR s.name = $3)
-         ORDER BY c.subject, s.name LIMIT 1000",
+         ORDER BY c.subject, s.name LIMIT 1000"#,
+        tenant_id,
+        subject,
+        server,
     )
-    .bind(tenant_id)
-    .bind(subject)
-    .bind(server)
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(ConnectionRow {
-                id: r.try_get("id")?,
-                subject: r.try_get("subject")?,
-                server: r.try_get("server")?,
-                status: ConnectionStatus::parse(r.try_get::<&str, _>("status")?),
-                scopes: r.try_get("scopes")?,
-                access_expires_at: r.try_get("access_expires_at")?,
-                has_refresh_token: r.try_get("has_refresh_token")?,
-                connected_at: r.try_get("connected_at")?,
-                refreshed_at: r.try_get("refreshed_at")?,
-            })
+    Ok(rows
+        .into_iter()
+        .map(|r| ConnectionRow {
+            id: r.id,
+            subject: r.subject,
+            server: r.server,
+            status: ConnectionStatus::parse(&r.status),
+            scopes: r.scopes,
+            access_expires_at: r.access_expires_at,
+            has_refresh_token: r.has_refresh_token,
+            connected_at: r.connected_at,
+            refreshed_at: r.refreshed_at,
         })
-        .collect()
+        .collect())
 }
 
 /// A deleted connection: its server (for the revocation endpoint) and tokens (to revoke).
@@ -439,20 +491,17 @@ pub async fn delete(
     tenant_id: Uuid,
     id: Uuid,
 ) -> Result<Option<Deleted>, StoreError> {
-    let row = sqlx::query(&format!(
+    let row = sqlx::query_as!(
+        StoredDeleted,
         "DELETE FROM remote_connections WHERE tenant_id = $1 AND id = $2
-         RETURNING mcp_server_id, subject, {COLUMNS}"
-    ))
-    .bind(tenant_id)
-    .bind(id)
+         RETURNING mcp_server_id, subject, id, status, access_token, access_key_id,
+             access_expires_at, refresh_token, refresh_key_id, version",
+        tenant_id,
+        id,
+    )
     .fetch_optional(pool)
     .await?;
-    let Some(r) = row else { return Ok(None) };
-    Ok(Some(Deleted {
-        mcp_server_id: r.try_get("mcp_server_id")?,
-        subject: r.try_get("subject")?,
-        connection: connection(sealer, &r)?,
-    }))
+    row.map(|r| r.open(sealer)).transpose()
 }
 
 /// Deletes every connection of `subject` in a tenant (their grant was revoked).
@@ -463,32 +512,26 @@ pub async fn delete_subject(
     tenant_id: Uuid,
     subject: &str,
 ) -> Result<Vec<Deleted>, StoreError> {
-    let rows = sqlx::query(&format!(
+    let rows = sqlx::query_as!(
+        StoredDeleted,
         "DELETE FROM remote_connections WHERE tenant_id = $1 AND subject = $2
-         RETURNING mcp_server_id, subject, {COLUMNS}"
-    ))
-    .bind(tenant_id)
-    .bind(subject)
+         RETURNING mcp_server_id, subject, id, status, access_token, access_key_id,
+             access_expires_at, refresh_token, refresh_key_id, version",
+        tenant_id,
+        subject,
+    )
     .fetch_all(pool)
     .await?;
-    rows.iter()
-        .map(|r| {
-            Ok(Deleted {
-                mcp_server_id: r.try_get("mcp_server_id")?,
-                subject: r.try_get("subject")?,
-                connection: connection(sealer, r)?,
-            })
-        })
-        .collect()
+    rows.into_iter().map(|r| r.open(sealer)).collect()
 }
 
 /// Whether `server` is a remote-OAuth server.
 #[tracing::instrument(name = "db.remote_connections.is_remote", skip_all)]
 pub async fn is_remote(pool: &PgPool, server: Uuid) -> Result<bool, StoreError> {
-    Ok(sqlx::query_scalar(
-        "SELECT EXISTS (SELECT 1 FROM remote_oauth_servers WHERE mcp_server_id = $1)",
+    Ok(sqlx::query_scalar!(
+        r#"SELECT EXISTS (SELECT 1 FROM remote_oauth_servers WHERE mcp_server_id = $1) AS "remote!""#,
+        server,
     )
-    .bind(server)
     .fetch_one(pool)
     .await?)
 }

@@ -3,7 +3,7 @@
 //! registration the bridge obtained there (`remote_registrations`), kept and reused. Client
 //! secrets are sealed, bound to their server.
 
-use sqlx::{PgConnection, PgPool, Row, postgres::PgRow};
+use sqlx::{PgConnection, PgPool};
 use uuid::Uuid;
 
 use super::StoreError;
@@ -68,21 +68,86 @@ fn registration_aad(server: Uuid) -> String {
     format!("remote:{server}:registration_secret")
 }
 
+/// Opens a sealed client secret; `None` when the row holds none.
 fn open(
     sealer: &Sealer,
-    r: &PgRow,
-    blob: &str,
-    key: &str,
+    blob: Option<Vec<u8>>,
+    key_id: Option<String>,
     aad: &str,
 ) -> Result<Option<String>, StoreError> {
-    let blob: Option<Vec<u8>> = r.try_get(blob)?;
-    let key_id: Option<String> = r.try_get(key)?;
     match (blob, key_id) {
         (Some(blob), Some(key_id)) => sealer
             .open_string(&Sealed { key_id, blob }, aad)
             .map(Some)
             .map_err(|e| StoreError::Corrupt(format!("remote client secret: {e}"))),
         _ => Ok(None),
+    }
+}
+
+/// A `remote_oauth_servers` row as `query_as!` reads it, the secret still sealed.
+struct StoredSettings {
+    mcp_server_id: Uuid,
+    scopes: Option<Vec<String>>,
+    client_id: Option<String>,
+    client_secret: Option<Vec<u8>>,
+    client_secret_key_id: Option<String>,
+}
+
+impl StoredSettings {
+    /// Opens the secret (bound to the row's server) and gives the settings.
+    fn open(self, sealer: &Sealer) -> Result<RemoteSettings, StoreError> {
+        let client_secret = open(
+            sealer,
+            self.client_secret,
+            self.client_secret_key_id,
+            &settings_aad(self.mcp_server_id),
+        )?;
+        Ok(RemoteSettings {
+            mcp_server_id: self.mcp_server_id,
+            scopes: self.scopes,
+            client_id: self.client_id,
+            client_secret,
+        })
+    }
+}
+
+/// A `remote_registrations` row as `query_as!` reads it: the method still text, the secret
+/// still sealed.
+struct StoredRegistration {
+    mcp_server_id: Uuid,
+    method: String,
+    issuer: String,
+    resource: String,
+    authorization_endpoint: String,
+    token_endpoint: String,
+    revocation_endpoint: Option<String>,
+    scopes: Vec<String>,
+    client_id: String,
+    client_secret: Option<Vec<u8>>,
+    client_secret_key_id: Option<String>,
+}
+
+impl StoredRegistration {
+    /// Parses the method and opens the secret (bound to the row's server).
+    fn open(self, sealer: &Sealer) -> Result<Registration, StoreError> {
+        let client_secret = open(
+            sealer,
+            self.client_secret,
+            self.client_secret_key_id,
+            &registration_aad(self.mcp_server_id),
+        )?;
+        Ok(Registration {
+            mcp_server_id: self.mcp_server_id,
+            method: RegistrationMethod::parse(&self.method),
+            issuer: self.issuer,
+            resource: self.resource,
+            authorization_endpoint: self.authorization_endpoint,
+            token_endpoint: self.token_endpoint,
+            revocation_endpoint: self.revocation_endpoint,
+            scopes: self.scopes,
+            client_id: self.client_id,
+            client_secret,
+        })
     }
 }
 
@@ -96,24 +161,20 @@ pub async fn upsert_settings(
     sealer: &Sealer,
     s: &RemoteSettings,
 ) -> Result<bool, StoreError> {
-    let current = sqlx::query(
+    let current = sqlx::query_as!(
+        StoredSettings,
         "SELECT mcp_server_id, scopes, client_id, client_secret, client_secret_key_id
          FROM remote_oauth_servers WHERE mcp_server_id = $1 FOR UPDATE",
+        s.mcp_server_id,
     )
-    .bind(s.mcp_server_id)
     .fetch_optional(&mut *conn)
     .await?;
-    if let Some(r) = current {
-        let secret = open(
-            sealer,
-            &r,
-            "client_secret",
-            "client_secret_key_id",
-            &settings_aad(s.mcp_server_id),
-        )?;
-        let scopes: Option<Vec<String>> = r.try_get("scopes")?;
-        let client_id: Option<String> = r.try_get("client_id")?;
-        if scopes == s.scopes && client_id == s.client_id && secret == s.client_secret {
+    if let Some(stored) = current {
+        let current = stored.open(sealer)?;
+        if current.scopes == s.scopes
+            && current.client_id == s.client_id
+            && current.client_secret == s.client_secret
+        {
             return Ok(false);
         }
     }
@@ -121,34 +182,38 @@ pub async fn upsert_settings(
         .client_secret
         .as_deref()
         .map(|secret| sealer.seal_str(secret, &settings_aad(s.mcp_server_id)));
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO remote_oauth_servers (mcp_server_id, scopes, client_id, client_secret, client_secret_key_id)
          VALUES ($1, $2, $3, $4, $5)
          ON CONFLICT (mcp_server_id) DO UPDATE SET scopes = EXCLUDED.scopes,
              client_id = EXCLUDED.client_id, client_secret = EXCLUDED.client_secret,
              client_secret_key_id = EXCLUDED.client_secret_key_id, updated_at = now()",
+        s.mcp_server_id,
+        s.scopes.as_deref(),
+        s.client_id.as_deref(),
+        secret.as_ref().map(|x| x.blob.as_slice()),
+        secret.as_ref().map(|x| x.key_id.as_str()),
     )
-    .bind(s.mcp_server_id)
-    .bind(&s.scopes)
-    .bind(&s.client_id)
-    .bind(secret.as_ref().map(|x| &x.blob))
-    .bind(secret.as_ref().map(|x| &x.key_id))
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM remote_registrations WHERE mcp_server_id = $1")
-        .bind(s.mcp_server_id)
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM remote_registrations WHERE mcp_server_id = $1",
+        s.mcp_server_id
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(true)
 }
 
 /// Makes `server` a plain MCP server again; its connections and registration go by cascade.
 #[tracing::instrument(name = "db.remote_registrations.delete_settings", skip_all)]
 pub async fn delete_settings(conn: &mut PgConnection, server: Uuid) -> Result<bool, StoreError> {
-    let done = sqlx::query("DELETE FROM remote_oauth_servers WHERE mcp_server_id = $1")
-        .bind(server)
-        .execute(&mut *conn)
-        .await?;
+    let done = sqlx::query!(
+        "DELETE FROM remote_oauth_servers WHERE mcp_server_id = $1",
+        server
+    )
+    .execute(&mut *conn)
+    .await?;
     Ok(done.rows_affected() == 1)
 }
 
@@ -158,26 +223,15 @@ pub async fn settings(
     sealer: &Sealer,
     server: Uuid,
 ) -> Result<Option<RemoteSettings>, StoreError> {
-    let row = sqlx::query(
+    let row = sqlx::query_as!(
+        StoredSettings,
         "SELECT mcp_server_id, scopes, client_id, client_secret, client_secret_key_id
          FROM remote_oauth_servers WHERE mcp_server_id = $1",
+        server,
     )
-    .bind(server)
     .fetch_optional(pool)
     .await?;
-    let Some(r) = row else { return Ok(None) };
-    Ok(Some(RemoteSettings {
-        mcp_server_id: r.try_get("mcp_server_id")?,
-        scopes: r.try_get("scopes")?,
-        client_id: r.try_get("client_id")?,
-        client_secret: open(
-            sealer,
-            &r,
-            "client_secret",
-            "client_secret_key_id",
-            &settings_aad(server),
-        )?,
-    }))
+    row.map(|r| r.open(sealer)).transpose()
 }
 
 #[tracing::instrument(name = "db.remote_registrations.find", skip_all)]
@@ -186,33 +240,16 @@ pub async fn find(
     sealer: &Sealer,
     server: Uuid,
 ) -> Result<Option<Registration>, StoreError> {
-    let row = sqlx::query(
+    let row = sqlx::query_as!(
+        StoredRegistration,
         "SELECT mcp_server_id, method, issuer, resource, authorization_endpoint, token_endpoint,
              revocation_endpoint, scopes, client_id, client_secret, client_secret_key_id
          FROM remote_registrations WHERE mcp_server_id = $1",
+        server,
     )
-    .bind(server)
     .fetch_optional(pool)
     .await?;
-    let Some(r) = row else { return Ok(None) };
-    Ok(Some(Registration {
-        mcp_server_id: r.try_get("mcp_server_id")?,
-        method: RegistrationMethod::parse(r.try_get::<&str, _>("method")?),
-        issuer: r.try_get("issuer")?,
-        resource: r.try_get("resource")?,
-        authorization_endpoint: r.try_get("authorization_endpoint")?,
-        token_endpoint: r.try_get("token_endpoint")?,
-        revocation_endpoint: r.try_get("revocation_endpoint")?,
-        scopes: r.try_get("scopes")?,
-        client_id: r.try_get("client_id")?,
-        client_secret: open(
-            sealer,
-            &r,
-            "client_secret",
-            "client_secret_key_id",
-            &registration_aad(server),
-        )?,
-    }))
+    row.map(|r| r.open(sealer)).transpose()
 }
 
 /// Stores (or replaces) the registration of a server.
@@ -222,7 +259,7 @@ pub async fn save(pool: &PgPool, sealer: &Sealer, r: &Registration) -> Result<()
         .client_secret
         .as_deref()
         .map(|secret| sealer.seal_str(secret, &registration_aad(r.mcp_server_id)));
-    sqlx::query(
+    sqlx::query!(
         "INSERT INTO remote_registrations (mcp_server_id, method, issuer, resource,
              authorization_endpoint, token_endpoint, revocation_endpoint, scopes, client_id,
              client_secret, client_secret_key_id)
@@ -234,18 +271,18 @@ pub async fn save(pool: &PgPool, sealer: &Sealer, r: &Registration) -> Result<()
              revocation_endpoint = EXCLUDED.revocation_endpoint, scopes = EXCLUDED.scopes,
              client_id = EXCLUDED.client_id, client_secret = EXCLUDED.client_secret,
              client_secret_key_id = EXCLUDED.client_secret_key_id, created_at = now()",
+        r.mcp_server_id,
+        r.method.as_str(),
+        r.issuer,
+        r.resource,
+        r.authorization_endpoint,
+        r.token_endpoint,
+        r.revocation_endpoint.as_deref(),
+        r.scopes.as_slice(),
+        r.client_id,
+        secret.as_ref().map(|x| x.blob.as_slice()),
+        secret.as_ref().map(|x| x.key_id.as_str()),
     )
-    .bind(r.mcp_server_id)
-    .bind(r.method.as_str())
-    .bind(&r.issuer)
-    .bind(&r.resource)
-    .bind(&r.authorization_endpoint)
-    .bind(&r.token_endpoint)
-    .bind(&r.revocation_endpoint)
-    .bind(&r.scopes)
-    .bind(&r.client_id)
-    .bind(secret.as_ref().map(|x| &x.blob))
-    .bind(secret.as_ref().map(|x| &x.key_id))
     .execute(pool)
     .await?;
     Ok(())
@@ -255,9 +292,11 @@ pub async fn save(pool: &PgPool, sealer: &Sealer, r: &Registration) -> Result<()
 /// registers again.
 #[tracing::instrument(name = "db.remote_registrations.forget", skip_all)]
 pub async fn forget(pool: &PgPool, server: Uuid) -> Result<(), StoreError> {
-    sqlx::query("DELETE FROM remote_registrations WHERE mcp_server_id = $1")
-        .bind(server)
-        .execute(pool)
-        .await?;
+    sqlx::query!(
+        "DELETE FROM remote_registrations WHERE mcp_server_id = $1",
+        server
+    )
+    .execute(pool)
+    .await?;
     Ok(())
 }

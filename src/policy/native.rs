@@ -163,9 +163,7 @@ fn tokens(source: &str) -> Option<Vec<Token<'_>>> {
                 let body = rest.get(1..)?;
                 let end = body.find(c)?;
                 let content = body.get(..end)?;
-                if content.contains(|ch: char| ch == '\\' || ch == '\'' || ch == '"')
-                    || content.chars().any(char::is_control)
-                {
+                if content.contains(['\\', '\'', '"']) || content.chars().any(char::is_control) {
                     return None;
                 }
                 (Token::Literal(content), end + 2)

@@ -1,11 +1,12 @@
 //! What the per-tool policy check adds to a gateway request (see `bench/README.md`, section
 //! "Policy check").
 //!
-//! A policy of 20 rules (15 with a CEL condition, 14 of them evaluated for the call), and the call that is decided by the last
-//! rule, so every rule is looked at: the check as the gateway runs it per request, that is the
-//! strict JSON-RPC read of the body, the subject's CEL variables built, and the decision. Its
-//! median over many samples is the figure; in the same run, a plain `serde_json` parse of the
-//! same body (what any JSON-aware proxy pays) is the reference, and the ratio is printed.
+//! A policy of 20 rules (15 with a CEL condition, 14 of them evaluated for the call), and the
+//! call that is decided by the last rule, so every rule is looked at: the check as the gateway
+//! runs it per request, that is the strict JSON-RPC read of the body, the conditions (of the
+//! shapes evaluated without CEL) on the subject, and the decision. Its median over many samples
+//! is the figure; in the same run, a plain `serde_json` parse of the same body (what any
+//! JSON-aware proxy pays) is the reference, and the ratio is printed.
 //!
 //! `cargo run --release --example policy_bench -- [--samples N]` (default 20,000).
 

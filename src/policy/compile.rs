@@ -7,6 +7,7 @@ use std::{collections::HashSet, sync::Arc};
 use super::{
     document::{Effect, PolicyDocument, RuleDocument},
     evaluate::{Call, Evaluation, Subject},
+    native::Condition,
     rules::{Pattern, Policy, Rule},
 };
 
@@ -130,12 +131,14 @@ fn compile_rule(env: &cel::Env, rule: &RuleDocument) -> Result<Rule, String> {
                 .map_err(|e| format!("`when` is not valid CEL: {e}"))?,
         ),
     };
+    let native = rule.when.as_deref().and_then(Condition::recognise);
     Ok(Rule {
         name: rule.name.as_str().into(),
         effect: rule.effect,
         methods: rule.methods.iter().map(|m| m.as_str().into()).collect(),
         targets: targets.into(),
         when,
+        native,
         scopes: rule.scopes.iter().map(|s| s.as_str().into()).collect(),
     })
 }

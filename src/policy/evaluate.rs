@@ -1,6 +1,7 @@
-//! Deciding one call: the first matching rule, else the default. The CEL context (the user, the
-//! token, the tenant) is built once per request and only if some rule with a condition is
-//! reached; rules without `when` cost a few string comparisons.
+//! Deciding one call: the first matching rule, else the default. Conditions of the common shapes
+//! are evaluated natively ([`super::native`]); the CEL context (the user, the token, the tenant)
+//! is built once per request and only if some other condition is reached; rules without `when`
+//! cost a few string comparisons.
 
 use std::{collections::HashMap, sync::OnceLock};
 
@@ -93,7 +94,15 @@ impl<'p, 's> Evaluation<'p, 's> {
                 continue;
             }
             if let Some(program) = &rule.when {
-                match self.condition(program, call) {
+                let native = rule
+                    .native
+                    .as_ref()
+                    .and_then(|n| n.evaluate(self.subject, call));
+                let verdict = match native {
+                    Some(verdict) => Ok(verdict),
+                    None => self.condition(program, call),
+                };
+                match verdict {
                     Ok(true) => {}
                     Ok(false) => continue,
                     Err(error) => {

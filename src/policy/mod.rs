@@ -18,6 +18,7 @@ pub mod document;
 mod evaluate;
 pub mod jsonrpc;
 pub mod lists;
+mod native;
 mod rules;
 
 pub use compile::PolicyError;

@@ -2,7 +2,7 @@
 
 use std::sync::Arc;
 
-use super::document::Effect;
+use super::{document::Effect, native::Condition};
 
 /// A compiled policy: cheap to share, evaluated per request.
 pub struct Policy {
@@ -26,6 +26,8 @@ pub(super) struct Rule {
     pub(super) methods: Box<[Box<str>]>,
     pub(super) targets: Box<[Pattern]>,
     pub(super) when: Option<cel::Program>,
+    /// `when` when it is of a shape evaluated without CEL (see [`super::native`]).
+    pub(super) native: Option<Condition>,
     pub(super) scopes: Box<[Box<str>]>,
 }
 
@@ -56,6 +58,7 @@ impl Policy {
                 methods: Box::new([]),
                 targets: Box::new([]),
                 when: None,
+                native: None,
                 scopes: Box::new([]),
             }],
             env: Arc::new(cel::Env::stdlib()),

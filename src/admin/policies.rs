@@ -14,7 +14,7 @@ use utoipa::ToSchema;
 use super::{
     auth::Admin,
     extract::{AdminJson, AdminPath},
-    problem::{AdminError, ReadErrors, WriteErrors},
+    problem::{AdminError, BodyReadErrors, ReadErrors, WriteErrors},
     tenants::Owner,
     write::{Action, Entry},
 };
@@ -252,7 +252,7 @@ pub async fn delete(
 #[utoipa::path(post, path = "/admin/v1/tenants/{slug}/servers/{name}/policy/dry-run", operation_id = "dry_run_policy", tag = "servers",
     request_body = DryRun,
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Server name")),
-    responses((status = 200, description = "What the policy decides", body = DryRunResult), ReadErrors))]
+    responses((status = 200, description = "What the policy decides", body = DryRunResult), BodyReadErrors))]
 pub async fn dry_run(
     State(state): State<AppState>,
     admin: Admin,

@@ -265,6 +265,37 @@ pub enum ReadErrors {
     Unavailable(Problem),
 }
 
+/// The errors of a read that takes a JSON body (a dry run), for the OpenAPI document: a read's,
+/// plus the body's own (too large, not JSON, invalid fields).
+#[allow(dead_code)] // Only its derived `IntoResponses` is used.
+#[derive(utoipa::IntoResponses)]
+pub enum BodyReadErrors {
+    /// A malformed body, query parameter or cursor.
+    #[response(status = 400, content_type = "application/problem+json")]
+    BadRequest(Problem),
+    /// No admin token, or not a valid one.
+    #[response(status = 401, content_type = "application/problem+json")]
+    Unauthorized(Problem),
+    /// The token is bound to another tenant, or the operation needs a global token.
+    #[response(status = 403, content_type = "application/problem+json")]
+    Forbidden(Problem),
+    /// No such tenant or resource.
+    #[response(status = 404, content_type = "application/problem+json")]
+    NotFound(Problem),
+    /// The body exceeds `server.max_body_bytes`.
+    #[response(status = 413, content_type = "application/problem+json")]
+    TooLarge(Problem),
+    /// The body is not `application/json`.
+    #[response(status = 415, content_type = "application/problem+json")]
+    UnsupportedMediaType(Problem),
+    /// Well-formed JSON with invalid or missing fields; each is listed in `errors`.
+    #[response(status = 422, content_type = "application/problem+json")]
+    Invalid(Problem),
+    /// The database is unavailable; retry after `Retry-After` seconds.
+    #[response(status = 503, content_type = "application/problem+json")]
+    Unavailable(Problem),
+}
+
 /// The errors every change can answer with, for the OpenAPI document.
 #[allow(dead_code)] // Only its derived `IntoResponses` is used.
 #[derive(utoipa::IntoResponses)]

@@ -100,29 +100,9 @@ pub async fn check(
     if request.method() != Method::POST {
         return Checked::Forward(Box::new((request, None)));
     }
-    if !is_json(request.headers()) {
-        let reason = "the MCP server's policy needs a JSON body (Content-Type: application/json)";
-        return Checked::Answered(refusal(
-            StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            None,
-            -32600,
-            reason,
-        ));
-    }
-    let (parts, body) = request.into_parts();
-    let limit = state.config.gateway.replay_buffer_bytes;
-    let bytes = match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit))
-        .await
-    {
-        Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => {
-            let reason = "the body is larger than the gateway can inspect for this server's policy";
-            return Checked::Answered(refusal(StatusCode::PAYLOAD_TOO_LARGE, None, -32600, reason));
-        }
-        Err(_) => {
-            let reason = "the body did not arrive in time";
-            return Checked::Answered(refusal(StatusCode::REQUEST_TIMEOUT, None, -32600, reason));
-        }
+    let (parts, bytes) = match read_body(state, request).await {
+        Ok(read) => read,
+        Err(refused) => return Checked::Answered(refused),
     };
     let rpc = match jsonrpc::read(&bytes) {
         Ok(rpc) => rpc,
@@ -170,6 +150,36 @@ pub async fn check(
         Request::from_parts(parts, Body::from(bytes)),
         filter,
     )))
+}
+
+/// The body of a `POST`, read whole for the policy: refused when it is not JSON, larger than
+/// `gateway.replay_buffer_bytes` or slower than [`BODY_READ_TIMEOUT`].
+async fn read_body(
+    state: &AppState,
+    request: Request,
+) -> Result<(http::request::Parts, bytes::Bytes), Response> {
+    if !is_json(request.headers()) {
+        let reason = "the MCP server's policy needs a JSON body (Content-Type: application/json)";
+        return Err(refusal(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            -32600,
+            reason,
+        ));
+    }
+    let (parts, body) = request.into_parts();
+    let limit = state.config.gateway.replay_buffer_bytes;
+    match tokio::time::timeout(BODY_READ_TIMEOUT, axum::body::to_bytes(body, limit)).await {
+        Ok(Ok(bytes)) => Ok((parts, bytes)),
+        Ok(Err(_)) => {
+            let reason = "the body is larger than the gateway can inspect for this server's policy";
+            Err(refusal(StatusCode::PAYLOAD_TOO_LARGE, None, -32600, reason))
+        }
+        Err(_) => {
+            let reason = "the body did not arrive in time";
+            Err(refusal(StatusCode::REQUEST_TIMEOUT, None, -32600, reason))
+        }
+    }
 }
 
 fn call_of(message: &Message) -> Option<Call<'_>> {

@@ -2,6 +2,10 @@
 //! `/t/{tenant}/mcp/{server}/…` get the user's context (cached), identity headers, optionally
 //! the user's upstream token, and are forwarded. When a server that receives the upstream token
 //! answers 401, the upstream token is refreshed once and the request replayed once.
+//!
+//! The server's policy (`enforce.rs`) is applied to every server, remote-OAuth ones included:
+//! they get the user's remote token instead of identity headers, but who may call which tool
+//! is decided here all the same.
 
 use std::sync::Arc;
 
@@ -35,7 +39,7 @@ pub async fn proxy(
         request.extensions_mut().insert(AdminConfigured);
     }
     if target.server.remote_oauth {
-        return crate::remote::gateway::proxy(&state, &auth, &params, request).await;
+        return remote(&state, &auth, &params, request).await;
     }
     let resource = Resource {
         metadata_url: &target.metadata_url,
@@ -77,6 +81,60 @@ pub async fn proxy(
         Some(lists) => lists.apply(response).await,
         None => response,
     }
+}
+
+/// A request to a remote-OAuth server: the policy first (with the user context it needs, loaded
+/// only when the server has a policy), then the remote's own token ([`crate::remote::gateway`]).
+async fn remote(
+    state: &AppState,
+    auth: &Authenticated,
+    params: &RawPathParams,
+    request: Request,
+) -> Response {
+    let (request, lists) = if auth.target.policy.policy.is_some() {
+        let user = match user(state, auth).await {
+            Ok(user) => user,
+            Err(TokenProblem::DatabaseUnavailable) => {
+                let why = "loading the user's grant";
+                crate::store::unavailable::record(
+                    "gateway",
+                    why,
+                    &TokenProblem::DatabaseUnavailable,
+                );
+                return super::auth::database_unavailable(request).await;
+            }
+            Err(problem) => {
+                let resource = Resource {
+                    metadata_url: &auth.target.metadata_url,
+                    scopes: &auth.target.scopes,
+                };
+                return token_problem(state, auth, problem, &resource).await;
+            }
+        };
+        match super::enforce::check(state, auth, user, request).await {
+            Checked::Forward(forward) => *forward,
+            Checked::Answered(response) => return response,
+        }
+    } else {
+        (request, None)
+    };
+    let response = crate::remote::gateway::proxy(state, auth, params, request).await;
+    match lists {
+        Some(lists) => lists.apply(response).await,
+        None => response,
+    }
+}
+
+/// The user context behind the token's grant, through the cache (one userinfo call per grant
+/// and `auth.cache_ttl`).
+async fn user(state: &AppState, auth: &Authenticated) -> Result<Arc<CachedUser>, TokenProblem> {
+    state
+        .gateway
+        .users
+        .get_or_load(auth.grant_id, || {
+            super::user_loader::load(state.clone(), auth.target.ctx.clone(), auth.grant_id)
+        })
+        .await
 }
 
 /// The identity headers a request goes with, and the upstream token among them.
@@ -142,13 +200,7 @@ async fn identity(
     state: &AppState,
     auth: &Authenticated,
 ) -> Result<(IdentityHeaders, Option<String>, Arc<CachedUser>), TokenProblem> {
-    let user = state
-        .gateway
-        .users
-        .get_or_load(auth.grant_id, || {
-            super::user_loader::load(state.clone(), auth.target.ctx.clone(), auth.grant_id)
-        })
-        .await?;
+    let user = user(state, auth).await?;
     let identities = &state.gateway.identities;
     let jti = auth.claims.jti;
     let fixed = match identities.get(&jti).await {

@@ -5,5 +5,6 @@
 mod connect;
 mod connect_binding;
 mod disconnect;
+mod policy;
 mod refresh;
 mod support;

@@ -24,6 +24,11 @@ pub struct Setup {
 
 /// The configuration's tenant with `wiki` as a remote-OAuth server.
 pub fn config_toml(idp: &FakeIdp, remote: &FakeRemote) -> String {
+    config_toml_with(idp, remote, "")
+}
+
+/// The same, with `wiki_extra` (its `policy` tables, say) in `wiki`'s server table.
+pub fn config_toml_with(idp: &FakeIdp, remote: &FakeRemote, wiki_extra: &str) -> String {
     let servers = format!(
         r#"
 [[tenants.mcp_servers]]
@@ -31,6 +36,7 @@ name = "wiki"
 url = "{}"
 [tenants.mcp_servers.remote_oauth]
 scopes = ["wiki.read"]
+{wiki_extra}
 "#,
         remote.mcp_url()
     );
@@ -38,9 +44,15 @@ scopes = ["wiki.read"]
 }
 
 pub async fn setup(pool: &PgPool) -> Setup {
+    setup_with(pool, "").await
+}
+
+/// [`setup`] with `wiki_extra` in `wiki`'s server table (see [`config_toml_with`]).
+pub async fn setup_with(pool: &PgPool, wiki_extra: &str) -> Setup {
     let idp = FakeIdp::start(FakeIdpOptions::default()).await;
     let remote = FakeRemote::start().await;
-    let app = spawn_app(pool.clone(), test_config(&config_toml(&idp, &remote))).await;
+    let config = config_toml_with(&idp, &remote, wiki_extra);
+    let app = spawn_app(pool.clone(), test_config(&config)).await;
     let client_id = public_client(pool, "acme", REDIRECT_URI).await;
     Setup {
         idp,

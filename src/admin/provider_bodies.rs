@@ -64,7 +64,7 @@ pub struct ProviderView {
     pub jwks_url: Option<String>,
     pub revocation_url: Option<String>,
     pub default_token_lifetime_seconds: Option<i64>,
-    /// Claims kept from the userinfo answer, `name: "path"` (README, "Per-tool policies").
+    /// Claims kept from the userinfo answer and the ID token, `name: "path"` (README, "Per-tool policies").
     pub claims: BTreeMap<String, String>,
     /// Where the IdP must redirect back to (register it there).
     pub callback_url: String,
@@ -127,7 +127,7 @@ pub struct CreateProvider {
     pub revocation_url: Option<String>,
     #[schema(minimum = 1, maximum = 315360000)]
     pub default_token_lifetime_seconds: Option<i64>,
-    /// Claims to keep from the userinfo answer: `{"groups": "groups", "roles":
+    /// Claims to keep from the userinfo answer and the ID token: `{"groups": "groups", "roles":
     /// "realm_access.roles"}` (dot-separated paths, `*` for every element of a list).
     #[serde(default)]
     pub claims: BTreeMap<String, String>,

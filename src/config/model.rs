@@ -452,10 +452,11 @@ pub struct ProviderConfig {
     /// The user the `dev` provider logs in.
     #[serde(default)]
     pub dev_user: Option<DevUserConfig>,
-    /// Claims to keep from the provider's userinfo answer, `name = "path"` (dot-separated
-    /// keys, `*` for every element of a list): e.g. `groups = "groups"`,
-    /// `roles = "realm_access.roles"`, `hd = "hd"`. Policies, `/userinfo`, the signed
-    /// assertion and opted-in headers see them (`domain::claims` has the size limits).
+    /// Claims to keep from the provider's userinfo answer and ID token (userinfo's value wins
+    /// when both have one), `name = "path"` (dot-separated keys, `*` for every element of a
+    /// list): e.g. `groups = "groups"`, `roles = "realm_access.roles"`, `hd = "hd"`. Policies,
+    /// `/userinfo`, the signed assertion and opted-in headers see them (`domain::claims` has
+    /// the size limits).
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
     pub claims: std::collections::BTreeMap<String, String>,
 }

@@ -1,5 +1,6 @@
 //! Claims beyond subject, email and name: a provider's claim mapping (which values of its
-//! userinfo answer the bridge keeps, under which names) and the mapped claims themselves.
+//! userinfo answer and of the login's ID token the bridge keeps, under which names; userinfo's
+//! win, [`merge`]) and the mapped claims themselves.
 //!
 //! A mapping is `name = "path"`: `groups = "groups"`, `roles = "realm_access.roles"`,
 //! `hd = "hd"`, `cloud_ids = "accessible_resources.*.id"`. A path is dot-separated keys; `*`
@@ -94,7 +95,8 @@ enum Step {
     Each,
 }
 
-/// A provider's claim mapping, parsed: claim name → path into the userinfo answer.
+/// A provider's claim mapping, parsed: claim name → path into the userinfo answer (or the ID
+/// token's claims).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ClaimMapping {
     paths: Vec<(String, Vec<Step>)>,
@@ -142,7 +144,7 @@ impl ClaimMapping {
         self.paths.is_empty()
     }
 
-    /// The mapped claims of a userinfo answer, within the size limits.
+    /// The mapped claims of a userinfo answer (or an ID token's claims), within the size limits.
     pub fn apply(&self, json: &Value) -> MappedClaims {
         let mut mapped = MappedClaims::new();
         let mut total = 0;
@@ -158,6 +160,26 @@ impl ClaimMapping {
         }
         mapped
     }
+}
+
+/// `preferred`'s claims, then those of `fallback` that `preferred` lacks, within the same
+/// limits ([`MAX_CLAIMS`], [`MAX_TOTAL_BYTES`]): how the claims of userinfo (preferred, as
+/// OIDC Core 5.3.2 suggests) and of the ID token are put together.
+pub fn merge(preferred: MappedClaims, fallback: &MappedClaims) -> MappedClaims {
+    let mut total: usize = preferred.values().map(ClaimValue::bytes).sum();
+    let mut merged = preferred;
+    for (name, value) in fallback {
+        if merged.contains_key(name) || merged.len() >= MAX_CLAIMS {
+            continue;
+        }
+        let bytes = value.bytes();
+        if total + bytes > MAX_TOTAL_BYTES {
+            continue;
+        }
+        total += bytes;
+        merged.insert(name.clone(), value.clone());
+    }
+    merged
 }
 
 fn check_name(name: &str) -> Result<(), MappingError> {
@@ -266,6 +288,25 @@ mod tests {
         let mapped = m.apply(&user);
         assert_eq!(mapped["groups"].as_list().len(), MAX_LIST_ITEMS);
         assert!(!mapped.contains_key("hd"));
+    }
+
+    #[test]
+    fn merging_prefers_the_first_source_and_keeps_the_total_limit() {
+        let userinfo = MappedClaims::from([("hd".into(), ClaimValue::Text("a.example".into()))]);
+        let id_token = MappedClaims::from([
+            ("hd".into(), ClaimValue::Text("b.example".into())),
+            ("groups".into(), ClaimValue::List(vec!["eng".into()])),
+        ]);
+        let merged = merge(userinfo, &id_token);
+        assert_eq!(merged["hd"], ClaimValue::Text("a.example".into()));
+        assert_eq!(merged["groups"], ClaimValue::List(vec!["eng".into()]));
+
+        let big = |n: usize| ClaimValue::List(vec!["x".repeat(200); n]);
+        let full = MappedClaims::from([("a".into(), big(80))]);
+        let more = MappedClaims::from([("b".into(), big(10)), ("c".into(), big(1))]);
+        let merged = merge(full, &more);
+        assert!(!merged.contains_key("b"), "over MAX_TOTAL_BYTES");
+        assert!(merged.contains_key("c"));
     }
 
     #[test]

@@ -22,3 +22,35 @@ pub struct UserContext {
     #[serde(default, skip_serializing_if = "super::MappedClaims::is_empty")]
     pub mapped: super::MappedClaims,
 }
+
+/// The key under which a grant's stored user context keeps the mapped claims of the login's ID
+/// token apart from the merged ones: a userinfo reload merges them again, so that a claim
+/// userinfo stopped sending is not taken from an old userinfo answer.
+const ID_TOKEN_CLAIMS: &str = "id_token_claims";
+
+impl UserContext {
+    /// What a grant stores: this context and, apart, `id_token_claims` (see
+    /// [`stored_id_token_claims`]).
+    pub fn to_stored(
+        &self,
+        id_token_claims: &super::MappedClaims,
+    ) -> Result<serde_json::Value, serde_json::Error> {
+        let mut stored = serde_json::to_value(self)?;
+        if let (Some(object), false) = (stored.as_object_mut(), id_token_claims.is_empty()) {
+            object.insert(
+                ID_TOKEN_CLAIMS.to_owned(),
+                serde_json::to_value(id_token_claims)?,
+            );
+        }
+        Ok(stored)
+    }
+}
+
+/// The ID token's mapped claims kept in a grant's stored user context (none when there are
+/// none or they are unreadable: they were bounded when written).
+pub fn stored_id_token_claims(stored: &serde_json::Value) -> super::MappedClaims {
+    stored
+        .get(ID_TOKEN_CLAIMS)
+        .and_then(|v| serde_json::from_value(v.clone()).ok())
+        .unwrap_or_default()
+}

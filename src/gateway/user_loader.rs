@@ -1,5 +1,6 @@
 //! Loading a user context on a cache miss: userinfo with the grant's upstream token; an upstream
-//! 401 refreshes the token once (through the refresh coordinator) and retries once.
+//! 401 refreshes the token once (through the refresh coordinator) and retries once. The mapped
+//! claims of the login's ID token, kept with the grant, are merged in (userinfo's win).
 //!
 //! A transient userinfo failure (timeout, connection error, 5xx, 429) is retried a few times
 //! with a short backoff, all within [`DEADLINE`]: userinfo is a GET, safe to repeat (RFC 9110
@@ -14,7 +15,7 @@ use uuid::Uuid;
 
 use super::{upstream_token, user_cache::LoadError};
 use crate::{
-    domain::UserContext,
+    domain::{ClaimMapping, UserContext, claims, user_context::stored_id_token_claims},
     state::AppState,
     store,
     tenancy::TenantContext,
@@ -71,14 +72,37 @@ pub async fn load(
         extra: &extra,
         grant,
     };
-    match call.fetch_with_retries(&token).await {
-        Ok(user) => Ok(user),
+    let user = match call.fetch_with_retries(&token).await {
+        Ok(user) => user,
         Err(UpstreamError::Rejected(_)) => {
             let fresh = upstream_token::after_rejection(&state, grant, &token).await?;
-            call.fetch_with_retries(&fresh).await.map_err(from_upstream)
+            call.fetch_with_retries(&fresh)
+                .await
+                .map_err(from_upstream)?
         }
-        Err(e) => Err(from_upstream(e)),
+        Err(e) => return Err(from_upstream(e)),
+    };
+    with_id_token_claims(&state, &provider, grant, user).await
+}
+
+/// `user` (from userinfo) with the mapped claims of the login's ID token that it lacks. Only a
+/// provider with a claim mapping has any: the others cost no query.
+async fn with_id_token_claims(
+    state: &AppState,
+    provider: &crate::domain::UpstreamProvider,
+    grant: Uuid,
+    mut user: UserContext,
+) -> Result<UserContext, LoadError> {
+    if ClaimMapping::from_settings(&provider.settings).is_empty() {
+        return Ok(user);
     }
+    let stored = store::grants::find(&state.pool, grant)
+        .await
+        .map_err(|e| LoadError::from_store(&e))?
+        .ok_or(LoadError::NeedsReauth)?;
+    let id_token = stored_id_token_claims(&stored.user_context);
+    user.mapped = claims::merge(std::mem::take(&mut user.mapped), &id_token);
+    Ok(user)
 }
 
 /// Attempts at most, for transient failures.

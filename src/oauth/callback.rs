@@ -410,8 +410,8 @@ async fn complete(
 ) -> Result<String, ErrorPage> {
     let grant_id = Uuid::new_v4();
     let code = random::token();
-    let user_context =
-        serde_json::to_value(&login.user).map_err(|e| ErrorPage::internal("user context", &e))?;
+    let user_context = login.stored();
+    let user_context = user_context.map_err(|e| ErrorPage::internal("user context", &e))?;
     let now = Utc::now();
     let mut tx = state
         .pool

@@ -23,6 +23,11 @@ pub struct IdClaims {
     pub exp: i64,
     #[serde(default)]
     pub iat: Option<i64>,
+    /// Every claim of the token, for the provider's claim mapping (`domain::claims`): an OIDC
+    /// provider may put there what its userinfo lacks (Keycloak `groups`, say). Bounded by the
+    /// token's own size limit.
+    #[serde(skip)]
+    pub all: serde_json::Value,
 }
 
 /// Asymmetric algorithms only: `none` and HMAC (which would use the client secret as the key)
@@ -70,9 +75,11 @@ pub async fn validate(
     validation.set_audience(&[expected.client_id]);
     validation.validate_exp = false;
     validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
-    let claims = jsonwebtoken::decode::<IdClaims>(token, &key, &validation)
+    let all = jsonwebtoken::decode::<serde_json::Value>(token, &key, &validation)
         .map_err(|e| bad(&format!("{:?}", e.kind())))?
         .claims;
+    let mut claims = IdClaims::deserialize(&all).map_err(|_| bad("claims of the wrong type"))?;
+    claims.all = all;
     let now = expected.now.timestamp();
     let leeway = expected.leeway_secs as i64;
     if claims.exp.saturating_add(leeway) < now {

@@ -28,7 +28,7 @@ pub use provider::Endpoints;
 
 use crate::{
     crypto::Sealer,
-    domain::{Secret, UpstreamProvider, UpstreamTokens, UserContext},
+    domain::{ClaimMapping, MappedClaims, Secret, UpstreamProvider, UpstreamTokens, UserContext},
     store,
     urls::BridgeUrls,
 };
@@ -44,7 +44,18 @@ pub struct AuthorizationRedirect {
 /// The outcome of a successful upstream login.
 pub struct Login {
     pub tokens: UpstreamTokens,
+    /// Its `mapped` claims are userinfo's and the ID token's together.
     pub user: UserContext,
+    /// What the provider's claim mapping found in the ID token (empty without one): kept with
+    /// the grant, so that a user context reloaded from userinfo has them too.
+    pub id_token_claims: MappedClaims,
+}
+
+impl Login {
+    /// What the grant stores of who logged in ([`UserContext::to_stored`]).
+    pub fn stored(&self) -> Result<serde_json::Value, serde_json::Error> {
+        self.user.to_stored(&self.id_token_claims)
+    }
 }
 
 #[derive(Clone)]
@@ -260,9 +271,17 @@ impl Upstream {
                 "userinfo subject differs from the ID token's".into(),
             ));
         }
+        // Claims from the ID token too (issue 16), under the same mapping; userinfo's win.
+        let mut user = user;
+        let id_token_claims = id_claims
+            .map(|claims| ClaimMapping::from_settings(&p.settings).apply(&claims.all))
+            .unwrap_or_default();
+        user.mapped =
+            crate::domain::claims::merge(std::mem::take(&mut user.mapped), &id_token_claims);
         Ok(Login {
             tokens: answer.tokens,
             user,
+            id_token_claims,
         })
     }
 

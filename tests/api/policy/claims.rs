@@ -78,6 +78,47 @@ async fn a_server_that_did_not_opt_in_gets_no_group_headers_and_spoofed_ones_are
 }
 
 #[sqlx::test]
+async fn claims_only_in_the_id_token_are_mapped_and_userinfo_wins_on_conflict(pool: PgPool) {
+    let s = setup(&pool, "").await;
+    // userinfo: no groups; the ID token: groups, and an hd that userinfo contradicts.
+    s.idp
+        .set_extra_claims(json!({"realm_access": {"roles": ["user"]}, "hd": "example.com"}));
+    s.idp
+        .set_id_token_claims(json!({"groups": ["eng"], "hd": "id-token.example"}));
+    let token = s.token("demo", "mcp").await;
+
+    // 1. The context stored at login: /userinfo.
+    let info: Value = s
+        .app
+        .get_userinfo("acme", &token)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["groups"], json!(["eng"]), "{info}");
+    assert_eq!(info["hd"], "example.com", "userinfo wins on conflict");
+    assert_eq!(info["roles"], json!(["user"]));
+
+    // 2. The gateway's user loader (userinfo again, on a cache miss) keeps the ID token's groups:
+    // the policy lets group `eng` call `add`, and the opted-in header carries it.
+    let session = s.initialize("demo", &token).await;
+    let add = json!({"jsonrpc": "2.0", "id": 2, "method": "tools/call",
+        "params": {"name": "add", "arguments": {"a": 1, "b": 2}}});
+    let r: Value = s
+        .post("demo", &token, Some(&session), add)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(r.get("result").is_some(), "{r}");
+    let seen = s.mcp.last_headers();
+    assert_eq!(seen["x-auth-groups"], "eng");
+    assert_eq!(assertion_payload(&seen)["hd"], "example.com");
+}
+
+#[sqlx::test]
 async fn group_claims_over_the_size_limits_are_capped(pool: PgPool) {
     let s = setup(&pool, "").await;
     let many: Vec<String> = (0..1000).map(|i| format!("group-{i}")).collect();

@@ -8,7 +8,8 @@
 //   node interop.mjs [--with-gateway] [--verbose]
 //
 // Environment: BRIDGE_URL (default http://127.0.0.1:8080), TENANT (demo), MCP_SERVER (demo),
-// EXPECT_SUBJECT (demo-user), INTEROP_TIMEOUT_MS (30000 for the whole run).
+// EXPECT_SUBJECT (demo-user), INTEROP_TIMEOUT_MS (30000 for the whole run), STEP_UP_SERVER
+// (demo-admin) and STEP_UP_SCOPE (mcp:admin) for the step-up steps.
 // Only loopback URLs are accepted. Tokens are never printed, only short SHA-256 fingerprints.
 
 import { createHash, randomBytes } from 'node:crypto';
@@ -37,6 +38,9 @@ const REQUEST_MS = Math.min(10000, TOTAL_MS);
 const ISSUER = `${BRIDGE}/t/${TENANT}`;
 const SERVER_URL = `${ISSUER}/mcp/${SERVER}`;
 const PRM_PATH = `/.well-known/oauth-protected-resource/t/${TENANT}/mcp/${SERVER}`;
+// A server whose policy needs STEP_UP_SCOPE for the `add` tool (config/dev.toml: demo-admin).
+const STEP_UP_URL = `${ISSUER}/mcp/${process.env.STEP_UP_SERVER ?? 'demo-admin'}`;
+const STEP_UP_SCOPE = process.env.STEP_UP_SCOPE ?? 'mcp:admin';
 
 // ---------------------------------------------------------------------------------------------
 // Small helpers
@@ -174,9 +178,10 @@ class RedirectListener {
 // The SDK's OAuthClientProvider: an in-memory session, as a CLI client would keep.
 
 class InteropProvider {
-  constructor(redirectUrl, label) {
+  constructor(redirectUrl, label, { refreshTokens = true } = {}) {
     this.redirectUrlValue = redirectUrl;
     this.label = label;
+    this.grantTypes = refreshTokens ? ['authorization_code', 'refresh_token'] : ['authorization_code'];
     this.client = undefined;
     this.savedTokens = undefined;
     this.verifier = undefined;
@@ -192,7 +197,7 @@ class InteropProvider {
     return {
       client_name: `mcp-auth-bridge interop (${this.label})`,
       redirect_uris: [this.redirectUrlValue],
-      grant_types: ['authorization_code', 'refresh_token'],
+      grant_types: this.grantTypes,
       response_types: ['code'],
       token_endpoint_auth_method: 'none',
       application_type: 'native',
@@ -349,7 +354,7 @@ function checkPlainHtml(page, what) {
  * login page → sign in → bridge callback → redirect URI (the loopback listener).
  * Returns the query the listener received.
  */
-async function browse(authorizationUrl, listener, { quiet = false } = {}) {
+async function browse(authorizationUrl, listener, { quiet = false, serverUrl = SERVER_URL, scopes = [] } = {}) {
   const browser = new Browser();
   const sub = async (name, fn) => (quiet ? fn() : step(name, fn));
   let consent, afterConsent, login, afterLogin, received;
@@ -368,7 +373,8 @@ async function browse(authorizationUrl, listener, { quiet = false } = {}) {
       'consent form has no decision=approve button',
     );
     expect(browser.cookieNames(authorizationUrl).length > 0, 'the consent page set no cookie');
-    expect(consent.text.includes(SERVER_URL), 'the consent page does not name the MCP server');
+    expect(consent.text.includes(serverUrl), 'the consent page does not name the MCP server');
+    for (const scope of scopes) expect(consent.text.includes(scope), `the consent page does not show the scope ${scope}`);
     return `form POST ${where(form.action)}, hidden [${Object.keys(form.hidden).join(', ')}], cookie [${browser.cookieNames(authorizationUrl).join(', ')}]`;
   });
 
@@ -577,6 +583,7 @@ await step('userinfo with the refreshed access token', async () => {
 });
 
 if (WITH_GATEWAY) await gatewaySteps();
+if (WITH_GATEWAY) await stepUpSteps();
 
 await step('RFC 7009: revoke the refresh token → 200', async () => {
   // The SDK has no revocation helper; this is the plain RFC 7009 request a public client sends.
@@ -720,6 +727,127 @@ async function gatewaySteps() {
   });
 
   await client.close();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Step-up (issue 16): the policy of STEP_UP_URL lets `add` through only with STEP_UP_SCOPE. The
+// SDK's StreamableHTTPClientTransport (1.32.2) answers a 403 `insufficient_scope` by calling
+// auth() with the challenge's scope. auth() refreshes first when the provider holds a refresh
+// token, and a refresh cannot widen a grant (RFC 6749 section 6): the retry gets the same 403
+// and the transport gives up. Without a refresh token, auth() starts a new authorization with
+// the wider scope: the user consents to it, finishAuth() stores the new token, the call is
+// retried and succeeds. Both are checked, from the requests the SDK made.
+
+async function stepUpSteps() {
+  const { Client } = await import('@modelcontextprotocol/sdk/client/index.js');
+  const { StreamableHTTPClientTransport, StreamableHTTPError } = await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
+  const { UnauthorizedError } = await import('@modelcontextprotocol/sdk/client/auth.js');
+  const adminPath = new URL(STEP_UP_URL).pathname;
+  const tokenPath = new URL(asMetadata.token_endpoint).pathname;
+  const wider = `mcp ${STEP_UP_SCOPE}`;
+  const posts = (mark) => logSince(mark).filter((e) => e.method === 'POST').map((e) => `POST ${new URL(e.url).pathname} ${e.status}`);
+  const addArgs = { name: 'add', arguments: { a: 2, b: 3 } };
+
+  /** A client of STEP_UP_URL holding a token for `mcp` only, connected through the SDK's transport. */
+  async function narrowClient(label, options) {
+    const listener = await new RedirectListener().start();
+    const p = new InteropProvider(listener.url, label, options);
+    // The SDK registers the client with the server's scopes_supported (RFC 9728) on its first
+    // auth(); that authorization is abandoned. The second asks for the base scope only, as a
+    // client configured with its own scope does.
+    expectEq(await auth(p, { serverUrl: STEP_UP_URL, fetchFn: sdkFetch }), 'REDIRECT', 'first auth() result');
+    expectEq(await auth(p, { serverUrl: STEP_UP_URL, scope: 'mcp', fetchFn: sdkFetch }), 'REDIRECT', 'auth(scope mcp) result');
+    expectEq(p.authorizationUrl.searchParams.get('scope'), 'mcp', 'requested scope');
+    const received = await browse(p.authorizationUrl, listener, { quiet: true, serverUrl: STEP_UP_URL });
+    const code = checkAuthorizationResponse(received, p, asMetadata);
+    p.allowRedirect = false;
+    expectEq(await auth(p, { serverUrl: STEP_UP_URL, authorizationCode: code, fetchFn: sdkFetch }), 'AUTHORIZED', 'auth(code) result');
+    expectEq(jwtPayload(p.savedTokens.access_token).scope, 'mcp', 'scope of the first token');
+    const transport = new StreamableHTTPClientTransport(new URL(STEP_UP_URL), { authProvider: p, fetch: sdkFetch });
+    const client = new Client({ name: `mcp-auth-bridge-interop-${label}`, version: '0.0.0' });
+    await client.connect(transport);
+    cleanups.push(() => client.close());
+    const echoed = await client.callTool({ name: 'echo', arguments: { text: 'no step-up for echo' } });
+    expectEq(echoed.content?.[0]?.text, 'no step-up for echo', 'echo with the mcp token');
+    return { p, listener, transport, client };
+  }
+
+  let refreshing;
+  await step(`step-up: an SDK client with an "mcp" token connects to ${adminPath}; echo needs no step-up`, async () => {
+    refreshing = await narrowClient('step-up, refresh token');
+    expect(refreshing.p.savedTokens.refresh_token, 'no refresh token');
+    return `access ${fp(refreshing.p.savedTokens.access_token)} (scope mcp)`;
+  });
+
+  await step('step-up: with a refresh token the SDK refreshes (scope unchanged), gets the same 403 and gives up', async () => {
+    const mark = httpLog.length;
+    const before = refreshing.p.savedTokens.access_token;
+    try {
+      await refreshing.client.callTool(addArgs);
+    } catch (e) {
+      expect(e instanceof StreamableHTTPError && e.code === 403, `expected StreamableHTTPError 403, got ${e?.constructor?.name}: ${e?.message}`);
+      expect(/after trying upscoping/.test(e.message), `error message: ${e.message}`);
+      const seen = posts(mark);
+      const wanted = [`POST ${adminPath} 403`, `POST ${tokenPath} 200`, `POST ${adminPath} 403`];
+      expectEq(JSON.stringify(seen), JSON.stringify(wanted), 'requests the SDK made');
+      const refresh = new URLSearchParams(logSince(mark).find((x) => x.method === 'POST' && x.url === asMetadata.token_endpoint).body);
+      expectEq(refresh.get('grant_type'), 'refresh_token', 'grant_type of the SDK retry');
+      expectEq(refresh.get('scope'), null, 'scope sent with the refresh');
+      expect(refreshing.p.savedTokens.access_token !== before, 'the SDK did not refresh');
+      expectEq(jwtPayload(refreshing.p.savedTokens.access_token).scope, 'mcp', 'scope after the refresh');
+      return seen.join(', ');
+    }
+    throw new Check('add succeeded without the step-up scope');
+  });
+  await refreshing.client.close();
+
+  let stepping;
+  await step('step-up: a client without a refresh token (grant_types [authorization_code]) connects', async () => {
+    stepping = await narrowClient('step-up', { refreshTokens: false });
+    expect(!stepping.p.savedTokens.refresh_token, 'a refresh token came to a client that did not register the grant');
+    stepping.p.allowRedirect = true;
+    stepping.p.authorizationUrl = undefined;
+    return `access ${fp(stepping.p.savedTokens.access_token)} (scope mcp)`;
+  });
+
+  let challenge;
+  await step(`step-up: tools/call add → 403 insufficient_scope; the SDK asks for "${wider}"`, async () => {
+    const mark = httpLog.length;
+    try {
+      await stepping.client.callTool(addArgs);
+    } catch (e) {
+      expect(e instanceof UnauthorizedError, `expected UnauthorizedError, got ${e?.constructor?.name}: ${e?.message}`);
+      expectEq(JSON.stringify(posts(mark)), JSON.stringify([`POST ${adminPath} 403`]), 'requests the SDK made');
+      const u = stepping.p.authorizationUrl;
+      expect(u, 'the SDK did not call redirectToAuthorization');
+      expectEq(`${u.origin}${u.pathname}`, asMetadata.authorization_endpoint, 'authorization endpoint');
+      expectEq(u.searchParams.get('scope'), wider, 'scope of the new authorization request');
+      expectEq(u.searchParams.get('resource'), STEP_UP_URL, 'resource of the new authorization request');
+      challenge = u;
+      return `UnauthorizedError; authorization request scope "${u.searchParams.get('scope')}"`;
+    }
+    throw new Check('add succeeded without the step-up scope');
+  });
+
+  let received;
+  await step(`step-up: the consent page shows ${STEP_UP_SCOPE}; the user approves and signs in`, async () => {
+    received = await browse(challenge, stepping.listener, { quiet: true, serverUrl: STEP_UP_URL, scopes: [STEP_UP_SCOPE] });
+    return `code ${fp(checkAuthorizationResponse(received, stepping.p, asMetadata))}`;
+  });
+
+  await step('step-up: transport.finishAuth(code), then the retried tools/call add succeeds', async () => {
+    stepping.p.allowRedirect = false;
+    let mark = httpLog.length;
+    await stepping.transport.finishAuth(received.searchParams.get('code'));
+    expectEq(JSON.stringify(posts(mark)), JSON.stringify([`POST ${tokenPath} 200`]), 'requests of finishAuth');
+    expectEq(jwtPayload(stepping.p.savedTokens.access_token).scope, wider, 'scope of the new token');
+    mark = httpLog.length;
+    const result = await stepping.client.callTool(addArgs);
+    expect(!result.isError, `isError: ${JSON.stringify(result)}`);
+    expectEq(JSON.stringify(posts(mark)), JSON.stringify([`POST ${adminPath} 200`]), 'requests of the retried call');
+    return `add(2, 3) → ${result.content?.[0]?.text}`;
+  });
+  await stepping.client.close();
 }
 
 async function sdkVersion() {

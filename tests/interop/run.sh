@@ -9,8 +9,8 @@
 # --mcp-remote: then also mcp-remote (npm, pinned in package.json; tests/interop/mcp_remote.mjs),
 # its browser step done by browser_shim.sh.
 #
-# Needs: Rust (builds the binary when missing or stale), PostgreSQL on 127.0.0.1:5432 trusting
-# user postgres (as for `cargo test`), node + npm (installed from Debian's packages when missing
+# Needs: Rust (builds the binary when missing or stale), PostgreSQL on 127.0.0.1:5432 (or
+# $INTEROP_PG_HOST:$INTEROP_PG_PORT) trusting user postgres (as for `cargo test`), node + npm (installed from Debian's packages when missing
 # and running as root). Ports 8080 and 9000 on 127.0.0.1 must be free. The bridge uses a scratch
 # database, created by the service and dropped on exit; both processes are stopped on exit.
 set -euo pipefail
@@ -32,8 +32,8 @@ done
 
 BRIDGE_ADDR=127.0.0.1:8080
 MCP_ADDR=127.0.0.1:9000
-PG_HOST=127.0.0.1
-PG_PORT=5432
+PG_HOST=${INTEROP_PG_HOST:-127.0.0.1}
+PG_PORT=${INTEROP_PG_PORT:-5432}  # another cluster: INTEROP_PG_PORT=5443 bash tests/interop/run.sh
 DB_NAME="mab_interop_$$"
 READY_TIMEOUT=${INTEROP_READY_TIMEOUT:-60}  # seconds for the service to answer /readyz
 TEST_TIMEOUT=${INTEROP_TEST_TIMEOUT:-60}    # seconds for the node script (it bounds itself to 30 s)

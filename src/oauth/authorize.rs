@@ -13,7 +13,9 @@ use uuid::Uuid;
 
 use super::{consent, params::Params, redirect};
 use crate::{
-    domain::{Client, GrantType, McpServer, PendingAuthorization, PkceChallenge, Scopes},
+    domain::{
+        Client, ClientKind, GrantType, McpServer, PendingAuthorization, PkceChallenge, Scopes,
+    },
     error::{ErrorCode, ErrorPage},
     state::AppState,
     store,
@@ -201,11 +203,17 @@ fn pick_scopes(t: &Trusted, server: &McpServer) -> Result<Scopes, Invalid> {
             "a requested scope is not offered by this server".into(),
         ));
     }
-    if let Some(registered) = t
-        .client
-        .scope
-        .as_deref()
-        .and_then(|s| Scopes::parse(s).ok())
+    // Only an operator's registration limits scopes. A dynamically registered (or metadata
+    // document) client chose its `scope` itself and anyone may register another with more, so
+    // that value protects nothing; and MCP clients register with the scope of the first 401
+    // they saw, which made every later step-up (`403 insufficient_scope`, a new authorization
+    // for the wider scope) fail here. The user still consents to every scope granted.
+    if t.client.kind == ClientKind::Static
+        && let Some(registered) = t
+            .client
+            .scope
+            .as_deref()
+            .and_then(|s| Scopes::parse(s).ok())
         && !requested.is_subset_of(&registered)
     {
         return Err((

@@ -5,4 +5,5 @@ mod admin_api;
 mod claims;
 mod enforcement;
 mod lists;
+mod step_up;
 mod support;

@@ -1,12 +1,12 @@
 //! Memory per cached user in the gateway (see `bench/README.md`, section "Gateway cache memory").
 //!
 //! Fills the gateway's real caches (`Gateway::new` with the default `auth.*` settings) for N
-//! users, one access token each, through the same constructors and calls a request uses:
-//! verified claims by token hash, the token state by `jti`, the user context by grant (loaded
-//! from a userinfo-shaped `UserContext` with its raw claims, as `user_loader` returns it), and
-//! the identity headers by `jti` (`Identity::of(..).headers()` with an `X-Auth-Assertion`
-//! really signed by `assertion::sign`). A counting global allocator reports the bytes live
-//! after each cache is filled, divided by N.
+//! users, one access token each, through the same calls a request makes: the per-token entry
+//! (`token_cache.rs`) gets the verified claims, then the token state, then the identity headers
+//! (`Identity::of(..).headers()` with an `X-Auth-Assertion` really signed by
+//! `assertion::sign`), and the user context goes in by grant (loaded from a userinfo-shaped
+//! `UserContext` with its raw claims, as `user_loader` returns it). A counting global allocator
+//! reports the bytes live after each step, divided by N.
 //!
 //! In the same run, the same users go into a **reference** built in the layout before issue 13
 //! item 4 (the whole `UserContext` kept twice-referenced in two moka caches, identity headers
@@ -42,7 +42,6 @@ use mcp_auth_bridge::{
     domain::{GrantStatus, UserContext},
     gateway::{
         Gateway, Identity, assertion,
-        caches::CachedIdentity,
         token_states::TokenState,
         user_cache::{CachedUser, LoadError},
     },
@@ -200,33 +199,39 @@ async fn main() -> anyhow::Result<()> {
     println!("inputs built in {:.1?}", started.elapsed());
 
     let gateway = Gateway::new(&config);
+    let tokens = &gateway.tokens;
+    let entry = |token: &str, c: &AccessClaims| {
+        let key = mcp_auth_bridge::crypto::hash::sha256(token.as_bytes());
+        let c = c.clone();
+        async move {
+            let got: Result<_, ()> = tokens.claims(key, || async move { Ok(c) }).await;
+            (key, got.expect("claims"))
+        }
+    };
     let mut rows = Vec::new();
     let mark = live();
     for (token, c, _, _, _) in &inputs {
-        let key = mcp_auth_bridge::crypto::hash::sha256(token.as_bytes());
-        gateway.verified.insert(key, Arc::new(c.clone())).await;
+        entry(token, c).await;
     }
-    gateway.verified.run_pending_tasks().await;
+    tokens.run_pending_tasks().await;
     rows.push(Row {
-        name: "verified claims (by token hash)",
+        name: "per token: verified claims",
         bytes: live() - mark,
     });
     let mark = live();
-    for (_, c, _, grant, _) in &inputs {
+    for (token, c, _, grant, _) in &inputs {
         let state = TokenState {
             grant_id: *grant,
             revoked: false,
             grant_status: GrantStatus::Active,
         };
-        let got: Result<_, ()> = gateway
-            .token_states
-            .get_or_load(c.jti, || async move { Ok(state) })
-            .await;
+        let (key, found) = entry(token, c).await;
+        let got: Result<_, ()> = tokens.state(key, &found, || async move { Ok(state) }).await;
         got.expect("token state");
     }
-    gateway.token_states.run_pending_tasks().await;
+    tokens.run_pending_tasks().await;
     rows.push(Row {
-        name: "token states (by jti)",
+        name: "per token: + token state",
         bytes: live() - mark,
     });
     let mut loaded = Vec::with_capacity(users);
@@ -245,28 +250,20 @@ async fn main() -> anyhow::Result<()> {
         bytes: live() - mark,
     });
     let mark = live();
-    for ((_, c, _, _, signed), user) in inputs.iter().zip(&loaded) {
-        let headers = Identity::of(c, TENANT, user, Some(signed.clone())).headers();
-        let entry = Arc::new(CachedIdentity {
-            user: user.clone(),
-            headers,
-        });
-        gateway.identities.insert(c.jti, entry).await;
+    for ((token, c, _, _, signed), user) in inputs.iter().zip(&loaded) {
+        let (key, found) = entry(token, c).await;
+        let build = || async { Ok(Identity::of(c, TENANT, user, Some(signed.clone())).headers()) };
+        tokens.identity(key, &found, user, build).await;
     }
-    gateway.identities.run_pending_tasks().await;
+    tokens.run_pending_tasks().await;
     rows.push(Row {
-        name: "identity headers (by jti)",
+        name: "per token: + identity headers",
         bytes: live() - mark,
     });
     drop(loaded);
-    let counts = (
-        gateway.verified.entry_count(),
-        gateway.token_states.entry_count(),
-        gateway.users.entry_count(),
-        gateway.identities.entry_count(),
-    );
+    let counts = (tokens.entry_count(), gateway.users.entry_count());
     anyhow::ensure!(
-        counts == (users as u64, users as u64, users as u64, users as u64),
+        counts == (users as u64, users as u64),
         "every cache holds every user: {counts:?}"
     );
     let now = print_rows("this layout:", &rows, users);
@@ -338,15 +335,18 @@ async fn reference_layout(
         bytes: live() - mark,
     });
     let mark = live();
-    let states = mcp_auth_bridge::gateway::token_states::TokenStates::new(capacity);
-    for (_, c, _, grant, _) in inputs {
+    // A state and when its read started, by `jti`, as `token_states.rs` kept them.
+    let states: Cache<Uuid, (TokenState, u64)> = Cache::builder()
+        .time_to_live(Duration::from_secs(300))
+        .max_capacity(capacity)
+        .build();
+    for (i, (_, c, _, grant, _)) in inputs.iter().enumerate() {
         let state = TokenState {
             grant_id: *grant,
             revoked: false,
             grant_status: GrantStatus::Active,
         };
-        let got: Result<_, ()> = states.get_or_load(c.jti, || async move { Ok(state) }).await;
-        got.expect("token state");
+        states.insert(c.jti, (state, i as u64)).await;
     }
     states.run_pending_tasks().await;
     rows.push(Row {

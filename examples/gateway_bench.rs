@@ -571,18 +571,17 @@ async fn run(
         ..ping.clone()
     };
     let gw = &world.state.gateway;
-    gw.verified.run_pending_tasks().await;
-    let (users_before, verified_before) = (gw.users.entry_count(), gw.verified.entry_count());
+    gw.tokens.run_pending_tasks().await;
+    let (users_before, verified_before) = (gw.users.entry_count(), gw.tokens.entry_count());
     let rss_before = rss_kib();
     let userinfo_before = world.idp.counters().userinfo;
     let t = Instant::now();
     let (sent, failed) = load::each_once(&client, &many, HIGH, WARM_LIMIT).await?;
     let warm_secs = t.elapsed().as_secs_f64();
     let warm_userinfo = world.idp.counters().userinfo - userinfo_before;
-    gw.verified.run_pending_tasks().await;
-    gw.token_states.run_pending_tasks().await;
+    gw.tokens.run_pending_tasks().await;
     let rss_after = rss_kib();
-    let (users_after, verified_after) = (gw.users.entry_count(), gw.verified.entry_count());
+    let (users_after, verified_after) = (gw.users.entry_count(), gw.tokens.entry_count());
 
     // 4. Many users at concurrency 64 (caches warm; token states expire after 1 s).
     let many_echo = Case {

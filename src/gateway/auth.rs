@@ -19,6 +19,7 @@ use chrono::Utc;
 use super::{
     caches::Target,
     challenge::{self, Challenge, Resource},
+    token_cache::{PerToken, TokenKey},
     token_states::TokenState,
 };
 use crate::{
@@ -40,6 +41,10 @@ pub struct Authenticated {
     pub target: Arc<Target>,
     pub claims: Arc<AccessClaims>,
     pub grant_id: uuid::Uuid,
+    /// The token's hash and its entry in the per-token cache, where the identity headers
+    /// built for it are kept (`handler.rs`).
+    pub token: TokenKey,
+    pub entry: Arc<PerToken>,
 }
 
 pub async fn layer(
@@ -71,12 +76,8 @@ pub async fn layer(
         scopes: &target.scopes,
     };
     match authenticate(&state, &target, request.headers()).await {
-        Ok((claims, grant_id)) => {
-            request.extensions_mut().insert(Authenticated {
-                target: target.clone(),
-                claims,
-                grant_id,
-            });
+        Ok(authenticated) => {
+            request.extensions_mut().insert(authenticated);
             next.run(request).await
         }
         Err(Challenge::DatabaseUnavailable) => database_unavailable(request).await,
@@ -153,17 +154,19 @@ async fn target(state: &AppState, t: &str, s: &str) -> Result<Option<Arc<Target>
 
 async fn authenticate(
     state: &AppState,
-    target: &Target,
+    target: &Arc<Target>,
     headers: &axum::http::HeaderMap,
-) -> Result<(Arc<AccessClaims>, uuid::Uuid), Challenge> {
+) -> Result<Authenticated, Challenge> {
     let token = bearer(headers).ok_or(Challenge::Missing)?;
     let now = Utc::now();
     let leeway = state.config.auth.clock_skew.get().as_secs();
     let key = hash::sha256(token.as_bytes());
-    let claims = match state.gateway.verified.get(&key).await {
-        Some(claims) => claims,
-        None => {
-            let verified = access::verify(
+    // One entry per token (`token_cache.rs`): concurrent misses share one verification.
+    let entry = state
+        .gateway
+        .tokens
+        .claims(key, || async {
+            access::verify(
                 &state.keys,
                 target.ctx.tenant.id,
                 &target.ctx.issuer,
@@ -182,12 +185,10 @@ async fn authenticate(
                     Challenge::DatabaseUnavailable
                 }
                 _ => Challenge::InvalidToken("the token is invalid"),
-            })?;
-            let claims = Arc::new(verified);
-            state.gateway.verified.insert(key, claims.clone()).await;
-            claims
-        }
-    };
+            })
+        })
+        .await?;
+    let claims = &entry.claims;
     if claims.exp.saturating_add(leeway as i64) < now.timestamp() {
         return Err(Challenge::InvalidToken("the token has expired"));
     }
@@ -197,15 +198,14 @@ async fn authenticate(
             "the token was not issued for this MCP server",
         ));
     }
-    // Trusted for minutes while revocations are pushed, else 1 s (`token_states.rs`); when an
-    // entry stops being trusted, concurrent requests share one lookup.
-    let tenant_id = target.ctx.tenant.id;
+    // Trusted for minutes while revocations are pushed, else 1 s (`token_states.rs`); when it
+    // stops being trusted, concurrent requests share one lookup.
+    let (tenant_id, jti) = (target.ctx.tenant.id, claims.jti);
     let token_state = state
         .gateway
-        .token_states
-        .get_or_load(claims.jti, || async {
-            match store::access_tokens::access_token_state(&state.pool, tenant_id, claims.jti).await
-            {
+        .tokens
+        .state(key, &entry, || async {
+            match store::access_tokens::access_token_state(&state.pool, tenant_id, jti).await {
                 Ok(Some(found)) => Ok(TokenState::from(&found)),
                 Ok(None) => Err(Challenge::InvalidToken("the token has been revoked")),
                 Err(e) => Err(store_failure("token state", &e)),
@@ -221,7 +221,13 @@ async fn authenticate(
         let required = Scopes::from_trusted(target.server.required_scopes.clone());
         return Err(Challenge::InsufficientScope(required.to_string()));
     }
-    Ok((claims, token_state.grant_id))
+    Ok(Authenticated {
+        target: target.clone(),
+        claims: entry.claims.clone(),
+        grant_id: token_state.grant_id,
+        token: key,
+        entry,
+    })
 }
 
 impl<S: Send + Sync> FromRequestParts<S> for Authenticated {

@@ -1,37 +1,34 @@
-//! The gateway's in-memory state: resolved targets, verified tokens, token states, user contexts.
+//! The gateway's in-memory state: resolved targets, what is kept per access token, user
+//! contexts.
 //!
 //! What is cached and for how long, and why revocation still bites:
 //! * targets (tenant + MCP server) for 5 s: configuration changes show within 5 s;
-//! * verified JWT claims by token hash for an hour (each use still checks `exp`; revocation is
-//!   enforced by the token state below, not by this cache): a signature is checked once;
-//! * the token's revocation state by `jti` for 5 minutes while the cache-coherence listener is
-//!   subscribed, else 1 s (`token_states.rs`), dropped at once on a revocation here or on
-//!   another replica (pushed by the listener);
+//! * per access token, one entry keyed by the token's hash (`token_cache.rs`) holding
+//!   - the verified JWT claims, for an hour (each use still checks `exp`; revocation is enforced
+//!     by the token state, not by this): a signature is checked once;
+//!   - the token's revocation state, trusted for 5 minutes while the cache-coherence listener
+//!     is subscribed, else 1 s (`token_states.rs`), and untrusted at once on a revocation here
+//!     or on another replica (pushed by the listener);
+//!   - the identity headers (with the signed `X-Auth-Assertion`) for half the assertion's 60 s
+//!     lifetime, and only while the user context they were built from is the cached one:
+//!     signing was the single largest cost of a gateway request, and encoding the headers the
+//!     next;
+//!
+//!   one entry rather than a cache each, because a moka entry costs ~250 bytes of its own;
 //! * user contexts by grant for `auth.cache_ttl` (and, while the IdP fails, the last one for
-//!   up to `auth.stale_if_error` after that);
-//! * the identity headers by `jti` (with the signed `X-Auth-Assertion`) for half the
-//!   assertion's 60 s lifetime, and only while the user context they were built from is the
-//!   cached one: signing was the single largest cost of a gateway request, and encoding the
-//!   headers the next.
+//!   up to `auth.stale_if_error` after that).
 
 use std::{sync::Arc, time::Duration};
 
 use moka::future::Cache;
-use uuid::Uuid;
 
-use super::{
-    Draining, IdentityHeaders, Proxy,
-    user_cache::{CachedUser, UserContexts},
-};
+use super::{Draining, Proxy, token_cache::TokenCache, user_cache::UserContexts};
 use crate::{
     config::Config,
     domain::McpServer,
     store::notify::{CacheEvent, Heartbeat},
     tenancy::TenantContext,
-    tokens::AccessClaims,
 };
-
-use super::token_states::TokenStates;
 
 /// An MCP server behind the gateway, with what its responses need.
 pub struct Target {
@@ -45,22 +42,13 @@ pub struct Target {
     pub policy: super::enforce::ServerPolicy,
 }
 
-/// Identity headers as built for one access token from one user context.
-pub struct CachedIdentity {
-    /// The context they were built from: when the user cache holds another one (reloaded after
-    /// its TTL or a change), the headers are built again.
-    pub user: Arc<CachedUser>,
-    pub headers: IdentityHeaders,
-}
-
 #[derive(Clone)]
 pub struct Gateway {
     pub proxy: Proxy,
     pub targets: Cache<(String, String), Arc<Target>>,
-    pub verified: Cache<[u8; 32], Arc<AccessClaims>>,
-    pub token_states: TokenStates,
+    /// Claims, state and identity headers per access token.
+    pub tokens: TokenCache,
     pub users: UserContexts,
-    pub identities: Cache<Uuid, Arc<CachedIdentity>>,
     /// Grants whose last use this replica recorded within `gateway.last_used_interval`.
     pub last_used: super::last_used::LastUsed,
     /// Started when shutdown starts: relayed SSE streams then end at an event boundary.
@@ -87,29 +75,19 @@ impl Gateway {
                 .time_to_live(Duration::from_secs(5))
                 .max_capacity(10_000)
                 .build(),
-            verified: Cache::builder()
-                .time_to_live(Duration::from_secs(3600))
-                .max_capacity(config.auth.cache_capacity)
-                .build(),
-            token_states: TokenStates::new(config.auth.cache_capacity),
+            tokens: TokenCache::new(config.auth.cache_capacity),
             users: UserContexts::new(
                 config.auth.cache_ttl.get(),
                 config.auth.stale_if_error.get(),
                 config.auth.cache_capacity,
             ),
-            identities: Cache::builder()
-                .time_to_live(Duration::from_secs(
-                    super::assertion::LIFETIME_SECS as u64 / 2,
-                ))
-                .max_capacity(config.auth.cache_capacity)
-                .build(),
         }
     }
 
     /// Called on every local revocation (token, family, grant): the next request re-reads the
     /// database instead of trusting a cached "still valid".
     pub fn forget_token_states(&self) {
-        self.token_states.invalidate_all();
+        self.tokens.forget_states();
     }
 
     /// Applies a cache event (from this replica or another) to the gateway's caches: the
@@ -121,12 +99,13 @@ impl Gateway {
                 self.users.forget(*grant).await;
                 self.forget_token_states();
                 // Identity headers carry the user's email and name.
-                self.identities.invalidate_all();
+                self.tokens.forget_identities();
             }
             CacheEvent::TenantChanged { .. } => self.targets.invalidate_all(),
+            // Claims verified with a withdrawn key, assertions signed with one.
             CacheEvent::KeysRotated { .. } => {
-                self.verified.invalidate_all();
-                self.identities.invalidate_all();
+                self.tokens.forget_claims();
+                self.tokens.forget_identities();
             }
             CacheEvent::FlushAll => self.flush_all(),
         }
@@ -134,31 +113,31 @@ impl Gateway {
 
     fn flush_all(&self) {
         self.targets.invalidate_all();
-        self.verified.invalidate_all();
+        self.tokens.forget_all();
         self.forget_token_states();
         self.users.forget_all();
-        self.identities.invalidate_all();
     }
 
     /// The coherence listener has subscribed (again): token states read from now on may be
     /// trusted for the long TTL.
     pub fn listener_subscribed(&self) {
-        self.token_states.feed().subscribed();
+        self.tokens.feed().subscribed();
     }
 
     /// The coherence listener's connection answers its heartbeat late (or on time again).
     pub fn listener_heartbeat(&self, heartbeat: Heartbeat) {
-        self.token_states.feed().heartbeat(heartbeat);
+        self.tokens.feed().heartbeat(heartbeat);
     }
 
     /// The coherence listener lost its connection, or ended, and events may be missed until
     /// it subscribes again: token states fall back to the short TTL, and those read before the
     /// reconnect never regain the long one. Verified claims (kept an hour, which bounds
     /// nothing) are dropped: a missed `KeysRotated` must not leave a withdrawn key's tokens
-    /// accepted.
+    /// accepted: each token is verified again, its state and identity headers stay
+    /// (`token_cache.rs`).
     pub fn listener_lost(&self) {
-        self.token_states.feed().lost();
-        self.token_states.feed().heartbeat(Heartbeat::OnTime);
-        self.verified.invalidate_all();
+        self.tokens.feed().lost();
+        self.tokens.feed().heartbeat(Heartbeat::OnTime);
+        self.tokens.forget_claims();
     }
 }

@@ -18,7 +18,6 @@ use chrono::Utc;
 use super::{
     Forwarded, Identity, IdentityHeaders, assertion,
     auth::Authenticated,
-    caches::CachedIdentity,
     challenge::{Challenge, Resource},
     enforce::Checked,
     proxy::AdminConfigured,
@@ -201,25 +200,15 @@ async fn identity(
     auth: &Authenticated,
 ) -> Result<(IdentityHeaders, Option<String>, Arc<CachedUser>), TokenProblem> {
     let user = user(state, auth).await?;
-    let identities = &state.gateway.identities;
-    let jti = auth.claims.jti;
-    let fixed = match identities.get(&jti).await {
-        // Built from this very user context (a reloaded context is a new `Arc`).
-        Some(hit) if Arc::ptr_eq(&hit.user, &user) => hit.headers.clone(),
-        stale => {
-            if stale.is_some() {
-                identities.invalidate(&jti).await;
-            }
-            // Single flight: concurrent misses for one token share one signature.
-            match identities
-                .try_get_with(jti, build_identity(state, auth, user.clone()))
-                .await
-            {
-                Ok(built) => built.headers.clone(),
-                Err(unsigned) => (*unsigned).clone(),
-            }
-        }
-    };
+    // Built once per token and user context, then reused (`token_cache.rs`); concurrent
+    // misses for one token share one signature.
+    let fixed = state
+        .gateway
+        .tokens
+        .identity(auth.token, &auth.entry, &user, || {
+            build_identity(state, auth, user.clone())
+        })
+        .await;
     if !auth.target.server.forward_upstream_token {
         return Ok((fixed, None, user));
     }
@@ -228,14 +217,14 @@ async fn identity(
 }
 
 /// The `X-Auth-*` headers of `user` behind this token, with an `X-Auth-Assertion` signed now,
-/// to keep for half the assertion's lifetime (see `caches.rs`). When signing fails the headers
-/// come back as the error: the request goes without an assertion and nothing is kept, so the
-/// next request tries again.
+/// to keep for half the assertion's lifetime (see `token_cache.rs`). When signing fails the
+/// headers come back as the error: the request goes without an assertion and nothing is kept,
+/// so the next request tries again.
 async fn build_identity(
     state: &AppState,
     auth: &Authenticated,
     user: Arc<CachedUser>,
-) -> Result<Arc<CachedIdentity>, IdentityHeaders> {
+) -> Result<IdentityHeaders, IdentityHeaders> {
     let assertion = signed_assertion(state, auth, &user).await;
     let signed = assertion.is_some();
     let tenant = auth.target.ctx.slug();
@@ -247,7 +236,7 @@ async fn build_identity(
     if !signed {
         return Err(headers);
     }
-    Ok(Arc::new(CachedIdentity { user, headers }))
+    Ok(headers)
 }
 
 async fn signed_assertion(

@@ -4,7 +4,7 @@
 //! `MCP-Protocol-Version`, `Last-Event-ID`, `Accept`, `Content-Type`, …) passes; hop-by-hop
 //! headers, the client's credentials (`Authorization`, `Cookie`: the bridge's token must never
 //! reach an MCP server), every identity header (`x-auth-*` and other proxies' conventions, see
-//! [`super::identity::is_identity_header`]) and every header whose name has an `_` do not. The
+//! [`super::spoofed::is_identity_header`]) and every header whose name has an `_` do not. The
 //! identity headers are added later, per attempt, because a replay after a refresh carries a
 //! different upstream token.
 //!
@@ -23,7 +23,7 @@ use std::net::SocketAddr;
 
 use http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
 
-use super::identity::remove_identity_headers;
+use super::spoofed::remove_identity_headers;
 
 const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
 const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");

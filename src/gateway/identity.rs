@@ -11,12 +11,8 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-use super::user_cache::CachedUser;
+use super::{spoofed::remove_identity_headers, user_cache::CachedUser};
 use crate::tokens::AccessClaims;
-
-/// Every request header starting with this (case-insensitively: header names are lowercase in
-/// `http`) belongs to the gateway; whatever a client sent under it is removed.
-pub(super) const IDENTITY_PREFIX: &str = "x-auth-";
 
 const SUBJECT: HeaderName = HeaderName::from_static("x-auth-subject");
 const EMAIL: HeaderName = HeaderName::from_static("x-auth-email");
@@ -181,6 +177,28 @@ pub struct IdentityHeaders {
     bearer: Option<HeaderValue>,
 }
 
+/// What the gateway keeps of an [`IdentityHeaders`] per access token: its values only. The
+/// upstream token and the bearer are never kept (they change on a refresh), and their two
+/// empty slots would cost 80 bytes per token.
+#[derive(Clone)]
+pub struct KeptHeaders(Arc<[Option<HeaderValue>; 9]>);
+
+impl From<&IdentityHeaders> for KeptHeaders {
+    fn from(headers: &IdentityHeaders) -> Self {
+        Self(Arc::clone(&headers.values))
+    }
+}
+
+impl From<&KeptHeaders> for IdentityHeaders {
+    fn from(kept: &KeptHeaders) -> Self {
+        Self {
+            values: Arc::clone(&kept.0),
+            upstream_token: None,
+            bearer: None,
+        }
+    }
+}
+
 impl std::fmt::Debug for IdentityHeaders {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_list()
@@ -220,6 +238,15 @@ impl IdentityHeaders {
         }
     }
 
+    /// No header at all.
+    pub(super) fn none() -> Self {
+        Self {
+            values: Arc::new(Default::default()),
+            upstream_token: None,
+            bearer: None,
+        }
+    }
+
     /// Whether an upstream token is sent (and so a `401` may mean it was refused).
     pub fn has_upstream_token(&self) -> bool {
         self.upstream_token.is_some()
@@ -248,41 +275,6 @@ impl IdentityHeaders {
     }
 }
 
-/// Clients must not inject identity: every header an MCP server might read as "who is this"
-/// goes, whoever set it (see [`is_identity_header`]).
-pub(super) fn remove_identity_headers(headers: &mut HeaderMap) {
-    let spoofed: Vec<HeaderName> = headers
-        .keys()
-        .filter(|name| is_identity_header(name.as_str()))
-        .cloned()
-        .collect();
-    for name in spoofed {
-        headers.remove(name);
-    }
-}
-
-/// Whether `name` (lowercase, as `http` stores it) is, or reads as, an identity header: the
-/// gateway's own `x-auth-*`, and the conventions of oauth2-proxy (`x-forwarded-user`, `…-email`,
-/// `…-preferred-username`, `…-groups`, `…-access-token`), Apache and nginx (`remote-user`,
-/// `x-remote-user`) and home-grown `x-user*` that MCP servers behind other proxies read. `_` is
-/// read as `-` because CGI/WSGI backends map both to `_` (`X_Auth_Subject` would arrive as
-/// `HTTP_X_AUTH_SUBJECT`); the proxy drops every underscore header anyway.
-pub(super) fn is_identity_header(name: &str) -> bool {
-    let name = name.replace('_', "-");
-    name.starts_with(IDENTITY_PREFIX)
-        || name.starts_with("x-user")
-        || matches!(
-            name.as_str(),
-            "x-forwarded-user"
-                | "x-forwarded-email"
-                | "x-forwarded-preferred-username"
-                | "x-forwarded-groups"
-                | "x-forwarded-access-token"
-                | "remote-user"
-                | "x-remote-user"
-        )
-}
-
 /// A value already percent-encoded (list headers); empty means no header.
 fn raw(name: &HeaderName, value: &Option<String>) -> Option<HeaderValue> {
     let value = value.as_deref().filter(|v| !v.is_empty())?;
@@ -299,9 +291,12 @@ enum Sensitivity {
 }
 
 /// Sensitive values are marked so `http`'s and hyper's `Debug` output never shows them.
+///
+/// The value is copied into a buffer of exactly its length: a `String` grown by formatting
+/// keeps up to twice its length, and a cached assertion would keep that slack per token.
 fn encode(name: &HeaderName, value: &str, sensitivity: Sensitivity) -> Option<HeaderValue> {
-    let encoded = utf8_percent_encode(value, UNSAFE_IN_VALUE).to_string();
-    match HeaderValue::from_maybe_shared(bytes::Bytes::from(encoded)) {
+    let encoded: std::borrow::Cow<'_, str> = utf8_percent_encode(value, UNSAFE_IN_VALUE).into();
+    match HeaderValue::from_maybe_shared(bytes::Bytes::copy_from_slice(encoded.as_bytes())) {
         Ok(mut value) => {
             value.set_sensitive(sensitivity == Sensitivity::Sensitive);
             Some(value)
@@ -388,35 +383,6 @@ mod tests {
         assert!(headers.get("x-auth-anything").is_none());
         assert_eq!(headers[SCOPES], "mcp read");
         assert!(headers[UPSTREAM_TOKEN].is_sensitive());
-    }
-
-    #[test]
-    fn identity_conventions_of_other_proxies_and_underscore_forms_are_identity_headers() {
-        for name in [
-            "x-auth-subject",
-            "x_auth_subject",
-            "x-forwarded-user",
-            "x_forwarded_email",
-            "x-forwarded-preferred-username",
-            "x-forwarded-groups",
-            "x-forwarded-access-token",
-            "remote-user",
-            "remote_user",
-            "x-remote-user",
-            "x-user",
-            "x-user-id",
-            "x_userid",
-        ] {
-            assert!(is_identity_header(name), "{name}");
-        }
-        for name in [
-            "mcp-session-id",
-            "x-forwarded-for",
-            "accept",
-            "x-request-id",
-        ] {
-            assert!(!is_identity_header(name), "{name}");
-        }
     }
 
     #[test]

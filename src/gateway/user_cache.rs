@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use moka::{Expiry, future::Cache};
+use moka::{Expiry, future::Cache, ops::compute::Op};
 use uuid::Uuid;
 
 use crate::domain::{MappedClaims, UserContext};
@@ -51,33 +51,59 @@ impl From<UserContext> for CachedUser {
     }
 }
 
-/// A cached context and how long this entry lives (the TTL, or less when it is a stale one).
+/// A cached context: served while fresh, kept after that (as the last good one) until
+/// `stale_if_error` past its TTL. One entry for both: a moka entry costs ~250 bytes of its own,
+/// and a second cache for the stale copies doubled that per user.
 #[derive(Clone)]
 struct Entry {
-    user: Arc<CachedUser>,
-    lives: Duration,
+    /// `None` only for a grant whose first load failed (see `failure`).
+    user: Option<Arc<CachedUser>>,
+    /// Until when it is served without asking the IdP (the TTL, or a few seconds for a stale
+    /// one served while the IdP fails).
+    fresh_until: Instant,
+    /// When it was loaded from the IdP: it is kept until `ttl + stale_if_error` after that.
+    loaded: Instant,
+    /// The last load's failure and when: callers that were already waiting for that load get
+    /// it too rather than asking the IdP again one after the other (as `try_get_with` shared
+    /// a failure with every waiter).
+    failure: Option<Arc<(LoadError, Instant)>>,
 }
 
-struct PerEntry;
+/// Each entry lives until `ttl + stale_if_error` after its load, whenever it was (re)placed.
+struct PerEntry {
+    window: Duration,
+}
 
-impl Expiry<Uuid, Entry> for PerEntry {
-    fn expire_after_create(&self, _: &Uuid, entry: &Entry, _: Instant) -> Option<Duration> {
-        Some(entry.lives)
+impl PerEntry {
+    fn left(&self, entry: &Entry, now: Instant) -> Option<Duration> {
+        let until = match entry.user {
+            Some(_) => entry.loaded + self.window,
+            // Only there to share a failure with the callers already waiting.
+            None => entry.loaded + STALE_RECHECK,
+        };
+        Some(until.saturating_duration_since(now))
     }
 }
 
-/// The last context loaded from the IdP for a grant, and when.
-#[derive(Clone)]
-struct LastGood {
-    user: Arc<CachedUser>,
-    loaded: Instant,
+impl Expiry<Uuid, Entry> for PerEntry {
+    fn expire_after_create(&self, _: &Uuid, entry: &Entry, now: Instant) -> Option<Duration> {
+        self.left(entry, now)
+    }
+
+    fn expire_after_update(
+        &self,
+        _: &Uuid,
+        entry: &Entry,
+        now: Instant,
+        _: Option<Duration>,
+    ) -> Option<Duration> {
+        self.left(entry, now)
+    }
 }
 
 #[derive(Clone)]
 pub struct UserContexts {
     cache: Cache<Uuid, Entry>,
-    /// Kept for `ttl + stale_if_error`; empty when `stale_if_error` is zero.
-    last_good: Cache<Uuid, LastGood>,
     ttl: Duration,
     stale_if_error: Duration,
 }
@@ -85,23 +111,16 @@ pub struct UserContexts {
 impl UserContexts {
     pub fn new(ttl: Duration, stale_if_error: Duration, capacity: u64) -> Self {
         let cache = Cache::builder()
-            .expire_after(PerEntry)
+            .expire_after(PerEntry {
+                window: ttl.saturating_add(stale_if_error),
+            })
             .max_capacity(capacity)
             .eviction_listener(|_, _, cause| {
                 metrics::counter!("user_context_cache_evictions_total", "cause" => format!("{cause:?}")).increment(1);
             })
             .build();
-        let last_good = Cache::builder()
-            .time_to_live(ttl.saturating_add(stale_if_error))
-            .max_capacity(if stale_if_error.is_zero() {
-                0
-            } else {
-                capacity
-            })
-            .build();
         Self {
             cache,
-            last_good,
             ttl,
             stale_if_error,
         }
@@ -119,57 +138,93 @@ impl UserContexts {
         F: FnOnce() -> Fut,
         Fut: Future<Output = Result<UserContext, LoadError>>,
     {
-        if let Some(hit) = self.cache.get(&grant).await {
+        if let Some(hit) = self.cache.get(&grant).await
+            && Instant::now() < hit.fresh_until
+            && let Some(user) = hit.user
+        {
             metrics::counter!("user_context_cache_hits_total").increment(1);
-            return Ok(hit.user);
+            return Ok(user);
         }
         metrics::counter!("user_context_cache_misses_total").increment(1);
-        self.cache
-            .try_get_with(grant, async move {
+        let asked = Instant::now();
+        let computed = self
+            .cache
+            .entry(grant)
+            .and_try_compute_with(|current| async move {
+                let current = current.map(moka::Entry::into_value);
+                if let Some(c) = &current {
+                    if c.user.is_some() && Instant::now() < c.fresh_until {
+                        return Ok(Op::Nop);
+                    }
+                    // A load that failed while this caller waited: its answer too.
+                    if let Some(failed) = c.failure.as_ref().filter(|f| f.1 >= asked) {
+                        return Err(failed.0.clone());
+                    }
+                }
                 metrics::counter!("user_context_cache_loads_total").increment(1);
                 match load().await {
-                    Ok(user) => Ok(self.loaded(grant, user).await),
-                    Err(problem) => self.stale(grant, problem).await,
+                    Ok(user) => Ok(Op::Put(self.loaded(user))),
+                    Err(problem) => Ok(Op::Put(self.stale(grant, current, problem))),
                 }
             })
-            .await
-            .map(|entry| entry.user)
-            .map_err(|e: Arc<LoadError>| {
-                metrics::counter!("user_context_cache_load_failures_total").increment(1);
-                (*e).clone()
-            })
+            .await;
+        let failed = |problem: LoadError| {
+            metrics::counter!("user_context_cache_load_failures_total").increment(1);
+            problem
+        };
+        let entry = computed
+            .map_err(failed)?
+            .into_entry()
+            .map(moka::Entry::into_value);
+        match entry {
+            Some(Entry {
+                user: Some(user),
+                failure: None,
+                ..
+            }) => Ok(user),
+            Some(Entry {
+                failure: Some(f), ..
+            }) => Err(failed(f.0.clone())),
+            // `Nop` only on a fresh entry, else `Put` of one with a user or a failure.
+            _ => Err(failed(LoadError::Unavailable(1))),
+        }
     }
 
-    async fn loaded(&self, grant: Uuid, user: UserContext) -> Entry {
-        let user = Arc::new(CachedUser::from(user));
-        if !self.stale_if_error.is_zero() {
-            let loaded = Instant::now();
-            let last = LastGood {
-                user: user.clone(),
-                loaded,
-            };
-            self.last_good.insert(grant, last).await;
-        }
+    fn loaded(&self, user: UserContext) -> Entry {
+        let now = Instant::now();
         Entry {
-            user,
-            lives: self.ttl,
+            user: Some(Arc::new(CachedUser::from(user))),
+            fresh_until: now + self.ttl,
+            loaded: now,
+            failure: None,
         }
     }
 
-    /// The last good context if the failure allows it and it expired less than
-    /// `stale_if_error` ago; else the failure.
-    async fn stale(&self, grant: Uuid, problem: LoadError) -> Result<Entry, LoadError> {
-        if matches!(problem, LoadError::NeedsReauth) {
-            return Err(problem);
-        }
+    /// The last good context, served for a few seconds, if the failure allows it and it
+    /// expired less than `stale_if_error` ago; else the failure, kept with the last context.
+    fn stale(&self, grant: Uuid, last: Option<Entry>, problem: LoadError) -> Entry {
+        let now = Instant::now();
         let window = self.ttl.saturating_add(self.stale_if_error);
-        let Some(last) = self.last_good.get(&grant).await else {
-            return Err(problem);
+        let usable = last.as_ref().filter(|last| {
+            !matches!(problem, LoadError::NeedsReauth)
+                && !self.stale_if_error.is_zero()
+                && last.user.is_some()
+                && last.loaded.elapsed() < window
+        });
+        let Some(last) = usable else {
+            return Entry {
+                failure: Some(Arc::new((problem, now))),
+                fresh_until: now,
+                ..last.unwrap_or(Entry {
+                    user: None,
+                    fresh_until: now,
+                    loaded: now,
+                    failure: None,
+                })
+            };
         };
         let age = last.loaded.elapsed();
-        let Some(left) = window.checked_sub(age).filter(|left| !left.is_zero()) else {
-            return Err(problem);
-        };
+        let left = window.saturating_sub(age);
         metrics::counter!("user_context_stale_served_total").increment(1);
         tracing::warn!(
             %grant,
@@ -177,22 +232,21 @@ impl UserContexts {
             age_seconds = age.as_secs(),
             "the user context cannot be loaded; serving the last one (stale_if_error)"
         );
-        Ok(Entry {
-            user: last.user,
-            lives: left.min(STALE_RECHECK),
-        })
+        Entry {
+            fresh_until: now + left.min(STALE_RECHECK),
+            failure: None,
+            ..last.clone()
+        }
     }
 
     /// Drops a grant's entry (revocation, refresh that changed the user, needs_reauth), stale
     /// copy included.
     pub async fn forget(&self, grant: Uuid) {
         self.cache.invalidate(&grant).await;
-        self.last_good.invalidate(&grant).await;
     }
 
     pub fn forget_all(&self) {
         self.cache.invalidate_all();
-        self.last_good.invalidate_all();
     }
 
     pub fn entry_count(&self) -> u64 {
@@ -202,7 +256,6 @@ impl UserContexts {
     /// Runs moka's pending housekeeping now (evictions, counts): for measurements.
     pub async fn run_pending_tasks(&self) {
         self.cache.run_pending_tasks().await;
-        self.last_good.run_pending_tasks().await;
     }
 }
 

@@ -89,7 +89,7 @@ async fn concurrent_cold_requests_for_one_token_share_one_signed_assertion(pool:
     let s = setup(&pool, "").await;
     let token = s.token("demo", "mcp").await;
     let session = s.initialize("demo", &token).await;
-    s.app.state.gateway.identities.invalidate_all();
+    s.app.state.gateway.tokens.forget_identities();
 
     let (s, token, session) = (&s, &token, &session);
     let calls = (0..50).map(|i| async move {

@@ -139,10 +139,14 @@ async fn target(state: &AppState, t: &str, s: &str) -> Result<Option<Arc<Target>
         metadata_url: state
             .urls
             .protected_resource_metadata(ctx.slug(), server.name.as_str()),
-        scopes: server
-            .scopes
-            .clone()
-            .unwrap_or_else(|| ctx.tenant.scopes.clone()),
+        scopes: challenge_scopes(
+            server
+                .scopes
+                .clone()
+                .unwrap_or_else(|| ctx.tenant.scopes.clone()),
+            &server.required_scopes,
+            &policy,
+        ),
         upstream,
         ctx,
         server,
@@ -150,6 +154,29 @@ async fn target(state: &AppState, t: &str, s: &str) -> Result<Option<Arc<Target>
     });
     state.gateway.targets.insert(key, target.clone()).await;
     Ok(Some(target))
+}
+
+/// The scopes a `401` asks for: what the server offers, less those only its policy's step-up
+/// rules need (unless the server requires them to get in at all). MCP clients ask for the
+/// challenge's `scope` first and register with it; offering a step-up scope there hands it to
+/// every client at its first login, and the step-up (`403 insufficient_scope`, `enforce.rs`)
+/// then never happens. The protected-resource metadata still lists every scope.
+fn challenge_scopes(
+    offered: Vec<String>,
+    required: &[String],
+    policy: &super::enforce::ServerPolicy,
+) -> Vec<String> {
+    let Some(policy) = &policy.policy else {
+        return offered;
+    };
+    let step_up: Vec<&str> = policy
+        .step_up_scopes()
+        .filter(|s| !required.iter().any(|r| r == s))
+        .collect();
+    offered
+        .into_iter()
+        .filter(|s| !step_up.contains(&s.as_str()))
+        .collect()
 }
 
 async fn authenticate(

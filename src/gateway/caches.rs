@@ -37,6 +37,7 @@ pub struct Target {
     pub upstream: url::Url,
     pub resource_url: String,
     pub metadata_url: String,
+    /// What a `401` asks for: the server's scopes less its policy's step-up ones (`auth.rs`).
     pub scopes: Vec<String>,
     /// The server's per-tool policy and claim-header opt-in (`enforce.rs`).
     pub policy: super::enforce::ServerPolicy,

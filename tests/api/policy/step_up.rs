@@ -87,3 +87,34 @@ async fn an_operator_registered_clients_scope_still_limits_what_it_may_ask_for(p
         Some("invalid_scope")
     );
 }
+
+#[sqlx::test]
+async fn the_401_does_not_hand_out_the_step_up_scope_at_the_first_login(pool: PgPool) {
+    let s = setup(&pool, "").await;
+    let scope_asked = |server: &'static str| {
+        let url = s.mcp_url(server);
+        let http = s.app.http.clone();
+        async move {
+            let r = http
+                .post(url)
+                .json(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list"}))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 401);
+            r.headers()["www-authenticate"].to_str().unwrap().to_owned()
+        }
+    };
+    // `demo`'s policy asks for `mcp:tools` to call `countdown`: the first login must not get it.
+    let challenge = scope_asked("demo").await;
+    assert!(
+        challenge.contains(r#"scope="mcp mcp:admin""#),
+        "{challenge}"
+    );
+    // `open` has no policy: the tenant's every scope, as before.
+    let challenge = scope_asked("open").await;
+    assert!(
+        challenge.contains(r#"scope="mcp mcp:tools mcp:admin""#),
+        "{challenge}"
+    );
+}

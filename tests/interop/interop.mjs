@@ -748,23 +748,33 @@ async function stepUpSteps() {
   const posts = (mark) => logSince(mark).filter((e) => e.method === 'POST').map((e) => `POST ${new URL(e.url).pathname} ${e.status}`);
   const addArgs = { name: 'add', arguments: { a: 2, b: 3 } };
 
-  /** A client of STEP_UP_URL holding a token for `mcp` only, connected through the SDK's transport. */
+  /**
+   * A client of STEP_UP_URL that logged in as the SDK does on its own: client.connect() gets
+   * the 401, whose scope is the server's base scope (`mcp`: the bridge leaves the policy's
+   * step-up scope out of it), the SDK registers with that scope and authorizes with it.
+   */
   async function narrowClient(label, options) {
     const listener = await new RedirectListener().start();
     const p = new InteropProvider(listener.url, label, options);
-    // The SDK registers the client with the server's scopes_supported (RFC 9728) on its first
-    // auth(); that authorization is abandoned. The second asks for the base scope only, as a
-    // client configured with its own scope does.
-    expectEq(await auth(p, { serverUrl: STEP_UP_URL, fetchFn: sdkFetch }), 'REDIRECT', 'first auth() result');
-    expectEq(await auth(p, { serverUrl: STEP_UP_URL, scope: 'mcp', fetchFn: sdkFetch }), 'REDIRECT', 'auth(scope mcp) result');
-    expectEq(p.authorizationUrl.searchParams.get('scope'), 'mcp', 'requested scope');
+    const newTransport = () => new StreamableHTTPClientTransport(new URL(STEP_UP_URL), { authProvider: p, fetch: sdkFetch });
+    const newClient = () => new Client({ name: `mcp-auth-bridge-interop-${label}`, version: '0.0.0' });
+    let transport = newTransport();
+    try {
+      await newClient().connect(transport);
+      throw new Check('connect succeeded without authorization');
+    } catch (e) {
+      if (e instanceof Check) throw e;
+      expect(e instanceof UnauthorizedError, `expected UnauthorizedError, got ${e?.constructor?.name}: ${e?.message}`);
+    }
+    expect(p.authorizationUrl, 'the SDK did not call redirectToAuthorization');
+    expectEq(p.authorizationUrl.searchParams.get('scope'), 'mcp', 'scope the SDK took from the 401');
     const received = await browse(p.authorizationUrl, listener, { quiet: true, serverUrl: STEP_UP_URL });
     const code = checkAuthorizationResponse(received, p, asMetadata);
     p.allowRedirect = false;
-    expectEq(await auth(p, { serverUrl: STEP_UP_URL, authorizationCode: code, fetchFn: sdkFetch }), 'AUTHORIZED', 'auth(code) result');
+    await transport.finishAuth(code);
     expectEq(jwtPayload(p.savedTokens.access_token).scope, 'mcp', 'scope of the first token');
-    const transport = new StreamableHTTPClientTransport(new URL(STEP_UP_URL), { authProvider: p, fetch: sdkFetch });
-    const client = new Client({ name: `mcp-auth-bridge-interop-${label}`, version: '0.0.0' });
+    transport = newTransport();
+    const client = newClient();
     await client.connect(transport);
     cleanups.push(() => client.close());
     const echoed = await client.callTool({ name: 'echo', arguments: { text: 'no step-up for echo' } });

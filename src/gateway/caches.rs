@@ -124,6 +124,8 @@ impl Gateway {
                 self.identities.invalidate_all();
             }
             CacheEvent::TenantChanged { .. } => self.targets.invalidate_all(),
+            // The client's tokens went with it (cascade).
+            CacheEvent::ClientChanged { .. } => self.forget_token_states(),
             CacheEvent::KeysRotated { .. } => {
                 self.verified.invalidate_all();
                 self.identities.invalidate_all();

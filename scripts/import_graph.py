@@ -24,7 +24,7 @@ LAYERS = [
     ["domain", "public_ip"],
     ["crypto", "pages", "browser_session", "policy"],
     ["config", "telemetry"],
-    ["store", "net_guard", "embedded_postgres"],
+    ["store", "net_guard", "embedded_postgres", "coherent_cache"],
     ["error", "tokens", "tenancy", "urls", "sweeper"],
     ["upstream", "coherence"],
     # The surfaces: peers over the services below.

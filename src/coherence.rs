@@ -18,6 +18,10 @@
 //!   The listener tells the gateway when it subscribes and when it loses its connection or
 //!   ends (a guard, so a panic or an abort counts too); it never guesses from timing.
 //! * targets (tenant, MCP servers): 5 s TTL; kept.
+//! * tenants and registered clients as the OAuth endpoints resolve them
+//!   (`tenancy`, `oauth::client_cache`; 5 s and 5 min TTL): served only while this listener is
+//!   subscribed and only if read after it subscribed ([`crate::coherent_cache`]), like token
+//!   states; emptied when it is lost.
 //! * identity headers: 30 s TTL, and rebuilt whenever the user context they came from changes;
 //!   kept.
 //! * signing and verifying keys: 60 s TTL; kept (a rotation reaches this replica within a
@@ -53,10 +57,17 @@ use crate::{
 pub async fn apply(state: &AppState, event: &CacheEvent) {
     state.gateway.apply(event).await;
     match event {
-        CacheEvent::TenantChanged { tenant } | CacheEvent::KeysRotated { tenant } => {
+        CacheEvent::TenantChanged { tenant } => {
+            state.tenancy.cache().invalidate_all();
             state.keys.forget(*tenant).await;
         }
-        CacheEvent::FlushAll => state.keys.forget_all(),
+        CacheEvent::KeysRotated { tenant } => state.keys.forget(*tenant).await,
+        CacheEvent::ClientChanged { .. } => state.clients.cache().invalidate_all(),
+        CacheEvent::FlushAll => {
+            state.keys.forget_all();
+            state.tenancy.cache().invalidate_all();
+            state.clients.cache().invalidate_all();
+        }
         CacheEvent::TokensRevoked | CacheEvent::GrantChanged { .. } => {}
     }
     metrics::counter!("cache_invalidations_total", "event" => kind(event)).increment(1);
@@ -67,6 +78,7 @@ fn kind(event: &CacheEvent) -> &'static str {
         CacheEvent::TokensRevoked => "tokens_revoked",
         CacheEvent::GrantChanged { .. } => "grant_changed",
         CacheEvent::TenantChanged { .. } => "tenant_changed",
+        CacheEvent::ClientChanged { .. } => "client_changed",
         CacheEvent::KeysRotated { .. } => "keys_rotated",
         CacheEvent::FlushAll => "flush_all",
     }
@@ -74,7 +86,7 @@ fn kind(event: &CacheEvent) -> &'static str {
 
 /// What a replica does when it may have missed events (see the module documentation).
 fn after_missed_events(state: &AppState) {
-    state.gateway.listener_lost();
+    listener_lost(state);
     metrics::counter!("cache_invalidations_total", "event" => "listener_lost").increment(1);
 }
 
@@ -84,8 +96,15 @@ struct Subscription<'a>(&'a AppState);
 
 impl Drop for Subscription<'_> {
     fn drop(&mut self) {
-        self.0.gateway.listener_lost();
+        listener_lost(self.0);
     }
+}
+
+/// Every cache that trusts events for long stops trusting them.
+fn listener_lost(state: &AppState) {
+    state.gateway.listener_lost();
+    state.tenancy.cache().listener_lost();
+    state.clients.cache().listener_lost();
 }
 
 /// Queues `event` for every other replica on `conn`'s open transaction: sent when it commits,
@@ -161,6 +180,8 @@ async fn listen(state: &AppState) -> Result<(), sqlx::Error> {
     after_missed_events(state);
     // From here every committed change is notified to this connection.
     state.gateway.listener_subscribed();
+    state.tenancy.cache().listener_subscribed();
+    state.clients.cache().listener_subscribed();
     let _subscribed = Subscription(state);
     let mut beat = tokio::time::interval(HEARTBEAT);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);

@@ -43,6 +43,8 @@ pub mod remote;
 pub mod browser_session;
 /// Cache coherence across replicas (LISTEN/NOTIFY).
 pub mod coherence;
+/// A cache trusted only while the coherence listener is subscribed (tenants, clients).
+pub mod coherent_cache;
 /// Trusted proxy ranges and the SSRF guard for admin-configured upstream URLs.
 pub mod net_guard;
 /// Server-rendered HTML pages (consent, errors), the consoles' frame and stylesheet.

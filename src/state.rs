@@ -47,6 +47,9 @@ pub struct Shared {
     pub urls: BridgeUrls,
     /// Tenant resolution, shared by every surface.
     pub tenancy: Tenancy,
+    /// Registered clients as client authentication finds them, and when each was last recorded
+    /// as used.
+    pub clients: crate::oauth::client_cache::ClientCache,
     /// Remote MCP servers with their own OAuth: refresh flights, clients' declared capabilities.
     pub remote: crate::remote::Remote,
 }
@@ -81,6 +84,7 @@ impl AppState {
             )),
             config: Arc::new(config),
             tenancy: Tenancy::new(pool.clone(), urls.clone()),
+            clients: crate::oauth::client_cache::ClientCache::default(),
             remote: crate::remote::Remote::default(),
             urls,
             pool,

@@ -2,10 +2,19 @@
 //!
 //! A service shared by the OAuth endpoints and the gateway (peers: neither borrows it from
 //! the other).
+//!
+//! Tenants are served from memory (issue 13: the token endpoint read its tenant on every
+//! request): a [`CoherentCache`] emptied by every `TenantChanged` or `FlushAll` event and
+//! whenever the coherence listener is not subscribed. Its lifetime is short anyway
+//! ([`TENANT_TTL`], the gateway's targets' TTL): a tenant changed by another replica's start-up
+//! (configuration) announces nothing.
+
+use std::time::Duration;
 
 use sqlx::PgPool;
 
 use crate::{
+    coherent_cache::CoherentCache,
     domain::{
         McpServer, TenantSlug, UpstreamProvider,
         tenant::{Tenant, TenantStatus},
@@ -40,20 +49,32 @@ impl TenantContext {
 pub struct Tenancy {
     pool: PgPool,
     urls: BridgeUrls,
+    /// Tenants by slug, whatever their status.
+    cache: CoherentCache<String, Tenant>,
 }
+
+/// How long a cached tenant lives even while every event arrives.
+pub const TENANT_TTL: Duration = Duration::from_secs(5);
 
 impl Tenancy {
     pub fn new(pool: PgPool, urls: BridgeUrls) -> Self {
-        Self { pool, urls }
+        Self {
+            pool,
+            urls,
+            cache: CoherentCache::new(TENANT_TTL, 10_000),
+        }
+    }
+
+    /// The cached tenants, for `crate::coherence` (events, listener state).
+    pub fn cache(&self) -> &CoherentCache<String, Tenant> {
+        &self.cache
     }
 
     /// Parses and loads the tenant; a malformed slug, an unknown or a disabled tenant are all
     /// `Unknown` (no oracle telling which tenants exist but are disabled).
     pub async fn resolve(&self, raw: &str) -> Result<TenantContext, TenantError> {
         let slug = TenantSlug::parse(raw).map_err(|_| TenantError::Unknown)?;
-        let tenant = store::tenants::find_tenant(&self.pool, &slug)
-            .await?
-            .ok_or(TenantError::Unknown)?;
+        let tenant = self.find(&slug).await?.ok_or(TenantError::Unknown)?;
         if tenant.status != TenantStatus::Active {
             return Err(TenantError::Unknown);
         }
@@ -62,6 +83,21 @@ impl Tenancy {
             issuer: self.urls.issuer(slug.as_str()),
             tenant,
         })
+    }
+
+    /// The tenant at `slug`, from memory when the cache may serve it. Unknown slugs are not
+    /// cached (a tenant created elsewhere is found at once).
+    async fn find(&self, slug: &TenantSlug) -> Result<Option<Tenant>, StoreError> {
+        if let Some(tenant) = self.cache.get(slug.as_str()).await {
+            return Ok(Some(tenant));
+        }
+        let ticket = self.cache.ticket();
+        let found = store::tenants::find_tenant(&self.pool, slug).await?;
+        if let Some(tenant) = &found {
+            let key = slug.as_str().to_owned();
+            self.cache.insert(ticket, key, tenant.clone()).await;
+        }
+        Ok(found)
     }
 
     /// The tenant's MCP servers.

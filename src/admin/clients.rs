@@ -150,6 +150,7 @@ pub async fn delete(
     let events: Vec<_> = grants
         .iter()
         .map(|&grant| CacheEvent::GrantChanged { grant })
+        .chain([CacheEvent::ClientChanged { client: c.id }])
         .collect();
     w.finish(entry, events).await?;
     let (state, slug, tenant_id) = (state.clone(), tenant.slug.to_string(), tenant.id);

@@ -103,6 +103,8 @@ impl Gateway {
                 self.tokens.forget_identities();
             }
             CacheEvent::TenantChanged { .. } => self.targets.invalidate_all(),
+            // The client's tokens went with it (cascade).
+            CacheEvent::ClientChanged { .. } => self.forget_token_states(),
             // Claims verified with a withdrawn key, assertions signed with one.
             CacheEvent::KeysRotated { .. } => {
                 self.tokens.forget_claims();

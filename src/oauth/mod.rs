@@ -4,6 +4,7 @@
 pub mod authorize;
 pub mod body;
 pub mod callback;
+pub mod client_cache;
 pub mod client_metadata;
 pub mod client_metadata_document;
 pub mod clients;

@@ -104,9 +104,15 @@ pub async fn delete(
 ) -> Result<Response, OAuthError> {
     let ctx = state.tenancy.resolve(&raw_tenant).await?;
     authorise(&state, &ctx, &client_id, &headers).await?;
-    if !store::clients::delete(&state.pool, ctx.tenant.id, &client_id).await? {
+    let mut tx = state.pool.begin().await.map_err(store::StoreError::from)?;
+    let Some(id) = store::clients::delete(&mut tx, ctx.tenant.id, &client_id).await? else {
         return Err(invalid_token());
-    }
+    };
+    // Announced on the transaction: every replica forgets the client when the deletion commits.
+    let event = crate::coherence::CacheEvent::ClientChanged { client: id };
+    crate::coherence::announce_in(&mut tx, &event).await?;
+    tx.commit().await.map_err(store::StoreError::from)?;
+    crate::coherence::apply(&state, &event).await;
     tracing::info!(tenant = ctx.slug(), client_id = %client_id, "client deleted by its registration token");
     Ok(StatusCode::NO_CONTENT.into_response())
 }

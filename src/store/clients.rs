@@ -181,17 +181,21 @@ pub async fn count_dynamic(pool: &PgPool, tenant_id: Uuid) -> Result<i64, StoreE
     .await?)
 }
 
-/// Deletes a client; its grants, codes and tokens go with it (foreign keys cascade).
+/// Deletes a client; its grants, codes and tokens go with it (foreign keys cascade). Returns
+/// the deleted row's id (the `ClientChanged` event names it).
 #[tracing::instrument(name = "db.clients.delete", skip_all)]
-pub async fn delete(pool: &PgPool, tenant_id: Uuid, client_id: &str) -> Result<bool, StoreError> {
-    let done = sqlx::query!(
-        "DELETE FROM oauth_clients WHERE tenant_id = $1 AND client_id = $2",
+pub async fn delete(
+    conn: &mut PgConnection,
+    tenant_id: Uuid,
+    client_id: &str,
+) -> Result<Option<Uuid>, StoreError> {
+    Ok(sqlx::query_scalar!(
+        "DELETE FROM oauth_clients WHERE tenant_id = $1 AND client_id = $2 RETURNING id",
         tenant_id,
         client_id,
     )
-    .execute(pool)
-    .await?;
-    Ok(done.rows_affected() == 1)
+    .fetch_optional(&mut *conn)
+    .await?)
 }
 
 /// Records use, so the sweeper can tell clients that were registered and never used.

@@ -20,6 +20,8 @@ pub enum CacheEvent {
     GrantChanged { grant: Uuid },
     /// A tenant, provider or MCP server changed.
     TenantChanged { tenant: Uuid },
+    /// A client was deleted (its tokens with it by cascade) or its registration changed.
+    ClientChanged { client: Uuid },
     /// A tenant's signing keys rotated.
     KeysRotated { tenant: Uuid },
     /// Drop everything (operator action, or a replica that may have missed events).

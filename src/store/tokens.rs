@@ -142,14 +142,92 @@ pub struct LockedRefresh {
     pub subject: String,
 }
 
+/// A refresh token's row with its family and grant, as both reads below return it.
+struct RefreshRow {
+    family_id: Uuid,
+    tenant_id: Uuid,
+    generation: i32,
+    status: String,
+    expires_at: DateTime<Utc>,
+    grace_until: Option<DateTime<Utc>>,
+    grace_response: Option<Vec<u8>>,
+    grace_response_key_id: Option<String>,
+    family_revoked: bool,
+    absolute_expires_at: DateTime<Utc>,
+    grant_id: Uuid,
+    client_pk: Uuid,
+    mcp_server_id: Uuid,
+    scopes: Vec<String>,
+    resource: String,
+    grant_status: String,
+    subject: String,
+}
+
+impl RefreshRow {
+    fn into_domain(self) -> Result<LockedRefresh, StoreError> {
+        let status = RefreshStatus::parse(&self.status).ok_or_else(|| {
+            StoreError::Corrupt(format!("refresh token status {:?}", self.status))
+        })?;
+        let grace_response = match (self.grace_response, self.grace_response_key_id) {
+            (Some(blob), Some(key_id)) => Some(Sealed { blob, key_id }),
+            _ => None,
+        };
+        Ok(LockedRefresh {
+            family_id: self.family_id,
+            tenant_id: self.tenant_id,
+            generation: self.generation,
+            status,
+            expires_at: self.expires_at,
+            grace_until: self.grace_until,
+            grace_response,
+            family_revoked: self.family_revoked,
+            family_expires_at: self.absolute_expires_at,
+            grant_id: self.grant_id,
+            grant_status: GrantStatus::parse(&self.grant_status),
+            client_pk: self.client_pk,
+            mcp_server_id: self.mcp_server_id,
+            scopes: self.scopes,
+            resource: self.resource,
+            subject: self.subject,
+        })
+    }
+}
+
+/// Reads a refresh token without locking it: the rotation's first round trip (the rotation
+/// statement itself only rotates a token that is still active, see [`rotate`]).
+#[tracing::instrument(name = "db.tokens.find_refresh_token", skip_all)]
+pub async fn find_refresh_token(
+    conn: &mut PgConnection,
+    token_hash: &[u8],
+) -> Result<Option<LockedRefresh>, StoreError> {
+    sqlx::query_as!(
+        RefreshRow,
+        r#"SELECT rt.family_id, rt.tenant_id, rt.generation, rt.status, rt.expires_at, rt.grace_until,
+                rt.grace_response, rt.grace_response_key_id,
+                f.revoked_at IS NOT NULL AS "family_revoked!", f.absolute_expires_at, f.grant_id,
+                f.client_pk, f.mcp_server_id, f.scopes, f.resource, g.status AS grant_status, g.subject
+         FROM refresh_tokens rt
+         JOIN refresh_token_families f ON f.id = rt.family_id
+         JOIN grants g ON g.id = f.grant_id
+         WHERE rt.token_hash = $1"#,
+        token_hash,
+    )
+    .fetch_optional(&mut *conn)
+    .await?
+    .map(RefreshRow::into_domain)
+    .transpose()
+}
+
 /// Reads a refresh token and locks its row (`FOR UPDATE`) so concurrent presentations of the
-/// same token are served one after the other within their transactions.
+/// same token are served one after the other within their transactions: the path of a token
+/// that is no longer active (grace, reuse) or whose rotation lost a race.
 #[tracing::instrument(name = "db.tokens.lock_refresh_token", skip_all)]
 pub async fn lock_refresh_token(
     conn: &mut PgConnection,
     token_hash: &[u8],
 ) -> Result<Option<LockedRefresh>, StoreError> {
-    let row = sqlx::query!(
+    sqlx::query_as!(
+        RefreshRow,
         r#"SELECT rt.family_id, rt.tenant_id, rt.generation, rt.status, rt.expires_at, rt.grace_until,
                 rt.grace_response, rt.grace_response_key_id,
                 f.revoked_at IS NOT NULL AS "family_revoked!", f.absolute_expires_at, f.grant_id,
@@ -162,32 +240,9 @@ pub async fn lock_refresh_token(
         token_hash,
     )
     .fetch_optional(&mut *conn)
-    .await?;
-    let Some(row) = row else { return Ok(None) };
-    let status = RefreshStatus::parse(&row.status)
-        .ok_or_else(|| StoreError::Corrupt(format!("refresh token status {:?}", row.status)))?;
-    let grace_response = match (row.grace_response, row.grace_response_key_id) {
-        (Some(blob), Some(key_id)) => Some(Sealed { blob, key_id }),
-        _ => None,
-    };
-    Ok(Some(LockedRefresh {
-        family_id: row.family_id,
-        tenant_id: row.tenant_id,
-        generation: row.generation,
-        status,
-        expires_at: row.expires_at,
-        grace_until: row.grace_until,
-        grace_response,
-        family_revoked: row.family_revoked,
-        family_expires_at: row.absolute_expires_at,
-        grant_id: row.grant_id,
-        grant_status: GrantStatus::parse(&row.grant_status),
-        client_pk: row.client_pk,
-        mcp_server_id: row.mcp_server_id,
-        scopes: row.scopes,
-        resource: row.resource,
-        subject: row.subject,
-    }))
+    .await?
+    .map(RefreshRow::into_domain)
+    .transpose()
 }
 
 /// Everything one rotation writes, computed before the statement (the successor and the access
@@ -206,33 +261,47 @@ pub struct Rotation<'a> {
     pub access: &'a NewAccessToken<'a>,
 }
 
-/// Rotates a refresh token in one statement (issue 13): marks the presented token rotated with
-/// its sealed grace response, clears the previous generation's grace response once its grace
-/// period is over (a point update on `(family_id, generation)`: nothing that walks the family,
-/// so a family's 10,000th refresh costs what its 10th does; later ones are left to the sweeper,
-/// which deletes rotated tagged rows after their grace), inserts the successor, records the
-/// access token and marks the grant in use. The caller holds the presented token's row lock.
+/// Rotates a refresh token in one statement (issue 13), if it is still active: marks it
+/// rotated with its sealed grace response, clears the previous generation's grace response once
+/// its grace period is over (a point update on `(family_id, generation)`: nothing that walks the
+/// family, so a family's 10,000th refresh costs what its 10th does; later ones are left to the
+/// sweeper, which deletes rotated tagged rows after their grace), inserts the successor,
+/// records the access token and marks the grant in use (at most once a minute: `updated_at`
+/// is indexed, so that update is never HOT and the grant row is wide).
+///
+/// Every part hangs on the first: when the token is no longer active — a concurrent
+/// presentation rotated it, a revocation revoked it, both committed after the caller read it —
+/// the row lock makes this statement wait for that transaction, re-checks `status` and
+/// writes nothing. Returns whether it rotated.
 #[tracing::instrument(name = "db.tokens.rotate", skip_all)]
-pub async fn rotate(conn: &mut PgConnection, r: &Rotation<'_>) -> Result<(), StoreError> {
+pub async fn rotate(conn: &mut PgConnection, r: &Rotation<'_>) -> Result<bool, StoreError> {
     let a = r.access;
-    sqlx::query!(
-        "WITH rotated AS (
+    let rotated = sqlx::query_scalar!(
+        r#"WITH rotated AS (
              UPDATE refresh_tokens SET status = 'rotated', rotated_at = $2, grace_until = $3,
                  grace_response = $4, grace_response_key_id = $5
-             WHERE token_hash = $1
+             WHERE token_hash = $1 AND status = 'active'
+             RETURNING family_id
          ), previous AS (
              UPDATE refresh_tokens SET grace_response = NULL, grace_response_key_id = NULL
              WHERE family_id = $6 AND generation = $7 - 1
                AND grace_response IS NOT NULL AND grace_until <= $2
+               AND EXISTS (SELECT 1 FROM rotated)
          ), successor AS (
              INSERT INTO refresh_tokens (token_hash, family_id, tenant_id, generation, expires_at, tagged)
-             VALUES ($8, $6, $10, $7 + 1, $9, true)
+             SELECT $8::bytea, family_id, $10::uuid, $7::int4 + 1, $9::timestamptz, true FROM rotated
          ), in_use AS (
-             UPDATE grants SET updated_at = GREATEST(updated_at, $13) WHERE id = $11
+             UPDATE grants SET updated_at = $13
+             WHERE id = $11 AND updated_at < $13::timestamptz - interval '1 minute'
+               AND EXISTS (SELECT 1 FROM rotated)
+         ), access AS (
+             INSERT INTO access_tokens (jti, tenant_id, grant_id, client_pk, family_id, mcp_server_id,
+                 subject, audience, scopes, issued_at, expires_at)
+             SELECT $12::uuid, $10::uuid, $11::uuid, $14::uuid, family_id, $15::uuid, $16::text,
+                 $17::text, $18::text[], $13::timestamptz, $19::timestamptz
+             FROM rotated
          )
-         INSERT INTO access_tokens (jti, tenant_id, grant_id, client_pk, family_id, mcp_server_id,
-             subject, audience, scopes, issued_at, expires_at)
-         VALUES ($12, $10, $11, $14, $6, $15, $16, $17, $18, $13, $19)",
+         SELECT count(*) AS "rotated!" FROM rotated"#,
         r.token_hash,
         r.now,
         r.grace_until,
@@ -253,9 +322,9 @@ pub async fn rotate(conn: &mut PgConnection, r: &Rotation<'_>) -> Result<(), Sto
         &a.scopes,
         a.expires_at,
     )
-    .execute(&mut *conn)
+    .fetch_one(&mut *conn)
     .await?;
-    Ok(())
+    Ok(rotated == 1)
 }
 
 /// A family as seen by a replay of one of its tokens whose row the sweeper already deleted.

@@ -13,6 +13,7 @@ mod admin;
 mod app_support;
 mod bootstrap;
 mod cli;
+mod client_coherence;
 mod client_metadata_document;
 mod compose;
 mod config_file;

@@ -92,3 +92,59 @@ async fn fifty_concurrent_uses_of_one_refresh_token_rotate_it_once_and_all_get_t
         .unwrap();
     assert!(next["access_token"].is_string(), "the successor works");
 }
+
+/// The rotation reads the token without a lock and rotates it only if it is still active
+/// (issue 13): a revocation of the family racing twenty presentations must leave at most one
+/// rotation, and no successor that still works.
+#[sqlx::test]
+async fn twenty_refreshes_racing_the_revocation_of_their_token_leave_no_live_successor(
+    pool: PgPool,
+) {
+    let idp = FakeIdp::start(FakeIdpOptions::default()).await;
+    let app = spawn_app(pool.clone(), test_config(&keycloak_tenant(&idp, ""))).await;
+    let client_id = public_client(&pool, "acme", REDIRECT_URI).await;
+    let flow = Flow::new(&app, "acme", &client_id);
+    let tokens = flow.tokens().await;
+    let old = tokens["refresh_token"].as_str().unwrap();
+
+    let form = [("token", old), ("client_id", client_id.as_str())];
+    let revoke = app.post_revoke("acme", &form);
+    let refreshes = join_all((0..20).map(|_| flow.refresh(old)));
+    let (revoked, responses) = tokio::join!(revoke, refreshes);
+
+    assert_eq!(revoked.status(), StatusCode::OK);
+    let mut successors = Vec::new();
+    for r in responses {
+        match r.status() {
+            StatusCode::OK => successors.push(r.json::<Value>().await.unwrap()),
+            StatusCode::BAD_REQUEST => {}
+            other => panic!("refresh answered {other}"),
+        }
+    }
+    assert!(
+        successors.iter().all(|b| *b == successors[0]),
+        "at most one rotation: every success is the same pair"
+    );
+    let rotations: i64 =
+        sqlx::query_scalar("SELECT count(*) FROM refresh_tokens WHERE generation > 1")
+            .fetch_one(&pool)
+            .await
+            .unwrap();
+    assert!(rotations <= 1, "{rotations} successors");
+    let live: i64 = sqlx::query_scalar(
+        "SELECT count(*) FROM refresh_tokens t JOIN refresh_token_families f ON f.id = t.family_id
+         WHERE t.status = 'active' AND f.revoked_at IS NULL",
+    )
+    .fetch_one(&pool)
+    .await
+    .unwrap();
+    assert_eq!(live, 0, "the family is revoked whoever won");
+    if let Some(pair) = successors.first() {
+        let again = flow.refresh(pair["refresh_token"].as_str().unwrap()).await;
+        assert_eq!(
+            again.status(),
+            StatusCode::BAD_REQUEST,
+            "the successor is refused"
+        );
+    }
+}

@@ -89,13 +89,7 @@ pub async fn authenticate(
 ) -> Result<Client, OAuthError> {
     let p = presented(headers, params)?;
     crate::telemetry::trace_context::record_client_id(&p.client_id);
-    let client = clients::resolve_client(state, ctx, &p.client_id, Utc::now())
-        .await
-        .map_err(|e| match e {
-            clients::ClientLookupError::Store(e) => OAuthError::database("client lookup", e),
-            e => OAuthError::internal("client lookup", &e),
-        })?
-        .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+    let client = client(state, ctx, &p.client_id).await?;
     let ok = match (client.auth_method, p.method, &client.secret_hash, &p.secret) {
         (AuthMethod::None, AuthMethod::None, _, None) => true,
         (registered, used, Some(stored), Some(secret)) if registered == used => {
@@ -109,4 +103,26 @@ pub async fn authenticate(
         tracing::info!(client = %crate::crypto::hash::fingerprint(&p.client_id), "client authentication failed");
         Err(OAuthError::invalid_client("client authentication failed"))
     }
+}
+
+/// The client `client_id`, from memory when this replica may serve it from there
+/// (`oauth::client_cache`).
+async fn client(
+    state: &AppState,
+    ctx: &TenantContext,
+    client_id: &str,
+) -> Result<Client, OAuthError> {
+    if let Some(client) = state.clients.get(ctx.tenant.id, client_id).await {
+        return Ok(client);
+    }
+    let ticket = state.clients.ticket();
+    let client = clients::resolve_client(state, ctx, client_id, Utc::now())
+        .await
+        .map_err(|e| match e {
+            clients::ClientLookupError::Store(e) => OAuthError::database("client lookup", e),
+            e => OAuthError::internal("client lookup", &e),
+        })?
+        .ok_or_else(|| OAuthError::invalid_client("unknown client"))?;
+    state.clients.remember(ticket, &client).await;
+    Ok(client)
 }

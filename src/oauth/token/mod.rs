@@ -43,7 +43,10 @@ pub async fn token(
             "this client may not use this grant type",
         ));
     }
-    crate::store::clients::touch(&state.pool, client.id, chrono::Utc::now()).await?;
+    state
+        .clients
+        .touch(&state.pool, client.id, chrono::Utc::now())
+        .await?;
     let response = match GrantRequest::parse(grant_type, &params)? {
         GrantRequest::AuthorizationCode(request) => {
             authorization_code::exchange(&state, &ctx, &client, &request).await?

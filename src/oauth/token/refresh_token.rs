@@ -6,8 +6,14 @@
 //! after that is treated as theft and revokes the whole family and its access tokens — also
 //! once the sweeper has deleted the rotated token's row (its tagged form names the family).
 //!
-//! One transaction of four round trips: `BEGIN`, the locking read, one rotation statement (a CTE
-//! that writes everything, see `store::tokens::rotate`), `COMMIT`.
+//! Round trips (issue 13). A refresh is two statements on one connection: a plain read of the
+//! token with its family and grant, then — the response signed and sealed in between — one
+//! rotation statement, its own transaction, that writes everything only if the token is still
+//! active (`store::tokens::rotate`: the row lock serialises it with any concurrent rotation or
+//! revocation, which it then sees). The tenant and the client come from memory
+//! (`tenancy`, `oauth::client_cache`). Everything else — a token already rotated (grace,
+//! reuse), revoked, unknown, or a rotation that lost a race — takes the locked path: `BEGIN`,
+//! the read `FOR UPDATE`, the decision, `COMMIT`.
 
 use crate::tenancy::TenantContext;
 use chrono::{DateTime, Utc};
@@ -34,29 +40,58 @@ pub async fn exchange(
     client: &Client,
     request: &RefreshRequest<'_>,
 ) -> Result<TokenResponse, OAuthError> {
-    let token = request.refresh_token;
-    let token_hash = hash::sha256(token.as_bytes());
+    let token_hash = hash::sha256(request.refresh_token.as_bytes());
     let now = Utc::now();
-    let commit = |e: sqlx::Error| OAuthError::database("refresh transaction", e);
-    // Loaded before the transaction, so the transaction never waits for a second connection.
+    // Loaded before the first round trip, so no statement waits for a second connection.
     let signer = state.keys.signer(ctx.tenant.id).await?;
+    let mut conn = state
+        .pool
+        .acquire()
+        .await
+        .map_err(|e| OAuthError::database("refresh connection", e))?;
+    if let Some(found) = store::tokens::find_refresh_token(&mut conn, &token_hash).await?
+        && found.status == RefreshStatus::Active
+    {
+        let rotation = Rotate {
+            state,
+            signer: &signer,
+            ctx,
+            client,
+            token_hash: &token_hash,
+            now,
+        };
+        if let Some(response) = rotation.run(&mut conn, request, &found).await? {
+            return Ok(response);
+        }
+        // It stopped being active since it was read: the locked path sees what it became.
+    }
+    drop(conn);
+    exchange_locked(state, &signer, ctx, client, request, &token_hash, now).await
+}
+
+/// The locked path: a token that is not (or no longer) active, or unknown.
+async fn exchange_locked(
+    state: &AppState,
+    signer: &crate::tokens::keys::Signer,
+    ctx: &TenantContext,
+    client: &Client,
+    request: &RefreshRequest<'_>,
+    token_hash: &[u8],
+    now: DateTime<Utc>,
+) -> Result<TokenResponse, OAuthError> {
+    let commit = |e: sqlx::Error| OAuthError::database("refresh transaction", e);
     let mut tx = state.pool.begin().await.map_err(commit)?;
-    let Some(locked) = store::tokens::lock_refresh_token(&mut tx, &token_hash).await? else {
-        return replay_of_swept(state, tx, ctx, client, token, now).await;
+    let Some(locked) = store::tokens::lock_refresh_token(&mut tx, token_hash).await? else {
+        return replay_of_swept(state, tx, ctx, client, request.refresh_token, now).await;
     };
-    if locked.tenant_id != ctx.tenant.id || locked.client_pk != client.id {
-        return Err(OAuthError::invalid_grant("unknown refresh token"));
-    }
-    if locked.family_revoked || locked.status == RefreshStatus::Revoked {
-        return Err(OAuthError::invalid_grant("refresh token revoked"));
-    }
+    owned(&locked, ctx, client)?;
     if locked.status == RefreshStatus::Rotated {
         if let (Some(until), Some(sealed)) = (locked.grace_until, &locked.grace_response)
             && until > now
         {
             let json = state
                 .sealer
-                .open(sealed, &grace_aad(&token_hash))
+                .open(sealed, &grace_aad(token_hash))
                 .map_err(|e| OAuthError::internal("grace response", &e))?;
             tracing::info!(client = %client.client_id, "refresh retried within the grace period; same successor returned");
             return serde_json::from_slice(&json)
@@ -64,22 +99,32 @@ pub async fn exchange(
         }
         return revoke_on_reuse(state, tx, client, locked.family_id, now).await;
     }
-    let scopes = narrowed_scopes(request, &locked)?;
-    check(request, &locked, now)?;
-    let response = rotate(
-        &mut tx,
+    // Active under the lock: the rotation statement runs in this transaction and cannot lose.
+    let rotation = Rotate {
         state,
-        &signer,
+        signer,
         ctx,
         client,
-        &locked,
-        &scopes,
-        &token_hash,
+        token_hash,
         now,
-    )
-    .await?;
+    };
+    let response = rotation
+        .run(&mut tx, request, &locked)
+        .await?
+        .ok_or_else(|| OAuthError::invalid_grant("refresh token already used"))?;
     tx.commit().await.map_err(commit)?;
     Ok(response)
+}
+
+/// The token belongs to this tenant and client, and neither it nor its family is revoked.
+fn owned(found: &LockedRefresh, ctx: &TenantContext, client: &Client) -> Result<(), OAuthError> {
+    if found.tenant_id != ctx.tenant.id || found.client_pk != client.id {
+        return Err(OAuthError::invalid_grant("unknown refresh token"));
+    }
+    if found.family_revoked || found.status == RefreshStatus::Revoked {
+        return Err(OAuthError::invalid_grant("refresh token revoked"));
+    }
+    Ok(())
 }
 
 fn check(
@@ -180,58 +225,71 @@ async fn replay_of_swept(
     }
 }
 
-#[allow(clippy::too_many_arguments)]
-async fn rotate(
-    tx: &mut sqlx::PgConnection,
-    state: &AppState,
-    signer: &crate::tokens::keys::Signer,
-    ctx: &TenantContext,
-    client: &Client,
-    locked: &LockedRefresh,
-    scopes: &Scopes,
-    token_hash: &[u8],
+/// One rotation of an active token: what it is minted, signed and sealed with.
+struct Rotate<'a> {
+    state: &'a AppState,
+    signer: &'a crate::tokens::keys::Signer,
+    ctx: &'a TenantContext,
+    client: &'a Client,
+    token_hash: &'a [u8],
     now: DateTime<Utc>,
-) -> Result<TokenResponse, OAuthError> {
-    let successor = issue::mint_refresh_token(
-        state,
-        locked.family_id,
-        locked.generation + 1,
-        locked.family_expires_at,
-        now,
-    );
-    let subject = Subject {
-        grant_id: locked.grant_id,
-        client_pk: client.id,
-        client_id: &client.client_id,
-        subject: &locked.subject,
-        mcp_server_id: locked.mcp_server_id,
-        resource: &locked.resource,
-        family_id: Some(locked.family_id),
-    };
-    let access = issue::sign_access_token(state, signer, ctx, &subject, scopes, now)?;
-    let response = TokenResponse {
-        access_token: access.jwt,
-        token_type: "Bearer".into(),
-        expires_in: access.expires_in,
-        refresh_token: Some(successor.token),
-        scope: scopes.to_string(),
-    };
-    let json = serde_json::to_vec(&response).map_err(|e| OAuthError::internal("encode", &e))?;
-    let sealed = state.sealer.seal(&json, &grace_aad(token_hash));
-    store::tokens::rotate(
-        tx,
-        &store::tokens::Rotation {
-            token_hash,
+}
+
+impl Rotate<'_> {
+    /// Checks the token, mints its successor and an access token, and rotates it in one
+    /// statement on `conn`. `None`: the token was no longer active when the statement ran.
+    async fn run(
+        &self,
+        conn: &mut sqlx::PgConnection,
+        request: &RefreshRequest<'_>,
+        found: &LockedRefresh,
+    ) -> Result<Option<TokenResponse>, OAuthError> {
+        let (state, client, now) = (self.state, self.client, self.now);
+        owned(found, self.ctx, client)?;
+        let scopes = narrowed_scopes(request, found)?;
+        check(request, found, now)?;
+        let successor = issue::mint_refresh_token(
+            state,
+            found.family_id,
+            found.generation + 1,
+            found.family_expires_at,
             now,
-            grace_until: now + state.config.auth.refresh_grace_period.to_chrono(),
-            grace_response: &sealed,
-            family_id: locked.family_id,
-            generation: locked.generation,
-            successor_hash: &successor.hash,
-            successor_expires_at: successor.expires_at,
-            access: &access.record,
-        },
-    )
-    .await?;
-    Ok(response)
+        );
+        let subject = Subject {
+            grant_id: found.grant_id,
+            client_pk: client.id,
+            client_id: &client.client_id,
+            subject: &found.subject,
+            mcp_server_id: found.mcp_server_id,
+            resource: &found.resource,
+            family_id: Some(found.family_id),
+        };
+        let access =
+            issue::sign_access_token(state, self.signer, self.ctx, &subject, &scopes, now)?;
+        let response = TokenResponse {
+            access_token: access.jwt,
+            token_type: "Bearer".into(),
+            expires_in: access.expires_in,
+            refresh_token: Some(successor.token),
+            scope: scopes.to_string(),
+        };
+        let json = serde_json::to_vec(&response).map_err(|e| OAuthError::internal("encode", &e))?;
+        let sealed = state.sealer.seal(&json, &grace_aad(self.token_hash));
+        let rotated = store::tokens::rotate(
+            conn,
+            &store::tokens::Rotation {
+                token_hash: self.token_hash,
+                now,
+                grace_until: now + state.config.auth.refresh_grace_period.to_chrono(),
+                grace_response: &sealed,
+                family_id: found.family_id,
+                generation: found.generation,
+                successor_hash: &successor.hash,
+                successor_expires_at: successor.expires_at,
+                access: &access.record,
+            },
+        )
+        .await?;
+        Ok(rotated.then_some(response))
+    }
 }

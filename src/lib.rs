@@ -43,12 +43,16 @@ pub mod remote;
 pub mod browser_session;
 /// Cache coherence across replicas (LISTEN/NOTIFY).
 pub mod coherence;
+/// The two signed browser cookies of the authorization flow (consent binding, remembered user).
+pub mod cookies;
 /// Trusted proxy ranges and the SSRF guard for admin-configured upstream URLs.
 pub mod net_guard;
 /// Server-rendered HTML pages (consent, errors), the consoles' frame and stylesheet.
 pub mod pages;
 /// Whether an IP address is public (the SSRF guards' one judgement).
 pub mod public_ip;
+/// The shared services every surface's state is built on (config, pool, keys, caches...).
+pub mod services;
 /// Tracing, request ids, Prometheus metrics.
 pub mod telemetry;
 /// Tenant resolution shared by every surface.

@@ -30,6 +30,7 @@ pub mod write;
 use axum::{
     Router,
     extract::DefaultBodyLimit,
+    extract::FromRef,
     middleware,
     routing::{any, delete, get, post},
 };
@@ -38,10 +39,14 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::state::AppState;
+use crate::services::Services;
 
 /// The admin routes, ready to merge into the service's router.
-pub fn routes(state: &AppState) -> Router<AppState> {
+pub fn routes<S>(state: &Services) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Services: FromRef<S>,
+{
     let api = Router::new()
         .route(
             "/admin/v1/tenants",

@@ -15,15 +15,20 @@ pub mod views;
 
 use axum::{
     Router,
+    extract::FromRef,
     http::{HeaderMap, StatusCode, header},
     response::Response,
     routing::{get, post},
 };
 
-use crate::{domain::Secret, state::AppState, telemetry::request_id::RequestId};
+use crate::{domain::Secret, services::Services, telemetry::request_id::RequestId};
 use session::ConsoleSession;
 
-pub fn routes(state: &AppState) -> Router<AppState> {
+pub fn routes<S>(state: &Services) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Services: FromRef<S>,
+{
     Router::new()
         .route("/admin/console", get(views::home))
         .route("/admin/console/login", post(actions::login))
@@ -62,7 +67,7 @@ pub struct Operator {
 
 /// The signed-in operator of this request, or a redirect to the sign-in page.
 pub fn operator(
-    state: &AppState,
+    state: &Services,
     headers: &HeaderMap,
     request_id: Option<RequestId>,
 ) -> Result<Operator, Refused> {

@@ -18,7 +18,7 @@ use super::{
     sections::{Section, TENANT_FORM},
     session::ConsoleSession,
 };
-use crate::{pages::escape, state::AppState, telemetry::request_id::RequestId};
+use crate::{pages::escape, services::Services, telemetry::request_id::RequestId};
 
 type Rid = Option<Extension<RequestId>>;
 
@@ -27,7 +27,7 @@ fn rid(r: Rid) -> Option<RequestId> {
 }
 
 /// `GET /admin/console`: the sign-in form, or the tenants.
-pub async fn home(State(state): State<AppState>, request_id: Rid, headers: HeaderMap) -> Response {
+pub async fn home(State(state): State<Services>, request_id: Rid, headers: HeaderMap) -> Response {
     match operator(&state, &headers, rid(request_id)) {
         Ok(op) => tenants_page(&state, &op, StatusCode::OK, "", &HashMap::new(), &[]).await,
         Err(_) => login_page(&state, &headers, StatusCode::OK, ""),
@@ -36,7 +36,7 @@ pub async fn home(State(state): State<AppState>, request_id: Rid, headers: Heade
 
 /// The sign-in form. The anonymous session it sets gives the form its CSRF token.
 pub fn login_page(
-    state: &AppState,
+    state: &Services,
     headers: &HeaderMap,
     status: StatusCode,
     error: &str,
@@ -73,7 +73,7 @@ pub fn login_page(
 
 /// The tenants and the create form (`values`/`errors` refill it after a refused create).
 pub async fn tenants_page(
-    state: &AppState,
+    state: &Services,
     op: &Operator,
     status: StatusCode,
     notice: &str,
@@ -139,7 +139,7 @@ fn tenant_nav(slug: &str) -> String {
 
 /// `GET /admin/console/t/{slug}`: the tenant and its section links.
 pub async fn tenant(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path(slug): Path<String>,
     request_id: Rid,
     headers: HeaderMap,
@@ -197,7 +197,7 @@ pub async fn tenant(
 
 /// `GET /admin/console/t/{slug}/{section}`.
 pub async fn section(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path((slug, section)): Path<(String, String)>,
     Query(query): Query<HashMap<String, String>>,
     request_id: Rid,
@@ -248,7 +248,7 @@ pub fn notice(done: &str) -> String {
     reason = "a page is many small inputs; a struct would only rename them"
 )]
 pub async fn section_page(
-    state: &AppState,
+    state: &Services,
     op: &Operator,
     slug: &str,
     section: Section,
@@ -396,7 +396,7 @@ fn filter_form(base: &str, section: Section, query: &HashMap<String, String>) ->
 
 /// `GET /admin/console/audit`: the audit log with the API's filters and cursor.
 pub async fn audit(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Query(query): Query<HashMap<String, String>>,
     request_id: Rid,
     headers: HeaderMap,
@@ -460,7 +460,7 @@ pub async fn audit(
 }
 
 /// `GET /admin/console/cache`: the user-context cache of this replica.
-pub async fn cache(State(state): State<AppState>, request_id: Rid, headers: HeaderMap) -> Response {
+pub async fn cache(State(state): State<Services>, request_id: Rid, headers: HeaderMap) -> Response {
     let op = match operator(&state, &headers, rid(request_id)) {
         Ok(op) => op,
         Err(r) => return r.into_response(),
@@ -485,7 +485,7 @@ pub async fn cache(State(state): State<AppState>, request_id: Rid, headers: Head
 
 /// `GET /admin/console/sweeper`: the last sweeper run, and a button to run it now.
 pub async fn sweeper(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Query(query): Query<HashMap<String, String>>,
     request_id: Rid,
     headers: HeaderMap,

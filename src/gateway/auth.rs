@@ -25,7 +25,7 @@ use crate::{
     crypto::hash,
     domain::Scopes,
     error::OAuthError,
-    state::AppState,
+    gateway::GatewayState,
     store,
     tokens::{
         AccessClaims, TokenError, access,
@@ -43,7 +43,7 @@ pub struct Authenticated {
 }
 
 pub async fn layer(
-    State(state): State<AppState>,
+    State(state): State<GatewayState>,
     params: RawPathParams,
     mut request: Request,
     next: Next,
@@ -109,7 +109,7 @@ fn store_failure(context: &'static str, e: &store::StoreError) -> Challenge {
     }
 }
 
-async fn target(state: &AppState, t: &str, s: &str) -> Result<Option<Arc<Target>>, Challenge> {
+async fn target(state: &GatewayState, t: &str, s: &str) -> Result<Option<Arc<Target>>, Challenge> {
     let key = (t.to_owned(), s.to_owned());
     if let Some(hit) = state.gateway.targets.get(&key).await {
         return Ok(Some(hit));
@@ -152,7 +152,7 @@ async fn target(state: &AppState, t: &str, s: &str) -> Result<Option<Arc<Target>
 }
 
 async fn authenticate(
-    state: &AppState,
+    state: &GatewayState,
     target: &Target,
     headers: &axum::http::HeaderMap,
 ) -> Result<(Arc<AccessClaims>, uuid::Uuid), Challenge> {

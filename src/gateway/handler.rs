@@ -21,10 +21,10 @@ use super::{
     upstream_token::{self, TokenProblem},
     user_cache::CachedUser,
 };
-use crate::{domain::tenant::Source, state::AppState};
+use crate::{domain::tenant::Source, gateway::GatewayState};
 
 pub async fn proxy(
-    State(state): State<AppState>,
+    State(state): State<GatewayState>,
     auth: Authenticated,
     params: RawPathParams,
     mut request: Request,
@@ -35,7 +35,7 @@ pub async fn proxy(
         request.extensions_mut().insert(AdminConfigured);
     }
     if target.server.remote_oauth {
-        return crate::remote::gateway::proxy(&state, &auth, &params, request).await;
+        return super::remote_oauth::proxy(&state, &auth, &params, request).await;
     }
     let resource = Resource {
         metadata_url: &target.metadata_url,
@@ -88,7 +88,7 @@ struct Sent {
 /// Forwards, replaying once after a refresh when a server that receives the upstream token
 /// answers 401.
 async fn forward(
-    state: &AppState,
+    state: &GatewayState,
     auth: &Authenticated,
     request: Request,
     rest: &str,
@@ -139,7 +139,7 @@ async fn forward(
 /// opted in). The headers without the upstream token are built once per access token and user
 /// context (user context loaded through the cache, assertion signed) and then reused.
 async fn identity(
-    state: &AppState,
+    state: &GatewayState,
     auth: &Authenticated,
 ) -> Result<(IdentityHeaders, Option<String>, Arc<CachedUser>), TokenProblem> {
     let user = state
@@ -180,7 +180,7 @@ async fn identity(
 /// come back as the error: the request goes without an assertion and nothing is kept, so the
 /// next request tries again.
 async fn build_identity(
-    state: &AppState,
+    state: &GatewayState,
     auth: &Authenticated,
     user: Arc<CachedUser>,
 ) -> Result<Arc<CachedIdentity>, IdentityHeaders> {
@@ -199,7 +199,7 @@ async fn build_identity(
 }
 
 async fn signed_assertion(
-    state: &AppState,
+    state: &GatewayState,
     auth: &Authenticated,
     user: &CachedUser,
 ) -> Option<String> {
@@ -221,7 +221,7 @@ async fn signed_assertion(
 /// The response to an upstream problem: re-authorize (and tell every replica the grant changed),
 /// retry later, or a gateway error.
 async fn token_problem(
-    state: &AppState,
+    state: &GatewayState,
     auth: &Authenticated,
     problem: TokenProblem,
     resource: &Resource<'_>,
@@ -229,7 +229,7 @@ async fn token_problem(
     match problem {
         TokenProblem::NeedsReauth => {
             crate::coherence::publish(
-                state,
+                &state.caches,
                 crate::coherence::CacheEvent::GrantChanged {
                     grant: auth.grant_id,
                 },

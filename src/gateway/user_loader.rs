@@ -15,7 +15,7 @@ use uuid::Uuid;
 use super::{upstream_token, user_cache::LoadError};
 use crate::{
     domain::UserContext,
-    state::AppState,
+    gateway::GatewayState,
     store,
     tenancy::TenantContext,
     upstream::{UpstreamError, userinfo},
@@ -32,7 +32,7 @@ fn from_upstream(e: UpstreamError) -> LoadError {
 }
 
 pub async fn load(
-    state: AppState,
+    state: GatewayState,
     ctx: TenantContext,
     grant: Uuid,
 ) -> Result<UserContext, LoadError> {
@@ -91,7 +91,7 @@ const BACKOFF: [Duration; 2] = [Duration::from_millis(100), Duration::from_milli
 const DEADLINE: Duration = Duration::from_secs(15);
 
 struct Userinfo<'a> {
-    state: &'a AppState,
+    state: &'a GatewayState,
     provider: &'a crate::domain::UpstreamProvider,
     url: &'a Url,
     extra: &'a serde_json::Value,

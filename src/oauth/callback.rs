@@ -15,18 +15,19 @@ use axum::{
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{consent, cookies, params::Params, redirect};
+use super::{consent, params::Params, redirect};
+use crate::cookies;
 use crate::{
     crypto::{Sealed, hash, random},
     domain::{AuthorizationCode, Client, PendingAuthorization, UpstreamProvider},
     error::{ErrorCode, ErrorPage},
-    state::AppState,
+    oauth::OAuthState,
     store::{self, grants::NewGrant},
     upstream::{Login, UpstreamError},
 };
 
 pub async fn callback(
-    State(state): State<AppState>,
+    State(state): State<OAuthState>,
     Path((raw, provider_name)): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -130,7 +131,7 @@ struct Claimed {
 /// browser is known to be the one that approved: read first, so that a request from anywhere
 /// else (no consent cookie) cannot cancel the authorization for the real one.
 async fn claim(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     provider_name: &str,
     headers: &HeaderMap,
@@ -172,7 +173,7 @@ async fn claim(
 /// The upstream code, or why the IdP's answer ends the authorization (the error the client
 /// gets): the authorization expired, the IdP sent an error or no code, or the wrong issuer.
 async fn upstream_code<'a>(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     provider: &UpstreamProvider,
     pending: &PendingAuthorization,
@@ -222,7 +223,7 @@ fn login_failure(e: &UpstreamError) -> (ErrorCode, &'static str) {
 /// The redirect that hands the client the bridge's code (RFC 6749 4.1.2, with RFC 9207 `iss`),
 /// clearing the consent cookie and remembering who logged in.
 fn code_issued(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     pending: &PendingAuthorization,
     subject: &str,
@@ -250,7 +251,7 @@ fn code_issued(
 /// exchange and ID-token validation (nonce) as an authorization, then a session instead of a
 /// code. No grant is stored; the upstream tokens of this login are not kept.
 async fn finish_account_login(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     provider_name: &str,
     params: &Params,
@@ -303,7 +304,7 @@ async fn finish_account_login(
 /// The callback must arrive in the browser that approved the consent. Returns the binding hash
 /// the pending authorization must carry for this browser to consume it.
 fn check_browser(
-    state: &AppState,
+    state: &OAuthState,
     headers: &HeaderMap,
     pending: &PendingAuthorization,
     client_id: &str,
@@ -328,7 +329,7 @@ fn check_browser(
 /// on a shared browser): the code is issued only if that same subject logged in and its consent
 /// for this client, server, scopes (and, for public clients, redirect URI) is still on record.
 async fn still_consented(
-    state: &AppState,
+    state: &OAuthState,
     client: &Client,
     pending: &PendingAuthorization,
     remembered: &str,
@@ -353,7 +354,7 @@ async fn still_consented(
 /// was issued), denying it tells the client `access_denied`. The planted or stale
 /// remembered-user cookie is cleared.
 async fn ask_again(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     client: &Client,
     pending: &PendingAuthorization,
@@ -379,7 +380,7 @@ async fn ask_again(
 
 /// RFC 9207: when the IdP names itself, it must be the IdP we sent the user to.
 async fn check_issuer(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     provider: &UpstreamProvider,
     iss: Option<&str>,
@@ -402,7 +403,7 @@ async fn check_issuer(
 
 /// Stores the grant, records the consent and issues the bridge code, in one transaction.
 async fn complete(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     provider: &UpstreamProvider,
     pending: &PendingAuthorization,

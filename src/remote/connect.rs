@@ -27,7 +27,7 @@ use crate::{
     crypto::{hash, random},
     domain::McpServer,
     pages,
-    state::AppState,
+    services::Services,
     store::{
         audit::{self, AuditEntry},
         remote_connections::{self, ConnectFor},
@@ -51,7 +51,7 @@ pub struct StartQuery {
 
 /// `GET /t/{tenant}/remote/connect?link=…`
 pub async fn start(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path(tenant): Path<String>,
     Query(q): Query<StartQuery>,
     headers: HeaderMap,
@@ -81,7 +81,7 @@ pub async fn start(
         }
         Err(e) => return failure(&state, "", &RemoteError::from_store(&e)),
     };
-    if let Some(remembered) = crate::oauth::cookies::remembered_user(&state, &headers, ctx.slug())
+    if let Some(remembered) = crate::cookies::remembered_user(&state, &headers, ctx.slug())
         && remembered != who.subject
     {
         refused(&state, &ctx, &who, "connect link opened by another user").await;
@@ -104,7 +104,7 @@ pub async fn start(
     }
 }
 
-async fn server_of(state: &AppState, ctx: &TenantContext, who: &ConnectFor) -> Option<McpServer> {
+async fn server_of(state: &Services, ctx: &TenantContext, who: &ConnectFor) -> Option<McpServer> {
     let servers = state.tenancy.servers(ctx).await.ok()?;
     servers
         .into_iter()
@@ -112,7 +112,7 @@ async fn server_of(state: &AppState, ctx: &TenantContext, who: &ConnectFor) -> O
 }
 
 async fn redirect_to_remote(
-    state: &AppState,
+    state: &Services,
     ctx: &TenantContext,
     server: &McpServer,
     who: &ConnectFor,
@@ -173,7 +173,7 @@ pub struct CallbackQuery {
 
 /// `GET /t/{tenant}/remote/callback?code&state`
 pub async fn callback(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path(tenant): Path<String>,
     Query(q): Query<CallbackQuery>,
     headers: HeaderMap,
@@ -272,7 +272,7 @@ pub async fn callback(
 /// Exchanges the code (with the PKCE verifier and `resource`), stores the tokens, audits, and
 /// revokes whatever connection this one replaces.
 async fn finish(
-    state: &AppState,
+    state: &Services,
     ctx: &TenantContext,
     server: &McpServer,
     pending: &remote_connections::Pending,
@@ -342,7 +342,7 @@ async fn finish(
     Ok(())
 }
 
-async fn refused(state: &AppState, ctx: &TenantContext, who: &ConnectFor, why: &str) {
+async fn refused(state: &Services, ctx: &TenantContext, who: &ConnectFor, why: &str) {
     tracing::warn!(tenant = ctx.slug(), why, "remote connect refused");
     metrics::counter!("remote_oauth_refused_total").increment(1);
     let entry = AuditEntry {
@@ -362,7 +362,7 @@ async fn refused(state: &AppState, ctx: &TenantContext, who: &ConnectFor, why: &
     }
 }
 
-fn failure(_state: &AppState, server: &str, e: &RemoteError) -> Response {
+fn failure(_state: &Services, server: &str, e: &RemoteError) -> Response {
     if !server.is_empty() {
         super::record(server, "connect", e.label());
     }
@@ -393,7 +393,7 @@ fn page(status: StatusCode, title: &str, message: &str) -> Response {
 }
 
 /// `mab-remote-{16 hex of SHA-256(state)}`, `__Host-` under https.
-fn cookie_name(state: &AppState, oauth_state: &str) -> String {
+fn cookie_name(state: &Services, oauth_state: &str) -> String {
     let prefix = if state.config.public_url.scheme() == "https" {
         "__Host-"
     } else {
@@ -406,7 +406,7 @@ fn cookie_name(state: &AppState, oauth_state: &str) -> String {
     )
 }
 
-fn binding_cookie(state: &AppState, oauth_state: &str, nonce: &str, max_age: i64) -> HeaderValue {
+fn binding_cookie(state: &Services, oauth_state: &str, nonce: &str, max_age: i64) -> HeaderValue {
     let secure = if state.config.public_url.scheme() == "https" {
         "; Secure"
     } else {
@@ -433,7 +433,7 @@ fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// `GET /t/{tenant}/remote/{server}/client-metadata.json`: the bridge's client ID metadata
 /// document for that server's authorization server.
 pub async fn metadata_document(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path((tenant, server)): Path<(String, String)>,
 ) -> Response {
     let Ok(ctx) = state.tenancy.resolve(&tenant).await else {

@@ -20,7 +20,7 @@ use crate::{
     crypto::hash,
     domain::{Client, GrantStatus, RefreshStatus, Scopes},
     error::{ErrorCode, OAuthError},
-    state::AppState,
+    oauth::OAuthState,
     store::{self, tokens::LockedRefresh},
 };
 
@@ -29,7 +29,7 @@ fn grace_aad(token_hash: &[u8]) -> String {
 }
 
 pub async fn exchange(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     client: &Client,
     request: &RefreshRequest<'_>,
@@ -130,7 +130,7 @@ fn narrowed_scopes(
 /// A rotated token presented after its grace period: theft (RFC 9700 section 4.14.2). The whole
 /// family and its access tokens are revoked.
 async fn revoke_on_reuse(
-    state: &AppState,
+    state: &OAuthState,
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
     client: &Client,
     family_id: uuid::Uuid,
@@ -143,7 +143,7 @@ async fn revoke_on_reuse(
     tx.commit()
         .await
         .map_err(|e| OAuthError::database("refresh transaction", e))?;
-    crate::coherence::apply(state, &event).await;
+    crate::coherence::apply(&state.caches, &event).await;
     tracing::warn!(client = %client.client_id, family = %family_id, "rotated refresh token reused; family revoked");
     Err(OAuthError::invalid_grant("refresh token already used"))
 }
@@ -152,7 +152,7 @@ async fn revoke_on_reuse(
 /// over, so a tagged token naming an earlier generation of a live family of this client is a
 /// reuse like any other, detected from the family's newest generation; anything else is unknown.
 async fn replay_of_swept(
-    state: &AppState,
+    state: &OAuthState,
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
     ctx: &TenantContext,
     client: &Client,
@@ -183,7 +183,7 @@ async fn replay_of_swept(
 #[allow(clippy::too_many_arguments)]
 async fn rotate(
     tx: &mut sqlx::PgConnection,
-    state: &AppState,
+    state: &OAuthState,
     signer: &crate::tokens::keys::Signer,
     ctx: &TenantContext,
     client: &Client,

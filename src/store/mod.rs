@@ -24,6 +24,7 @@ pub mod remote_registrations;
 pub mod sealed_keys;
 pub mod signing_keys;
 pub mod sweeper;
+mod sweeper_batches;
 pub mod sweeper_heap;
 pub mod sweeper_runs;
 pub mod tenants;

@@ -19,6 +19,7 @@ mod interned;
 pub mod last_used;
 mod list_filter;
 pub mod proxy;
+mod proxy_client;
 mod remote_oauth;
 pub mod routes;
 mod state;

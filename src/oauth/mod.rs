@@ -4,6 +4,8 @@
 pub mod authorize;
 pub mod body;
 pub mod callback;
+mod callback_account;
+mod callback_checks;
 pub mod client_metadata;
 pub mod client_metadata_document;
 pub mod clients;

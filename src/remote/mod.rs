@@ -17,6 +17,7 @@
 //! * [`revoke`]: disconnecting (RFC 7009 at the remote when advertised, then delete).
 
 pub mod connect;
+pub mod connect_callback;
 pub mod discovery;
 pub mod elicit;
 pub mod registration;

@@ -3,7 +3,7 @@
 
 use axum::{Router, extract::FromRef, routing::get};
 
-use super::connect;
+use super::{connect, connect_callback};
 use crate::services::Services;
 
 pub fn routes<S>() -> Router<S>
@@ -13,7 +13,10 @@ where
 {
     Router::new()
         .route("/t/{tenant}/remote/connect", get(connect::start))
-        .route("/t/{tenant}/remote/callback", get(connect::callback))
+        .route(
+            "/t/{tenant}/remote/callback",
+            get(connect_callback::callback),
+        )
         .route(
             "/t/{tenant}/remote/{server}/client-metadata.json",
             get(connect::metadata_document),

@@ -226,23 +226,7 @@ async fn refresh(
             })
         }
         Err((UpstreamError::Rejected(_), _)) => {
-            remote_connections::mark_needs_reconnect(&mut tx, id)
-                .await
-                .map_err(store)?;
-            let entry = AuditEntry {
-                tenant_id: Some(tenant_id),
-                actor: "gateway",
-                action: "remote.needs_reconnect",
-                target_type: Some("remote_connection"),
-                target_id: Some(id.to_string()),
-                before: None,
-                after: Some(serde_json::json!({"server": server.name})),
-                request_id: None,
-            };
-            audit::record(&mut tx, &entry).await.map_err(store)?;
-            tx.commit().await.map_err(|e| store(e.into()))?;
-            tracing::info!(server = %server.name, connection = %id,
-                "the remote refused the refresh token; the user must connect again");
+            refused(tx, server, tenant_id, id).await?;
             Err(RemoteError::NotConnected)
         }
         Err((UpstreamError::Config(reason), _)) => {
@@ -252,4 +236,33 @@ async fn refresh(
         }
         Err((e, _)) => Err(RemoteError::from_upstream(&e)),
     }
+}
+
+/// The remote refused the refresh token: the connection needs the user again, recorded in
+/// the audit log, in the refresh's transaction.
+async fn refused(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    server: &McpServer,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<(), RemoteError> {
+    let store = |e: crate::store::StoreError| RemoteError::from_store(&e);
+    remote_connections::mark_needs_reconnect(&mut tx, id)
+        .await
+        .map_err(store)?;
+    let entry = AuditEntry {
+        tenant_id: Some(tenant_id),
+        actor: "gateway",
+        action: "remote.needs_reconnect",
+        target_type: Some("remote_connection"),
+        target_id: Some(id.to_string()),
+        before: None,
+        after: Some(serde_json::json!({"server": server.name})),
+        request_id: None,
+    };
+    audit::record(&mut tx, &entry).await.map_err(store)?;
+    tx.commit().await.map_err(|e| store(e.into()))?;
+    tracing::info!(server = %server.name, connection = %id,
+        "the remote refused the refresh token; the user must connect again");
+    Ok(())
 }

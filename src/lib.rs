@@ -18,10 +18,11 @@ pub mod serve;
 pub mod startup;
 /// Background cleanup of expired and orphaned rows, one replica at a time.
 pub mod sweeper;
-// Shared state handed to the surfaces.
-/// What handlers share: configuration, pool, keyring, metrics.
+// The router's state, composed from the surfaces' own.
+/// `AppState`: builds each surface's state once and hands it out with axum's `FromRef`.
 pub mod state;
-// Surfaces: peers, each over the shared services below.
+// Surfaces: peers, each over the shared services below and with its own state
+// (`GatewayState`, `OAuthState`, or the shared `Services`).
 /// The end users' account page (`/t/{tenant}/account`): their grants and consents, revocation.
 pub mod account;
 /// The admin REST API (`/admin/v1`), its OpenAPI document and docs page.

@@ -16,7 +16,7 @@ use serde_json::Value;
 use super::{
     Operator, Refused,
     api::{self, enc},
-    operator,
+    operator, section_views,
     sections::{Section, TENANT_FORM},
     see_other,
     session::ConsoleSession,
@@ -194,7 +194,7 @@ pub async fn create(
     // The secret is never sent back to the browser, not even to refill the form.
     let mut values = form;
     values.remove("client_secret");
-    views::section_page(
+    section_views::section_page(
         &state,
         &op,
         &slug,

@@ -8,10 +8,11 @@
 pub mod actions;
 pub mod api;
 pub mod render;
+mod section_views;
 pub mod sections;
 pub mod session;
 pub mod status;
-pub mod views;
+mod views;
 
 use axum::{
     Router,
@@ -42,7 +43,7 @@ where
         .route("/admin/console/t/{slug}", get(views::tenant))
         .route(
             "/admin/console/t/{slug}/{section}",
-            get(views::section).post(actions::create),
+            get(section_views::section).post(actions::create),
         )
         .route(
             "/admin/console/t/{slug}/{section}/{verb}",

@@ -19,6 +19,7 @@ pub mod policies;
 pub mod pool;
 pub mod providers;
 pub mod refresh_leases;
+mod remote_connect_flow;
 pub mod remote_connections;
 pub mod remote_registrations;
 pub mod sealed_keys;

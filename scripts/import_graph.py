@@ -25,10 +25,13 @@ LAYERS = [
     ["crypto", "pages", "browser_session", "policy"],
     ["config", "telemetry"],
     ["store", "net_guard", "embedded_postgres", "coherent_cache"],
-    ["error", "tokens", "tenancy", "urls", "sweeper"],
+    ["error", "tokens", "tenancy", "urls", "sweeper", "client_cache"],
     ["upstream", "coherence"],
-    # The surfaces: peers over the services below.
+    # The shared services every surface's state is built on, and the flow's signed cookies.
+    ["services", "cookies"],
+    # The surfaces: peers over the services below, each with its own state (or `Services`).
     ["oauth", "gateway", "admin", "health", "dev_idp", "remote", "account", "console"],
+    # Composes the surfaces' states (`FromRef`); only startup above it knows it.
     ["state"],
     ["bootstrap", "missing_keys", "serve"],
     ["startup"],

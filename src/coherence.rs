@@ -17,11 +17,11 @@
 //!   subscribed again, and for every state read before that, 1 s (`gateway::token_states`).
 //!   The listener tells the gateway when it subscribes and when it loses its connection or
 //!   ends (a guard, so a panic or an abort counts too); it never guesses from timing.
-//! * targets (tenant, MCP servers): 5 s TTL; kept.
 //! * tenants and registered clients as the OAuth endpoints resolve them
-//!   (`tenancy`, `oauth::client_cache`; 5 s and 5 min TTL): served only while this listener is
+//!   (`tenancy`, `client_cache`; 5 s and 5 min TTL): served only while this listener is
 //!   subscribed and only if read after it subscribed ([`crate::coherent_cache`]), like token
 //!   states; emptied when it is lost.
+//! * targets (tenant, MCP servers): 5 s TTL; kept.
 //! * identity headers: 30 s TTL, and rebuilt whenever the user context they came from changes;
 //!   kept.
 //! * signing and verifying keys: 60 s TTL; kept (a rotation reaches this replica within a
@@ -39,34 +39,90 @@
 //! the database was failing: a database blip turned into a wall of errors for requests that
 //! their caches could have served.
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
-use sqlx::postgres::PgListener;
+use futures_util::future::BoxFuture;
+use sqlx::{PgPool, postgres::PgListener};
 use tokio::sync::watch;
 
 // The event and its channel live with the NOTIFY that carries them (`store::notify`), below
 // the services that announce changes (`tokens` rotates keys); re-exported here, where the
 // surfaces look for them.
+pub use crate::store::notify::Heartbeat;
 pub use crate::store::notify::{CHANNEL, CacheEvent};
 use crate::{
-    state::AppState,
-    store::{StoreError, notify::Heartbeat},
+    coherent_cache::CoherentCache,
+    domain::{Client, tenant::Tenant},
+    store::StoreError,
+    tokens::TenantKeys,
 };
 
-/// Applies an event to this replica's caches: the gateway's, and the tenant keys.
-pub async fn apply(state: &AppState, event: &CacheEvent) {
-    state.gateway.apply(event).await;
+/// The in-memory caches of a surface that events invalidate (the gateway's: targets, verified
+/// tokens, token states, user contexts, identity headers). A trait, so that this module, below
+/// the surfaces, applies events without knowing the gateway's fields.
+pub trait ReplicaCaches: Send + Sync + 'static {
+    /// Applies one event (from this replica or another).
+    fn apply<'a>(&'a self, event: &'a CacheEvent) -> BoxFuture<'a, ()>;
+    /// The listener has subscribed (again): token states may be trusted for the long TTL.
+    fn listener_subscribed(&self);
+    /// The listener's connection answers its heartbeat late (or on time again).
+    fn listener_heartbeat(&self, heartbeat: Heartbeat);
+    /// The listener lost its connection or ended: events may be missed until it subscribes.
+    fn listener_lost(&self);
+    /// User contexts cached on this replica (the admin API's cache statistics).
+    fn user_contexts(&self) -> u64;
+}
+
+/// What cache events are applied to on this replica: the surfaces' caches, the tenant keys,
+/// the tenants and the registered clients, with the pool that sends and receives the events.
+/// Cheap to clone.
+#[derive(Clone)]
+pub struct Caches {
+    pool: PgPool,
+    keys: TenantKeys,
+    tenants: CoherentCache<String, Tenant>,
+    clients: CoherentCache<(uuid::Uuid, String), Client>,
+    replica: Arc<dyn ReplicaCaches>,
+}
+
+impl Caches {
+    pub fn new(
+        pool: PgPool,
+        keys: TenantKeys,
+        tenants: CoherentCache<String, Tenant>,
+        clients: CoherentCache<(uuid::Uuid, String), Client>,
+        replica: Arc<dyn ReplicaCaches>,
+    ) -> Self {
+        Self {
+            pool,
+            keys,
+            tenants,
+            clients,
+            replica,
+        }
+    }
+
+    /// User contexts cached on this replica (approximate: moka counts lazily).
+    pub fn user_contexts(&self) -> u64 {
+        self.replica.user_contexts()
+    }
+}
+
+/// Applies an event to this replica's caches: the gateway's, the tenant keys, the tenants and
+/// the registered clients.
+pub async fn apply(caches: &Caches, event: &CacheEvent) {
+    caches.replica.apply(event).await;
     match event {
         CacheEvent::TenantChanged { tenant } => {
-            state.tenancy.cache().invalidate_all();
-            state.keys.forget(*tenant).await;
+            caches.tenants.invalidate_all();
+            caches.keys.forget(*tenant).await;
         }
-        CacheEvent::KeysRotated { tenant } => state.keys.forget(*tenant).await,
-        CacheEvent::ClientChanged { .. } => state.clients.cache().invalidate_all(),
+        CacheEvent::KeysRotated { tenant } => caches.keys.forget(*tenant).await,
+        CacheEvent::ClientChanged { .. } => caches.clients.invalidate_all(),
         CacheEvent::FlushAll => {
-            state.keys.forget_all();
-            state.tenancy.cache().invalidate_all();
-            state.clients.cache().invalidate_all();
+            caches.keys.forget_all();
+            caches.tenants.invalidate_all();
+            caches.clients.invalidate_all();
         }
         CacheEvent::TokensRevoked | CacheEvent::GrantChanged { .. } => {}
     }
@@ -85,14 +141,14 @@ fn kind(event: &CacheEvent) -> &'static str {
 }
 
 /// What a replica does when it may have missed events (see the module documentation).
-fn after_missed_events(state: &AppState) {
-    listener_lost(state);
+fn after_missed_events(caches: &Caches) {
+    listener_lost(caches);
     metrics::counter!("cache_invalidations_total", "event" => "listener_lost").increment(1);
 }
 
 /// Marks the listener lost when dropped: whether `listen` returned, failed, panicked or was
 /// cancelled, the gateway stops trusting token states for the long TTL.
-struct Subscription<'a>(&'a AppState);
+struct Subscription<'a>(&'a Caches);
 
 impl Drop for Subscription<'_> {
     fn drop(&mut self) {
@@ -101,10 +157,10 @@ impl Drop for Subscription<'_> {
 }
 
 /// Every cache that trusts events for long stops trusting them.
-fn listener_lost(state: &AppState) {
-    state.gateway.listener_lost();
-    state.tenancy.cache().listener_lost();
-    state.clients.cache().listener_lost();
+fn listener_lost(caches: &Caches) {
+    caches.replica.listener_lost();
+    caches.tenants.listener_lost();
+    caches.clients.listener_lost();
 }
 
 /// Queues `event` for every other replica on `conn`'s open transaction: sent when it commits,
@@ -123,12 +179,12 @@ pub async fn announce_in(
 /// and most likely for the others' listeners too, which then fall back to the 1 s TTL; a
 /// replica whose listener stays connected through it may serve the revoked token for up to
 /// `gateway::token_states::LONG_TTL`.
-pub async fn publish(state: &AppState, event: CacheEvent) {
-    apply(state, &event).await;
+pub async fn publish(caches: &Caches, event: CacheEvent) {
+    apply(caches, &event).await;
     let payload = event.payload();
     let mut wait = Duration::from_millis(50);
     for attempt in 1..=NOTIFY_ATTEMPTS {
-        match crate::store::notify::publish(&state.pool, CHANNEL, &payload).await {
+        match crate::store::notify::publish(&caches.pool, CHANNEL, &payload).await {
             Ok(()) => return,
             Err(e) if attempt == NOTIFY_ATTEMPTS => {
                 tracing::warn!(error = %e, attempt, "cache invalidation could not be sent to other replicas");
@@ -146,7 +202,7 @@ const NOTIFY_ATTEMPTS: u32 = 3;
 
 /// Listens until shutdown, reconnecting by itself with a bounded backoff.
 pub fn spawn_listener(
-    state: AppState,
+    caches: Caches,
     mut shutdown: watch::Receiver<bool>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
@@ -154,12 +210,12 @@ pub fn spawn_listener(
         loop {
             tokio::select! {
                 _ = shutdown.wait_for(|stop| *stop) => return,
-                outcome = listen(&state) => {
+                outcome = listen(&caches) => {
                     if let Err(e) = outcome {
                         tracing::warn!(error = %e, "cache listener lost its connection; dropping the caches no TTL bounds and reconnecting");
                     }
                     // Whatever happened, events may have been missed.
-                    after_missed_events(&state);
+                    after_missed_events(&caches);
                 }
             }
             tokio::select! {
@@ -172,17 +228,17 @@ pub fn spawn_listener(
 }
 
 /// One connection's lifetime: returns when the connection is lost.
-async fn listen(state: &AppState) -> Result<(), sqlx::Error> {
-    let mut listener = PgListener::connect_with(&state.pool).await?;
+async fn listen(caches: &Caches) -> Result<(), sqlx::Error> {
+    let mut listener = PgListener::connect_with(&caches.pool).await?;
     listener.listen(CHANNEL).await?;
     tracing::debug!("cache listener connected");
     // Events sent while no listener was connected are lost.
-    after_missed_events(state);
+    after_missed_events(caches);
     // From here every committed change is notified to this connection.
-    state.gateway.listener_subscribed();
-    state.tenancy.cache().listener_subscribed();
-    state.clients.cache().listener_subscribed();
-    let _subscribed = Subscription(state);
+    caches.replica.listener_subscribed();
+    caches.tenants.listener_subscribed();
+    caches.clients.listener_subscribed();
+    let _subscribed = Subscription(caches);
     let mut beat = tokio::time::interval(HEARTBEAT);
     beat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -192,11 +248,11 @@ async fn listen(state: &AppState) -> Result<(), sqlx::Error> {
                     return Ok(());
                 };
                 match serde_json::from_str::<CacheEvent>(notification.payload()) {
-                    Ok(event) => apply(state, &event).await,
+                    Ok(event) => apply(caches, &event).await,
                     Err(_) => tracing::warn!("ignoring a malformed cache notification"),
                 }
             }
-            _ = beat.tick() => heartbeat(state, &mut listener).await?,
+            _ = beat.tick() => heartbeat(caches, &mut listener).await?,
         }
     }
 }
@@ -209,7 +265,7 @@ const HEARTBEAT_LATE: Duration = Duration::from_millis(500);
 /// One round trip on the listener's own connection. The query is never cancelled (that would
 /// leave the connection mid-protocol): past `HEARTBEAT_LATE` trust is shortened and the answer
 /// still awaited; a connection error ends the subscription as any other.
-async fn heartbeat(state: &AppState, listener: &mut PgListener) -> Result<(), sqlx::Error> {
+async fn heartbeat(caches: &Caches, listener: &mut PgListener) -> Result<(), sqlx::Error> {
     let ping = crate::store::notify::ping(listener);
     tokio::pin!(ping);
     match tokio::time::timeout(HEARTBEAT_LATE, &mut ping).await {
@@ -218,10 +274,10 @@ async fn heartbeat(state: &AppState, listener: &mut PgListener) -> Result<(), sq
             tracing::warn!(
                 "cache listener's connection answers late; token states trusted for 1 s"
             );
-            state.gateway.listener_heartbeat(Heartbeat::Late);
+            caches.replica.listener_heartbeat(Heartbeat::Late);
             ping.await?;
         }
     }
-    state.gateway.listener_heartbeat(Heartbeat::OnTime);
+    caches.replica.listener_heartbeat(Heartbeat::OnTime);
     Ok(())
 }

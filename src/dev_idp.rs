@@ -8,7 +8,7 @@
 use axum::{
     Form, Json, Router,
     body::Bytes,
-    extract::{Path, Query, State},
+    extract::{FromRef, Path, Query, State},
     http::{HeaderMap, HeaderValue, StatusCode, header},
     response::{Html, IntoResponse, Response},
     routing::get,
@@ -23,7 +23,7 @@ use crate::{
     domain::{ProviderKind, UpstreamProvider, pkce},
     oauth::params::Params,
     pages::{self, escape},
-    state::AppState,
+    services::Services,
     urls::route,
 };
 
@@ -31,7 +31,11 @@ use crate::{
 const ACCESS_TTL: i64 = 300;
 const REFRESH_TTL: i64 = 7 * 86_400;
 
-pub fn routes() -> Router<AppState> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Services: FromRef<S>,
+{
     Router::new()
         .route(route::DEV_IDP_AUTHORIZE, get(login_page).post(login))
         .route(route::DEV_IDP_TOKEN, axum::routing::post(token))
@@ -80,7 +84,7 @@ fn refused(status: StatusCode, m: &str) -> Response {
         .into_response()
 }
 
-async fn ctx(state: &AppState, tenant_raw: &str, provider: &str) -> Result<Ctx, Response> {
+async fn ctx(state: &Services, tenant_raw: &str, provider: &str) -> Result<Ctx, Response> {
     if !state.config.dev_mode {
         return Err(refused(
             StatusCode::NOT_FOUND,
@@ -152,7 +156,7 @@ fn user(p: &UpstreamProvider) -> (String, Option<String>, Option<String>) {
 }
 
 async fn login_page(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path((t, p)): Path<(String, String)>,
     Query(q): Query<Vec<(String, String)>>,
 ) -> Response {
@@ -212,7 +216,7 @@ struct LoginForm {
 }
 
 async fn login(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path((t, p)): Path<(String, String)>,
     Form(f): Form<LoginForm>,
 ) -> Response {
@@ -252,7 +256,7 @@ async fn login(
 }
 
 async fn token(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path((t, p)): Path<(String, String)>,
     headers: HeaderMap,
     body: Bytes,
@@ -334,7 +338,7 @@ fn tokens_for(c: &Ctx, subject: String) -> Response {
 }
 
 async fn userinfo(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path((t, p)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {

@@ -5,7 +5,7 @@ use axum::{Json, extract::State, http::StatusCode, response::IntoResponse};
 use serde_json::json;
 
 use crate::{
-    state::AppState,
+    services::Services,
     store::health::{self, NotReady},
 };
 
@@ -13,7 +13,7 @@ pub async fn healthz() -> impl IntoResponse {
     Json(json!({"status": "ok"}))
 }
 
-pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn readyz(State(state): State<Services>) -> impl IntoResponse {
     match health::check(&state.pool).await {
         Ok(()) => (StatusCode::OK, Json(json!({"status": "ready"}))),
         Err(problem) => {
@@ -37,7 +37,7 @@ pub async fn readyz(State(state): State<AppState>) -> impl IntoResponse {
     }
 }
 
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
+pub async fn metrics(State(state): State<Services>) -> impl IntoResponse {
     (
         [(
             axum::http::header::CONTENT_TYPE,

@@ -18,10 +18,11 @@ pub mod serve;
 pub mod startup;
 /// Background cleanup of expired and orphaned rows, one replica at a time.
 pub mod sweeper;
-// Shared state handed to the surfaces.
-/// What handlers share: configuration, pool, keyring, metrics.
+// The router's state, composed from the surfaces' own.
+/// `AppState`: builds each surface's state once and hands it out with axum's `FromRef`.
 pub mod state;
-// Surfaces: peers, each over the shared services below.
+// Surfaces: peers, each over the shared services below and with its own state
+// (`GatewayState`, `OAuthState`, or the shared `Services`).
 /// The end users' account page (`/t/{tenant}/account`): their grants and consents, revocation.
 pub mod account;
 /// The admin REST API (`/admin/v1`), its OpenAPI document and docs page.
@@ -41,16 +42,22 @@ pub mod remote;
 // Shared services.
 /// Sealed, short-lived browser sessions and CSRF tokens of the two consoles.
 pub mod browser_session;
+/// Registered clients in memory for client authentication, and when each was last recorded as used.
+pub mod client_cache;
 /// Cache coherence across replicas (LISTEN/NOTIFY).
 pub mod coherence;
 /// A cache trusted only while the coherence listener is subscribed (tenants, clients).
 pub mod coherent_cache;
+/// The two signed browser cookies of the authorization flow (consent binding, remembered user).
+pub mod cookies;
 /// Trusted proxy ranges and the SSRF guard for admin-configured upstream URLs.
 pub mod net_guard;
 /// Server-rendered HTML pages (consent, errors), the consoles' frame and stylesheet.
 pub mod pages;
 /// Whether an IP address is public (the SSRF guards' one judgement).
 pub mod public_ip;
+/// The shared services every surface's state is built on (config, pool, keys, caches...).
+pub mod services;
 /// Tracing, request ids, Prometheus metrics.
 pub mod telemetry;
 /// Tenant resolution shared by every surface.

@@ -49,11 +49,11 @@ pub fn router(state: AppState) -> Router {
         .route(crate::urls::route::READYZ, get(health::readyz))
         .route(crate::urls::route::METRICS, get(health::metrics))
         .merge(crate::oauth::routes(max_body))
-        .merge(crate::gateway::routes::routes(&state))
+        .merge(crate::gateway::routes::routes(&state.gateway_state))
         .merge(crate::remote::routes::routes())
-        .merge(crate::admin::routes(&state))
+        .merge(crate::admin::routes(&state.services))
         .merge(crate::account::routes())
-        .merge(crate::console::routes(&state))
+        .merge(crate::console::routes(&state.services))
         .route(crate::pages::STYLESHEET_PATH, get(crate::pages::stylesheet));
     // The built-in IdP is a peer of the surfaces, not part of the authorization server, and
     // exists only for local trials: outside dev_mode its routes are not there at all (a `dev`
@@ -193,7 +193,7 @@ impl Application {
         // Background work shares the shutdown signal: the sweeper stops between batches.
         let sweeper = crate::sweeper::Sweeper::new(self.state.pool.clone(), &self.state.config)
             .spawn(stop_rx.clone());
-        let listener = crate::coherence::spawn_listener(self.state.clone(), stop_rx.clone());
+        let listener = crate::coherence::spawn_listener(self.state.caches.clone(), stop_rx.clone());
         let limits = crate::serve::Limits::from(&self.state.config.server);
         let mut server = tokio::spawn(crate::serve::serve(
             self.listener,

@@ -1,23 +1,26 @@
-//! What every handler can reach: configuration, the pool, the keyring, caches and clients.
+//! The whole application's state, composed at the top from the surfaces' own: the shared
+//! services, the gateway's, the authorization server's and the remote-OAuth part. Each handler
+//! takes only its surface's state (`State<GatewayState>`, `State<OAuthState>`,
+//! `State<Services>`); axum reaches it from this one through the `FromRef` impls below. This
+//! module is the only one that knows every surface, and none of them imports it.
 
 use std::sync::Arc;
 
-use metrics_exporter_prometheus::PrometheusHandle;
+use axum::extract::FromRef;
 use sqlx::PgPool;
 
 use crate::{
     config::Config,
     crypto::Sealer,
-    oauth::rate_limit::RateLimiter,
-    tenancy::Tenancy,
-    tokens::TenantKeys,
-    upstream::{Upstream, refresh::RefreshCoordinator},
-    urls::BridgeUrls,
+    gateway::{Gateway, GatewayState},
+    oauth::OAuthState,
+    remote::RemoteState,
+    services::Services,
 };
 
-/// What every handler gets. One `Arc`, so a clone (axum makes several per request: the state
-/// extractor, each `from_fn_with_state` layer) is one atomic increment, not one per field: on
-/// the gateway's hot path the per-field clones were measurable (`bench/README.md`).
+/// What the router is built with. One `Arc`, so a clone is one atomic increment; each
+/// surface's state is built once here and handed out by `FromRef` as a clone of its own `Arc`
+/// (on the gateway's hot path the per-field clones were measurable, `bench/README.md`).
 #[derive(Clone)]
 pub struct AppState(Arc<Shared>);
 
@@ -29,76 +32,64 @@ impl std::ops::Deref for AppState {
     }
 }
 
-/// The state itself, reached through [`AppState`].
+/// The state itself, reached through [`AppState`]; the shared services through it too
+/// (`state.pool`, `state.refresher`).
 pub struct Shared {
-    pub config: Arc<Config>,
-    pub pool: PgPool,
-    pub sealer: Arc<Sealer>,
-    pub metrics: PrometheusHandle,
-    pub keys: TenantKeys,
-    pub upstream: Upstream,
-    /// The one way to an upstream access token: refreshes single-flight, across replicas.
-    pub refresher: RefreshCoordinator,
-    /// Per-IP limit on dynamic registration (in memory, per replica).
-    pub registration_limiter: Arc<RateLimiter>,
+    pub services: Services,
     /// The gateway's proxy and caches (targets, verified tokens, user contexts).
-    pub gateway: crate::gateway::Gateway,
-    /// The bridge's own URLs (issuer, resource, callback, metadata).
-    pub urls: BridgeUrls,
-    /// Tenant resolution, shared by every surface.
-    pub tenancy: Tenancy,
-    /// Registered clients as client authentication finds them, and when each was last recorded
-    /// as used.
-    pub clients: crate::oauth::client_cache::ClientCache,
-    /// Remote MCP servers with their own OAuth: refresh flights, clients' declared capabilities.
-    pub remote: crate::remote::Remote,
+    pub gateway: Gateway,
+    pub gateway_state: GatewayState,
+    pub oauth_state: OAuthState,
+    pub remote_state: RemoteState,
+}
+
+impl std::ops::Deref for Shared {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
+    }
 }
 
 impl AppState {
     pub fn new(config: Config, pool: PgPool, sealer: Sealer) -> Self {
-        let sealer = Arc::new(sealer);
-        let leeway = config.auth.clock_skew.get().as_secs();
-        let urls = BridgeUrls::new(config.public_url.clone());
-        let upstream = Upstream::new(pool.clone(), sealer.clone(), urls.clone(), leeway)
-            .with_resolver(Arc::new(crate::net_guard::UpstreamResolver::new(
-                crate::net_guard::UpstreamGuard::new(&config.admin.allowed_upstream_hosts),
-                crate::net_guard::operator_hosts(&config),
-            )));
+        let gateway = Gateway::new(&config);
+        let services = Services::new(config, pool, sealer, Arc::new(gateway.clone()));
+        let remote_state = RemoteState::new(services.clone());
         Self(Arc::new(Shared {
-            keys: TenantKeys::new(
-                pool.clone(),
-                sealer.clone(),
-                config.auth.access_token_ttl.to_chrono(),
+            gateway_state: GatewayState::new(
+                services.clone(),
+                gateway.clone(),
+                remote_state.clone(),
             ),
-            refresher: RefreshCoordinator::new(
-                pool.clone(),
-                sealer.clone(),
-                upstream.clone(),
-                &config.auth,
-            ),
-            upstream,
-            metrics: crate::telemetry::metrics::handle(),
-            gateway: crate::gateway::Gateway::new(&config),
-            registration_limiter: Arc::new(RateLimiter::new(
-                config.registration.rate_limit_per_minute,
-            )),
-            config: Arc::new(config),
-            tenancy: Tenancy::new(pool.clone(), urls.clone()),
-            clients: crate::oauth::client_cache::ClientCache::default(),
-            remote: crate::remote::Remote::default(),
-            urls,
-            pool,
-            sealer,
+            oauth_state: OAuthState::new(services.clone()),
+            remote_state,
+            gateway,
+            services,
         }))
     }
+}
 
-    /// `{public_url}/t/{tenant}`: the tenant's issuer identifier.
-    pub fn issuer(&self, tenant: &str) -> String {
-        self.urls.issuer(tenant)
+impl FromRef<AppState> for Services {
+    fn from_ref(state: &AppState) -> Self {
+        state.services.clone()
     }
+}
 
-    /// `{public_url}/t/{tenant}/mcp/{server}`: an MCP server's canonical resource URL.
-    pub fn resource_url(&self, tenant: &str, server: &str) -> String {
-        self.urls.resource(tenant, server)
+impl FromRef<AppState> for GatewayState {
+    fn from_ref(state: &AppState) -> Self {
+        state.gateway_state.clone()
+    }
+}
+
+impl FromRef<AppState> for OAuthState {
+    fn from_ref(state: &AppState) -> Self {
+        state.oauth_state.clone()
+    }
+}
+
+impl FromRef<AppState> for RemoteState {
+    fn from_ref(state: &AppState) -> Self {
+        state.remote_state.clone()
     }
 }

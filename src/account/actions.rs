@@ -21,7 +21,7 @@ use crate::{
     admin::{self, auth::Admin, problem::AdminError},
     error::ErrorPage,
     pages::escape,
-    state::AppState,
+    services::Services,
     store::{self, grant_records},
     telemetry::request_id::RequestId,
     tenancy::TenantContext,
@@ -36,7 +36,7 @@ pub struct CsrfForm {
 
 /// The tenant and this browser's session, or the account page (to sign in) as the response.
 async fn signed_in(
-    state: &AppState,
+    state: &Services,
     raw: &str,
     headers: &HeaderMap,
 ) -> Result<(TenantContext, AccountSession), Response> {
@@ -53,7 +53,7 @@ async fn signed_in(
 
 /// [`signed_in`], and the form's CSRF token checked.
 async fn checked(
-    state: &AppState,
+    state: &Services,
     raw: &str,
     headers: &HeaderMap,
     form: Form_,
@@ -101,7 +101,7 @@ fn not_yours() -> Response {
 
 /// The user's own live grant `raw_id`, if it is one.
 async fn own_grant(
-    state: &AppState,
+    state: &Services,
     ctx: &TenantContext,
     s: &AccountSession,
     raw_id: &str,
@@ -118,7 +118,7 @@ async fn own_grant(
 
 /// The user's own remembered consent `raw_id`, if it is one.
 async fn own_consent(
-    state: &AppState,
+    state: &Services,
     ctx: &TenantContext,
     s: &AccountSession,
     raw_id: &str,
@@ -135,7 +135,7 @@ async fn own_consent(
 }
 
 fn confirm(
-    state: &AppState,
+    state: &Services,
     ctx: &TenantContext,
     s: &AccountSession,
     title: &str,
@@ -157,7 +157,7 @@ fn confirm(
 }
 
 pub async fn confirm_revoke(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path((raw, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
@@ -188,7 +188,7 @@ It can ask you again later.</p>",
 }
 
 pub async fn revoke(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path((raw, id)): Path<(String, String)>,
     request_id: Option<Extension<RequestId>>,
     headers: HeaderMap,
@@ -210,7 +210,7 @@ pub async fn revoke(
 }
 
 pub async fn confirm_revoke_all(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path(raw): Path<String>,
     headers: HeaderMap,
 ) -> Response {
@@ -232,7 +232,7 @@ pub async fn confirm_revoke_all(
 }
 
 pub async fn revoke_all(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path(raw): Path<String>,
     request_id: Option<Extension<RequestId>>,
     headers: HeaderMap,
@@ -258,7 +258,7 @@ pub async fn revoke_all(
 }
 
 pub async fn confirm_forget(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path((raw, id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Response {
@@ -288,7 +288,7 @@ Access it already has stays until you revoke it.</p>",
 }
 
 pub async fn forget(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path((raw, id)): Path<(String, String)>,
     request_id: Option<Extension<RequestId>>,
     headers: HeaderMap,

@@ -17,7 +17,7 @@ use crate::{
     crypto::hash,
     domain::{UpstreamProvider, UserContext},
     error::ErrorPage,
-    state::AppState,
+    services::Services,
     tenancy::TenantContext,
 };
 
@@ -29,7 +29,7 @@ pub struct LoginQuery {
 
 /// `GET /t/{tenant}/account/login`: to the IdP.
 pub async fn start(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path(raw): Path<String>,
     Query(q): Query<LoginQuery>,
 ) -> Result<Response, ErrorPage> {
@@ -81,7 +81,7 @@ pub async fn start(
 /// The end of an account login, once the callback has verified the user: a fresh session,
 /// and back to the account page.
 pub fn signed_in(
-    state: &AppState,
+    state: &Services,
     ctx: &TenantContext,
     provider: &UpstreamProvider,
     user: &UserContext,
@@ -114,7 +114,7 @@ pub struct CsrfForm {
 
 /// `POST /t/{tenant}/account/logout`.
 pub async fn logout(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path(raw): Path<String>,
     headers: HeaderMap,
     form: Result<Form<CsrfForm>, axum::extract::rejection::FormRejection>,

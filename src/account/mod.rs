@@ -16,13 +16,18 @@ pub mod session;
 
 use axum::{
     Router,
+    extract::FromRef,
     http::StatusCode,
     routing::{get, post},
 };
 
-use crate::{error::ErrorPage, state::AppState, tenancy::TenantContext};
+use crate::{error::ErrorPage, services::Services, tenancy::TenantContext};
 
-pub fn routes() -> Router<AppState> {
+pub fn routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Services: FromRef<S>,
+{
     Router::new()
         .route("/t/{tenant}/account", get(page::show))
         .route("/t/{tenant}/account/login", get(login::start))

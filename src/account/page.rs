@@ -12,7 +12,7 @@ use super::session::{self, AccountSession};
 use crate::{
     error::ErrorPage,
     pages::{self, escape},
-    state::AppState,
+    services::Services,
     store::{self, grant_usage::UserGrant},
     tenancy::TenantContext,
 };
@@ -24,7 +24,7 @@ pub struct PageQuery {
 }
 
 pub async fn show(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path(raw): Path<String>,
     Query(q): Query<PageQuery>,
     headers: HeaderMap,
@@ -108,7 +108,7 @@ pub fn html(ctx: &TenantContext, _s: &AccountSession, title: &str, body: &str) -
     response
 }
 
-async fn sign_in(state: &AppState, ctx: &TenantContext) -> Result<Response, ErrorPage> {
+async fn sign_in(state: &Services, ctx: &TenantContext) -> Result<Response, ErrorPage> {
     let providers = state.tenancy.providers(ctx).await?;
     let base = escape(&super::page_url(ctx));
     let buttons: String = providers

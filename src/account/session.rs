@@ -10,7 +10,7 @@ use uuid::Uuid;
 
 use crate::{
     browser_session::{CookieKind, SameSite, live},
-    state::AppState,
+    services::Services,
 };
 
 /// How long a signed-in account session lasts (it is not renewed: sign in again).
@@ -56,7 +56,7 @@ pub struct AccountLogin {
     pub expires_at: DateTime<Utc>,
 }
 
-fn secure(state: &AppState) -> bool {
+fn secure(state: &Services) -> bool {
     state.config.public_url.scheme() == "https"
 }
 
@@ -65,39 +65,39 @@ fn seconds(d: Duration) -> u64 {
 }
 
 /// This browser's live session for `tenant_id`, if any.
-pub fn current(state: &AppState, headers: &HeaderMap, tenant_id: Uuid) -> Option<AccountSession> {
+pub fn current(state: &Services, headers: &HeaderMap, tenant_id: Uuid) -> Option<AccountSession> {
     let s: AccountSession = SESSION.read(&state.sealer, secure(state), headers)?;
     (s.tenant_id == tenant_id && live(s.expires_at, Utc::now())).then_some(s)
 }
 
-pub fn start(state: &AppState, session: &AccountSession) -> HeaderValue {
+pub fn start(state: &Services, session: &AccountSession) -> HeaderValue {
     SESSION.set(&state.sealer, secure(state), session, seconds(SESSION_TTL))
 }
 
-pub fn end(state: &AppState) -> HeaderValue {
+pub fn end(state: &Services) -> HeaderValue {
     SESSION.clear(secure(state))
 }
 
-pub fn csrf_token(state: &AppState, session: &AccountSession) -> String {
+pub fn csrf_token(state: &Services, session: &AccountSession) -> String {
     SESSION.csrf_token(&state.sealer, &session.nonce)
 }
 
-pub fn csrf_ok(state: &AppState, session: &AccountSession, submitted: &str) -> bool {
+pub fn csrf_ok(state: &Services, session: &AccountSession, submitted: &str) -> bool {
     SESSION.csrf_ok(&state.sealer, &session.nonce, submitted)
 }
 
-pub fn begin_login(state: &AppState, login: &AccountLogin) -> HeaderValue {
+pub fn begin_login(state: &Services, login: &AccountLogin) -> HeaderValue {
     LOGIN.set(&state.sealer, secure(state), login, seconds(LOGIN_TTL))
 }
 
-pub fn clear_login(state: &AppState) -> HeaderValue {
+pub fn clear_login(state: &Services) -> HeaderValue {
     LOGIN.clear(secure(state))
 }
 
 /// The account login this browser started for `tenant_id` whose upstream `state` hashes to
 /// `state_hash`, if there is one and it has not expired.
 pub fn login_in_progress(
-    state: &AppState,
+    state: &Services,
     headers: &HeaderMap,
     tenant_id: Uuid,
     state_hash: &str,

@@ -15,7 +15,7 @@ use super::{
 };
 use crate::{
     domain::TenantSlug,
-    state::AppState,
+    services::Services,
     store::audit::{self, AuditFilter, AuditRecord},
 };
 
@@ -85,7 +85,7 @@ impl From<AuditRecord> for AuditEntryView {
     responses((status = 200, description = "A page of audit entries", body = AuditPage), ReadErrors)
 )]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminQuery(q): AdminQuery<AuditQuery>,
 ) -> Result<Json<AuditPage>, AdminError> {

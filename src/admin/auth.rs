@@ -14,7 +14,7 @@ use crate::{
     config::AdminConfig,
     crypto::hash,
     domain::{TenantSlug, tenant::Tenant},
-    state::AppState,
+    services::Services,
     store,
     telemetry::request_id::RequestId,
 };
@@ -60,7 +60,7 @@ fn authenticate(config: &AdminConfig, headers: &HeaderMap) -> Result<Admin, Admi
 }
 
 /// The authentication layer of every `/admin/v1` route except the OpenAPI document.
-pub async fn layer(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+pub async fn layer(State(state): State<Services>, mut request: Request, next: Next) -> Response {
     match authenticate(&state.config.admin, request.headers()) {
         Ok(mut admin) => {
             admin.request_id = request
@@ -123,7 +123,7 @@ impl Admin {
 
     /// Loads the tenant at `{slug}` if this token may see it: 403 for another tenant's token,
     /// 404 when there is no such tenant.
-    pub async fn tenant(&self, state: &AppState, slug: &str) -> Result<Tenant, AdminError> {
+    pub async fn tenant(&self, state: &Services, slug: &str) -> Result<Tenant, AdminError> {
         self.may_access(slug)?;
         let unknown = || AdminError::not_found(format!("no tenant {slug:?}"));
         let parsed = TenantSlug::parse(slug).map_err(|_| unknown())?;

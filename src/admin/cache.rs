@@ -12,7 +12,7 @@ use super::{
     problem::{AdminError, ReadErrors, WriteErrors},
     write::{Action, Entry},
 };
-use crate::{coherence::CacheEvent, state::AppState, store::grant_records};
+use crate::{coherence::CacheEvent, services::Services, store::grant_records};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CacheStats {
@@ -31,12 +31,12 @@ pub struct Flushed {
 #[utoipa::path(get, path = "/admin/v1/cache", operation_id = "cache_stats", tag = "cache",
     responses((status = 200, description = "This replica's cache", body = CacheStats), ReadErrors))]
 pub async fn stats(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
 ) -> Result<Json<CacheStats>, AdminError> {
     admin.require_global()?;
     Ok(Json(CacheStats {
-        user_contexts: state.gateway.users.entry_count(),
+        user_contexts: state.caches.user_contexts(),
         ttl_seconds: state.config.auth.cache_ttl.get().as_secs(),
     }))
 }
@@ -45,7 +45,7 @@ pub async fn stats(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 200, description = "Flushed", body = Flushed), WriteErrors))]
 pub async fn flush_tenant(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath(slug): AdminPath<String>,
 ) -> Result<Json<Flushed>, AdminError> {
@@ -68,7 +68,7 @@ pub async fn flush_tenant(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("id" = Uuid, Path, description = "Grant id")),
     responses((status = 200, description = "Flushed", body = Flushed), WriteErrors))]
 pub async fn flush_grant(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, id)): AdminPath<(String, String)>,
 ) -> Result<Json<Flushed>, AdminError> {

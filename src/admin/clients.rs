@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     coherence::CacheEvent,
-    state::AppState,
+    services::Services,
     store::{
         clients::{self, ClientRecord},
         grant_records,
@@ -78,7 +78,7 @@ pub struct ClientQuery {
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ClientQuery),
     responses((status = 200, description = "A page of clients", body = ClientPage), ReadErrors))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath(slug): AdminPath<String>,
     AdminQuery(q): AdminQuery<ClientQuery>,
@@ -111,7 +111,7 @@ fn not_found(client_id: &str) -> AdminError {
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("client_id" = String, Path, description = "The client id (percent-encoded)")),
     responses((status = 200, description = "The client", body = ClientView), ReadErrors))]
 pub async fn get(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, client_id)): AdminPath<(String, String)>,
 ) -> Result<Json<ClientView>, AdminError> {
@@ -128,7 +128,7 @@ pub async fn get(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("client_id" = String, Path, description = "The client id (percent-encoded)")),
     responses((status = 204, description = "Deleted"), WriteErrors))]
 pub async fn delete(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, client_id)): AdminPath<(String, String)>,
 ) -> Result<StatusCode, AdminError> {

@@ -15,7 +15,7 @@ use super::{
     write::{Action, Entry},
 };
 use crate::{
-    state::AppState,
+    services::Services,
     store::consents::{self, ConsentRecord},
 };
 
@@ -62,7 +62,7 @@ pub struct ConsentQuery {
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ConsentQuery),
     responses((status = 200, description = "Consents, oldest first (at most 1000)", body = ConsentList), ReadErrors))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath(slug): AdminPath<String>,
     AdminQuery(q): AdminQuery<ConsentQuery>,
@@ -84,7 +84,7 @@ pub async fn list(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("id" = Uuid, Path, description = "Consent id")),
     responses((status = 200, description = "The revoked consent", body = ConsentView), WriteErrors))]
 pub async fn revoke(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, id)): AdminPath<(String, String)>,
 ) -> Result<Json<ConsentView>, AdminError> {
@@ -96,7 +96,7 @@ pub async fn revoke(
 /// Revokes one consent of `tenant`, audited with `admin` as the actor: the admin API and the
 /// account page (acting as the user) both come here.
 pub async fn revoke_consent(
-    state: &AppState,
+    state: &Services,
     admin: &Admin,
     tenant: &crate::domain::tenant::Tenant,
     id: Uuid,

@@ -22,7 +22,7 @@ use super::{
 use crate::{
     coherence::CacheEvent,
     domain::tenant::Tenant,
-    state::AppState,
+    services::Services,
     store::{
         self,
         grant_records::{self, GrantFilter, GrantRecord},
@@ -130,7 +130,7 @@ pub struct UserRevocation {
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), GrantQuery),
     responses((status = 200, description = "A page of grants", body = GrantPage), ReadErrors))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath(slug): AdminPath<String>,
     AdminQuery(q): AdminQuery<GrantQuery>,
@@ -155,7 +155,7 @@ pub async fn list(
     }))
 }
 
-async fn find(state: &AppState, tenant: &Tenant, raw: &str) -> Result<GrantRecord, AdminError> {
+async fn find(state: &Services, tenant: &Tenant, raw: &str) -> Result<GrantRecord, AdminError> {
     let id = uuid(raw, "grant")?;
     grant_records::get(&state.pool, tenant.id, id)
         .await?
@@ -167,7 +167,7 @@ async fn find(state: &AppState, tenant: &Tenant, raw: &str) -> Result<GrantRecor
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("id" = Uuid, Path, description = "Grant id")),
     responses((status = 200, description = "The grant", body = GrantView), ReadErrors))]
 pub async fn get(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, id)): AdminPath<(String, String)>,
 ) -> Result<Json<GrantView>, AdminError> {
@@ -180,7 +180,7 @@ pub async fn get(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("id" = Uuid, Path, description = "Grant id")),
     responses((status = 200, description = "The revoked grant", body = GrantView), WriteErrors))]
 pub async fn revoke(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, id)): AdminPath<(String, String)>,
 ) -> Result<Json<GrantView>, AdminError> {
@@ -201,7 +201,7 @@ pub struct UserPath {
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("subject" = String, Path, description = "Upstream user id (percent-encoded)")),
     responses((status = 200, description = "What was revoked", body = UserRevocation), WriteErrors))]
 pub async fn revoke_user(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath(p): AdminPath<UserPath>,
 ) -> Result<Json<UserRevocation>, AdminError> {
@@ -234,7 +234,7 @@ pub async fn revoke_user(
 /// The one revocation of grants: the admin API and the account page (acting as the user) both
 /// come here.
 pub async fn revoke_all(
-    state: &AppState,
+    state: &Services,
     admin: &Admin,
     tenant: &Tenant,
     ids: &[Uuid],
@@ -266,7 +266,7 @@ pub async fn revoke_all(
 }
 
 /// Best effort: a failure is logged (without the token) and otherwise ignored.
-pub async fn revoke_upstream(state: &AppState, tenant_id: Uuid, slug: &str, grant: Uuid) {
+pub async fn revoke_upstream(state: &Services, tenant_id: Uuid, slug: &str, grant: Uuid) {
     match grant_records::open_tokens(&state.pool, &state.sealer, grant).await {
         Ok(Some(tokens)) => revoke_upstream_tokens(state, tenant_id, slug, tokens).await,
         Ok(None) => {}
@@ -278,7 +278,7 @@ pub async fn revoke_upstream(state: &AppState, tenant_id: Uuid, slug: &str, gran
 
 /// Revokes already-opened upstream tokens at their provider; failures are logged, not raised.
 pub async fn revoke_upstream_tokens(
-    state: &AppState,
+    state: &Services,
     tenant_id: Uuid,
     slug: &str,
     tokens: grant_records::GrantTokens,

@@ -13,7 +13,7 @@ use super::{
     problem::{AdminError, ReadErrors, WriteErrors},
     write::{Action, Entry},
 };
-use crate::{coherence::CacheEvent, state::AppState, store::signing_keys};
+use crate::{coherence::CacheEvent, services::Services, store::signing_keys};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct KeyView {
@@ -42,7 +42,7 @@ pub struct Rotation {
     pub previous_published_until: DateTime<Utc>,
 }
 
-async fn keys(state: &AppState, tenant_id: uuid::Uuid) -> Result<Vec<KeyView>, AdminError> {
+async fn keys(state: &Services, tenant_id: uuid::Uuid) -> Result<Vec<KeyView>, AdminError> {
     let rows = signing_keys::list_records(&state.pool, tenant_id).await?;
     Ok(rows
         .into_iter()
@@ -62,7 +62,7 @@ async fn keys(state: &AppState, tenant_id: uuid::Uuid) -> Result<Vec<KeyView>, A
     params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 200, description = "Signing keys, newest first", body = KeyList), ReadErrors))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath(slug): AdminPath<String>,
 ) -> Result<Json<KeyList>, AdminError> {
@@ -77,7 +77,7 @@ pub async fn list(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 200, description = "Rotated", body = Rotation), WriteErrors))]
 pub async fn rotate(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath(slug): AdminPath<String>,
 ) -> Result<Json<Rotation>, AdminError> {

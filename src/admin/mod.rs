@@ -30,6 +30,7 @@ pub mod write;
 use axum::{
     Router,
     extract::DefaultBodyLimit,
+    extract::FromRef,
     middleware,
     routing::{any, delete, get, post},
 };
@@ -38,11 +39,34 @@ use utoipa::{
     openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme},
 };
 
-use crate::state::AppState;
+use crate::services::Services;
 
 /// The admin routes, ready to merge into the service's router.
-pub fn routes(state: &AppState) -> Router<AppState> {
+pub fn routes<S>(state: &Services) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Services: FromRef<S>,
+{
     let api = Router::new()
+        .merge(configuration_routes())
+        .merge(operation_routes())
+        .route("/admin/v1/{*rest}", any(problem::not_found))
+        .method_not_allowed_fallback(problem::method_not_allowed)
+        .route_layer(middleware::from_fn_with_state(state.clone(), auth::layer))
+        .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes));
+    Router::new()
+        .route("/admin/v1/openapi.json", get(docs::openapi_json))
+        .route("/admin/docs", get(docs::page))
+        .merge(api)
+}
+
+/// What tenants are made of: tenants, providers, MCP servers (remote OAuth, policies).
+fn configuration_routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Services: FromRef<S>,
+{
+    Router::new()
         .route(
             "/admin/v1/tenants",
             get(tenants::list).post(tenants::create),
@@ -97,6 +121,15 @@ pub fn routes(state: &AppState) -> Router<AppState> {
             "/admin/v1/tenants/{slug}/servers/{name}/policy/dry-run",
             post(policies::dry_run),
         )
+}
+
+/// What runs on them: grants, clients, consents, keys, caches, the sweeper, the audit log.
+fn operation_routes<S>() -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Services: FromRef<S>,
+{
+    Router::new()
         .route("/admin/v1/tenants/{slug}/grants", get(grants::list))
         .route("/admin/v1/tenants/{slug}/grants/{id}", get(grants::get))
         .route(
@@ -131,14 +164,6 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/admin/v1/sweeper", get(sweeper::status))
         .route("/admin/v1/sweeper/run", post(sweeper::run))
         .route("/admin/v1/audit", get(audit::list))
-        .route("/admin/v1/{*rest}", any(problem::not_found))
-        .method_not_allowed_fallback(problem::method_not_allowed)
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::layer))
-        .layer(DefaultBodyLimit::max(state.config.server.max_body_bytes));
-    Router::new()
-        .route("/admin/v1/openapi.json", get(docs::openapi_json))
-        .route("/admin/docs", get(docs::page))
-        .merge(api)
 }
 
 /// The OpenAPI document of the admin API (served, and written by `mcp-auth-bridge openapi`).

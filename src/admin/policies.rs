@@ -25,7 +25,7 @@ use crate::{
         tenant::{Source, Tenant},
     },
     policy::{Call, Decision, Evaluation, Policy, PolicyDocument, Subject},
-    state::AppState,
+    services::Services,
     store::{
         mcp_servers,
         policies::{self, PolicyRow},
@@ -126,7 +126,7 @@ fn no_policy(name: &str) -> AdminError {
 }
 
 async fn server(
-    state: &AppState,
+    state: &Services,
     admin: &Admin,
     slug: &str,
     name: &str,
@@ -160,7 +160,7 @@ fn compile(document: &PolicyDocument, offered: &[String]) -> Result<Policy, Admi
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Server name")),
     responses((status = 200, description = "The server's policy", body = PolicyView), ReadErrors))]
 pub async fn get(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, name)): AdminPath<(String, String)>,
 ) -> Result<Json<PolicyView>, AdminError> {
@@ -176,7 +176,7 @@ pub async fn get(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Server name")),
     responses((status = 200, description = "Stored; every replica applies it", body = PolicyView), WriteErrors))]
 pub async fn put(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, name)): AdminPath<(String, String)>,
     AdminJson(body): AdminJson<PutPolicy>,
@@ -221,7 +221,7 @@ pub async fn put(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Server name")),
     responses((status = 204, description = "Deleted: every call is allowed again"), WriteErrors))]
 pub async fn delete(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, name)): AdminPath<(String, String)>,
 ) -> Result<StatusCode, AdminError> {
@@ -254,7 +254,7 @@ pub async fn delete(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Server name")),
     responses((status = 200, description = "What the policy decides", body = DryRunResult), BodyReadErrors))]
 pub async fn dry_run(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, name)): AdminPath<(String, String)>,
     AdminJson(body): AdminJson<DryRun>,

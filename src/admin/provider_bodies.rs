@@ -10,7 +10,7 @@ use utoipa::ToSchema;
 use super::{tenants::Owner, validate::nullable};
 use crate::{
     domain::{ProviderKind, ResourceName, tenant::Tenant},
-    state::AppState,
+    services::Services,
     store::providers::ProviderRow,
 };
 
@@ -74,7 +74,7 @@ pub struct ProviderView {
 }
 
 impl ProviderView {
-    pub(super) fn new(state: &AppState, tenant: &Tenant, p: &ProviderRow) -> Self {
+    pub(super) fn new(state: &Services, tenant: &Tenant, p: &ProviderRow) -> Self {
         Self {
             name: p.name.clone(),
             kind: p.kind.clone(),

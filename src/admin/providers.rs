@@ -21,7 +21,7 @@ use crate::{
     coherence::CacheEvent,
     domain::{ProviderKind, tenant::Tenant},
     net_guard::UpstreamGuard,
-    state::AppState,
+    services::Services,
     store::{
         RowLock,
         providers::{self, ProviderRow},
@@ -30,7 +30,7 @@ use crate::{
 };
 
 /// The rules the configuration file applies to providers, with JSON Pointers.
-fn check(state: &AppState, p: &ProviderRow) -> Result<(), AdminError> {
+fn check(state: &Services, p: &ProviderRow) -> Result<(), AdminError> {
     let mut c = Checks::default();
     let kind = ProviderKind::parse(&p.kind);
     if kind == Some(ProviderKind::Dev) && !state.config.dev_mode {
@@ -102,7 +102,7 @@ fn not_found(name: &str) -> AdminError {
     params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 200, description = "The tenant's providers", body = ProviderList), ReadErrors))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath(slug): AdminPath<String>,
 ) -> Result<Json<ProviderList>, AdminError> {
@@ -119,7 +119,7 @@ pub async fn list(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Provider name")),
     responses((status = 200, description = "The provider", body = ProviderView), ReadErrors))]
 pub async fn get(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, name)): AdminPath<(String, String)>,
 ) -> Result<Json<ProviderView>, AdminError> {
@@ -135,7 +135,7 @@ pub async fn get(
     request_body = CreateProvider, params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 201, description = "Created", body = ProviderView), WriteErrors))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath(slug): AdminPath<String>,
     AdminJson(b): AdminJson<CreateProvider>,
@@ -175,7 +175,7 @@ pub async fn create(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Provider name")),
     responses((status = 200, description = "Updated", body = ProviderView), WriteErrors))]
 pub async fn update(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, name)): AdminPath<(String, String)>,
     AdminJson(b): AdminJson<UpdateProvider>,
@@ -223,7 +223,7 @@ pub async fn update(
 
 /// Writes the row with its audit entry; `before` is `None` for a creation.
 async fn save(
-    state: &AppState,
+    state: &Services,
     admin: &Admin,
     tenant: &Tenant,
     row: ProviderRow,
@@ -256,7 +256,7 @@ async fn save(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Provider name")),
     responses((status = 204, description = "Deleted"), WriteErrors))]
 pub async fn delete(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, name)): AdminPath<(String, String)>,
 ) -> Result<StatusCode, AdminError> {

@@ -23,7 +23,7 @@ use super::{
 use crate::{
     coherence::CacheEvent,
     domain::tenant::{Source, Tenant},
-    state::AppState,
+    services::Services,
     store::{
         mcp_servers::{self, ServerRow},
         remote_connections::{self, ConnectionRow},
@@ -80,7 +80,7 @@ pub struct ConnectionQuery {
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ConnectionQuery),
     responses((status = 200, description = "Connections by user and server (at most 1000)", body = ConnectionList), ReadErrors))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath(slug): AdminPath<String>,
     AdminQuery(q): AdminQuery<ConnectionQuery>,
@@ -102,7 +102,7 @@ pub async fn list(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("id" = Uuid, Path, description = "Connection id")),
     responses((status = 204, description = "Disconnected: revoked at the remote when it offers revocation, and deleted"), WriteErrors))]
 pub async fn disconnect(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, id)): AdminPath<(String, String)>,
 ) -> Result<StatusCode, AdminError> {
@@ -147,14 +147,14 @@ pub struct RemoteOAuthView {
     pub issuer: Option<String>,
 }
 
-async fn server(state: &AppState, tenant: &Tenant, name: &str) -> Result<ServerRow, AdminError> {
+async fn server(state: &Services, tenant: &Tenant, name: &str) -> Result<ServerRow, AdminError> {
     let mut conn = state.pool.acquire().await?;
     mcp_servers::find(&mut conn, tenant.id, name)
         .await?
         .ok_or_else(|| AdminError::not_found(format!("no MCP server {name:?}")))
 }
 
-async fn view(state: &AppState, s: &ServerRow) -> Result<RemoteOAuthView, AdminError> {
+async fn view(state: &Services, s: &ServerRow) -> Result<RemoteOAuthView, AdminError> {
     let settings = remote_registrations::settings(&state.pool, &state.sealer, s.id)
         .await?
         .ok_or_else(|| {
@@ -178,7 +178,7 @@ async fn view(state: &AppState, s: &ServerRow) -> Result<RemoteOAuthView, AdminE
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Server name")),
     responses((status = 200, description = "The server's remote-OAuth settings", body = RemoteOAuthView), ReadErrors))]
 pub async fn get(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, name)): AdminPath<(String, String)>,
 ) -> Result<Json<RemoteOAuthView>, AdminError> {
@@ -192,7 +192,7 @@ pub async fn get(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Server name")),
     responses((status = 200, description = "The server is a remote-OAuth server with these settings", body = RemoteOAuthView), WriteErrors))]
 pub async fn set(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, name)): AdminPath<(String, String)>,
     AdminJson(b): AdminJson<RemoteOAuthInput>,
@@ -232,7 +232,7 @@ pub async fn set(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Server name")),
     responses((status = 204, description = "A plain MCP server again; its users' connections are deleted"), WriteErrors))]
 pub async fn delete(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, name)): AdminPath<(String, String)>,
 ) -> Result<StatusCode, AdminError> {

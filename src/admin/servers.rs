@@ -20,7 +20,7 @@ use crate::{
     crypto::hash,
     domain::{ResourceName, tenant::Tenant},
     net_guard::UpstreamGuard,
-    state::AppState,
+    services::Services,
     store::{
         mcp_servers::{self, ServerRow},
         providers,
@@ -48,7 +48,7 @@ pub struct ServerView {
 }
 
 impl ServerView {
-    fn new(state: &AppState, tenant: &Tenant, s: &ServerRow) -> Self {
+    fn new(state: &Services, tenant: &Tenant, s: &ServerRow) -> Self {
         Self {
             name: s.name.clone(),
             url: s.upstream_url.clone(),
@@ -116,7 +116,7 @@ fn not_found(name: &str) -> AdminError {
 }
 
 /// Validates the row and resolves `provider` (a name) to its id.
-async fn resolve(state: &AppState, tenant: &Tenant, s: &mut ServerRow) -> Result<(), AdminError> {
+async fn resolve(state: &Services, tenant: &Tenant, s: &mut ServerRow) -> Result<(), AdminError> {
     let mut c = Checks::default();
     let guard = UpstreamGuard::new(&state.config.admin.allowed_upstream_hosts);
     c.upstream_url("/url", &s.upstream_url, &guard);
@@ -162,7 +162,7 @@ fn exchange(x: Option<TokenExchange>) -> (Option<String>, Option<Vec<u8>>) {
     params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 200, description = "The tenant's MCP servers", body = ServerList), ReadErrors))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath(slug): AdminPath<String>,
 ) -> Result<Json<ServerList>, AdminError> {
@@ -175,7 +175,7 @@ pub async fn list(
     Ok(Json(ServerList { items }))
 }
 
-async fn find(state: &AppState, tenant: &Tenant, name: &str) -> Result<ServerRow, AdminError> {
+async fn find(state: &Services, tenant: &Tenant, name: &str) -> Result<ServerRow, AdminError> {
     let mut conn = state.pool.acquire().await?;
     mcp_servers::find(&mut conn, tenant.id, name)
         .await?
@@ -186,7 +186,7 @@ async fn find(state: &AppState, tenant: &Tenant, name: &str) -> Result<ServerRow
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Server name")),
     responses((status = 200, description = "The MCP server", body = ServerView), ReadErrors))]
 pub async fn get(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, name)): AdminPath<(String, String)>,
 ) -> Result<Json<ServerView>, AdminError> {
@@ -199,7 +199,7 @@ pub async fn get(
     request_body = CreateServer, params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 201, description = "Created", body = ServerView), WriteErrors))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath(slug): AdminPath<String>,
     AdminJson(b): AdminJson<CreateServer>,
@@ -234,7 +234,7 @@ pub async fn create(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Server name")),
     responses((status = 200, description = "Updated", body = ServerView), WriteErrors))]
 pub async fn update(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, name)): AdminPath<(String, String)>,
     AdminJson(b): AdminJson<UpdateServer>,
@@ -265,7 +265,7 @@ pub async fn update(
 
 /// Writes the row with its audit entry; `before` is `None` for a creation.
 async fn save(
-    state: &AppState,
+    state: &Services,
     admin: &Admin,
     tenant: &Tenant,
     row: ServerRow,
@@ -297,7 +297,7 @@ async fn save(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo"), ("name" = String, Path, description = "Server name")),
     responses((status = 204, description = "Deleted"), WriteErrors))]
 pub async fn delete(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath((slug, name)): AdminPath<(String, String)>,
 ) -> Result<StatusCode, AdminError> {

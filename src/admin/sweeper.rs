@@ -14,7 +14,7 @@ use super::{
     problem::{AdminError, ReadErrors, WriteErrors},
     write::{Action, Entry},
 };
-use crate::{state::AppState, store, sweeper::Sweeper};
+use crate::{services::Services, store, sweeper::Sweeper};
 
 #[derive(Debug, Serialize, ToSchema)]
 pub struct SweeperRun {
@@ -46,7 +46,7 @@ pub struct SweepResult {
 #[utoipa::path(get, path = "/admin/v1/sweeper", operation_id = "sweeper_status", tag = "sweeper",
     responses((status = 200, description = "The last run", body = SweeperStatus), ReadErrors))]
 pub async fn status(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
 ) -> Result<Json<SweeperStatus>, AdminError> {
     admin.require_global()?;
@@ -65,7 +65,7 @@ pub async fn status(
 #[utoipa::path(post, path = "/admin/v1/sweeper/run", operation_id = "run_sweeper", tag = "sweeper",
     responses((status = 200, description = "What the sweep did", body = SweepResult), WriteErrors))]
 pub async fn run(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
 ) -> Result<Json<SweepResult>, AdminError> {
     admin.require_global()?;

@@ -26,7 +26,7 @@ use crate::{
         TenantSlug,
         tenant::{Source, Tenant, TenantStatus},
     },
-    state::AppState,
+    services::Services,
     store::{
         RowLock,
         tenants::{self, TenantRecord, TenantValues},
@@ -85,7 +85,7 @@ pub struct TenantView {
 }
 
 impl TenantView {
-    pub fn new(state: &AppState, r: &TenantRecord) -> Self {
+    pub fn new(state: &Services, r: &TenantRecord) -> Self {
         let t = &r.tenant;
         Self {
             id: t.id,
@@ -170,7 +170,7 @@ pub fn api_owned_tenant(t: &Tenant) -> Result<(), AdminError> {
 #[utoipa::path(get, path = "/admin/v1/tenants", operation_id = "list_tenants", tag = "tenants",
     responses((status = 200, body = TenantList), ReadErrors))]
 pub async fn list(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
 ) -> Result<Json<TenantList>, AdminError> {
     let only = admin.tenant.as_ref().map(|t| t.as_str());
@@ -183,7 +183,7 @@ pub async fn list(
 #[utoipa::path(post, path = "/admin/v1/tenants", operation_id = "create_tenant", tag = "tenants", request_body = CreateTenant,
     responses((status = 201, body = TenantView), WriteErrors))]
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminJson(body): AdminJson<CreateTenant>,
 ) -> Result<Response, AdminError> {
@@ -224,7 +224,7 @@ pub async fn create(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 200, body = TenantView), ReadErrors))]
 pub async fn get(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath(slug): AdminPath<String>,
 ) -> Result<Json<TenantView>, AdminError> {
@@ -234,7 +234,7 @@ pub async fn get(
 
 /// Loads the tenant (locking its row when `tx` is given), after the access check.
 async fn locked(
-    state: &AppState,
+    state: &Services,
     admin: &Admin,
     slug: &str,
     tx: Option<&mut sqlx::PgConnection>,
@@ -257,7 +257,7 @@ async fn locked(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 200, body = TenantView), WriteErrors))]
 pub async fn update(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath(slug): AdminPath<String>,
     AdminJson(body): AdminJson<UpdateTenant>,
@@ -296,7 +296,7 @@ pub async fn update(
     params(("slug" = String, Path, description = "Tenant slug", example = "demo")),
     responses((status = 204, description = "Deleted"), WriteErrors))]
 pub async fn delete(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     admin: Admin,
     AdminPath(slug): AdminPath<String>,
 ) -> Result<StatusCode, AdminError> {

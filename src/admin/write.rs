@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::{auth::Admin, problem::AdminError};
 use crate::{
     coherence::{self, CacheEvent},
-    state::AppState,
+    services::Services,
     store::audit::{self, AuditEntry},
 };
 
@@ -129,7 +129,7 @@ fn snapshot<T: Serialize>(view: &T) -> Option<serde_json::Value> {
 /// everything rolls back.
 pub struct AuditedWrite<'a> {
     tx: Transaction<'static, Postgres>,
-    state: &'a AppState,
+    state: &'a Services,
     admin: &'a Admin,
     tenant_id: Option<Uuid>,
 }
@@ -138,7 +138,7 @@ impl Admin {
     /// Begins a change to `tenant_id` (`None` for one that spans every tenant).
     pub async fn begin<'a>(
         &'a self,
-        state: &'a AppState,
+        state: &'a Services,
         tenant_id: Option<Uuid>,
     ) -> Result<AuditedWrite<'a>, AdminError> {
         Ok(AuditedWrite {
@@ -153,7 +153,7 @@ impl Admin {
     /// transaction, then publishes `events`.
     pub async fn record(
         &self,
-        state: &AppState,
+        state: &Services,
         tenant_id: Option<Uuid>,
         entry: Entry,
         events: impl IntoIterator<Item = CacheEvent>,
@@ -202,7 +202,7 @@ impl AuditedWrite<'_> {
         }
         self.tx.commit().await?;
         for event in &events {
-            coherence::apply(self.state, event).await;
+            coherence::apply(&self.state.caches, event).await;
         }
         Ok(())
     }

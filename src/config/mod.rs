@@ -1,6 +1,7 @@
 //! Typed configuration: a TOML file plus `MCP_AUTH_BRIDGE__*` environment overrides, validated
 //! once at start-up so that the rest of the service can trust it.
 
+mod defaults;
 mod duration;
 pub mod embedded;
 mod load;
@@ -12,6 +13,7 @@ pub mod reference;
 mod sealing;
 mod secrets;
 mod secrets_schema;
+mod tenants_model;
 mod validate;
 mod validate_tenants;
 
@@ -19,6 +21,7 @@ pub use duration::HumanDuration;
 pub use load::ENV_PREFIX;
 pub use model::*;
 pub use problem::{ConfigError, Problem};
+pub use tenants_model::*;
 
 /// The JSON Schema of the configuration file, as committed in `config/schema.json`.
 pub fn json_schema() -> String {

@@ -4,8 +4,9 @@
 use std::collections::HashSet;
 
 use super::{
-    model::{Config, McpServerConfig, ProviderConfig, TenantConfig},
+    model::Config,
     problem::{Problem, positive},
+    tenants_model::{McpServerConfig, ProviderConfig, TenantConfig},
 };
 use crate::domain::{ProviderKind, ResourceName};
 

@@ -16,13 +16,13 @@ use serde_json::Value;
 use super::{
     Operator, Refused,
     api::{self, enc},
-    operator,
+    operator, section_views,
     sections::{Section, TENANT_FORM},
     see_other,
     session::ConsoleSession,
     views,
 };
-use crate::{state::AppState, telemetry::request_id::RequestId};
+use crate::{services::Services, telemetry::request_id::RequestId};
 
 type Rid = Option<Extension<RequestId>>;
 type Fields = Form<HashMap<String, String>>;
@@ -33,7 +33,7 @@ fn rid(r: Rid) -> Option<RequestId> {
 
 /// The operator, with the form's CSRF token checked against their session.
 fn checked(
-    state: &AppState,
+    state: &Services,
     headers: &HeaderMap,
     request_id: Rid,
     form: &HashMap<String, String>,
@@ -53,7 +53,7 @@ fn confirmed(form: &HashMap<String, String>) -> bool {
 
 /// `POST /admin/console/login`: checks the token by asking the API for the tenants it may see.
 pub async fn login(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     request_id: Rid,
     headers: HeaderMap,
     Form(form): Fields,
@@ -104,7 +104,7 @@ pub async fn login(
 
 /// `POST /admin/console/logout`.
 pub async fn logout(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     request_id: Rid,
     headers: HeaderMap,
     Form(form): Fields,
@@ -121,7 +121,7 @@ pub async fn logout(
 
 /// `POST /admin/console/tenants`.
 pub async fn create_tenant(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     request_id: Rid,
     headers: HeaderMap,
     Form(form): Fields,
@@ -162,7 +162,7 @@ pub async fn create_tenant(
 
 /// `POST /admin/console/t/{slug}/{section}`: creates a provider or an MCP server.
 pub async fn create(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path((slug, section)): Path<(String, String)>,
     request_id: Rid,
     headers: HeaderMap,
@@ -194,7 +194,7 @@ pub async fn create(
     // The secret is never sent back to the browser, not even to refill the form.
     let mut values = form;
     values.remove("client_secret");
-    views::section_page(
+    section_views::section_page(
         &state,
         &op,
         &slug,
@@ -210,7 +210,7 @@ pub async fn create(
 
 /// `POST /admin/console/t/{slug}/{section}/{verb}`: rotate the signing key, flush the cache.
 pub async fn section_action(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path((slug, section, verb)): Path<(String, String, String)>,
     request_id: Rid,
     headers: HeaderMap,
@@ -248,7 +248,7 @@ pub async fn section_action(
 /// `POST /admin/console/t/{slug}/{section}/{id}/{verb}`: revoke a grant or consent, delete a
 /// provider, server or client.
 pub async fn row_action(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path((slug, section, id, verb)): Path<(String, String, String, String)>,
     request_id: Rid,
     headers: HeaderMap,
@@ -309,7 +309,7 @@ pub async fn row_action(
 
 /// `POST /admin/console/sweeper/run`.
 pub async fn run_sweeper(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     request_id: Rid,
     headers: HeaderMap,
     Form(form): Fields,

@@ -11,7 +11,7 @@ use axum::{
 use serde_json::Value;
 use tower::ServiceExt;
 
-use crate::{domain::Secret, state::AppState, telemetry::request_id::RequestId};
+use crate::{domain::Secret, services::Services, telemetry::request_id::RequestId};
 
 /// Largest API answer the console reads (a page of 200 audit entries fits easily).
 const MAX_ANSWER_BYTES: usize = 8 * 1024 * 1024;
@@ -69,7 +69,7 @@ impl Answer {
 
 /// Calls `method path` (path and query, under `/admin/v1`) of the admin API with `token`.
 pub async fn call(
-    state: &AppState,
+    state: &Services,
     token: &Secret<String>,
     method: Method,
     path: &str,
@@ -100,7 +100,7 @@ pub async fn call(
     if let Some(id) = request_id {
         request.extensions_mut().insert(id.clone());
     }
-    let api = crate::admin::routes(state).with_state(state.clone());
+    let api = crate::admin::routes::<Services>(state).with_state(state.clone());
     let response = match api.oneshot(request).await {
         Ok(response) => response,
         Err(never) => match never {},

@@ -8,22 +8,28 @@
 pub mod actions;
 pub mod api;
 pub mod render;
+mod section_views;
 pub mod sections;
 pub mod session;
 pub mod status;
-pub mod views;
+mod views;
 
 use axum::{
     Router,
+    extract::FromRef,
     http::{HeaderMap, StatusCode, header},
     response::Response,
     routing::{get, post},
 };
 
-use crate::{domain::Secret, state::AppState, telemetry::request_id::RequestId};
+use crate::{domain::Secret, services::Services, telemetry::request_id::RequestId};
 use session::ConsoleSession;
 
-pub fn routes(state: &AppState) -> Router<AppState> {
+pub fn routes<S>(state: &Services) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    Services: FromRef<S>,
+{
     Router::new()
         .route("/admin/console", get(views::home))
         .route("/admin/console/login", post(actions::login))
@@ -37,7 +43,7 @@ pub fn routes(state: &AppState) -> Router<AppState> {
         .route("/admin/console/t/{slug}", get(views::tenant))
         .route(
             "/admin/console/t/{slug}/{section}",
-            get(views::section).post(actions::create),
+            get(section_views::section).post(actions::create),
         )
         .route(
             "/admin/console/t/{slug}/{section}/{verb}",
@@ -62,7 +68,7 @@ pub struct Operator {
 
 /// The signed-in operator of this request, or a redirect to the sign-in page.
 pub fn operator(
-    state: &AppState,
+    state: &Services,
     headers: &HeaderMap,
     request_id: Option<RequestId>,
 ) -> Result<Operator, Refused> {

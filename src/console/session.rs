@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::{
     browser_session::{CookieKind, SameSite, live},
     domain::Secret,
-    state::AppState,
+    services::Services,
 };
 
 /// How long a console session lasts (not renewed: sign in again).
@@ -37,13 +37,13 @@ pub struct ConsoleSession {
     pub expires_at: DateTime<Utc>,
 }
 
-fn secure(state: &AppState) -> bool {
+fn secure(state: &Services) -> bool {
     state.config.public_url.scheme() == "https"
 }
 
 impl ConsoleSession {
     /// This browser's live session, if any.
-    pub fn current(state: &AppState, headers: &HeaderMap) -> Option<Self> {
+    pub fn current(state: &Services, headers: &HeaderMap) -> Option<Self> {
         let s: Stored = COOKIE.read(&state.sealer, secure(state), headers)?;
         live(s.expires_at, Utc::now()).then(|| Self {
             token: s.token.map(Secret::new),
@@ -61,7 +61,7 @@ impl ConsoleSession {
         }
     }
 
-    pub fn set_cookie(&self, state: &AppState) -> HeaderValue {
+    pub fn set_cookie(&self, state: &Services) -> HeaderValue {
         let stored = Stored {
             token: self.token.as_ref().map(|t| t.expose().clone()),
             nonce: self.nonce.clone(),
@@ -76,15 +76,15 @@ impl ConsoleSession {
         )
     }
 
-    pub fn clear_cookie(state: &AppState) -> HeaderValue {
+    pub fn clear_cookie(state: &Services) -> HeaderValue {
         COOKIE.clear(secure(state))
     }
 
-    pub fn csrf_token(&self, state: &AppState) -> String {
+    pub fn csrf_token(&self, state: &Services) -> String {
         COOKIE.csrf_token(&state.sealer, &self.nonce)
     }
 
-    pub fn csrf_ok(&self, state: &AppState, submitted: &str) -> bool {
+    pub fn csrf_ok(&self, state: &Services, submitted: &str) -> bool {
         COOKIE.csrf_ok(&state.sealer, &self.nonce, submitted)
     }
 }

@@ -20,7 +20,7 @@ use axum::{
 use metrics_exporter_prometheus::PrometheusHandle;
 
 use super::{api, operator, render};
-use crate::{pages::escape, state::AppState, store, telemetry::request_id::RequestId};
+use crate::{pages::escape, services::Services, store, telemetry::request_id::RequestId};
 
 /// Minutes of history kept.
 const MINUTES: usize = 60;
@@ -134,7 +134,7 @@ const FAILED: [&str; 4] = [
 ];
 
 pub async fn page(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Extension(history): Extension<History>,
     request_id: Option<Extension<RequestId>>,
     headers: HeaderMap,
@@ -187,7 +187,7 @@ pub async fn page(
     render::page(StatusCode::OK, "Status", &op.csrf, &body)
 }
 
-async fn providers(state: &AppState, visible: &HashSet<String>) -> String {
+async fn providers(state: &Services, visible: &HashSet<String>) -> String {
     let rows = match store::grant_usage::provider_health(&state.pool).await {
         Ok(rows) => rows,
         Err(e) => {

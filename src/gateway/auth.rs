@@ -26,7 +26,7 @@ use crate::{
     crypto::hash,
     domain::Scopes,
     error::OAuthError,
-    state::AppState,
+    gateway::GatewayState,
     store,
     tokens::{
         AccessClaims, TokenError, access,
@@ -48,7 +48,7 @@ pub struct Authenticated {
 }
 
 pub async fn layer(
-    State(state): State<AppState>,
+    State(state): State<GatewayState>,
     params: RawPathParams,
     mut request: Request,
     next: Next,
@@ -110,7 +110,7 @@ fn store_failure(context: &'static str, e: &store::StoreError) -> Challenge {
     }
 }
 
-async fn target(state: &AppState, t: &str, s: &str) -> Result<Option<Arc<Target>>, Challenge> {
+async fn target(state: &GatewayState, t: &str, s: &str) -> Result<Option<Arc<Target>>, Challenge> {
     let key = (t.to_owned(), s.to_owned());
     if let Some(hit) = state.gateway.targets.get(&key).await {
         return Ok(Some(hit));
@@ -180,7 +180,7 @@ fn challenge_scopes(
 }
 
 async fn authenticate(
-    state: &AppState,
+    state: &GatewayState,
     target: &Arc<Target>,
     headers: &axum::http::HeaderMap,
 ) -> Result<Authenticated, Challenge> {

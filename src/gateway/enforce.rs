@@ -35,12 +35,12 @@ use super::{
 };
 use crate::{
     domain::McpServer,
+    gateway::GatewayState,
     policy::{
         Call, Decision, Evaluation, Policy, PolicyDocument,
         jsonrpc::{self, Body as RpcBody, Message, Unreadable},
         lists::list_kind,
     },
-    state::AppState,
     store::{self, StoreError},
 };
 
@@ -59,7 +59,7 @@ pub struct ServerPolicy {
 
 /// Loads and compiles `server`'s policy. A stored policy that no longer compiles (written by
 /// another version) denies every call, loudly: failing open would be the worse surprise.
-pub async fn load(state: &AppState, server: &McpServer) -> Result<ServerPolicy, StoreError> {
+pub async fn load(state: &GatewayState, server: &McpServer) -> Result<ServerPolicy, StoreError> {
     let Some(row) = store::policies::find(&state.pool, server.id).await? else {
         return Ok(ServerPolicy::default());
     };
@@ -89,7 +89,7 @@ pub enum Checked {
 
 /// Applies the target's policy to `request`.
 pub async fn check(
-    state: &AppState,
+    state: &GatewayState,
     auth: &Authenticated,
     user: Arc<CachedUser>,
     request: Request,
@@ -155,7 +155,7 @@ pub async fn check(
 /// The body of a `POST`, read whole for the policy: refused when it is not JSON, larger than
 /// `gateway.replay_buffer_bytes` or slower than [`BODY_READ_TIMEOUT`].
 async fn read_body(
-    state: &AppState,
+    state: &GatewayState,
     request: Request,
 ) -> Result<(http::request::Parts, bytes::Bytes), Response> {
     if !is_json(request.headers()) {

@@ -24,10 +24,10 @@ use super::{
     upstream_token::{self, TokenProblem},
     user_cache::CachedUser,
 };
-use crate::{domain::tenant::Source, state::AppState};
+use crate::{domain::tenant::Source, gateway::GatewayState};
 
 pub async fn proxy(
-    State(state): State<AppState>,
+    State(state): State<GatewayState>,
     auth: Authenticated,
     params: RawPathParams,
     mut request: Request,
@@ -83,9 +83,9 @@ pub async fn proxy(
 }
 
 /// A request to a remote-OAuth server: the policy first (with the user context it needs, loaded
-/// only when the server has a policy), then the remote's own token ([`crate::remote::gateway`]).
+/// only when the server has a policy), then the remote's own token ([`super::remote_oauth`]).
 async fn remote(
-    state: &AppState,
+    state: &GatewayState,
     auth: &Authenticated,
     params: &RawPathParams,
     request: Request,
@@ -117,7 +117,7 @@ async fn remote(
     } else {
         (request, None)
     };
-    let response = crate::remote::gateway::proxy(state, auth, params, request).await;
+    let response = super::remote_oauth::proxy(state, auth, params, request).await;
     match lists {
         Some(lists) => lists.apply(response).await,
         None => response,
@@ -126,7 +126,7 @@ async fn remote(
 
 /// The user context behind the token's grant, through the cache (one userinfo call per grant
 /// and `auth.cache_ttl`).
-async fn user(state: &AppState, auth: &Authenticated) -> Result<Arc<CachedUser>, TokenProblem> {
+async fn user(state: &GatewayState, auth: &Authenticated) -> Result<Arc<CachedUser>, TokenProblem> {
     state
         .gateway
         .users
@@ -145,7 +145,7 @@ struct Sent {
 /// Forwards, replaying once after a refresh when a server that receives the upstream token
 /// answers 401.
 async fn forward(
-    state: &AppState,
+    state: &GatewayState,
     auth: &Authenticated,
     request: Request,
     rest: &str,
@@ -196,7 +196,7 @@ async fn forward(
 /// opted in). The headers without the upstream token are built once per access token and user
 /// context (user context loaded through the cache, assertion signed) and then reused.
 async fn identity(
-    state: &AppState,
+    state: &GatewayState,
     auth: &Authenticated,
 ) -> Result<(IdentityHeaders, Option<String>, Arc<CachedUser>), TokenProblem> {
     let user = user(state, auth).await?;
@@ -221,7 +221,7 @@ async fn identity(
 /// headers come back as the error: the request goes without an assertion and nothing is kept,
 /// so the next request tries again.
 async fn build_identity(
-    state: &AppState,
+    state: &GatewayState,
     auth: &Authenticated,
     user: Arc<CachedUser>,
 ) -> Result<IdentityHeaders, IdentityHeaders> {
@@ -240,7 +240,7 @@ async fn build_identity(
 }
 
 async fn signed_assertion(
-    state: &AppState,
+    state: &GatewayState,
     auth: &Authenticated,
     user: &CachedUser,
 ) -> Option<String> {
@@ -262,7 +262,7 @@ async fn signed_assertion(
 /// The response to an upstream problem: re-authorize (and tell every replica the grant changed),
 /// retry later, or a gateway error.
 async fn token_problem(
-    state: &AppState,
+    state: &GatewayState,
     auth: &Authenticated,
     problem: TokenProblem,
     resource: &Resource<'_>,
@@ -270,7 +270,7 @@ async fn token_problem(
     match problem {
         TokenProblem::NeedsReauth => {
             crate::coherence::publish(
-                state,
+                &state.caches,
                 crate::coherence::CacheEvent::GrantChanged {
                     grant: auth.grant_id,
                 },

@@ -21,7 +21,7 @@
 
 use std::net::SocketAddr;
 
-use http::{HeaderMap, HeaderName, HeaderValue, Uri, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Method, Uri, header, request::Parts};
 
 use super::spoofed::remove_identity_headers;
 
@@ -152,6 +152,27 @@ fn add_forwarding(
             headers.insert(X_FORWARDED_HOST, host);
         }
     }
+}
+
+/// An SSE stream of unknown length (one with a `Content-Length` is relayed as it is).
+pub(super) fn is_event_stream(headers: &HeaderMap) -> bool {
+    !headers.contains_key(header::CONTENT_LENGTH)
+        && headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/event-stream"))
+}
+
+/// A `POST` whose body is JSON (a JSON-RPC message or batch).
+pub(super) fn is_json_post(parts: &Parts) -> bool {
+    parts.method == Method::POST
+        && parts
+            .headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|value| value.to_str().ok())
+            .and_then(|value| value.split(';').next())
+            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }
 
 #[cfg(test)]

@@ -5,27 +5,20 @@
 //! (until the response head): after that a `GET` SSE stream stays open for as long as both the
 //! client and the MCP server keep it, and each chunk is passed on as it arrives.
 
-use std::{
-    net::SocketAddr,
-    sync::{Arc, OnceLock},
-    time::Duration,
-};
+use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use axum::{
     body::{Body, Bytes},
     extract::{ConnectInfo, Request},
     response::Response,
 };
-use http::{HeaderMap, Method, StatusCode, Uri, header, request::Parts};
+use http::{HeaderMap, Method, StatusCode, Uri};
 use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use hyper_rustls::HttpsConnector;
-use hyper_util::{
-    client::legacy::{
-        Client,
-        connect::{HttpConnector, dns::GaiResolver},
-    },
-    rt::TokioExecutor,
+use hyper_util::client::legacy::{
+    Client,
+    connect::{HttpConnector, dns::GaiResolver},
 };
 use tokio::time::Instant;
 use url::Url;
@@ -33,6 +26,7 @@ use url::Url;
 use super::{
     body::{self, Outbound, Plan},
     headers::{self, Peer},
+    proxy_client::{cause, classify, client},
     stream_end::Draining,
     target::{BadTarget, target},
     upstream_error::{Failure, rpc_id},
@@ -44,12 +38,6 @@ use crate::{
 
 pub use super::identity::{Identity, IdentityHeaders};
 
-/// Idle pooled connections are closed after this; MCP clients often pause between calls.
-const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
-/// Idle connections kept per MCP server.
-const POOL_MAX_IDLE_PER_HOST: usize = 64;
-/// Finds MCP servers that vanished under a long-lived SSE stream without closing it.
-const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 /// What MCP uses, plus `HEAD`/`OPTIONS`. `TRACE` in particular would echo the identity headers
 /// (and the upstream token) back to the client.
 const ALLOWED_METHODS: [Method; 5] = [
@@ -138,7 +126,7 @@ enum Purpose {
 }
 
 impl Proxy {
-    /// Two pooled clients (see [`client`]): one for configuration-file MCP servers, one that
+    /// Two pooled clients (see [`super::proxy_client`]): one for configuration-file MCP servers, one that
     /// resolves through the SSRF guard for admin-API ones (allowing no exception until
     /// [`Proxy::with_network`]). Trusts no peer's forwarding headers.
     pub fn new(config: &GatewayConfig) -> Self {
@@ -277,7 +265,7 @@ impl Proxy {
         };
         let guarded = parts.extensions.get::<AdminConfigured>().is_some();
         let declared = body::declared_length(&parts.headers);
-        let json_post = is_json_post(&parts);
+        let json_post = headers::is_json_post(&parts);
         let plan = self.plan(purpose, json_post, declared);
         let body = body::prepare(body, declared, plan, self.max_body_bytes)
             .await
@@ -374,91 +362,6 @@ impl Proxy {
     }
 }
 
-/// A pooled HTTP/1.1 client (http or https, Mozilla's roots) over `http` (whose resolver
-/// decides which addresses may be reached) that never follows redirects (a redirect is the MCP
-/// server's answer to the client), never decompresses (bodies pass as sent), and ignores
-/// `HTTP_PROXY`-style variables (MCP servers are reached directly).
-fn client<R>(
-    config: &GatewayConfig,
-    mut http: HttpConnector<R>,
-) -> Client<HttpsConnector<HttpConnector<R>>, Body>
-where
-    R: tower::Service<hyper_util::client::legacy::connect::dns::Name>
-        + Clone
-        + Send
-        + Sync
-        + 'static,
-    R::Response: Iterator<Item = SocketAddr>,
-    R::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
-    R::Future: Send,
-{
-    http.enforce_http(false);
-    http.set_connect_timeout(Some(config.connect_timeout.get()));
-    http.set_keepalive(Some(TCP_KEEPALIVE));
-    http.set_nodelay(true);
-    let builder = hyper_rustls::HttpsConnectorBuilder::new();
-    let tls = builder
-        .with_provider_and_webpki_roots(rustls::crypto::ring::default_provider())
-        .unwrap_or_else(|error| {
-            // Only a provider without TLS 1.2/1.3 support fails; ring has both.
-            tracing::error!(%error, "gateway TLS set-up failed; using the default provider");
-            hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots()
-        });
-    let connector = tls.https_or_http().enable_http1().wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-        .build(connector)
-}
-
-/// Why the send failed: the body stream's own verdict first, then what hyper saw.
-fn classify(
-    error: &hyper_util::client::legacy::Error,
-    fault: Option<&OnceLock<Failure>>,
-) -> Failure {
-    if let Some(failure) = fault.and_then(OnceLock::get) {
-        return *failure;
-    }
-    let failure = if error.is_connect() && timed_out(error) {
-        Failure::ConnectTimeout
-    } else if error.is_connect() {
-        Failure::Unavailable
-    } else {
-        Failure::Protocol
-    };
-    tracing::warn!(kind = failure.kind(), cause = %cause(error), "MCP server request failed");
-    failure
-}
-
-/// Whether an I/O timeout is among the error's causes (the connector's `connect_timeout`).
-fn timed_out(error: &(dyn std::error::Error + 'static)) -> bool {
-    let mut source = Some(error);
-    // Bounded: error chains are short, and this stops at eight links regardless.
-    for _ in 0..8 {
-        let Some(error) = source else { break };
-        if error
-            .downcast_ref::<std::io::Error>()
-            .is_some_and(|e| e.kind() == std::io::ErrorKind::TimedOut)
-        {
-            return true;
-        }
-        source = error.source();
-    }
-    false
-}
-
-/// The error and its causes (none of which names the URL: hyper's errors do not).
-fn cause(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut causes = vec![error.to_string()];
-    let mut source = error.source();
-    // Bounded: error chains are short, and this stops at eight links regardless.
-    while let Some(error) = source.filter(|_| causes.len() < 8) {
-        causes.push(error.to_string());
-        source = error.source();
-    }
-    causes.join(": ")
-}
-
 /// The MCP server's answer for the client: status, cleaned headers, and the body passed on
 /// chunk by chunk (an SSE stream event by event, ending at an event boundary on shutdown).
 fn relay(upstream: http::Response<Incoming>, draining: &Draining) -> Response {
@@ -470,7 +373,7 @@ fn relay(upstream: http::Response<Incoming>, draining: &Draining) -> Response {
         error
     });
     let mut body = Body::new(body);
-    if is_event_stream(&parts.headers) {
+    if headers::is_event_stream(&parts.headers) {
         body = draining.wrap(body);
     }
     let mut response = Response::new(body);
@@ -483,24 +386,4 @@ fn relay(upstream: http::Response<Incoming>, draining: &Draining) -> Response {
 fn fail(failure: Failure, json: Option<&[u8]>) -> Response {
     metrics::counter!("gateway_upstream_errors_total", "kind" => failure.kind()).increment(1);
     failure.respond(json.and_then(rpc_id).as_ref())
-}
-
-/// An SSE stream of unknown length (one with a `Content-Length` is relayed as it is).
-fn is_event_stream(headers: &HeaderMap) -> bool {
-    !headers.contains_key(header::CONTENT_LENGTH)
-        && headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(';').next())
-            .is_some_and(|media| media.trim().eq_ignore_ascii_case("text/event-stream"))
-}
-
-fn is_json_post(parts: &Parts) -> bool {
-    parts.method == Method::POST
-        && parts
-            .headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|value| value.to_str().ok())
-            .and_then(|value| value.split(';').next())
-            .is_some_and(|media| media.trim().eq_ignore_ascii_case("application/json"))
 }

@@ -2,14 +2,18 @@
 //! the bearer layer. CORS (for browser-based MCP clients) sits outside the bearer layer so that
 //! preflights, which carry no token, are answered, and `WWW-Authenticate` is exposed.
 
-use axum::{Router, middleware, routing::any};
+use axum::{Router, extract::FromRef, middleware, routing::any};
 use http::{HeaderName, HeaderValue, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 use super::{auth, handler};
-use crate::{config::GatewayConfig, state::AppState, urls::route};
+use crate::{config::GatewayConfig, gateway::GatewayState, urls::route};
 
-pub fn routes(state: &AppState) -> Router<AppState> {
+pub fn routes<S>(state: &GatewayState) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    GatewayState: FromRef<S>,
+{
     let protected = Router::new()
         .route(route::MCP, any(handler::proxy))
         .route(route::MCP_BELOW, any(handler::proxy))

@@ -6,7 +6,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use crate::{
-    state::AppState,
+    gateway::GatewayState,
     upstream::refresh::{RefreshError, UpstreamAccess},
 };
 
@@ -58,13 +58,13 @@ fn map(result: Result<UpstreamAccess, RefreshError>) -> Result<String, TokenProb
 }
 
 /// The grant's current upstream access token.
-pub async fn current(state: &AppState, grant: Uuid) -> Result<String, TokenProblem> {
+pub async fn current(state: &GatewayState, grant: Uuid) -> Result<String, TokenProblem> {
     map(state.refresher.access_token(grant, Utc::now()).await)
 }
 
 /// The upstream rejected `rejected`: refresh once and return the new token.
 pub async fn after_rejection(
-    state: &AppState,
+    state: &GatewayState,
     grant: Uuid,
     rejected: &str,
 ) -> Result<String, TokenProblem> {

@@ -16,7 +16,7 @@ use uuid::Uuid;
 use super::{upstream_token, user_cache::LoadError};
 use crate::{
     domain::{ClaimMapping, UserContext, claims, user_context::stored_id_token_claims},
-    state::AppState,
+    gateway::GatewayState,
     store,
     tenancy::TenantContext,
     upstream::{UpstreamError, userinfo},
@@ -33,7 +33,7 @@ fn from_upstream(e: UpstreamError) -> LoadError {
 }
 
 pub async fn load(
-    state: AppState,
+    state: GatewayState,
     ctx: TenantContext,
     grant: Uuid,
 ) -> Result<UserContext, LoadError> {
@@ -88,7 +88,7 @@ pub async fn load(
 /// `user` (from userinfo) with the mapped claims of the login's ID token that it lacks. Only a
 /// provider with a claim mapping has any: the others cost no query.
 async fn with_id_token_claims(
-    state: &AppState,
+    state: &GatewayState,
     provider: &crate::domain::UpstreamProvider,
     grant: Uuid,
     mut user: UserContext,
@@ -115,7 +115,7 @@ const BACKOFF: [Duration; 2] = [Duration::from_millis(100), Duration::from_milli
 const DEADLINE: Duration = Duration::from_secs(15);
 
 struct Userinfo<'a> {
-    state: &'a AppState,
+    state: &'a GatewayState,
     provider: &'a crate::domain::UpstreamProvider,
     url: &'a Url,
     extra: &'a serde_json::Value,

@@ -17,7 +17,7 @@ use crate::{
         Client, ClientKind, GrantType, McpServer, PendingAuthorization, PkceChallenge, Scopes,
     },
     error::{ErrorCode, ErrorPage},
-    state::AppState,
+    oauth::OAuthState,
     store,
 };
 
@@ -31,7 +31,7 @@ struct Trusted {
 }
 
 pub async fn authorize(
-    State(state): State<AppState>,
+    State(state): State<OAuthState>,
     Path(raw): Path<String>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -59,7 +59,7 @@ pub async fn authorize(
     }
 }
 
-async fn trust(state: &AppState, raw: &str, query: &str) -> Result<Trusted, ErrorPage> {
+async fn trust(state: &OAuthState, raw: &str, query: &str) -> Result<Trusted, ErrorPage> {
     let ctx = state.tenancy.resolve(raw).await?;
     let bad = |message: String| {
         ErrorPage::new(
@@ -106,7 +106,7 @@ async fn trust(state: &AppState, raw: &str, query: &str) -> Result<Trusted, Erro
 
 type Invalid = (ErrorCode, String);
 
-async fn validate(state: &AppState, t: &Trusted) -> Result<PendingAuthorization, Invalid> {
+async fn validate(state: &OAuthState, t: &Trusted) -> Result<PendingAuthorization, Invalid> {
     let p = &t.params;
     if p.get("response_type") != Some("code") {
         return Err((
@@ -161,7 +161,7 @@ async fn validate(state: &AppState, t: &Trusted) -> Result<PendingAuthorization,
 /// RFC 8707: `resource` names one of the tenant's MCP servers; without it, a tenant with a
 /// single server means that one.
 fn pick_server<'a>(
-    state: &AppState,
+    state: &OAuthState,
     t: &Trusted,
     servers: &'a [McpServer],
 ) -> Result<&'a McpServer, Invalid> {
@@ -225,13 +225,13 @@ fn pick_scopes(t: &Trusted, server: &McpServer) -> Result<Scopes, Invalid> {
 }
 
 async fn start(
-    state: &AppState,
+    state: &OAuthState,
     t: &Trusted,
     pending: PendingAuthorization,
     headers: &HeaderMap,
 ) -> Result<Response, ErrorPage> {
     store::pending::insert(&state.pool, &pending).await?;
-    let remembered = super::cookies::remembered_user(state, headers, t.ctx.slug());
+    let remembered = crate::cookies::remembered_user(state, headers, t.ctx.slug());
     if let Some(subject) = remembered {
         let scopes = pending.scopes.to_vec();
         let earlier = store::consents::Consent {

@@ -15,18 +15,24 @@ use axum::{
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{consent, cookies, params::Params, redirect};
+use super::{
+    callback_account,
+    callback_checks::{ask_again, check_browser, login_failure, still_consented, upstream_code},
+    params::Params,
+    redirect,
+};
+use crate::cookies;
 use crate::{
     crypto::{Sealed, hash, random},
     domain::{AuthorizationCode, Client, PendingAuthorization, UpstreamProvider},
     error::{ErrorCode, ErrorPage},
-    state::AppState,
+    oauth::OAuthState,
     store::{self, grants::NewGrant},
-    upstream::{Login, UpstreamError},
+    upstream::Login,
 };
 
 pub async fn callback(
-    State(state): State<AppState>,
+    State(state): State<OAuthState>,
     Path((raw, provider_name)): Path<(String, String)>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
@@ -41,7 +47,14 @@ pub async fn callback(
         if let Some(login) =
             crate::account::session::login_in_progress(&state, &headers, ctx.tenant.id, &state_hash)
         {
-            return finish_account_login(&state, &ctx, &provider_name, &params, &login).await;
+            return callback_account::finish_account_login(
+                &state,
+                &ctx,
+                &provider_name,
+                &params,
+                &login,
+            )
+            .await;
         }
     }
     let Claimed {
@@ -70,32 +83,11 @@ pub async fn callback(
         Ok(code) => code,
         Err((code, description)) => return Ok(fail(code, description)),
     };
-    let verifier = match state
-        .sealer
-        .open_string(&verifier, &format!("pending:{}:pkce", pending.id))
-    {
-        Ok(v) => v,
-        Err(e) => return Err(ErrorPage::internal("pending pkce verifier", &e)),
-    };
-    let login = match state
-        .upstream
-        .finish_login(
-            ctx.slug(),
-            &provider,
-            code,
-            &verifier,
-            pending.upstream_nonce.as_deref(),
-            now,
-        )
-        .await
-    {
-        Ok(login) => login,
-        Err(e) => {
-            tracing::warn!(error = %e, provider = %provider.name, "upstream login failed");
-            let (code, description) = login_failure(&e);
-            return Ok(fail(code, description));
-        }
-    };
+    let login =
+        match upstream_login(&state, &ctx, &provider, &pending, &verifier, code, now).await? {
+            Ok(login) => login,
+            Err((code, description)) => return Ok(fail(code, description)),
+        };
     if let Some(remembered) = pending.remembered_subject.as_deref()
         && !still_consented(&state, &client, &pending, remembered, &login.user.subject).await?
     {
@@ -130,7 +122,7 @@ struct Claimed {
 /// browser is known to be the one that approved: read first, so that a request from anywhere
 /// else (no consent cookie) cannot cancel the authorization for the real one.
 async fn claim(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     provider_name: &str,
     headers: &HeaderMap,
@@ -169,60 +161,42 @@ async fn claim(
     })
 }
 
-/// The upstream code, or why the IdP's answer ends the authorization (the error the client
-/// gets): the authorization expired, the IdP sent an error or no code, or the wrong issuer.
-async fn upstream_code<'a>(
-    state: &AppState,
+/// Exchanges the upstream code (with the pending authorization's sealed PKCE verifier) for the
+/// user's login, or the error the client gets when the IdP refuses or fails.
+async fn upstream_login(
+    state: &OAuthState,
     ctx: &TenantContext,
     provider: &UpstreamProvider,
     pending: &PendingAuthorization,
-    params: &'a Params,
+    verifier: &Sealed,
+    code: &str,
     now: DateTime<Utc>,
-) -> Result<&'a str, (ErrorCode, &'static str)> {
-    if pending.expires_at <= now {
-        return Err((
-            ErrorCode::AccessDenied,
-            "the authorization expired; start again",
-        ));
-    }
-    if let Some(error) = params.get("error") {
-        tracing::info!(error = %crate::upstream::error::sanitize(error), provider = %provider.name, "upstream returned an error");
-        let code = if error == "access_denied" {
-            ErrorCode::AccessDenied
-        } else {
-            ErrorCode::ServerError
-        };
-        return Err((code, "the identity provider did not sign the user in"));
-    }
-    let code = params.get("code").ok_or((
-        ErrorCode::ServerError,
-        "the identity provider returned no code",
-    ))?;
-    check_issuer(state, ctx, provider, params.get("iss"))
-        .await
-        .map_err(|description| (ErrorCode::ServerError, description))?;
-    Ok(code)
-}
-
-/// The OAuth error a failed upstream login becomes at the client.
-fn login_failure(e: &UpstreamError) -> (ErrorCode, &'static str) {
-    match e {
-        UpstreamError::Rejected(_) => (
-            ErrorCode::AccessDenied,
-            "the identity provider refused the sign-in",
-        ),
-        UpstreamError::Unavailable { .. } => (
-            ErrorCode::TemporarilyUnavailable,
-            "the identity provider is unavailable; try again",
-        ),
-        _ => (ErrorCode::ServerError, "the sign-in could not be completed"),
-    }
+) -> Result<Result<Login, (ErrorCode, &'static str)>, ErrorPage> {
+    let verifier = state
+        .sealer
+        .open_string(verifier, &format!("pending:{}:pkce", pending.id))
+        .map_err(|e| ErrorPage::internal("pending pkce verifier", &e))?;
+    let login = state
+        .upstream
+        .finish_login(
+            ctx.slug(),
+            provider,
+            code,
+            &verifier,
+            pending.upstream_nonce.as_deref(),
+            now,
+        )
+        .await;
+    Ok(login.map_err(|e| {
+        tracing::warn!(error = %e, provider = %provider.name, "upstream login failed");
+        login_failure(&e)
+    }))
 }
 
 /// The redirect that hands the client the bridge's code (RFC 6749 4.1.2, with RFC 9207 `iss`),
 /// clearing the consent cookie and remembering who logged in.
 fn code_issued(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     pending: &PendingAuthorization,
     subject: &str,
@@ -246,163 +220,9 @@ fn code_issued(
     response
 }
 
-/// An account-page sign-in: the same provider check, RFC 9207 issuer check, PKCE code
-/// exchange and ID-token validation (nonce) as an authorization, then a session instead of a
-/// code. No grant is stored; the upstream tokens of this login are not kept.
-async fn finish_account_login(
-    state: &AppState,
-    ctx: &TenantContext,
-    provider_name: &str,
-    params: &Params,
-    login: &crate::account::session::AccountLogin,
-) -> Result<Response, ErrorPage> {
-    let bad = |m: &'static str| {
-        ErrorPage::new(StatusCode::BAD_REQUEST, "Sign-in could not be completed", m)
-    };
-    let provider = state
-        .tenancy
-        .providers(ctx)
-        .await?
-        .into_iter()
-        .find(|p| p.id == login.provider_id && p.name.as_str() == provider_name)
-        .ok_or_else(|| bad("This response came back to the wrong identity provider."))?;
-    if params.get("error").is_some() {
-        return Err(bad("The identity provider did not sign you in."));
-    }
-    let code = params
-        .get("code")
-        .ok_or_else(|| bad("The identity provider returned no code."))?;
-    check_issuer(state, ctx, &provider, params.get("iss"))
-        .await
-        .map_err(bad)?;
-    let user = state
-        .upstream
-        .finish_login(
-            ctx.slug(),
-            &provider,
-            code,
-            &login.pkce_verifier,
-            Some(login.nonce.as_str()),
-            Utc::now(),
-        )
-        .await
-        .map_err(|e| {
-            tracing::warn!(error = %e, provider = %provider.name, "account sign-in failed upstream");
-            ErrorPage::new(
-                StatusCode::BAD_GATEWAY,
-                "Sign-in could not be completed",
-                "The identity provider refused or could not complete the sign-in. Please try again.",
-            )
-        })?
-        .user;
-    Ok(crate::account::login::signed_in(
-        state, ctx, &provider, &user,
-    ))
-}
-
-/// The callback must arrive in the browser that approved the consent. Returns the binding hash
-/// the pending authorization must carry for this browser to consume it.
-fn check_browser(
-    state: &AppState,
-    headers: &HeaderMap,
-    pending: &PendingAuthorization,
-    client_id: &str,
-) -> Result<Vec<u8>, ErrorPage> {
-    let nonce = cookies::consent_nonce(state, headers, pending.id, client_id);
-    match (nonce, &pending.consent_binding_hash) {
-        (Some(nonce), Some(expected))
-            if hash::constant_time_eq(&hash::sha256(nonce.as_bytes()), expected) =>
-        {
-            Ok(expected.clone())
-        }
-        _ => Err(ErrorPage::new(
-            StatusCode::FORBIDDEN,
-            "Sign-in could not be completed",
-            "This sign-in was started in another browser. Start again from your application.",
-        )),
-    }
-}
-
-/// Consent was skipped at `/authorize` because the browser's remembered-user cookie named
-/// `remembered`. The cookie is a hint, never an authorization (it can be planted, or left behind
-/// on a shared browser): the code is issued only if that same subject logged in and its consent
-/// for this client, server, scopes (and, for public clients, redirect URI) is still on record.
-async fn still_consented(
-    state: &AppState,
-    client: &Client,
-    pending: &PendingAuthorization,
-    remembered: &str,
-    logged_in: &str,
-) -> Result<bool, ErrorPage> {
-    if remembered != logged_in {
-        return Ok(false);
-    }
-    let scopes = pending.scopes.to_vec();
-    let consent = store::consents::Consent {
-        client_pk: pending.client_pk,
-        subject: logged_in,
-        mcp_server_id: pending.mcp_server_id,
-        scopes: &scopes,
-        redirect_uri: &pending.redirect_uri,
-    };
-    Ok(store::consents::covers(&state.pool, &consent, consent::redirect_match(client)).await?)
-}
-
-/// Shows the consent page for the same request, as a fresh pending authorization bound to this
-/// browser: approving it goes upstream again (the upstream login just made is discarded, no code
-/// was issued), denying it tells the client `access_denied`. The planted or stale
-/// remembered-user cookie is cleared.
-async fn ask_again(
-    state: &AppState,
-    ctx: &TenantContext,
-    client: &Client,
-    pending: &PendingAuthorization,
-) -> Result<Response, ErrorPage> {
-    let fresh = PendingAuthorization {
-        id: Uuid::new_v4(),
-        consent_binding_hash: None,
-        upstream_nonce: None,
-        remembered_subject: None,
-        expires_at: Utc::now() + state.config.auth.pending_authorization_ttl.to_chrono(),
-        ..pending.clone()
-    };
-    store::pending::insert(&state.pool, &fresh).await?;
-    let mut response = consent::render(state, ctx, client, &fresh).await?;
-    let headers = response.headers_mut();
-    headers.append(
-        header::SET_COOKIE,
-        cookies::clear_consent(state, pending.id),
-    );
-    headers.append(header::SET_COOKIE, cookies::forget_user(state));
-    Ok(response)
-}
-
-/// RFC 9207: when the IdP names itself, it must be the IdP we sent the user to.
-async fn check_issuer(
-    state: &AppState,
-    ctx: &TenantContext,
-    provider: &UpstreamProvider,
-    iss: Option<&str>,
-) -> Result<(), &'static str> {
-    let Some(iss) = iss else { return Ok(()) };
-    let endpoints = state
-        .upstream
-        .endpoints(ctx.slug(), provider)
-        .await
-        .map_err(|_| "the identity provider is unavailable")?;
-    match endpoints.issuer {
-        // Entra's multi-tenant template names the user's directory, not one fixed issuer.
-        Some(expected) if crate::upstream::provider::entra::discovery_names(&expected, iss) => {
-            Ok(())
-        }
-        Some(_) => Err("the response came from an unexpected issuer"),
-        None => Ok(()),
-    }
-}
-
 /// Stores the grant, records the consent and issues the bridge code, in one transaction.
 async fn complete(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     provider: &UpstreamProvider,
     pending: &PendingAuthorization,

@@ -12,7 +12,7 @@ use super::{
 };
 use crate::{
     domain::{AuthMethod, Client, ClientKind},
-    state::AppState,
+    services::Services,
     store::{self, StoreError, clients::NewClient},
 };
 
@@ -54,7 +54,7 @@ impl From<FetchError> for ClientLookupError {
 ///   document is fetched (SSRF-guarded), validated and upserted with a new expiry.
 /// - Anything else is `Ok(None)`: no such client.
 pub async fn resolve_client(
-    state: &AppState,
+    state: &Services,
     ctx: &TenantContext,
     client_id: &str,
     now: DateTime<Utc>,
@@ -113,7 +113,7 @@ pub async fn resolve_client(
 /// Draft section 4: the document must name this exact `client_id`, carry no shared secret and
 /// use no secret-based authentication; the rest follows RFC 7591 section 2 like a registration.
 async fn store_document(
-    state: &AppState,
+    state: &Services,
     ctx: &TenantContext,
     client_id: &str,
     body: &[u8],

@@ -13,17 +13,18 @@ use chrono::Utc;
 use serde::Deserialize;
 use uuid::Uuid;
 
-use super::{cookies, redirect};
+use super::redirect;
+use crate::cookies;
 use crate::{
     crypto::hash,
     domain::{AuthMethod, Client, PendingAuthorization},
     error::{ErrorCode, ErrorPage},
+    oauth::OAuthState,
     pages::{self, escape},
-    state::AppState,
     store,
 };
 
-fn pending_max_age(state: &AppState) -> u64 {
+fn pending_max_age(state: &OAuthState) -> u64 {
     state.config.auth.pending_authorization_ttl.get().as_secs()
 }
 
@@ -68,7 +69,7 @@ fn loopback_warning(destination: &str) -> String {
 /// the client's name: a name is only what the client says it is (homoglyphs), the host is where
 /// the tokens will go.
 pub async fn render(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     client: &Client,
     pending: &PendingAuthorization,
@@ -123,7 +124,7 @@ pub struct ConsentForm {
 }
 
 pub async fn submit(
-    State(state): State<AppState>,
+    State(state): State<OAuthState>,
     Path(raw): Path<String>,
     headers: HeaderMap,
     form: Result<Form<ConsentForm>, axum::extract::rejection::FormRejection>,
@@ -183,7 +184,7 @@ pub async fn submit(
 }
 
 async fn store_client(
-    state: &AppState,
+    state: &OAuthState,
     pending: &PendingAuthorization,
 ) -> Result<Client, ErrorPage> {
     store::clients::find_by_pk(&state.pool, pending.client_pk)
@@ -202,7 +203,7 @@ async fn store_client(
 /// browser, and the pending authorization remembers the subject so the callback can check that
 /// this same user logged in.
 pub async fn go_upstream(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     client: &Client,
     pending: &PendingAuthorization,
@@ -228,7 +229,7 @@ pub async fn go_upstream(
 /// Creates the upstream `state`, PKCE verifier and nonce (only now, after consent), stores them
 /// with the pending authorization, and sends the browser to the IdP.
 async fn approve(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     client: &Client,
     pending: &PendingAuthorization,

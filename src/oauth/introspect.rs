@@ -19,7 +19,7 @@ use super::{
     token::{client_auth, form},
 };
 use crate::{
-    crypto::hash, domain::AuthMethod, error::OAuthError, oauth::params::Params, state::AppState,
+    crypto::hash, domain::AuthMethod, error::OAuthError, oauth::OAuthState, oauth::params::Params,
     store, tokens::validate::validate,
 };
 
@@ -44,7 +44,7 @@ impl Caller {
 
 /// Authenticates the caller as one of the tenant's MCP servers or a confidential client.
 pub async fn authenticate_resource_server(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     headers: &HeaderMap,
     params: &Params,
@@ -76,7 +76,7 @@ pub async fn authenticate_resource_server(
 }
 
 pub async fn introspect(
-    State(state): State<AppState>,
+    State(state): State<OAuthState>,
     Path(raw): Path<String>,
     headers: HeaderMap,
     Body(body): Body,

@@ -10,12 +10,12 @@ use axum::{
 use serde_json::{Value, json};
 
 use crate::tenancy::TenantContext;
-use crate::{error::OAuthError, state::AppState, store};
+use crate::{error::OAuthError, oauth::OAuthState, store};
 
 /// RFC 8414 section 2, plus what MCP clients look for: `code_challenge_methods_supported`
 /// (clients refuse documents without it), `client_id_metadata_document_supported`, and
 /// RFC 9207 `authorization_response_iss_parameter_supported`.
-pub fn document(state: &AppState, ctx: &TenantContext) -> Value {
+pub fn document(state: &OAuthState, ctx: &TenantContext) -> Value {
     let issuer = &ctx.issuer;
     json!({
         "issuer": issuer,
@@ -52,7 +52,7 @@ fn cached_json(value: Value) -> Response {
 }
 
 pub async fn authorization_server(
-    State(state): State<AppState>,
+    State(state): State<OAuthState>,
     Path(raw): Path<String>,
 ) -> Result<Response, OAuthError> {
     let ctx = state.tenancy.resolve(&raw).await?;
@@ -60,7 +60,7 @@ pub async fn authorization_server(
 }
 
 pub async fn protected_resource(
-    State(state): State<AppState>,
+    State(state): State<OAuthState>,
     Path((raw, server)): Path<(String, String)>,
 ) -> Result<Response, OAuthError> {
     let ctx = state.tenancy.resolve(&raw).await?;
@@ -86,7 +86,7 @@ pub async fn protected_resource(
 }
 
 pub async fn jwks(
-    State(state): State<AppState>,
+    State(state): State<OAuthState>,
     Path(raw): Path<String>,
 ) -> Result<Response, OAuthError> {
     let ctx = state.tenancy.resolve(&raw).await?;

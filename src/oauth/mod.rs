@@ -4,12 +4,12 @@
 pub mod authorize;
 pub mod body;
 pub mod callback;
-pub mod client_cache;
+mod callback_account;
+mod callback_checks;
 pub mod client_metadata;
 pub mod client_metadata_document;
 pub mod clients;
 pub mod consent;
-pub mod cookies;
 pub mod introspect;
 pub mod metadata;
 pub mod params;
@@ -17,19 +17,26 @@ pub mod rate_limit;
 pub mod redirect;
 pub mod register;
 pub mod revoke;
+mod state;
 pub mod token;
 pub mod userinfo;
 
 use axum::{
     Router,
+    extract::FromRef,
     routing::{get, post},
 };
 
-use crate::{state::AppState, urls::route};
+use crate::urls::route;
+pub use state::{OAuthShared, OAuthState};
 
 /// Every authorization-server route. CORS is open on the machine-to-machine endpoints that
 /// browser-based MCP clients call (discovery, JWKS, register, token); never on `/authorize`.
-pub fn routes(max_body_bytes: usize) -> Router<AppState> {
+pub fn routes<S>(max_body_bytes: usize) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+    OAuthState: FromRef<S>,
+{
     let cors = tower_http::cors::CorsLayer::new()
         .allow_origin(tower_http::cors::Any)
         .allow_methods([

@@ -25,7 +25,7 @@ use crate::{
     crypto::{hash, random},
     domain::{AuthMethod, Client, ClientKind},
     error::{ErrorCode, OAuthError},
-    state::AppState,
+    oauth::OAuthState,
     store::{self, clients::NewClient},
 };
 
@@ -34,7 +34,7 @@ type PeerAddr = Option<Extension<ConnectInfo<SocketAddr>>>;
 /// RFC 7591 section 3: registers a client and answers `201` with its metadata, the credentials
 /// it needs (section 3.2.1) and the RFC 7592 registration access token and URI.
 pub async fn register(
-    State(state): State<AppState>,
+    State(state): State<OAuthState>,
     Path(raw_tenant): Path<String>,
     peer: PeerAddr,
     headers: HeaderMap,
@@ -81,7 +81,7 @@ pub async fn register(
 
 /// RFC 7592 section 2.1: the client's current registration, without its secret.
 pub async fn read(
-    State(state): State<AppState>,
+    State(state): State<OAuthState>,
     Path((raw_tenant, client_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, OAuthError> {
@@ -98,7 +98,7 @@ pub async fn read(
 
 /// RFC 7592 section 2.3: deletes the client; its grants, codes and tokens cascade.
 pub async fn delete(
-    State(state): State<AppState>,
+    State(state): State<OAuthState>,
     Path((raw_tenant, client_id)): Path<(String, String)>,
     headers: HeaderMap,
 ) -> Result<Response, OAuthError> {
@@ -112,14 +112,14 @@ pub async fn delete(
     let event = crate::coherence::CacheEvent::ClientChanged { client: id };
     crate::coherence::announce_in(&mut tx, &event).await?;
     tx.commit().await.map_err(store::StoreError::from)?;
-    crate::coherence::apply(&state, &event).await;
+    crate::coherence::apply(&state.caches, &event).await;
     tracing::info!(tenant = ctx.slug(), client_id = %client_id, "client deleted by its registration token");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 /// The cheap gates before any database work: the global switch (403) and the per-IP rate
 /// limit (429 with `Retry-After`). Returns the address the registration is recorded under.
-fn admit(state: &AppState, peer: PeerAddr) -> Result<IpAddr, OAuthError> {
+fn admit(state: &OAuthState, peer: PeerAddr) -> Result<IpAddr, OAuthError> {
     if !state.config.registration.enabled {
         return Err(OAuthError::new(
             ErrorCode::AccessDenied,
@@ -144,7 +144,7 @@ struct Credentials {
 
 /// Inserts the client with fresh credentials, of which only SHA-256 hashes are stored.
 async fn store_client(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     valid: ValidMetadata,
     ip: IpAddr,
@@ -279,7 +279,7 @@ fn invalid_token() -> OAuthError {
 /// the stored hash. An unknown client, another tenant's client and a wrong token all get the
 /// same `401`, so the endpoint is no oracle for which client ids exist.
 async fn authorise(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     client_id: &str,
     headers: &HeaderMap,

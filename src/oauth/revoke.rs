@@ -12,10 +12,10 @@ use super::{
     body::Body,
     token::{client_auth, form},
 };
-use crate::{crypto::hash, error::OAuthError, state::AppState, store, tokens::access};
+use crate::{crypto::hash, error::OAuthError, oauth::OAuthState, store, tokens::access};
 
 pub async fn revoke(
-    State(state): State<AppState>,
+    State(state): State<OAuthState>,
     Path(raw): Path<String>,
     headers: HeaderMap,
     Body(body): Body,
@@ -75,7 +75,7 @@ pub async fn revoke(
 /// commits: no separate NOTIFY that could fail after the fact), commits, then drops this
 /// replica's cached token states.
 async fn commit_revocation(
-    state: &AppState,
+    state: &OAuthState,
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
 ) -> Result<(), OAuthError> {
     let event = crate::coherence::CacheEvent::TokensRevoked;
@@ -83,7 +83,7 @@ async fn commit_revocation(
     tx.commit()
         .await
         .map_err(|e| OAuthError::database("commit", e))?;
-    crate::coherence::apply(state, &event).await;
+    crate::coherence::apply(&state.caches, &event).await;
     Ok(())
 }
 
@@ -91,7 +91,7 @@ async fn commit_revocation(
 /// already deleted, by the family its tagged form names when that family has moved past the
 /// token's generation (exactly the tokens the refresh grant would treat as a reuse).
 async fn refresh_family(
-    state: &AppState,
+    state: &OAuthState,
     token: &str,
 ) -> Result<Option<(uuid::Uuid, uuid::Uuid, uuid::Uuid)>, OAuthError> {
     let hash = hash::sha256(token.as_bytes());

@@ -11,7 +11,7 @@ use serde_json::json;
 
 use crate::{
     error::{ErrorCode, OAuthError},
-    state::AppState,
+    oauth::OAuthState,
     store,
     tokens::{
         bearer::bearer,
@@ -28,7 +28,7 @@ fn invalid_token(description: &'static str) -> OAuthError {
 }
 
 pub async fn userinfo(
-    State(state): State<AppState>,
+    State(state): State<OAuthState>,
     Path(raw): Path<String>,
     headers: HeaderMap,
 ) -> Result<Response, OAuthError> {

@@ -7,11 +7,12 @@ use std::{collections::HashMap, sync::OnceLock};
 
 use cel::{Context, ExecutionError, Value};
 
+pub use super::input::{Call, Subject};
 use super::{
     document::Effect,
     rules::{Policy, Rule},
 };
-use crate::domain::{ClaimValue, MappedClaims};
+use crate::domain::ClaimValue;
 
 /// Methods every MCP session needs that carry no target: allowed by a `deny` default (a rule can
 /// still deny them). Notifications (`notifications/…`) are allowed the same way.
@@ -24,27 +25,6 @@ const HOUSEKEEPING: [&str; 7] = [
     "prompts/list",
     "logging/setLevel",
 ];
-
-/// Who is calling: the user context and the access token's claims.
-#[derive(Clone, Copy, Debug)]
-pub struct Subject<'a> {
-    pub subject: &'a str,
-    pub email: Option<&'a str>,
-    pub name: Option<&'a str>,
-    pub claims: &'a MappedClaims,
-    /// The token's scopes, space-separated as in the token.
-    pub scopes: &'a str,
-    pub client_id: &'a str,
-    /// The tenant's slug.
-    pub tenant: &'a str,
-}
-
-/// What is called: the JSON-RPC method and its target (tool name, resource URI, prompt name).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct Call<'a> {
-    pub method: &'a str,
-    pub target: Option<&'a str>,
-}
 
 /// The answer for one call, naming the rule that decided (`default` when none matched).
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -243,7 +223,7 @@ fn request_value(call: &Call<'_>) -> Value {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::policy::PolicyDocument;
+    use crate::{domain::MappedClaims, policy::PolicyDocument};
 
     fn policy(toml: &str) -> Policy {
         let document: PolicyDocument = toml::from_str(toml).unwrap();

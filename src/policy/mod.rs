@@ -16,9 +16,11 @@
 mod compile;
 pub mod document;
 mod evaluate;
+mod input;
 pub mod jsonrpc;
 pub mod lists;
 mod native;
+mod native_parse;
 mod rules;
 
 pub use compile::PolicyError;

@@ -27,17 +27,12 @@ use crate::{
     crypto::{hash, random},
     domain::McpServer,
     pages,
-    state::AppState,
+    services::Services,
     store::{
         audit::{self, AuditEntry},
         remote_connections::{self, ConnectFor},
     },
     tenancy::TenantContext,
-    upstream::{
-        UpstreamError,
-        provider::ClientAuth,
-        token_endpoint::{self, ClientCredentials},
-    },
 };
 
 /// How long the user has at the remote authorization server.
@@ -51,7 +46,7 @@ pub struct StartQuery {
 
 /// `GET /t/{tenant}/remote/connect?link=…`
 pub async fn start(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path(tenant): Path<String>,
     Query(q): Query<StartQuery>,
     headers: HeaderMap,
@@ -81,7 +76,7 @@ pub async fn start(
         }
         Err(e) => return failure(&state, "", &RemoteError::from_store(&e)),
     };
-    if let Some(remembered) = crate::oauth::cookies::remembered_user(&state, &headers, ctx.slug())
+    if let Some(remembered) = crate::cookies::remembered_user(&state, &headers, ctx.slug())
         && remembered != who.subject
     {
         refused(&state, &ctx, &who, "connect link opened by another user").await;
@@ -104,7 +99,11 @@ pub async fn start(
     }
 }
 
-async fn server_of(state: &AppState, ctx: &TenantContext, who: &ConnectFor) -> Option<McpServer> {
+pub(super) async fn server_of(
+    state: &Services,
+    ctx: &TenantContext,
+    who: &ConnectFor,
+) -> Option<McpServer> {
     let servers = state.tenancy.servers(ctx).await.ok()?;
     servers
         .into_iter()
@@ -112,7 +111,7 @@ async fn server_of(state: &AppState, ctx: &TenantContext, who: &ConnectFor) -> O
 }
 
 async fn redirect_to_remote(
-    state: &AppState,
+    state: &Services,
     ctx: &TenantContext,
     server: &McpServer,
     who: &ConnectFor,
@@ -159,190 +158,7 @@ async fn redirect_to_remote(
     Ok(response)
 }
 
-#[derive(Deserialize)]
-pub struct CallbackQuery {
-    #[serde(default)]
-    code: Option<String>,
-    #[serde(default)]
-    state: Option<String>,
-    #[serde(default)]
-    error: Option<String>,
-    #[serde(default)]
-    iss: Option<String>,
-}
-
-/// `GET /t/{tenant}/remote/callback?code&state`
-pub async fn callback(
-    State(state): State<AppState>,
-    Path(tenant): Path<String>,
-    Query(q): Query<CallbackQuery>,
-    headers: HeaderMap,
-) -> Response {
-    let Ok(ctx) = state.tenancy.resolve(&tenant).await else {
-        return page(
-            StatusCode::NOT_FOUND,
-            "Unknown tenant",
-            "There is no such tenant here.",
-        );
-    };
-    let Some(oauth_state) = q.state.filter(|s| !s.is_empty() && s.len() <= 128) else {
-        return page(
-            StatusCode::BAD_REQUEST,
-            "Missing state",
-            "The remote server's answer is incomplete.",
-        );
-    };
-    let pending = match remote_connections::consume_pending(
-        &state.pool,
-        &state.sealer,
-        &oauth_state,
-        Utc::now(),
-    )
-    .await
-    {
-        Ok(Some(p)) if p.who.tenant_id == ctx.tenant.id => p,
-        Ok(_) => {
-            return page(
-                StatusCode::BAD_REQUEST,
-                "Unknown or expired request",
-                "This connection attempt is unknown or has expired. Retry from your MCP client.",
-            );
-        }
-        Err(e) => return failure(&state, "", &RemoteError::from_store(&e)),
-    };
-    let bound = read_cookie(&headers, &cookie_name(&state, &oauth_state)).is_some_and(|nonce| {
-        hash::constant_time_eq(&hash::sha256(nonce.as_bytes()), &pending.browser_hash)
-    });
-    if !bound {
-        refused(&state, &ctx, &pending.who, "callback from another browser").await;
-        return page(
-            StatusCode::FORBIDDEN,
-            "Not started here",
-            "This connection was started in another browser. Nothing was connected.",
-        );
-    }
-    let Some(server) = server_of(&state, &ctx, &pending.who).await else {
-        return page(
-            StatusCode::NOT_FOUND,
-            "Unknown server",
-            "This MCP server no longer exists.",
-        );
-    };
-    let clear = binding_cookie(&state, &oauth_state, "", 0);
-    let mut response = match (q.error, q.code) {
-        (Some(error), _) => {
-            super::record(server.name.as_str(), "connect", "denied");
-            let error: String = error
-                .chars()
-                .filter(char::is_ascii_alphanumeric)
-                .take(40)
-                .collect();
-            page(
-                StatusCode::BAD_REQUEST,
-                "Not connected",
-                &format!(
-                    "The server '{}' did not grant access ({error}).",
-                    server.name
-                ),
-            )
-        }
-        (None, Some(code)) => {
-            match finish(&state, &ctx, &server, &pending, &code, q.iss.as_deref()).await {
-                Ok(()) => page(
-                    StatusCode::OK,
-                    "Connected",
-                    &format!(
-                        "Your account at '{}' is connected. You can close this page and return to your MCP client.",
-                        server.name
-                    ),
-                ),
-                Err(e) => failure(&state, server.name.as_str(), &e),
-            }
-        }
-        (None, None) => page(
-            StatusCode::BAD_REQUEST,
-            "Missing code",
-            "The remote server's answer is incomplete.",
-        ),
-    };
-    response.headers_mut().append(header::SET_COOKIE, clear);
-    response
-}
-
-/// Exchanges the code (with the PKCE verifier and `resource`), stores the tokens, audits, and
-/// revokes whatever connection this one replaces.
-async fn finish(
-    state: &AppState,
-    ctx: &TenantContext,
-    server: &McpServer,
-    pending: &remote_connections::Pending,
-    code: &str,
-    iss: Option<&str>,
-) -> Result<(), RemoteError> {
-    let registration = registration::ensure(state, ctx.slug(), server).await?;
-    if iss.is_some_and(|iss| iss.trim_end_matches('/') != registration.issuer.trim_end_matches('/'))
-    {
-        return Err(RemoteError::Refused(
-            "the answer came from another issuer".into(),
-        ));
-    }
-    let creds = ClientCredentials {
-        client_id: &registration.client_id,
-        client_secret: registration.client_secret.as_deref(),
-        auth: ClientAuth::Basic,
-    };
-    let redirect_uri = registration::callback_url(state, ctx.slug());
-    let form = vec![
-        ("grant_type", "authorization_code"),
-        ("code", code),
-        ("redirect_uri", redirect_uri.as_str()),
-        ("code_verifier", pending.verifier.as_str()),
-        ("resource", registration.resource.as_str()),
-    ];
-    let url = Url::parse(&registration.token_endpoint)
-        .map_err(|_| RemoteError::Internal("stored token endpoint is not a URL".into()))?;
-    let answered =
-        token_endpoint::request(state.upstream.http(), &url, &creds, form, Utc::now(), None).await;
-    let answer = match answered {
-        Ok(answer) => answer,
-        // A 401 at the token endpoint: the remote refused the bridge's registration.
-        Err(UpstreamError::Config(reason)) => {
-            registration::forget(state, server.id).await;
-            return Err(RemoteError::Refused(reason));
-        }
-        Err(UpstreamError::Rejected(reason)) => return Err(RemoteError::Refused(reason)),
-        Err(other) => return Err(RemoteError::from_upstream(&other)),
-    };
-    let (id, replaced) =
-        remote_connections::connect(&state.pool, &state.sealer, &pending.who, &answer.tokens)
-            .await
-            .map_err(|e| RemoteError::from_store(&e))?;
-    let entry = AuditEntry {
-        tenant_id: Some(ctx.tenant.id),
-        actor: "user",
-        action: "remote.connect",
-        target_type: Some("remote_connection"),
-        target_id: Some(id.to_string()),
-        before: None,
-        after: Some(
-            serde_json::json!({"server": server.name, "subject": pending.who.subject,
-            "scopes": answer.tokens.scopes, "refreshable": answer.tokens.refresh_token.is_some()}),
-        ),
-        request_id: None,
-    };
-    if let Ok(mut conn) = state.pool.acquire().await
-        && let Err(e) = audit::record(&mut conn, &entry).await
-    {
-        tracing::warn!(error = %e, "could not audit a remote connect");
-    }
-    if let Some(old) = replaced {
-        super::revoke::at_remote(state, &registration, &old).await;
-    }
-    super::record(server.name.as_str(), "connect", "ok");
-    Ok(())
-}
-
-async fn refused(state: &AppState, ctx: &TenantContext, who: &ConnectFor, why: &str) {
+pub(super) async fn refused(state: &Services, ctx: &TenantContext, who: &ConnectFor, why: &str) {
     tracing::warn!(tenant = ctx.slug(), why, "remote connect refused");
     metrics::counter!("remote_oauth_refused_total").increment(1);
     let entry = AuditEntry {
@@ -362,7 +178,7 @@ async fn refused(state: &AppState, ctx: &TenantContext, who: &ConnectFor, why: &
     }
 }
 
-fn failure(_state: &AppState, server: &str, e: &RemoteError) -> Response {
+pub(super) fn failure(_state: &Services, server: &str, e: &RemoteError) -> Response {
     if !server.is_empty() {
         super::record(server, "connect", e.label());
     }
@@ -386,14 +202,14 @@ fn failure(_state: &AppState, server: &str, e: &RemoteError) -> Response {
     }
 }
 
-fn page(status: StatusCode, title: &str, message: &str) -> Response {
+pub(super) fn page(status: StatusCode, title: &str, message: &str) -> Response {
     let mut response = (status, Html(pages::error_page(title, message))).into_response();
     pages::harden(response.headers_mut());
     response
 }
 
 /// `mab-remote-{16 hex of SHA-256(state)}`, `__Host-` under https.
-fn cookie_name(state: &AppState, oauth_state: &str) -> String {
+pub(super) fn cookie_name(state: &Services, oauth_state: &str) -> String {
     let prefix = if state.config.public_url.scheme() == "https" {
         "__Host-"
     } else {
@@ -406,7 +222,12 @@ fn cookie_name(state: &AppState, oauth_state: &str) -> String {
     )
 }
 
-fn binding_cookie(state: &AppState, oauth_state: &str, nonce: &str, max_age: i64) -> HeaderValue {
+pub(super) fn binding_cookie(
+    state: &Services,
+    oauth_state: &str,
+    nonce: &str,
+    max_age: i64,
+) -> HeaderValue {
     let secure = if state.config.public_url.scheme() == "https" {
         "; Secure"
     } else {
@@ -419,7 +240,7 @@ fn binding_cookie(state: &AppState, oauth_state: &str, nonce: &str, max_age: i64
     .unwrap_or_else(|_| HeaderValue::from_static("mab-invalid=1"))
 }
 
-fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
+pub(super) fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
@@ -433,7 +254,7 @@ fn read_cookie(headers: &HeaderMap, name: &str) -> Option<String> {
 /// `GET /t/{tenant}/remote/{server}/client-metadata.json`: the bridge's client ID metadata
 /// document for that server's authorization server.
 pub async fn metadata_document(
-    State(state): State<AppState>,
+    State(state): State<Services>,
     Path((tenant, server)): Path<(String, String)>,
 ) -> Response {
     let Ok(ctx) = state.tenancy.resolve(&tenant).await else {

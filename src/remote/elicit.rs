@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::RemoteError;
 use crate::{
-    state::AppState,
+    services::Services,
     store::remote_connections::{self, ConnectFor},
 };
 
@@ -35,7 +35,7 @@ pub struct Ask {
 
 /// A fresh one-time connect link for `who`.
 pub async fn new_link(
-    state: &AppState,
+    state: &Services,
     tenant: &str,
     who: &ConnectFor,
     now: DateTime<Utc>,
@@ -52,7 +52,7 @@ pub async fn new_link(
 }
 
 /// `{issuer}/remote/connect?link=…`: where the browser starts connecting.
-pub fn connect_url(state: &AppState, tenant: &str, link: &str) -> String {
+pub fn connect_url(state: &Services, tenant: &str, link: &str) -> String {
     format!("{}/remote/connect?link={link}", state.issuer(tenant))
 }
 

@@ -12,24 +12,25 @@
 //!   clients that did not declare URL elicitation, a JSON-RPC error whose message has the URL.
 //! * [`tokens`]: the user's remote access token, refreshed single-flight before expiry and once
 //!   after a `401` (in-process flights, a row lock across replicas).
-//! * [`gateway`]: the gateway's hook for remote-OAuth servers.
+//! * the gateway's hook for remote-OAuth servers is the gateway's (`gateway::remote_oauth`),
+//!   over [`tokens`] and [`elicit`].
 //! * [`revoke`]: disconnecting (RFC 7009 at the remote when advertised, then delete).
 
 pub mod connect;
+pub mod connect_callback;
 pub mod discovery;
 pub mod elicit;
-pub mod gateway;
 pub mod registration;
 pub mod revoke;
 pub mod routes;
 pub mod tokens;
 
-use std::time::Duration;
+use std::{sync::Arc, time::Duration};
 
 use moka::future::Cache;
 use uuid::Uuid;
 
-use crate::{store::StoreError, upstream::UpstreamError};
+use crate::{services::Services, store::StoreError, upstream::UpstreamError};
 
 /// Why the bridge has no usable remote token, or could not connect.
 #[derive(Clone, Debug, thiserror::Error)]
@@ -97,24 +98,46 @@ impl RemoteError {
     }
 }
 
-/// What the remote-OAuth module keeps in memory, per replica: refresh flights and which MCP
-/// tokens' clients declared URL elicitation. Cheap to clone.
+/// What the remote-OAuth module keeps in memory, per replica (refresh flights and which MCP
+/// tokens' clients declared URL elicitation), over the shared services. One `Arc`, so a clone
+/// is one atomic increment; the gateway holds one for its hook ([`crate::gateway`]).
 #[derive(Clone)]
-pub struct Remote {
-    flights: crate::upstream::refresh::flight::Flights<tokens::FlightKey, tokens::Flown>,
-    /// Access-token id → whether its client declared `elicitation.url` in `initialize`.
-    url_elicitation: Cache<Uuid, bool>,
-}
+pub struct RemoteState(Arc<Remote>);
 
-impl Default for Remote {
-    fn default() -> Self {
-        Self {
+impl RemoteState {
+    pub fn new(services: Services) -> Self {
+        Self(Arc::new(Remote {
+            services,
             flights: Default::default(),
             url_elicitation: Cache::builder()
                 .time_to_live(Duration::from_secs(24 * 3600))
                 .max_capacity(100_000)
                 .build(),
-        }
+        }))
+    }
+}
+
+impl std::ops::Deref for RemoteState {
+    type Target = Remote;
+
+    fn deref(&self) -> &Remote {
+        &self.0
+    }
+}
+
+/// The remote-OAuth state itself; the shared services are reached through it (`state.pool`).
+pub struct Remote {
+    pub services: Services,
+    flights: crate::upstream::refresh::flight::Flights<tokens::FlightKey, tokens::Flown>,
+    /// Access-token id → whether its client declared `elicitation.url` in `initialize`.
+    pub(crate) url_elicitation: Cache<Uuid, bool>,
+}
+
+impl std::ops::Deref for Remote {
+    type Target = Services;
+
+    fn deref(&self) -> &Services {
+        &self.services
     }
 }
 

@@ -15,18 +15,18 @@ use url::Url;
 use super::{RemoteError, discovery};
 use crate::{
     domain::McpServer,
-    state::AppState,
+    services::Services,
     store::remote_registrations::{self, Registration, RegistrationMethod},
 };
 
 /// The bridge's redirect URI at every remote authorization server of a tenant.
-pub fn callback_url(state: &AppState, tenant: &str) -> String {
+pub fn callback_url(state: &Services, tenant: &str) -> String {
     format!("{}/remote/callback", state.issuer(tenant))
 }
 
 /// Where the bridge publishes its client ID metadata document for `server` (also its client id
 /// there).
-pub fn metadata_document_url(state: &AppState, tenant: &str, server: &str) -> String {
+pub fn metadata_document_url(state: &Services, tenant: &str, server: &str) -> String {
     format!(
         "{}/remote/{server}/client-metadata.json",
         state.issuer(tenant)
@@ -35,7 +35,7 @@ pub fn metadata_document_url(state: &AppState, tenant: &str, server: &str) -> St
 
 /// The stored registration of `server`, or a new one (discovery, then registration).
 pub async fn ensure(
-    state: &AppState,
+    state: &Services,
     tenant: &str,
     server: &McpServer,
 ) -> Result<Registration, RemoteError> {
@@ -99,7 +99,7 @@ pub async fn ensure(
 }
 
 /// The remote refused the registration: drop it (the next connect registers again).
-pub async fn forget(state: &AppState, server: uuid::Uuid) {
+pub async fn forget(state: &Services, server: uuid::Uuid) {
     if let Err(e) = remote_registrations::forget(&state.pool, server).await {
         tracing::warn!(error = %e, "could not forget a refused remote registration");
     }
@@ -114,7 +114,7 @@ struct Registered {
 
 /// RFC 7591 section 3.1: a confidential web client with the tenant's callback.
 async fn register(
-    state: &AppState,
+    state: &Services,
     tenant: &str,
     endpoint: &Url,
     scopes: &[String],
@@ -159,7 +159,7 @@ async fn register(
 }
 
 /// The client ID metadata document the bridge publishes for `server`.
-pub fn metadata_document(state: &AppState, tenant: &str, server: &str) -> serde_json::Value {
+pub fn metadata_document(state: &Services, tenant: &str, server: &str) -> serde_json::Value {
     serde_json::json!({
         "client_id": metadata_document_url(state, tenant, server),
         "client_name": format!("mcp-auth-bridge ({tenant})"),

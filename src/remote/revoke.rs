@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::RemoteError;
 use crate::{
-    state::AppState,
+    services::Services,
     store::{
         audit::{self, AuditEntry},
         remote_connections::{self, Connection, Deleted},
@@ -22,7 +22,7 @@ const REVOKE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// Disconnects one connection of a tenant (admin API). `None` when there was none.
 pub async fn disconnect(
-    state: &AppState,
+    state: &Services,
     tenant_id: Uuid,
     id: Uuid,
     actor: &str,
@@ -39,7 +39,7 @@ pub async fn disconnect(
 
 /// Disconnects every remote server of `subject` (their grant was revoked). Returns how many.
 pub async fn disconnect_subject(
-    state: &AppState,
+    state: &Services,
     tenant_id: Uuid,
     subject: &str,
     actor: &str,
@@ -55,7 +55,7 @@ pub async fn disconnect_subject(
 }
 
 /// After a connection's row was deleted: revoke its tokens at the remote, audit.
-pub async fn ended(state: &AppState, tenant_id: Uuid, d: &Deleted, actor: &str) {
+pub async fn ended(state: &Services, tenant_id: Uuid, d: &Deleted, actor: &str) {
     match remote_registrations::find(&state.pool, &state.sealer, d.mcp_server_id).await {
         Ok(Some(registration)) => at_remote(state, &registration, &d.connection).await,
         Ok(None) => {}
@@ -80,7 +80,7 @@ pub async fn ended(state: &AppState, tenant_id: Uuid, d: &Deleted, actor: &str) 
 
 /// RFC 7009 at the remote: the refresh token first (revoking it usually ends the access token
 /// too), then the access token. Nothing when no endpoint is advertised.
-pub async fn at_remote(state: &AppState, registration: &Registration, c: &Connection) {
+pub async fn at_remote(state: &Services, registration: &Registration, c: &Connection) {
     let Some(endpoint) = registration.revocation_endpoint.as_deref() else {
         return;
     };

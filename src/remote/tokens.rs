@@ -17,11 +17,11 @@ use chrono::{DateTime, Duration, Utc};
 use futures_util::FutureExt;
 use uuid::Uuid;
 
-use super::RemoteError;
+use super::{RemoteError, RemoteState};
 use crate::{
     crypto::hash,
     domain::{McpServer, Secret},
-    state::AppState,
+    services::Services,
     store::{
         audit::{self, AuditEntry},
         remote_connections::{self, Connection, ConnectionStatus},
@@ -85,12 +85,12 @@ fn access(c: &Connection) -> RemoteAccess {
     }
 }
 
-fn skew(state: &AppState) -> Duration {
+fn skew(state: &Services) -> Duration {
     state.config.auth.upstream_refresh_skew.to_chrono()
 }
 
 /// The user's current remote access token; `NotConnected` when there is none to use.
-pub async fn current(state: &AppState, key: &Key<'_>) -> Result<RemoteAccess, RemoteError> {
+pub async fn current(state: &RemoteState, key: &Key<'_>) -> Result<RemoteAccess, RemoteError> {
     let now = Utc::now();
     let c = read(state, key).await?;
     if !Want::Current.needs_refresh(&c, skew(state), now) {
@@ -102,7 +102,7 @@ pub async fn current(state: &AppState, key: &Key<'_>) -> Result<RemoteAccess, Re
 /// The remote answered `401` to `rejected`: refresh once (however many callers report the same
 /// token) and return the new token.
 pub async fn after_rejection(
-    state: &AppState,
+    state: &RemoteState,
     key: &Key<'_>,
     rejected: &str,
 ) -> Result<RemoteAccess, RemoteError> {
@@ -115,7 +115,7 @@ pub async fn after_rejection(
     fly(state, key, flight, c.id, want).await
 }
 
-async fn read(state: &AppState, key: &Key<'_>) -> Result<Connection, RemoteError> {
+async fn read(state: &Services, key: &Key<'_>) -> Result<Connection, RemoteError> {
     let found = remote_connections::find(
         &state.pool,
         &state.sealer,
@@ -132,7 +132,7 @@ async fn read(state: &AppState, key: &Key<'_>) -> Result<Connection, RemoteError
 }
 
 async fn fly(
-    state: &AppState,
+    state: &RemoteState,
     key: &Key<'_>,
     flight: FlightKey,
     id: Uuid,
@@ -155,14 +155,14 @@ async fn fly(
     let panicked = Err(RemoteError::Internal(
         "the remote refresh task panicked".into(),
     ));
-    let (flown, _) = state.remote.flights.join(flight, work, panicked).await;
+    let (flown, _) = state.flights.join(flight, work, panicked).await;
     flown
 }
 
 /// One flight: lock the row, decide again (someone may have refreshed while we waited), call
 /// the remote token endpoint, store, commit.
 async fn refresh(
-    state: &AppState,
+    state: &Services,
     server: &McpServer,
     tenant_id: Uuid,
     id: Uuid,
@@ -226,23 +226,7 @@ async fn refresh(
             })
         }
         Err((UpstreamError::Rejected(_), _)) => {
-            remote_connections::mark_needs_reconnect(&mut tx, id)
-                .await
-                .map_err(store)?;
-            let entry = AuditEntry {
-                tenant_id: Some(tenant_id),
-                actor: "gateway",
-                action: "remote.needs_reconnect",
-                target_type: Some("remote_connection"),
-                target_id: Some(id.to_string()),
-                before: None,
-                after: Some(serde_json::json!({"server": server.name})),
-                request_id: None,
-            };
-            audit::record(&mut tx, &entry).await.map_err(store)?;
-            tx.commit().await.map_err(|e| store(e.into()))?;
-            tracing::info!(server = %server.name, connection = %id,
-                "the remote refused the refresh token; the user must connect again");
+            refused(tx, server, tenant_id, id).await?;
             Err(RemoteError::NotConnected)
         }
         Err((UpstreamError::Config(reason), _)) => {
@@ -252,4 +236,33 @@ async fn refresh(
         }
         Err((e, _)) => Err(RemoteError::from_upstream(&e)),
     }
+}
+
+/// The remote refused the refresh token: the connection needs the user again, recorded in
+/// the audit log, in the refresh's transaction.
+async fn refused(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
+    server: &McpServer,
+    tenant_id: Uuid,
+    id: Uuid,
+) -> Result<(), RemoteError> {
+    let store = |e: crate::store::StoreError| RemoteError::from_store(&e);
+    remote_connections::mark_needs_reconnect(&mut tx, id)
+        .await
+        .map_err(store)?;
+    let entry = AuditEntry {
+        tenant_id: Some(tenant_id),
+        actor: "gateway",
+        action: "remote.needs_reconnect",
+        target_type: Some("remote_connection"),
+        target_id: Some(id.to_string()),
+        before: None,
+        after: Some(serde_json::json!({"server": server.name})),
+        request_id: None,
+    };
+    audit::record(&mut tx, &entry).await.map_err(store)?;
+    tx.commit().await.map_err(|e| store(e.into()))?;
+    tracing::info!(server = %server.name, connection = %id,
+        "the remote refused the refresh token; the user must connect again");
+    Ok(())
 }

@@ -25,7 +25,7 @@
 use chrono::{DateTime, Utc};
 use sqlx::PgConnection;
 
-use super::StoreError;
+use super::{StoreError, sweeper_batches as batches};
 
 /// The constant key of the session-level advisory lock held while sweeping (ASCII `"sweeper"`).
 /// sqlx's migrator uses keys derived from the database name, so the two never meet.
@@ -129,9 +129,9 @@ pub fn cursor_start() -> DateTime<Utc> {
 }
 
 /// What one batch statement returns: how many rows went, and the largest sort key among them.
-struct BatchRow {
-    deleted: i64,
-    cursor: Option<DateTime<Utc>>,
+pub(super) struct BatchRow {
+    pub(super) deleted: i64,
+    pub(super) cursor: Option<DateTime<Utc>>,
 }
 
 /// Deletes at most `limit` rows of `kind` due at `cutoffs`, with sort key at or after `cursor`,
@@ -151,168 +151,26 @@ pub async fn delete_batch(
     limit: i64,
     cursor: DateTime<Utc>,
 ) -> Result<Batch, StoreError> {
-    let c = cutoffs;
     let row = match kind {
         SweepKind::AuthorizationCodes => {
-            sqlx::query_as!(
-                BatchRow,
-                r#"WITH gone AS (
-                     DELETE FROM authorization_codes WHERE code_hash = ANY(ARRAY(
-                         SELECT code_hash FROM authorization_codes
-                         WHERE expires_at <= $1 AND expires_at >= $3
-                         ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))
-                     RETURNING expires_at AS k)
-                 SELECT count(*) AS "deleted!", max(k) AS cursor FROM gone"#,
-                c.now,
-                limit,
-                cursor,
-            )
-            .fetch_one(&mut *conn)
-            .await?
+            batches::authorization_codes(conn, cutoffs, limit, cursor).await?
         }
         SweepKind::PendingAuthorizations => {
-            sqlx::query_as!(
-                BatchRow,
-                r#"WITH gone AS (
-                     DELETE FROM pending_authorizations WHERE id = ANY(ARRAY(
-                         SELECT id FROM pending_authorizations
-                         WHERE expires_at <= $1 AND expires_at >= $3
-                         ORDER BY expires_at LIMIT $2 FOR UPDATE SKIP LOCKED))
-                     RETURNING expires_at AS k)
-                 SELECT count(*) AS "deleted!", max(k) AS cursor FROM gone"#,
-                c.now,
-                limit,
-                cursor,
-            )
-            .fetch_one(&mut *conn)
-            .await?
+            batches::pending_authorizations(conn, cutoffs, limit, cursor).await?
         }
-        SweepKind::AccessTokens => {
-            sqlx::query_as!(
-                BatchRow,
-                r#"WITH gone AS (
-                     DELETE FROM access_tokens WHERE jti = ANY(ARRAY(
-                         SELECT jti FROM access_tokens WHERE expires_at <= $1 OR revoked_at <= $1
-                         LIMIT $2 FOR UPDATE SKIP LOCKED))
-                     RETURNING NULL::timestamptz AS k)
-                 SELECT count(*) AS "deleted!", max(k) AS cursor FROM gone"#,
-                c.retained_before,
-                limit,
-            )
-            .fetch_one(&mut *conn)
-            .await?
-        }
+        SweepKind::AccessTokens => batches::access_tokens(conn, cutoffs, limit).await?,
         SweepKind::RotatedRefreshTokens => {
-            sqlx::query_as!(
-                BatchRow,
-                r#"WITH gone AS (
-                     DELETE FROM refresh_tokens WHERE token_hash = ANY(ARRAY(
-                         SELECT token_hash FROM refresh_tokens
-                         WHERE status = 'rotated' AND tagged AND grace_until <= $1
-                           AND grace_until >= $3
-                         ORDER BY grace_until LIMIT $2 FOR UPDATE SKIP LOCKED))
-                     RETURNING grace_until AS k)
-                 SELECT count(*) AS "deleted!", max(k) AS cursor FROM gone"#,
-                c.now,
-                limit,
-                cursor,
-            )
-            .fetch_one(&mut *conn)
-            .await?
+            batches::rotated_refresh_tokens(conn, cutoffs, limit, cursor).await?
         }
-        SweepKind::RefreshTokens => {
-            sqlx::query_as!(
-                BatchRow,
-                r#"WITH gone AS (
-                     DELETE FROM refresh_tokens WHERE token_hash = ANY(ARRAY(
-                         SELECT token_hash FROM refresh_tokens
-                         WHERE expires_at <= $1 AND status <> 'rotated'
-                         LIMIT $2 FOR UPDATE SKIP LOCKED))
-                     RETURNING NULL::timestamptz AS k)
-                 SELECT count(*) AS "deleted!", max(k) AS cursor FROM gone"#,
-                c.retained_before,
-                limit,
-            )
-            .fetch_one(&mut *conn)
-            .await?
-        }
+        SweepKind::RefreshTokens => batches::refresh_tokens(conn, cutoffs, limit).await?,
         SweepKind::RefreshTokenFamilies => {
-            // `created_at` guards a family whose first token is not committed yet.
-            sqlx::query_as!(
-                BatchRow,
-                r#"WITH gone AS (
-                     DELETE FROM refresh_token_families WHERE id = ANY(ARRAY(
-                         SELECT f.id FROM refresh_token_families f
-                         WHERE (f.revoked_at <= $1
-                                OR f.absolute_expires_at <= $1
-                                OR (f.created_at <= $1 AND NOT EXISTS (
-                                        SELECT 1 FROM refresh_tokens t
-                                        WHERE t.family_id = f.id AND t.status <> 'rotated')))
-                           AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.family_id = f.id)
-                         LIMIT $2 FOR UPDATE SKIP LOCKED))
-                     RETURNING NULL::timestamptz AS k)
-                 SELECT count(*) AS "deleted!", max(k) AS cursor FROM gone"#,
-                c.retained_before,
-                limit,
-            )
-            .fetch_one(&mut *conn)
-            .await?
+            batches::refresh_token_families(conn, cutoffs, limit).await?
         }
-        SweepKind::Grants => {
-            sqlx::query_as!(
-                BatchRow,
-                r#"WITH gone AS (
-                     DELETE FROM grants WHERE id = ANY(ARRAY(
-                         SELECT g.id FROM grants g
-                         WHERE (g.status = 'revoked' AND g.revoked_at <= $1)
-                            OR (g.updated_at <= $1
-                                AND NOT EXISTS (SELECT 1 FROM access_tokens a WHERE a.grant_id = g.id)
-                                AND NOT EXISTS (SELECT 1 FROM refresh_token_families f WHERE f.grant_id = g.id)
-                                AND NOT EXISTS (SELECT 1 FROM authorization_codes c WHERE c.grant_id = g.id))
-                         LIMIT $2 FOR UPDATE SKIP LOCKED))
-                     RETURNING NULL::timestamptz AS k)
-                 SELECT count(*) AS "deleted!", max(k) AS cursor FROM gone"#,
-                c.retained_before,
-                limit,
-            )
-            .fetch_one(&mut *conn)
-            .await?
-        }
+        SweepKind::Grants => batches::grants(conn, cutoffs, limit).await?,
         SweepKind::UnusedDynamicClients => {
-            // `last_used_at` is the signal; a client that something still points to has been
-            // used whatever the column says, so it stays (belt and braces).
-            sqlx::query_as!(
-                BatchRow,
-                r#"WITH gone AS (
-                     DELETE FROM oauth_clients WHERE id = ANY(ARRAY(
-                         SELECT c.id FROM oauth_clients c
-                         WHERE c.kind = 'dynamic' AND c.last_used_at IS NULL AND c.created_at <= $1
-                           AND NOT EXISTS (SELECT 1 FROM grants g WHERE g.client_pk = c.id)
-                           AND NOT EXISTS (SELECT 1 FROM pending_authorizations p WHERE p.client_pk = c.id)
-                         ORDER BY c.created_at LIMIT $2 FOR UPDATE SKIP LOCKED))
-                     RETURNING NULL::timestamptz AS k)
-                 SELECT count(*) AS "deleted!", max(k) AS cursor FROM gone"#,
-                c.unused_clients_before,
-                limit,
-            )
-            .fetch_one(&mut *conn)
-            .await?
+            batches::unused_dynamic_clients(conn, cutoffs, limit).await?
         }
-        SweepKind::SweeperRuns => {
-            sqlx::query_as!(
-                BatchRow,
-                r#"WITH gone AS (
-                     DELETE FROM sweeper_runs WHERE id = ANY(ARRAY(
-                         SELECT id FROM sweeper_runs WHERE started_at <= $1
-                         ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED))
-                     RETURNING NULL::timestamptz AS k)
-                 SELECT count(*) AS "deleted!", max(k) AS cursor FROM gone"#,
-                c.runs_before,
-                limit,
-            )
-            .fetch_one(&mut *conn)
-            .await?
-        }
+        SweepKind::SweeperRuns => batches::sweeper_runs(conn, cutoffs, limit).await?,
     };
     Ok(Batch {
         deleted: u64::try_from(row.deleted).unwrap_or(0),

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use mcp_auth_bridge::{
-    oauth::cookies,
+    cookies,
     store::consents::{self, Consent},
 };
 use reqwest::{StatusCode, header::LOCATION};

@@ -156,6 +156,6 @@ async fn with_the_listener_up_a_state_is_reused_past_the_short_ttl(pool: PgPool)
     tokio::time::sleep(Duration::from_millis(1_500)).await;
     assert_eq!(ping(&s.app, &token).send().await.unwrap().status(), 200);
     // The same change with its event is refused at once.
-    coherence::publish(&s.app.state, coherence::CacheEvent::TokensRevoked).await;
+    coherence::publish(&s.app.state.caches, coherence::CacheEvent::TokensRevoked).await;
     assert_eq!(ping(&s.app, &token).send().await.unwrap().status(), 401);
 }

@@ -38,7 +38,7 @@ async fn after_a_rotation_old_tokens_still_verify_and_new_ones_use_the_new_key(p
     .await
     .unwrap();
     mcp_auth_bridge::coherence::publish(
-        &app.state,
+        &app.state.caches,
         mcp_auth_bridge::coherence::CacheEvent::KeysRotated { tenant },
     )
     .await;
@@ -64,7 +64,7 @@ async fn after_a_rotation_old_tokens_still_verify_and_new_ones_use_the_new_key(p
 
     sqlx::query("UPDATE signing_keys SET publish_until = now() - interval '1 second' WHERE status = 'retired'").execute(&pool).await.unwrap();
     mcp_auth_bridge::coherence::publish(
-        &app.state,
+        &app.state.caches,
         mcp_auth_bridge::coherence::CacheEvent::KeysRotated { tenant },
     )
     .await;

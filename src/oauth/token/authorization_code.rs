@@ -15,13 +15,13 @@ use crate::{
     crypto::hash,
     domain::{AuthorizationCode, Client, Grant, GrantStatus, GrantType},
     error::{ErrorCode, OAuthError},
-    state::AppState,
+    oauth::OAuthState,
     store::{self, codes::Redemption, tokens::NewFamily},
     tokens::keys::Signer,
 };
 
 pub async fn exchange(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     client: &Client,
     request: &CodeRequest<'_>,
@@ -73,7 +73,7 @@ pub async fn exchange(
 /// A replayed code: every family issued from it is revoked on the redeeming transaction, and
 /// announced on it, so every replica hears of it exactly when it commits.
 async fn revoke_replayed(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     client: &Client,
     mut tx: Transaction<'_, Postgres>,
@@ -87,7 +87,7 @@ async fn revoke_replayed(
     tx.commit()
         .await
         .map_err(|e| OAuthError::database("commit", e))?;
-    crate::coherence::apply(state, &event).await;
+    crate::coherence::apply(&state.caches, &event).await;
     tracing::warn!(client = %client.client_id, revoked_families = revoked, "authorization code replayed; tokens issued from it revoked");
     Ok(())
 }
@@ -99,7 +99,7 @@ async fn revoke_replayed(
 )]
 async fn issue_tokens(
     conn: &mut PgConnection,
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     client: &Client,
     signer: &Signer,

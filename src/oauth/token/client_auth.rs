@@ -10,8 +10,8 @@ use crate::{
     crypto::hash,
     domain::{AuthMethod, Client},
     error::OAuthError,
+    oauth::OAuthState,
     oauth::{clients, params::Params},
-    state::AppState,
 };
 
 /// The credentials a request presented.
@@ -82,7 +82,7 @@ pub fn presented(headers: &HeaderMap, params: &Params) -> Result<Presented, OAut
 /// Authenticates the client as it registered: a confidential client must prove its secret
 /// with its registered method, a public client must not present one.
 pub async fn authenticate(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     headers: &HeaderMap,
     params: &Params,
@@ -106,9 +106,9 @@ pub async fn authenticate(
 }
 
 /// The client `client_id`, from memory when this replica may serve it from there
-/// (`oauth::client_cache`).
+/// (`client_cache`).
 async fn client(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     client_id: &str,
 ) -> Result<Client, OAuthError> {

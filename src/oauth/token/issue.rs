@@ -10,7 +10,7 @@ use crate::{
     crypto::{hash, random},
     domain::Scopes,
     error::OAuthError,
-    state::AppState,
+    oauth::OAuthState,
     store::{
         self,
         access_tokens::{self, NewAccessToken},
@@ -41,7 +41,7 @@ pub struct Subject<'a> {
     pub family_id: Option<Uuid>,
 }
 
-fn access_ttl(state: &AppState, ctx: &TenantContext) -> chrono::Duration {
+fn access_ttl(state: &OAuthState, ctx: &TenantContext) -> chrono::Duration {
     ctx.tenant
         .access_token_ttl_seconds
         .map(chrono::Duration::seconds)
@@ -58,7 +58,7 @@ pub struct SignedAccess<'a> {
 /// Signs an access token without touching the database; the caller records `record` (the
 /// refresh grant does so inside its one rotation statement).
 pub fn sign_access_token<'a>(
-    state: &AppState,
+    state: &OAuthState,
     signer: &Signer,
     ctx: &TenantContext,
     s: &Subject<'a>,
@@ -104,7 +104,7 @@ pub fn sign_access_token<'a>(
 /// pooled connection (under concurrent redemptions that starves the pool).
 pub async fn access_token(
     conn: &mut PgConnection,
-    state: &AppState,
+    state: &OAuthState,
     signer: &Signer,
     ctx: &TenantContext,
     s: &Subject<'_>,
@@ -129,7 +129,7 @@ pub struct MintedRefresh {
 /// deleted its row (see [`tagged_family`]). No `.` in it: `/revoke` tells JWTs by their dots.
 /// Its idle expiry never passes the family's end.
 pub fn mint_refresh_token(
-    state: &AppState,
+    state: &OAuthState,
     family_id: Uuid,
     generation: i32,
     family_expires_at: DateTime<Utc>,
@@ -171,7 +171,7 @@ pub fn tagged_family(token: &str) -> Option<(Uuid, i32)> {
 /// Creates the next refresh token of a family and records it.
 pub async fn refresh_token(
     conn: &mut PgConnection,
-    state: &AppState,
+    state: &OAuthState,
     tenant_id: Uuid,
     family_id: Uuid,
     generation: i32,

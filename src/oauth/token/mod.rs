@@ -19,12 +19,12 @@ use super::{body::Body, params::Params};
 use crate::{
     domain::GrantType,
     error::{ErrorCode, OAuthError},
-    state::AppState,
+    oauth::OAuthState,
 };
 use request::GrantRequest;
 
 pub async fn token(
-    State(state): State<AppState>,
+    State(state): State<OAuthState>,
     Path(raw): Path<String>,
     headers: HeaderMap,
     Body(body): Body,

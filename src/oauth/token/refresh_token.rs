@@ -11,7 +11,7 @@
 //! rotation statement, its own transaction, that writes everything only if the token is still
 //! active (`store::tokens::rotate`: the row lock serialises it with any concurrent rotation or
 //! revocation, which it then sees). The tenant and the client come from memory
-//! (`tenancy`, `oauth::client_cache`). Everything else — a token already rotated (grace,
+//! (`tenancy`, `client_cache`). Everything else — a token already rotated (grace,
 //! reuse), revoked, unknown, or a rotation that lost a race — takes the locked path: `BEGIN`,
 //! the read `FOR UPDATE`, the decision, `COMMIT`.
 
@@ -26,7 +26,7 @@ use crate::{
     crypto::hash,
     domain::{Client, GrantStatus, RefreshStatus, Scopes},
     error::{ErrorCode, OAuthError},
-    state::AppState,
+    oauth::OAuthState,
     store::{self, tokens::LockedRefresh},
 };
 
@@ -35,7 +35,7 @@ fn grace_aad(token_hash: &[u8]) -> String {
 }
 
 pub async fn exchange(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     client: &Client,
     request: &RefreshRequest<'_>,
@@ -71,7 +71,7 @@ pub async fn exchange(
 
 /// The locked path: a token that is not (or no longer) active, or unknown.
 async fn exchange_locked(
-    state: &AppState,
+    state: &OAuthState,
     signer: &crate::tokens::keys::Signer,
     ctx: &TenantContext,
     client: &Client,
@@ -175,7 +175,7 @@ fn narrowed_scopes(
 /// A rotated token presented after its grace period: theft (RFC 9700 section 4.14.2). The whole
 /// family and its access tokens are revoked.
 async fn revoke_on_reuse(
-    state: &AppState,
+    state: &OAuthState,
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
     client: &Client,
     family_id: uuid::Uuid,
@@ -188,7 +188,7 @@ async fn revoke_on_reuse(
     tx.commit()
         .await
         .map_err(|e| OAuthError::database("refresh transaction", e))?;
-    crate::coherence::apply(state, &event).await;
+    crate::coherence::apply(&state.caches, &event).await;
     tracing::warn!(client = %client.client_id, family = %family_id, "rotated refresh token reused; family revoked");
     Err(OAuthError::invalid_grant("refresh token already used"))
 }
@@ -197,7 +197,7 @@ async fn revoke_on_reuse(
 /// over, so a tagged token naming an earlier generation of a live family of this client is a
 /// reuse like any other, detected from the family's newest generation; anything else is unknown.
 async fn replay_of_swept(
-    state: &AppState,
+    state: &OAuthState,
     mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
     ctx: &TenantContext,
     client: &Client,
@@ -227,7 +227,7 @@ async fn replay_of_swept(
 
 /// One rotation of an active token: what it is minted, signed and sealed with.
 struct Rotate<'a> {
-    state: &'a AppState,
+    state: &'a OAuthState,
     signer: &'a crate::tokens::keys::Signer,
     ctx: &'a TenantContext,
     client: &'a Client,

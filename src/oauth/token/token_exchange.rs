@@ -13,8 +13,8 @@ use uuid::Uuid;
 use crate::{
     crypto::hash,
     error::OAuthError,
+    oauth::OAuthState,
     oauth::{params::Params, token::client_auth},
-    state::AppState,
     store::{self, audit::AuditEntry},
     tokens::validate::{Refused, validate},
     upstream::refresh::RefreshError,
@@ -23,7 +23,7 @@ use crate::{
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
 
 pub async fn exchange(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     headers: &axum::http::HeaderMap,
     params: &Params,
@@ -83,7 +83,7 @@ pub async fn exchange(
 
 /// The MCP server presenting its token-exchange credentials: its id and name.
 async fn authenticate_server(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     headers: &axum::http::HeaderMap,
     params: &Params,
@@ -153,7 +153,7 @@ fn refresh_failure(e: RefreshError) -> OAuthError {
 
 /// Every exchange is audited: which server obtained which grant's upstream token.
 async fn audit(
-    state: &AppState,
+    state: &OAuthState,
     ctx: &TenantContext,
     server_name: &str,
     server_id: Uuid,

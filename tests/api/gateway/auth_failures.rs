@@ -162,7 +162,7 @@ async fn a_revoked_token_is_refused_at_once_and_a_needs_reauth_grant_within_a_se
         .await
         .unwrap();
     mcp_auth_bridge::coherence::publish(
-        &s.app.state,
+        &s.app.state.caches,
         mcp_auth_bridge::coherence::CacheEvent::GrantChanged { grant },
     )
     .await;

@@ -15,7 +15,7 @@ async fn a_connect_link_opened_by_another_signed_in_user_is_refused(pool: PgPool
     s.initialize(&victim.token, true).await;
     let url = elicited_url(&s.whoami(&victim.token, 2).await);
     // The attacker's browser: the bridge remembers it as another user of the tenant.
-    let cookie = mcp_auth_bridge::oauth::cookies::remember_user(&s.app.state, "acme", "mallory");
+    let cookie = mcp_auth_bridge::cookies::remember_user(&s.app.state, "acme", "mallory");
     let name_value = cookie
         .to_str()
         .unwrap()

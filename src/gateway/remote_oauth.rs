@@ -1,7 +1,7 @@
 //! The gateway's hook for remote-OAuth MCP servers: the request goes with the user's token *from
 //! that server* (`Authorization: Bearer`, no `X-Auth-*` headers, never the bridge's token); a
 //! `401` from the server refreshes that token once and replays the request once; no usable
-//! connection answers with an elicitation ([`super::elicit`]).
+//! connection answers with an elicitation ([`crate::remote::elicit`]).
 //!
 //! A JSON `POST` is buffered (up to `gateway.max_body_bytes`) to read its JSON-RPC `id`, and,
 //! for `initialize`, whether the client declared URL elicitation — remembered per access token
@@ -16,19 +16,18 @@ use chrono::Utc;
 use http::{HeaderValue, Method, StatusCode, header};
 use serde_json::{Value, json};
 
-use super::{
-    RemoteError, elicit,
-    tokens::{self, Key},
-};
+use super::{Forwarded, GatewayState, IdentityHeaders, auth::Authenticated};
 use crate::{
-    gateway::{Forwarded, IdentityHeaders, auth::Authenticated},
-    state::AppState,
+    remote::{
+        RemoteError, elicit, record,
+        tokens::{self, Key},
+    },
     store::remote_connections::ConnectFor,
 };
 
 /// Forwards `request` to the remote-OAuth server `auth.target` with the user's remote token.
 pub async fn proxy(
-    state: &AppState,
+    state: &GatewayState,
     auth: &Authenticated,
     params: &RawPathParams,
     request: Request,
@@ -56,7 +55,7 @@ pub async fn proxy(
         server,
     };
     let kind = request_kind(&request, message.as_ref());
-    let access = match tokens::current(state, &key).await {
+    let access = match tokens::current(&state.remote, &key).await {
         Ok(access) => access,
         Err(e) => return problem(state, auth, &kind, e).await,
     };
@@ -76,7 +75,7 @@ pub async fn proxy(
             replay: None,
         } => {
             drop(response);
-            match tokens::after_rejection(state, &key, access.token.expose()).await {
+            match tokens::after_rejection(&state.remote, &key, access.token.expose()).await {
                 Ok(_) => unavailable(
                     &kind,
                     1,
@@ -90,9 +89,9 @@ pub async fn proxy(
             replay: Some(replay),
         } => {
             drop(response);
-            match tokens::after_rejection(state, &key, access.token.expose()).await {
+            match tokens::after_rejection(&state.remote, &key, access.token.expose()).await {
                 Ok(fresh) => {
-                    super::record(server.name.as_str(), "replay", "sent");
+                    record(server.name.as_str(), "replay", "sent");
                     let identity = IdentityHeaders::remote_bearer(fresh.token.expose());
                     replay.send(proxy, &identity).await
                 }
@@ -127,7 +126,10 @@ fn request_kind(request: &Request, message: Option<&Value>) -> Kind {
 }
 
 /// Buffers a JSON `POST` and parses it; other requests pass untouched.
-async fn inspect(state: &AppState, request: Request) -> Result<(Request, Option<Value>), Response> {
+async fn inspect(
+    state: &GatewayState,
+    request: Request,
+) -> Result<(Request, Option<Value>), Response> {
     let json_post = request.method() == Method::POST
         && request
             .headers()
@@ -155,12 +157,17 @@ async fn inspect(state: &AppState, request: Request) -> Result<(Request, Option<
 }
 
 /// The answer when no remote token could be used.
-async fn problem(state: &AppState, auth: &Authenticated, kind: &Kind, e: RemoteError) -> Response {
+async fn problem(
+    state: &GatewayState,
+    auth: &Authenticated,
+    kind: &Kind,
+    e: RemoteError,
+) -> Response {
     let server = auth.target.server.name.as_str();
     match e {
         RemoteError::NotConnected => elicit_connect(state, auth, kind).await,
         RemoteError::Unavailable { retry_after } => {
-            super::record(server, "gateway", "unavailable");
+            record(server, "gateway", "unavailable");
             unavailable(
                 kind,
                 retry_after,
@@ -176,7 +183,7 @@ async fn problem(state: &AppState, auth: &Authenticated, kind: &Kind, e: RemoteE
             )
         }
         other => {
-            super::record(server, "gateway", other.label());
+            record(server, "gateway", other.label());
             tracing::warn!(server, reason = %other, "no remote token for the request");
             rpc_status(
                 kind,
@@ -188,7 +195,7 @@ async fn problem(state: &AppState, auth: &Authenticated, kind: &Kind, e: RemoteE
     }
 }
 
-async fn elicit_connect(state: &AppState, auth: &Authenticated, kind: &Kind) -> Response {
+async fn elicit_connect(state: &GatewayState, auth: &Authenticated, kind: &Kind) -> Response {
     let server = auth.target.server.name.as_str();
     let Kind::Request(id) = kind else {
         // No request to answer with an elicitation: no stream, nothing accepted.
@@ -224,7 +231,7 @@ async fn elicit_connect(state: &AppState, auth: &Authenticated, kind: &Kind) -> 
         .get(&auth.claims.jti)
         .await
         .unwrap_or(false);
-    super::record(server, "elicit", if url_mode { "url" } else { "message" });
+    record(server, "elicit", if url_mode { "url" } else { "message" });
     axum::Json(elicit::rpc_error(id, &ask, server, url_mode)).into_response()
 }
 

@@ -15,11 +15,11 @@ use base64::{Engine, engine::general_purpose::URL_SAFE_NO_PAD};
 use hmac::{Hmac, Mac};
 use uuid::Uuid;
 
-use crate::{crypto::hash::constant_time_eq, state::AppState};
+use crate::{crypto::hash::constant_time_eq, services::Services};
 
 type HmacSha256 = Hmac<sha2::Sha256>;
 
-fn mac(state: &AppState, parts: &[&str]) -> String {
+fn mac(state: &Services, parts: &[&str]) -> String {
     let key = state.sealer.derive_key("cookies");
     #[allow(
         clippy::expect_used,
@@ -33,11 +33,11 @@ fn mac(state: &AppState, parts: &[&str]) -> String {
     URL_SAFE_NO_PAD.encode(m.finalize().into_bytes())
 }
 
-fn secure(state: &AppState) -> bool {
+fn secure(state: &Services) -> bool {
     state.config.public_url.scheme() == "https"
 }
 
-fn consent_name(state: &AppState, pending: Uuid) -> String {
+fn consent_name(state: &Services, pending: Uuid) -> String {
     let prefix = if secure(state) { "__Host-" } else { "" };
     format!(
         "{prefix}mab-consent-{}",
@@ -55,7 +55,7 @@ fn user_name(secure: bool) -> &'static str {
     }
 }
 
-fn set_cookie(state: &AppState, name: &str, value: &str, max_age: u64) -> HeaderValue {
+fn set_cookie(state: &Services, name: &str, value: &str, max_age: u64) -> HeaderValue {
     let secure = if secure(state) { "; Secure" } else { "" };
     HeaderValue::from_str(&format!(
         "{name}={value}; Path=/; Max-Age={max_age}; HttpOnly; SameSite=Lax{secure}"
@@ -83,7 +83,7 @@ pub struct ConsentBinding {
 }
 
 pub fn new_consent_binding(
-    state: &AppState,
+    state: &Services,
     pending: Uuid,
     client_id: &str,
     max_age: u64,
@@ -107,7 +107,7 @@ pub fn new_consent_binding(
 /// The nonce of this browser's consent cookie for `pending`, if the cookie is present and its
 /// signature binds it to `pending` and `client_id`.
 pub fn consent_nonce(
-    state: &AppState,
+    state: &Services,
     headers: &HeaderMap,
     pending: Uuid,
     client_id: &str,
@@ -119,17 +119,17 @@ pub fn consent_nonce(
 }
 
 /// Whether a submitted CSRF token belongs to this browser's consent cookie.
-pub fn csrf_ok(state: &AppState, pending: Uuid, nonce: &str, submitted: &str) -> bool {
+pub fn csrf_ok(state: &Services, pending: Uuid, nonce: &str, submitted: &str) -> bool {
     let expected = mac(state, &["csrf", &pending.to_string(), nonce]);
     constant_time_eq(submitted.as_bytes(), expected.as_bytes())
 }
 
-pub fn clear_consent(state: &AppState, pending: Uuid) -> HeaderValue {
+pub fn clear_consent(state: &Services, pending: Uuid) -> HeaderValue {
     set_cookie(state, &consent_name(state, pending), "", 0)
 }
 
 /// Remembers the user of a tenant for 30 days (subject only; no token).
-pub fn remember_user(state: &AppState, tenant: &str, subject: &str) -> HeaderValue {
+pub fn remember_user(state: &Services, tenant: &str, subject: &str) -> HeaderValue {
     let encoded = URL_SAFE_NO_PAD.encode(subject.as_bytes());
     let signature = mac(state, &["user", tenant, subject]);
     set_cookie(
@@ -141,12 +141,12 @@ pub fn remember_user(state: &AppState, tenant: &str, subject: &str) -> HeaderVal
 }
 
 /// Clears the user cookie (it named someone other than who logged in).
-pub fn forget_user(state: &AppState) -> HeaderValue {
+pub fn forget_user(state: &Services) -> HeaderValue {
     set_cookie(state, user_name(secure(state)), "", 0)
 }
 
 /// The remembered subject for `tenant`, if the cookie is present and genuine.
-pub fn remembered_user(state: &AppState, headers: &HeaderMap, tenant: &str) -> Option<String> {
+pub fn remembered_user(state: &Services, headers: &HeaderMap, tenant: &str) -> Option<String> {
     let value = read(headers, user_name(secure(state)))?;
     let mut parts = value.splitn(3, '.');
     let (t, encoded, signature) = (parts.next()?, parts.next()?, parts.next()?);

@@ -42,6 +42,7 @@ use mcp_auth_bridge::{
     domain::{GrantStatus, UserContext},
     gateway::{
         Gateway, assertion,
+        token_claims::TokenClaims,
         token_states::TokenState,
         user_cache::{CachedUser, LoadError},
     },
@@ -202,8 +203,9 @@ async fn main() -> anyhow::Result<()> {
             let c = claims(i, &clients);
             let u = user_context(i, &c.sub);
             let cached = CachedUser::from(u.clone());
-            let signed = assertion::sign(&signer, &c, &cached, Utc::now()).expect("sign");
-            let jwt = signed.encode(&c, &cached).expect("encode");
+            let kept = TokenClaims::from(c.clone());
+            let signed = assertion::sign(&signer, &kept, &cached, Utc::now()).expect("sign");
+            let jwt = signed.encode(&kept, &cached).expect("encode");
             (format!("token-{i}"), c, u, Uuid::new_v4(), (signed, jwt))
         })
         .collect();

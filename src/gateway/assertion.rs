@@ -12,8 +12,8 @@ use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, Header};
 use serde::Serialize;
 
-use super::user_cache::CachedUser;
-use crate::tokens::{AccessClaims, keys::Signer};
+use super::{token_claims::TokenClaims, user_cache::CachedUser};
+use crate::tokens::keys::Signer;
 
 /// Lifetime of an assertion; the gateway keeps one's signature and reuses it for half of it.
 pub const LIFETIME_SECS: i64 = 60;
@@ -66,7 +66,7 @@ impl std::fmt::Debug for Signed {
     }
 }
 
-fn claims<'a>(access: &'a AccessClaims, user: &'a CachedUser, iat: i64) -> Claims<'a> {
+fn claims<'a>(access: &'a TokenClaims, user: &'a CachedUser, iat: i64) -> Claims<'a> {
     Claims {
         iss: &access.iss,
         sub: &access.sub,
@@ -84,7 +84,7 @@ fn claims<'a>(access: &'a AccessClaims, user: &'a CachedUser, iat: i64) -> Claim
 /// Signs the assertion of `user` behind the access token `access`, issued `now`.
 pub fn sign(
     signer: &Signer,
-    access: &AccessClaims,
+    access: &TokenClaims,
     user: &CachedUser,
     now: DateTime<Utc>,
 ) -> Result<Signed, jsonwebtoken::errors::Error> {
@@ -103,7 +103,7 @@ impl Signed {
     /// The compact JWT, encoded again from the claims and user context it was signed from.
     pub fn encode(
         &self,
-        access: &AccessClaims,
+        access: &TokenClaims,
         user: &CachedUser,
     ) -> Result<String, jsonwebtoken::errors::Error> {
         let mut token = signing_input(&self.header, &claims(access, user, self.iat))?;
@@ -169,7 +169,7 @@ mod tests {
             kid: key.kid.clone(),
             key: signing::Es256Key::from_pkcs8(key.private_pkcs8_der.expose()).unwrap(),
         };
-        let access = AccessClaims {
+        let access = TokenClaims::from(crate::tokens::AccessClaims {
             iss: "https://bridge.example.com/t/acme".into(),
             sub: "user-1".into(),
             aud: "https://bridge.example.com/t/acme/mcp/github".into(),
@@ -178,7 +178,7 @@ mod tests {
             jti: uuid::Uuid::nil(),
             iat: 0,
             exp: 1,
-        };
+        });
         let user = CachedUser {
             email: Some("ada@example.com".into()),
             name: Some("Zoë \"Ada\"".into()),
@@ -196,7 +196,7 @@ mod tests {
         assert_eq!(signed.encode(&access, &user).unwrap(), jwt);
 
         let mut validation = Validation::new(Algorithm::ES256);
-        validation.set_audience(&[access.aud.as_str()]);
+        validation.set_audience(&[&*access.aud]);
         let data = jsonwebtoken::decode::<serde_json::Value>(
             &jwt,
             &signing::decoding_key(&key.public).unwrap(),

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
+use super::token_claims::TokenClaims;
 use super::{spoofed::remove_identity_headers, user_cache::CachedUser};
-use crate::tokens::AccessClaims;
 
 const SUBJECT: HeaderName = HeaderName::from_static("x-auth-subject");
 const EMAIL: HeaderName = HeaderName::from_static("x-auth-email");
@@ -81,17 +81,17 @@ impl Identity {
     /// The identity of `user` behind the access token `claims`, in tenant `tenant`, with no
     /// upstream token: what the gateway builds and keeps per access token.
     pub fn of(
-        claims: &AccessClaims,
+        claims: &TokenClaims,
         tenant: &str,
         user: &CachedUser,
         assertion: Option<String>,
     ) -> Self {
         Self {
-            subject: claims.sub.clone(),
+            subject: claims.sub.to_string(),
             email: user.email.as_deref().map(str::to_owned),
             name: user.name.as_deref().map(str::to_owned),
             tenant: tenant.to_owned(),
-            client_id: claims.client_id.clone(),
+            client_id: claims.client_id.to_string(),
             scopes: claims
                 .scope
                 .split(' ')

@@ -31,6 +31,7 @@ use std::time::Duration;
 
 use moka::{future::Cache, ops::compute::Op};
 
+use super::token_claims::TokenClaims;
 use super::{
     assertion::Signed,
     token_states::{self, Feed, TokenState},
@@ -50,7 +51,8 @@ const IDENTITY_TTL: Duration = Duration::from_secs(super::assertion::LIFETIME_SE
 /// request holding the old one reads a consistent snapshot.
 #[derive(Clone)]
 pub struct PerToken {
-    pub claims: Arc<AccessClaims>,
+    /// Converted once after verification: its repeating strings are shared (`token_claims.rs`).
+    pub claims: Arc<TokenClaims>,
     /// `TokenCache::keys_epoch` when verification started.
     keys_epoch: u64,
     state: Option<token_states::Entry>,
@@ -142,7 +144,7 @@ impl TokenCache {
                 }
                 // Taken before verifying: see `Epochs::keys`.
                 let keys_epoch = self.epochs.keys.load(Ordering::SeqCst);
-                let claims = Arc::new(verify().await?);
+                let claims = Arc::new(TokenClaims::from(verify().await?));
                 // Verified again after a key rotation or a lost listener: the state keeps its
                 // own trust rule, and the assertion its epoch (bumped by a rotation).
                 let (state, identity) = match current {

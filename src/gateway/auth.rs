@@ -42,8 +42,8 @@ pub struct Authenticated {
     pub target: Arc<Target>,
     pub claims: Arc<TokenClaims>,
     pub grant_id: uuid::Uuid,
-    /// The token's hash and its entry in the per-token cache, where the identity headers
-    /// built for it are kept (`handler.rs`).
+    /// The token's hash and its entry in the per-token cache, where the assertion signed for
+    /// it is kept (`handler.rs`).
     pub token: TokenKey,
     pub entry: Arc<PerToken>,
 }

@@ -1,6 +1,6 @@
 //! The per-token cache's rules: the token state's trust (short/long TTL by the listener's
-//! state, never across an invalidation), single flight on every refresh, identity headers
-//! rebuilt for another user context, claims not trusted across a key rotation.
+//! state, never across an invalidation), single flight on every refresh, assertions
+//! signed again for another user context, claims not trusted across a key rotation.
 
 use std::sync::atomic::AtomicUsize;
 

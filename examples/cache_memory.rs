@@ -2,9 +2,9 @@
 //!
 //! Fills the gateway's real caches (`Gateway::new` with the default `auth.*` settings) for N
 //! users, one access token each, through the same calls a request makes: the per-token entry
-//! (`token_cache.rs`) gets the verified claims, then the token state, then the identity headers
-//! (`Identity::of(..).headers()` with an `X-Auth-Assertion` really signed by
-//! `assertion::sign`), and the user context goes in by grant (loaded from a userinfo-shaped
+//! (`token_cache.rs`) gets the verified claims, then the token state, then the
+//! `X-Auth-Assertion`'s signature (really signed by `assertion::sign`; identity headers are built
+//! per request and no longer kept), and the user context goes in by grant (loaded from a userinfo-shaped
 //! `UserContext` with its raw claims, as `user_loader` returns it). A counting global allocator
 //! reports the bytes live after each step, divided by N.
 //!
@@ -41,7 +41,8 @@ use mcp_auth_bridge::{
     crypto::signing,
     domain::{GrantStatus, UserContext},
     gateway::{
-        Gateway, Identity, assertion,
+        Gateway, assertion,
+        token_claims::TokenClaims,
         token_states::TokenState,
         user_cache::{CachedUser, LoadError},
     },
@@ -130,6 +131,16 @@ fn user_context(i: usize, sub: &str) -> UserContext {
     }
 }
 
+/// One user's inputs: token, its claims, the userinfo answer, grant id, and the assertion
+/// (its kept signature, and the JWT the reference layout keeps whole).
+type Input = (
+    String,
+    AccessClaims,
+    UserContext,
+    Uuid,
+    (assertion::Signed, String),
+);
+
 struct Row {
     name: &'static str,
     bytes: isize,
@@ -187,13 +198,15 @@ async fn main() -> anyhow::Result<()> {
 
     // Inputs made before measuring: they stand for what arrives with the requests.
     let started = Instant::now();
-    let inputs: Vec<(String, AccessClaims, UserContext, Uuid, String)> = (0..users)
+    let inputs: Vec<Input> = (0..users)
         .map(|i| {
             let c = claims(i, &clients);
             let u = user_context(i, &c.sub);
             let cached = CachedUser::from(u.clone());
-            let signed = assertion::sign(&signer, &c, &cached, Utc::now()).expect("sign");
-            (format!("token-{i}"), c, u, Uuid::new_v4(), signed)
+            let kept = TokenClaims::from(c.clone());
+            let signed = assertion::sign(&signer, &kept, &cached, Utc::now()).expect("sign");
+            let jwt = signed.encode(&kept, &cached).expect("encode");
+            (format!("token-{i}"), c, u, Uuid::new_v4(), (signed, jwt))
         })
         .collect();
     println!("inputs built in {:.1?}", started.elapsed());
@@ -252,12 +265,12 @@ async fn main() -> anyhow::Result<()> {
     let mark = live();
     for ((token, c, _, _, signed), user) in inputs.iter().zip(&loaded) {
         let (key, found) = entry(token, c).await;
-        let build = || async { Ok(Identity::of(c, TENANT, user, Some(signed.clone())).headers()) };
-        tokens.identity(key, &found, user, build).await;
+        let sign = || async { Some(signed.0.clone()) };
+        tokens.assertion(key, &found, user, sign).await;
     }
     tokens.run_pending_tasks().await;
     rows.push(Row {
-        name: "per token: + identity headers",
+        name: "per token: + assertion signature",
         bytes: live() - mark,
     });
     drop(loaded);
@@ -288,9 +301,7 @@ async fn main() -> anyhow::Result<()> {
 /// entry and its stale-if-error copy), and per token identity headers as (name, value) pairs,
 /// every value its own allocation, next to the `Arc<UserContext>` they were built from. The
 /// verified claims and token states did not change; they are filled the same way.
-async fn reference_layout(
-    inputs: &[(String, AccessClaims, UserContext, Uuid, String)],
-) -> Vec<Row> {
+async fn reference_layout(inputs: &[Input]) -> Vec<Row> {
     #[derive(Clone)]
     struct Entry {
         user: Arc<UserContext>,
@@ -412,7 +423,7 @@ async fn reference_layout(
         for (name, value) in [
             ("x-auth-email", user.email.as_deref()),
             ("x-auth-name", user.name.as_deref()),
-            ("x-auth-assertion", Some(signed.as_str())),
+            ("x-auth-assertion", Some(signed.1.as_str())),
         ] {
             if let Some(value) = value {
                 fixed.push((HeaderName::from_static(name), encode(value)));

@@ -22,8 +22,8 @@
 //!   subscribed and only if read after it subscribed ([`crate::coherent_cache`]), like token
 //!   states; emptied when it is lost.
 //! * targets (tenant, MCP servers): 5 s TTL; kept.
-//! * identity headers: 30 s TTL, and rebuilt whenever the user context they came from changes;
-//!   kept.
+//! * assertion signatures (identity headers are built per request from them): 30 s TTL, and
+//!   signed again whenever the user context they were signed over changes; kept.
 //! * signing and verifying keys: 60 s TTL; kept (a rotation reaches this replica within a
 //!   minute, as it would through any cache expiry).
 //! * user contexts: `auth.cache_ttl`, the staleness already accepted for changes made at the

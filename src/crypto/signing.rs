@@ -109,16 +109,24 @@ impl Es256Key {
         let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(header)?);
         token.push('.');
         URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims)?, &mut token);
+        let signature = self.signature(token.as_bytes())?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+        Ok(token)
+    }
+
+    /// The raw 64-byte signature (`r || s`, `s` low) of a JWS signing input
+    /// (`header.claims`, already base64url): for a caller that keeps the signature and encodes
+    /// the token again when it needs it (the gateway's cached `X-Auth-Assertion`).
+    pub fn signature(&self, signing_input: &[u8]) -> Result<[u8; 64], jsonwebtoken::errors::Error> {
         let signature = self
             .pair
-            .sign(&self.rng, token.as_bytes())
+            .sign(&self.rng, signing_input)
             .map_err(|_| jsonwebtoken::errors::Error::from(ErrorKind::InvalidEcdsaKey))?;
         let signature = p256::ecdsa::Signature::from_slice(signature.as_ref())
             .map_err(|_| jsonwebtoken::errors::Error::from(ErrorKind::InvalidSignature))?;
         let low = signature.normalize_s().unwrap_or(signature);
-        token.push('.');
-        URL_SAFE_NO_PAD.encode_string(low.to_bytes(), &mut token);
-        Ok(token)
+        Ok(low.to_bytes().into())
     }
 }
 

@@ -20,6 +20,7 @@ use super::{
     caches::Target,
     challenge::{self, Challenge, Resource},
     token_cache::{PerToken, TokenKey},
+    token_claims::TokenClaims,
     token_states::TokenState,
 };
 use crate::{
@@ -29,7 +30,7 @@ use crate::{
     gateway::GatewayState,
     store,
     tokens::{
-        AccessClaims, TokenError, access,
+        TokenError, access,
         bearer::bearer,
         validate::{Refused, standing},
     },
@@ -39,10 +40,10 @@ use crate::{
 #[derive(Clone)]
 pub struct Authenticated {
     pub target: Arc<Target>,
-    pub claims: Arc<AccessClaims>,
+    pub claims: Arc<TokenClaims>,
     pub grant_id: uuid::Uuid,
-    /// The token's hash and its entry in the per-token cache, where the identity headers
-    /// built for it are kept (`handler.rs`).
+    /// The token's hash and its entry in the per-token cache, where the assertion signed for
+    /// it is kept (`handler.rs`).
     pub token: TokenKey,
     pub entry: Arc<PerToken>,
 }
@@ -220,7 +221,7 @@ async fn authenticate(
         return Err(Challenge::InvalidToken("the token has expired"));
     }
     crate::telemetry::record_client_id(&claims.client_id);
-    if claims.aud != target.resource_url {
+    if *claims.aud != *target.resource_url {
         return Err(Challenge::InvalidToken(
             "the token was not issued for this MCP server",
         ));

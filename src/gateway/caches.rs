@@ -9,10 +9,10 @@
 //!   - the token's revocation state, trusted for 5 minutes while the cache-coherence listener
 //!     is subscribed, else 1 s (`token_states.rs`), and untrusted at once on a revocation here
 //!     or on another replica (pushed by the listener);
-//!   - the identity headers (with the signed `X-Auth-Assertion`) for half the assertion's 60 s
-//!     lifetime, and only while the user context they were built from is the cached one:
-//!     signing was the single largest cost of a gateway request, and encoding the headers the
-//!     next;
+//!   - the `X-Auth-Assertion`'s signature for half the assertion's 60 s lifetime, and only
+//!     while the user context it was signed over is the cached one: signing was the single
+//!     largest cost of a gateway request (the JWT and the identity headers are encoded again
+//!     per request, about a microsecond);
 //!
 //!   one entry rather than a cache each, because a moka entry costs ~250 bytes of its own;
 //! * user contexts by grant for `auth.cache_ttl` (and, while the IdP fails, the last one for
@@ -47,7 +47,7 @@ pub struct Target {
 pub struct Gateway {
     pub proxy: Proxy,
     pub targets: Cache<(String, String), Arc<Target>>,
-    /// Claims, state and identity headers per access token.
+    /// Claims, state and assertion signature per access token.
     pub tokens: TokenCache,
     pub users: UserContexts,
     /// Grants whose last use this replica recorded within `gateway.last_used_interval`.
@@ -136,7 +136,7 @@ impl Gateway {
     /// it subscribes again: token states fall back to the short TTL, and those read before the
     /// reconnect never regain the long one. Verified claims (kept an hour, which bounds
     /// nothing) are dropped: a missed `KeysRotated` must not leave a withdrawn key's tokens
-    /// accepted: each token is verified again, its state and identity headers stay
+    /// accepted: each token is verified again, its state and assertion signature stay
     /// (`token_cache.rs`).
     pub fn listener_lost(&self) {
         self.tokens.feed().lost();

@@ -193,22 +193,24 @@ async fn forward(
 }
 
 /// The identity headers for this request, and the upstream token they carry (a server that
-/// opted in). The headers without the upstream token are built once per access token and user
-/// context (user context loaded through the cache, assertion signed) and then reused.
+/// opted in). They are built per request from the token's claims, the user context (loaded
+/// through the cache) and values shared across users; only the assertion's signature is kept
+/// per token (`token_cache.rs`), and the JWT is encoded again from it.
 async fn identity(
     state: &GatewayState,
     auth: &Authenticated,
 ) -> Result<(IdentityHeaders, Option<String>, Arc<CachedUser>), TokenProblem> {
     let user = user(state, auth).await?;
-    // Built once per token and user context, then reused (`token_cache.rs`); concurrent
-    // misses for one token share one signature.
-    let fixed = state
+    // Signed once per token and user context, then reused; concurrent misses for one token
+    // share one signature.
+    let signed = state
         .gateway
         .tokens
-        .identity(auth.token, &auth.entry, &user, || {
-            build_identity(state, auth, user.clone())
+        .assertion(auth.token, &auth.entry, &user, || {
+            signed_assertion(state, auth, &user)
         })
         .await;
+    let fixed = identity_headers(auth, &user, signed.as_ref());
     if !auth.target.server.forward_upstream_token {
         return Ok((fixed, None, user));
     }
@@ -216,34 +218,33 @@ async fn identity(
     Ok((fixed.with_upstream_token(&token), Some(token), user))
 }
 
-/// The `X-Auth-*` headers of `user` behind this token, with an `X-Auth-Assertion` signed now,
-/// to keep for half the assertion's lifetime (see `token_cache.rs`). When signing fails the
-/// headers come back as the error: the request goes without an assertion and nothing is kept,
-/// so the next request tries again.
-async fn build_identity(
-    state: &GatewayState,
+/// The `X-Auth-*` headers of `user` behind this token, with the `X-Auth-Assertion` encoded
+/// from `signed` (none when signing failed: the request goes without one).
+fn identity_headers(
     auth: &Authenticated,
-    user: Arc<CachedUser>,
-) -> Result<IdentityHeaders, IdentityHeaders> {
-    let assertion = signed_assertion(state, auth, &user).await;
-    let signed = assertion.is_some();
+    user: &CachedUser,
+    signed: Option<&assertion::Signed>,
+) -> IdentityHeaders {
+    let assertion = signed.and_then(|signed| {
+        signed
+            .encode(&auth.claims, user)
+            .map_err(|e| tracing::error!(error = %e, "cannot encode the identity assertion"))
+            .ok()
+    });
     let tenant = auth.target.ctx.slug();
-    let mut identity = Identity::of(&auth.claims, tenant, &user, assertion);
+    let identity = Identity::of(&auth.claims, tenant, user, assertion);
     if auth.target.policy.claim_headers {
-        identity = identity.with_claim_headers(&user);
+        return identity.with_claim_headers(user).headers();
     }
-    let headers = identity.headers();
-    if !signed {
-        return Err(headers);
-    }
-    Ok(headers)
+    identity.headers()
 }
 
+/// The assertion of `user` behind this token, signed now; `None` (logged) when it cannot be.
 async fn signed_assertion(
     state: &GatewayState,
     auth: &Authenticated,
     user: &CachedUser,
-) -> Option<String> {
+) -> Option<assertion::Signed> {
     let signed = match state.keys.signer(auth.target.ctx.tenant.id).await {
         Ok(signer) => {
             assertion::sign(&signer, &auth.claims, user, Utc::now()).map_err(|e| e.to_string())
@@ -251,7 +252,7 @@ async fn signed_assertion(
         Err(e) => Err(e.to_string()),
     };
     match signed {
-        Ok(jwt) => Some(jwt),
+        Ok(signed) => Some(signed),
         Err(e) => {
             tracing::error!(error = %e, "cannot sign the identity assertion");
             None

@@ -11,8 +11,8 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
+use super::token_claims::TokenClaims;
 use super::{spoofed::remove_identity_headers, user_cache::CachedUser};
-use crate::tokens::AccessClaims;
 
 const SUBJECT: HeaderName = HeaderName::from_static("x-auth-subject");
 const EMAIL: HeaderName = HeaderName::from_static("x-auth-email");
@@ -81,17 +81,17 @@ impl Identity {
     /// The identity of `user` behind the access token `claims`, in tenant `tenant`, with no
     /// upstream token: what the gateway builds and keeps per access token.
     pub fn of(
-        claims: &AccessClaims,
+        claims: &TokenClaims,
         tenant: &str,
         user: &CachedUser,
         assertion: Option<String>,
     ) -> Self {
         Self {
-            subject: claims.sub.clone(),
+            subject: claims.sub.to_string(),
             email: user.email.as_deref().map(str::to_owned),
             name: user.name.as_deref().map(str::to_owned),
             tenant: tenant.to_owned(),
-            client_id: claims.client_id.clone(),
+            client_id: claims.client_id.to_string(),
             scopes: claims
                 .scope
                 .split(' ')
@@ -123,9 +123,10 @@ impl Identity {
         }
     }
 
-    /// The `X-Auth-*` values, encoded once. The gateway keeps them per access token, so a
-    /// request costs a few reference counts instead of encoding every value again. The tenant,
-    /// client id and scopes repeat across users: their values are shared (`interned.rs`).
+    /// The `X-Auth-*` values, encoded for one request. The tenant, client id and scopes
+    /// repeat across users: their values are shared (`interned.rs`), a reference count each.
+    /// Nothing here is kept per access token (issue 13, item 4: memory per cached user): the
+    /// gateway keeps only the assertion's signature and builds these per request.
     pub fn headers(&self) -> IdentityHeaders {
         let own = |name: &HeaderName, value: &str, sensitivity: Sensitivity| {
             encode(name, value, sensitivity)
@@ -167,7 +168,7 @@ impl Identity {
 /// are shared. `Debug` shows the header names only.
 ///
 /// The values sit in a fixed array in the order of [`FIXED`] rather than as (name, value)
-/// pairs: one is kept per cached access token, and the names would be a third of it.
+/// pairs: the names are static.
 #[derive(Clone)]
 pub struct IdentityHeaders {
     values: Arc<[Option<HeaderValue>; 9]>,
@@ -175,28 +176,6 @@ pub struct IdentityHeaders {
     /// `Authorization: Bearer …` for a remote MCP server with its own OAuth (issue 18): the
     /// user's token *from that server*, never the bridge's.
     bearer: Option<HeaderValue>,
-}
-
-/// What the gateway keeps of an [`IdentityHeaders`] per access token: its values only. The
-/// upstream token and the bearer are never kept (they change on a refresh), and their two
-/// empty slots would cost 80 bytes per token.
-#[derive(Clone)]
-pub struct KeptHeaders(Arc<[Option<HeaderValue>; 9]>);
-
-impl From<&IdentityHeaders> for KeptHeaders {
-    fn from(headers: &IdentityHeaders) -> Self {
-        Self(Arc::clone(&headers.values))
-    }
-}
-
-impl From<&KeptHeaders> for IdentityHeaders {
-    fn from(kept: &KeptHeaders) -> Self {
-        Self {
-            values: Arc::clone(&kept.0),
-            upstream_token: None,
-            bearer: None,
-        }
-    }
 }
 
 impl std::fmt::Debug for IdentityHeaders {
@@ -235,15 +214,6 @@ impl IdentityHeaders {
             values: Arc::new(Default::default()),
             upstream_token: None,
             bearer,
-        }
-    }
-
-    /// No header at all.
-    pub(super) fn none() -> Self {
-        Self {
-            values: Arc::new(Default::default()),
-            upstream_token: None,
-            bearer: None,
         }
     }
 

@@ -1,15 +1,16 @@
-//! Header values that repeat across users (tenant slug, client id, scopes), built once and
-//! shared: an `X-Auth-Tenant: acme` kept per access token would otherwise be one allocation per
-//! cached token for the same few bytes (issue 13, item 4: memory per cached user).
+//! Header values and claim strings that repeat across users (tenant slug, client id, scopes,
+//! issuer, audience), built once and shared: an `X-Auth-Tenant: acme` or a token's audience
+//! kept per access token would otherwise be one allocation per cached token for the same few
+//! bytes (issue 13, item 4: memory per cached user).
 //!
 //! A `HeaderValue` is a reference-counted `Bytes`, so a clone of an interned value shares its
-//! buffer. The table is bounded: past [`CAPACITY`] distinct values a value is built fresh and
-//! not kept, so a client sending ever new scope strings costs what it cost before, never an
+//! buffer; likewise an `Arc<str>`. Each table is bounded: past [`CAPACITY`] distinct values a
+//! value is built fresh and not kept, so a client sending ever new scope strings costs what it cost before, never an
 //! unbounded table.
 
 use std::{
-    collections::HashMap,
-    sync::{LazyLock, Mutex},
+    collections::{HashMap, HashSet},
+    sync::{Arc, LazyLock, Mutex},
 };
 
 use http::HeaderValue;
@@ -37,6 +38,22 @@ pub(super) fn value(
     Some(value)
 }
 
+static TEXTS: LazyLock<Mutex<HashSet<Arc<str>>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
+
+/// The shared copy of `raw`.
+pub(super) fn text(raw: &str) -> Arc<str> {
+    // A poisoned lock only means another thread panicked while inserting: the set is intact.
+    let mut texts = TEXTS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(text) = texts.get(raw) {
+        return text.clone();
+    }
+    let text: Arc<str> = raw.into();
+    if texts.len() < CAPACITY {
+        texts.insert(text.clone());
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,5 +65,15 @@ mod tests {
         let b = value("interned-test-tenant", build).unwrap();
         assert_eq!(a, "interned-test-tenant");
         assert_eq!(a.as_bytes().as_ptr(), b.as_bytes().as_ptr());
+    }
+
+    #[test]
+    fn a_repeated_text_shares_one_buffer() {
+        let (a, b) = (
+            text("interned-test-audience"),
+            text("interned-test-audience"),
+        );
+        assert_eq!(&*a, "interned-test-audience");
+        assert!(Arc::ptr_eq(&a, &b));
     }
 }

@@ -17,19 +17,16 @@ use futures_util::{StreamExt, stream};
 use http::{HeaderValue, header};
 use serde_json::Value;
 
-use super::{auth::Authenticated, user_cache::CachedUser};
-use crate::{
-    policy::{
-        Evaluation, Policy, Subject,
-        lists::{ListKind, filter_response},
-    },
-    tokens::AccessClaims,
+use super::{auth::Authenticated, token_claims::TokenClaims, user_cache::CachedUser};
+use crate::policy::{
+    Evaluation, Policy, Subject,
+    lists::{ListKind, filter_response},
 };
 
 /// Who a request is for, owned, so that a filter can decide after the answer arrives.
 #[derive(Clone)]
 pub struct Who {
-    claims: Arc<AccessClaims>,
+    claims: Arc<TokenClaims>,
     user: Arc<CachedUser>,
     tenant: Arc<str>,
 }

@@ -27,6 +27,7 @@ mod state;
 pub mod stream_end;
 mod target;
 pub mod token_cache;
+pub mod token_claims;
 pub mod token_states;
 mod upstream_error;
 pub mod upstream_token;

@@ -212,7 +212,7 @@ async fn elicit_connect(state: &GatewayState, auth: &Authenticated, kind: &Kind)
         tenant_id: auth.target.ctx.tenant.id,
         mcp_server_id: auth.target.server.id,
         grant_id: auth.grant_id,
-        subject: auth.claims.sub.clone(),
+        subject: auth.claims.sub.to_string(),
     };
     let ask = match elicit::new_link(state, auth.target.ctx.slug(), &who, Utc::now()).await {
         Ok(ask) => ask,

@@ -1,6 +1,8 @@
 //! Everything the gateway keeps per access token, in one entry keyed by the token's hash: the
-//! verified claims, the token's state (revoked? grant active?) and the identity headers built
-//! for it (with the signed `X-Auth-Assertion`).
+//! verified claims, the token's state (revoked? grant active?) and the signature of its
+//! `X-Auth-Assertion` (`assertion::Signed`: 64 bytes and a time, not the ~600-byte JWT nor
+//! header values; the identity headers are built per request from the claims, the user
+//! context and shared values, which costs about a microsecond, where signing costs ~28).
 //!
 //! Why one entry: each entry of a moka cache costs about 250 bytes of its own (key, node,
 //! timer wheel, frequency sketch), and three caches per token (claims, state, identity) spent
@@ -12,8 +14,9 @@
 //!   verified again, and its state kept;
 //! * the state, by the trust rule of `token_states.rs` (minutes while revocations are pushed,
 //!   a second otherwise, never across an invalidation that started after its read);
-//! * the identity headers for half the assertion's lifetime, and only while built from the
-//!   cached user context and after the last grant change (`identity_epoch`).
+//! * the assertion's signature for half the assertion's lifetime, and only while signed over
+//!   the cached user context (the very one: the JWT is encoded again from it) and after the
+//!   last grant change (`identity_epoch`).
 //!
 //! A revocation therefore drops nothing: it makes every state untrusted at once, and the next
 //! request re-reads only the state, keeping the verified claims and the signed assertion.
@@ -28,9 +31,9 @@ use std::time::Duration;
 
 use moka::{future::Cache, ops::compute::Op};
 
+use super::token_claims::TokenClaims;
 use super::{
-    IdentityHeaders,
-    identity::KeptHeaders,
+    assertion::Signed,
     token_states::{self, Feed, TokenState},
     user_cache::CachedUser,
 };
@@ -41,28 +44,29 @@ pub type TokenKey = [u8; 32];
 
 /// How long an entry lives at most (its claims' cache lifetime).
 const ENTRY_TTL: Duration = Duration::from_secs(3600);
-/// How long identity headers are reused: half the assertion's lifetime.
+/// How long an assertion is reused: half its lifetime.
 const IDENTITY_TTL: Duration = Duration::from_secs(super::assertion::LIFETIME_SECS as u64 / 2);
 
 /// One token's entry. Never changed in place: a refreshed part replaces the entry (`Arc`), so a
 /// request holding the old one reads a consistent snapshot.
 #[derive(Clone)]
 pub struct PerToken {
-    pub claims: Arc<AccessClaims>,
+    /// Converted once after verification: its repeating strings are shared (`token_claims.rs`).
+    pub claims: Arc<TokenClaims>,
     /// `TokenCache::keys_epoch` when verification started.
     keys_epoch: u64,
     state: Option<token_states::Entry>,
     identity: Option<CachedIdentity>,
 }
 
-/// Identity headers as built for the token from one user context.
+/// The token's assertion as signed over one user context.
 #[derive(Clone)]
 struct CachedIdentity {
-    /// The context they were built from: another one (reloaded after its TTL or a change)
-    /// gets the headers built again.
+    /// The context it was signed over: another one (reloaded after its TTL or a change) gets
+    /// a new signature, and this very one is what the JWT is encoded from again.
     user: Arc<CachedUser>,
-    headers: KeptHeaders,
-    /// When they were built, on the feed's clock.
+    assertion: Signed,
+    /// When it was signed, on the feed's clock.
     built_at: u64,
     /// `TokenCache::identity_epoch` when building started.
     epoch: u64,
@@ -81,7 +85,7 @@ struct Epochs {
     /// Bumped when keys rotate or events may have been missed: claims verified before are not
     /// trusted (a verification in flight must not re-insert them afterwards).
     keys: AtomicU64,
-    /// Bumped when a grant changes: identity headers built before are built again.
+    /// Bumped when a grant changes: assertions signed before are signed again.
     identity: AtomicU64,
 }
 
@@ -109,13 +113,13 @@ impl TokenCache {
         entry.keys_epoch == self.epochs.keys.load(Ordering::SeqCst)
     }
 
-    fn identity_fresh(&self, entry: &PerToken, user: &Arc<CachedUser>) -> Option<IdentityHeaders> {
+    fn identity_fresh(&self, entry: &PerToken, user: &Arc<CachedUser>) -> Option<Signed> {
         let built = entry.identity.as_ref()?;
         let age = Duration::from_nanos(self.feed.now().saturating_sub(built.built_at));
         let fresh = Arc::ptr_eq(&built.user, user)
             && built.epoch == self.epochs.identity.load(Ordering::SeqCst)
             && age < IDENTITY_TTL;
-        fresh.then(|| IdentityHeaders::from(&built.headers))
+        fresh.then(|| built.assertion.clone())
     }
 
     /// The token's entry with trusted claims, or one holding the claims `verify` returns.
@@ -140,9 +144,9 @@ impl TokenCache {
                 }
                 // Taken before verifying: see `Epochs::keys`.
                 let keys_epoch = self.epochs.keys.load(Ordering::SeqCst);
-                let claims = Arc::new(verify().await?);
+                let claims = Arc::new(TokenClaims::from(verify().await?));
                 // Verified again after a key rotation or a lost listener: the state keeps its
-                // own trust rule, and identity headers their epoch (bumped by a rotation).
+                // own trust rule, and the assertion its epoch (bumped by a rotation).
                 let (state, identity) = match current {
                     Some(c) => (c.value().state, c.value().identity.clone()),
                     None => (None, None),
@@ -207,22 +211,22 @@ impl TokenCache {
         Ok(kept(computed).state.map_or(REVOKED, |s| s.state))
     }
 
-    /// The token's identity headers built from `user`, or those `build` returns: kept when
-    /// `Ok`, used once when `Err` (built without an assertion: the next request tries again).
-    /// Concurrent callers for one token share one build, so one signature.
-    pub async fn identity<F, Fut>(
+    /// The token's assertion signed over `user`, or the one `sign` returns (then kept; `None`,
+    /// a failed signature, keeps nothing and the next request tries again).
+    /// Concurrent callers for one token share one signature.
+    pub async fn assertion<F, Fut>(
         &self,
         key: TokenKey,
         entry: &Arc<PerToken>,
         user: &Arc<CachedUser>,
-        build: F,
-    ) -> IdentityHeaders
+        sign: F,
+    ) -> Option<Signed>
     where
         F: FnOnce() -> Fut,
-        Fut: Future<Output = Result<IdentityHeaders, IdentityHeaders>>,
+        Fut: Future<Output = Option<Signed>>,
     {
-        if let Some(headers) = self.identity_fresh(entry, user) {
-            return headers;
+        if let Some(signed) = self.identity_fresh(entry, user) {
+            return Some(signed);
         }
         let computed = self
             .cache
@@ -232,15 +236,15 @@ impl TokenCache {
                     Some(c) if self.current(c.value()) => c.into_value(),
                     _ => entry.clone(),
                 };
-                if let Some(headers) = self.identity_fresh(&base, user) {
-                    return Err(Unkept(headers));
+                if let Some(signed) = self.identity_fresh(&base, user) {
+                    return Err(Unkept(Some(signed)));
                 }
                 let epoch = self.epochs.identity.load(Ordering::SeqCst);
                 let built_at = self.feed.now();
-                let headers = build().await.map_err(Unkept)?;
+                let assertion = sign().await.ok_or(Unkept(None))?;
                 let identity = CachedIdentity {
                     user: user.clone(),
-                    headers: KeptHeaders::from(&headers),
+                    assertion,
                     built_at,
                     epoch,
                 };
@@ -251,23 +255,23 @@ impl TokenCache {
             })
             .await;
         match computed {
-            // `Put` above always sets identity headers; the fallback (no identity headers,
-            // which the MCP server refuses) is unreachable.
+            // `Put` above always sets an assertion; the fallback (none, which the MCP server
+            // refuses) is unreachable.
             Ok(computed) => kept(computed)
                 .identity
                 .as_ref()
-                .map_or_else(IdentityHeaders::none, |built| (&built.headers).into()),
-            Err(Unkept(headers)) => headers,
+                .map(|built| built.assertion.clone()),
+            Err(Unkept(signed)) => signed,
         }
     }
 
     /// Every cached state stops being trusted (a revocation, a grant change, missed events);
-    /// claims and identity headers stay.
+    /// claims and assertions stay.
     pub fn forget_states(&self) {
         self.feed.invalidated();
     }
 
-    /// Identity headers are built again (a grant changed: they carry the user's email, name).
+    /// Assertions are signed again (a grant changed: they carry the user's email, name).
     pub fn forget_identities(&self) {
         self.epochs.identity.fetch_add(1, Ordering::SeqCst);
     }
@@ -302,9 +306,9 @@ const REVOKED: TokenState = TokenState {
     grant_status: crate::domain::GrantStatus::Revoked,
 };
 
-/// Headers that answer the request but are not (or already) kept: carried out of the compute
-/// closure as its error, which moka does not store.
-struct Unkept(IdentityHeaders);
+/// An assertion that answers the request but is not kept (already kept, or none: signing
+/// failed): carried out of the compute closure as its error, which moka does not store.
+struct Unkept(Option<Signed>);
 
 /// The entry a compute left: `Put` inserts one, and `Nop` is returned only on an existing one.
 fn kept(computed: moka::ops::compute::CompResult<TokenKey, Arc<PerToken>>) -> Arc<PerToken> {

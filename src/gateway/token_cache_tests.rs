@@ -1,6 +1,6 @@
 //! The per-token cache's rules: the token state's trust (short/long TTL by the listener's
-//! state, never across an invalidation), single flight on every refresh, identity headers
-//! rebuilt for another user context, claims not trusted across a key rotation.
+//! state, never across an invalidation), single flight on every refresh, assertions
+//! signed again for another user context, claims not trusted across a key rotation.
 
 use std::sync::atomic::AtomicUsize;
 
@@ -200,9 +200,9 @@ async fn identity_headers_are_built_once_per_user_context_and_grant_change() {
             let build = || async {
                 builds.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                Ok(IdentityHeaders::none())
+                Some(crate::gateway::assertion::Signed::for_tests())
             };
-            tokens.identity(key, &entry, &user, build).await
+            tokens.assertion(key, &entry, &user, build).await
         }
     };
     let user = Arc::new(CachedUser::default());

@@ -85,6 +85,28 @@ pub async fn mark_used(
     Ok(done.rows_affected() == 1)
 }
 
+/// [`mark_used`] for many grants in one statement: the gateway collects the grants it sees
+/// for a moment and marks them together, so a population of users who each call now and then
+/// costs one write per batch, not one per request (issue 13). Returns the rows written.
+#[tracing::instrument(name = "db.grant_usage.mark_many_used", skip_all, fields(grants = grant_ids.len()))]
+pub async fn mark_many_used(
+    pool: &PgPool,
+    grant_ids: &[Uuid],
+    now: DateTime<Utc>,
+    interval_secs: i64,
+) -> Result<u64, StoreError> {
+    let done = sqlx::query!(
+        "UPDATE grants SET last_used_at = $2 WHERE id = ANY($1)
+           AND (last_used_at IS NULL OR last_used_at <= $2::timestamptz - make_interval(secs => $3::bigint))",
+        grant_ids,
+        now,
+        interval_secs,
+    )
+    .execute(pool)
+    .await?;
+    Ok(done.rows_affected())
+}
+
 /// One upstream provider of a tenant as the status page shows it: its grants by state and when
 /// a refresh last succeeded.
 #[derive(Clone, Debug)]

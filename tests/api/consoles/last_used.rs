@@ -77,3 +77,43 @@ async fn gateway_requests_mark_the_grant_used_once_per_interval(pool: PgPool) {
         "no second write within the interval"
     );
 }
+
+#[sqlx::test]
+async fn a_burst_of_rarely_seen_grants_is_marked_in_one_statement(pool: PgPool) {
+    let _s = setup(&pool, &admin_tokens()).await;
+    let mut grants = Vec::new();
+    for i in 0..20 {
+        grants.push(insert_grant(&pool, "acme", &format!("user-{i}")).await);
+    }
+    let last_used = mcp_auth_bridge::gateway::last_used::LastUsed::new(
+        std::time::Duration::from_secs(60),
+        1_000,
+    );
+    futures_util::future::join_all(grants.iter().map(|g| last_used.note(&pool, *g))).await;
+    let marks = || async {
+        sqlx::query_scalar::<_, Option<chrono::DateTime<Utc>>>(
+            "SELECT last_used_at FROM grants WHERE id = ANY($1)",
+        )
+        .bind(&grants)
+        .fetch_all(&pool)
+        .await
+        .unwrap()
+    };
+    // The batch is written when its window closes: wait for it, bounded.
+    let mut seen = Vec::new();
+    for _ in 0..100 {
+        seen = marks().await;
+        if seen.iter().all(Option::is_some) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(seen.len(), 20);
+    assert!(
+        seen.iter().all(Option::is_some),
+        "every grant marked: {seen:?}"
+    );
+    // One statement: one `now` for all of them.
+    seen.dedup();
+    assert_eq!(seen.len(), 1, "one write for the burst: {seen:?}");
+}

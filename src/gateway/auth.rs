@@ -146,7 +146,7 @@ async fn target(state: &GatewayState, t: &str, s: &str) -> Result<Option<Arc<Tar
                 .clone()
                 .unwrap_or_else(|| ctx.tenant.scopes.clone()),
             &server.required_scopes,
-            &policy,
+            policy.policy.as_deref().map(|p| p.step_up_scopes()),
         ),
         upstream,
         ctx,
@@ -161,23 +161,26 @@ async fn target(state: &GatewayState, t: &str, s: &str) -> Result<Option<Arc<Tar
 /// rules need (unless the server requires them to get in at all). MCP clients ask for the
 /// challenge's `scope` first and register with it; offering a step-up scope there hands it to
 /// every client at its first login, and the step-up (`403 insufficient_scope`, `enforce.rs`)
-/// then never happens. The protected-resource metadata still lists every scope.
-fn challenge_scopes(
+/// then never happens. The protected-resource metadata still lists every scope. When every
+/// offered scope is a step-up one, all are asked for: an empty `scope` would get a client
+/// nowhere.
+fn challenge_scopes<'a>(
     offered: Vec<String>,
     required: &[String],
-    policy: &super::enforce::ServerPolicy,
+    step_up: Option<impl Iterator<Item = &'a str>>,
 ) -> Vec<String> {
-    let Some(policy) = &policy.policy else {
+    let Some(step_up) = step_up else {
         return offered;
     };
-    let step_up: Vec<&str> = policy
-        .step_up_scopes()
+    let step_up: Vec<&str> = step_up
         .filter(|s| !required.iter().any(|r| r == s))
         .collect();
-    offered
-        .into_iter()
+    let entry: Vec<String> = offered
+        .iter()
         .filter(|s| !step_up.contains(&s.as_str()))
-        .collect()
+        .cloned()
+        .collect();
+    if entry.is_empty() { offered } else { entry }
 }
 
 async fn authenticate(
@@ -267,5 +270,34 @@ impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
             .get::<Authenticated>()
             .cloned()
             .ok_or(StatusCode::UNAUTHORIZED)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::challenge_scopes;
+
+    fn strings(v: &[&str]) -> Vec<String> {
+        v.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn a_401_leaves_out_step_up_scopes_unless_required_or_nothing_would_remain() {
+        let offered = strings(&["mcp", "mcp:admin"]);
+        let step_up = || Some(["mcp:admin"].into_iter());
+        assert_eq!(
+            challenge_scopes(offered.clone(), &[], step_up()),
+            strings(&["mcp"])
+        );
+        assert_eq!(
+            challenge_scopes(offered.clone(), &strings(&["mcp:admin"]), step_up()),
+            offered
+        );
+        assert_eq!(
+            challenge_scopes(offered.clone(), &[], None::<std::iter::Empty<&str>>),
+            offered
+        );
+        let only = strings(&["mcp:admin"]);
+        assert_eq!(challenge_scopes(only.clone(), &[], step_up()), only);
     }
 }

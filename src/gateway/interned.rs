@@ -1,12 +1,12 @@
-//! Header values and claim strings that repeat across users (tenant slug, client id, scopes,
-//! issuer, audience), built once and shared: an `X-Auth-Tenant: acme` or a token's audience
-//! kept per access token would otherwise be one allocation per cached token for the same few
-//! bytes (issue 13, item 4: memory per cached user).
+//! Header values and claims that repeat across users (tenant slug, client id, scopes, issuer,
+//! audience), built once and shared: an `X-Auth-Tenant: acme` or a token's audience kept per
+//! access token would otherwise be one allocation per cached token for the same few bytes
+//! (issue 13, item 4: memory per cached user).
 //!
 //! A `HeaderValue` is a reference-counted `Bytes`, so a clone of an interned value shares its
-//! buffer; likewise an `Arc<str>`. Each table is bounded: past [`CAPACITY`] distinct values a
-//! value is built fresh and not kept, so a client sending ever new scope strings costs what it cost before, never an
-//! unbounded table.
+//! buffer; the claims are shared behind one `Arc`. Each table is bounded: past [`CAPACITY`]
+//! distinct values a value is built fresh and not kept, so a client sending ever new scope
+//! strings costs what it cost before, never an unbounded table.
 
 use std::{
     collections::{HashMap, HashSet},
@@ -15,7 +15,10 @@ use std::{
 
 use http::HeaderValue;
 
-/// Distinct values kept at most (tenants × clients × scope sets in use is far below).
+use super::token_claims::SharedClaims;
+
+/// Distinct values kept at most, per table (tenants × MCP servers × clients × scope sets in use
+/// is far below).
 const CAPACITY: usize = 4096;
 
 static VALUES: LazyLock<Mutex<HashMap<Box<str>, HeaderValue>>> =
@@ -38,20 +41,21 @@ pub(super) fn value(
     Some(value)
 }
 
-static TEXTS: LazyLock<Mutex<HashSet<Arc<str>>>> = LazyLock::new(|| Mutex::new(HashSet::new()));
+static CLAIMS: LazyLock<Mutex<HashSet<Arc<SharedClaims>>>> =
+    LazyLock::new(|| Mutex::new(HashSet::new()));
 
-/// The shared copy of `raw`.
-pub(super) fn text(raw: &str) -> Arc<str> {
+/// The shared copy of `claims`.
+pub(super) fn claims(claims: SharedClaims) -> Arc<SharedClaims> {
     // A poisoned lock only means another thread panicked while inserting: the set is intact.
-    let mut texts = TEXTS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(text) = texts.get(raw) {
-        return text.clone();
+    let mut shared = CLAIMS.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = shared.get(&claims) {
+        return known.clone();
     }
-    let text: Arc<str> = raw.into();
-    if texts.len() < CAPACITY {
-        texts.insert(text.clone());
+    let claims = Arc::new(claims);
+    if shared.len() < CAPACITY {
+        shared.insert(claims.clone());
     }
-    text
+    claims
 }
 
 #[cfg(test)]
@@ -65,15 +69,5 @@ mod tests {
         let b = value("interned-test-tenant", build).unwrap();
         assert_eq!(a, "interned-test-tenant");
         assert_eq!(a.as_bytes().as_ptr(), b.as_bytes().as_ptr());
-    }
-
-    #[test]
-    fn a_repeated_text_shares_one_buffer() {
-        let (a, b) = (
-            text("interned-test-audience"),
-            text("interned-test-audience"),
-        );
-        assert_eq!(&*a, "interned-test-audience");
-        assert!(Arc::ptr_eq(&a, &b));
     }
 }

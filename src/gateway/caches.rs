@@ -4,8 +4,9 @@
 //! What is cached and for how long, and why revocation still bites:
 //! * targets (tenant + MCP server) for 5 s: configuration changes show within 5 s;
 //! * per access token, one entry keyed by the token's hash (`token_cache.rs`) holding
-//!   - the verified JWT claims, for an hour (each use still checks `exp`; revocation is enforced
-//!     by the token state, not by this): a signature is checked once;
+//!   - the verified JWT claims, until the token is unused for an hour (each use still checks
+//!     `exp`; revocation is enforced by the token state, not by this): a signature is checked
+//!     once;
 //!   - the token's revocation state, trusted for 5 minutes while the cache-coherence listener
 //!     is subscribed, else 1 s (`token_states.rs`), and untrusted at once on a revocation here
 //!     or on another replica (pushed by the listener);
@@ -134,8 +135,8 @@ impl Gateway {
 
     /// The coherence listener lost its connection, or ended, and events may be missed until
     /// it subscribes again: token states fall back to the short TTL, and those read before the
-    /// reconnect never regain the long one. Verified claims (kept an hour, which bounds
-    /// nothing) are dropped: a missed `KeysRotated` must not leave a withdrawn key's tokens
+    /// reconnect never regain the long one. Verified claims (kept while the token is in use,
+    /// which bounds nothing) are dropped: a missed `KeysRotated` must not leave a withdrawn key's tokens
     /// accepted: each token is verified again, its state and assertion signature stay
     /// (`token_cache.rs`).
     pub fn listener_lost(&self) {

@@ -9,9 +9,9 @@
 //! more on that than on what they held (issue 13, item 4: memory per cached user). Each part
 //! keeps its own freshness inside the entry instead of its own cache's TTL:
 //!
-//! * the claims, for the entry's life (an hour, as before; each use still checks `exp`), unless
-//!   verified before the last key rotation or listener loss (`keys_epoch`): then the token is
-//!   verified again, and its state kept;
+//! * the claims, for the entry's life (until an hour unused; each use still checks `exp`),
+//!   unless verified before the last key rotation or listener loss (`keys_epoch`): then the
+//!   token is verified again, and its state kept;
 //! * the state, by the trust rule of `token_states.rs` (minutes while revocations are pushed,
 //!   a second otherwise, never across an invalidation that started after its read);
 //! * the assertion's signature for half the assertion's lifetime, and only while signed over
@@ -42,8 +42,11 @@ use crate::tokens::AccessClaims;
 /// The key: the SHA-256 of the presented token.
 pub type TokenKey = [u8; 32];
 
-/// How long an entry lives at most (its claims' cache lifetime).
-const ENTRY_TTL: Duration = Duration::from_secs(3600);
+/// How long an entry stays after its last use. An idle time, not a time to live: every refresh
+/// of a part rewrites the entry (the state every few minutes at most while the token is used),
+/// so a TTL counted from the last write never bounded the claims of a token in use either, and
+/// moka keeps each entry of a TTL cache in one more queue (a 24-byte node per token).
+const ENTRY_IDLE: Duration = Duration::from_secs(3600);
 /// How long an assertion is reused: half its lifetime.
 const IDENTITY_TTL: Duration = Duration::from_secs(super::assertion::LIFETIME_SECS as u64 / 2);
 
@@ -91,13 +94,18 @@ struct Epochs {
 
 impl TokenCache {
     pub fn new(capacity: u64) -> Self {
-        Self::with_ttls(capacity, token_states::SHORT_TTL, token_states::LONG_TTL)
+        Self::with_ttls(
+            capacity,
+            ENTRY_IDLE,
+            token_states::SHORT_TTL,
+            token_states::LONG_TTL,
+        )
     }
 
-    fn with_ttls(capacity: u64, short: Duration, long: Duration) -> Self {
+    fn with_ttls(capacity: u64, idle: Duration, short: Duration, long: Duration) -> Self {
         Self {
             cache: Cache::builder()
-                .time_to_live(ENTRY_TTL)
+                .time_to_idle(idle)
                 .max_capacity(capacity)
                 .build(),
             feed: Arc::new(Feed::new(short, long)),

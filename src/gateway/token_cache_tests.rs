@@ -10,7 +10,7 @@ use crate::{domain::GrantStatus, store::notify::Heartbeat};
 const SHORT: Duration = Duration::from_millis(100);
 
 fn cache() -> TokenCache {
-    TokenCache::with_ttls(10, SHORT, Duration::from_secs(60))
+    TokenCache::with_ttls(10, Duration::from_secs(60), SHORT, Duration::from_secs(60))
 }
 
 fn claims() -> AccessClaims {
@@ -187,6 +187,27 @@ async fn claims_verified_while_keys_rotate_are_verified_again() {
     assert_eq!(verifications.load(Ordering::SeqCst), 1, "verified again");
     tokens.claims(key, counted).await.unwrap();
     assert_eq!(verifications.load(Ordering::SeqCst), 1, "then kept");
+}
+
+#[tokio::test]
+async fn an_entry_goes_after_its_idle_time_and_stays_while_used() {
+    let idle = Duration::from_millis(300);
+    let tokens = TokenCache::with_ttls(10, idle, SHORT, Duration::from_secs(60));
+    let (key, verifications) = ([8; 32], AtomicUsize::new(0));
+    let counted = || async {
+        verifications.fetch_add(1, Ordering::SeqCst);
+        Ok::<_, ()>(claims())
+    };
+    tokens.claims(key, counted).await.unwrap();
+    // Read (never rewritten) for twice its idle time: kept.
+    for _ in 0..6 {
+        tokio::time::sleep(idle / 3).await;
+        tokens.claims(key, counted).await.unwrap();
+    }
+    assert_eq!(verifications.load(Ordering::SeqCst), 1, "kept while used");
+    tokio::time::sleep(idle * 2).await;
+    tokens.claims(key, counted).await.unwrap();
+    assert_eq!(verifications.load(Ordering::SeqCst), 2, "gone once idle");
 }
 
 #[tokio::test]

@@ -18,7 +18,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use moka::{Expiry, future::Cache, ops::compute::Op};
+use moka::{future::Cache, ops::compute::Op};
 use uuid::Uuid;
 
 use crate::domain::{MappedClaims, UserContext};
@@ -51,9 +51,15 @@ impl From<UserContext> for CachedUser {
     }
 }
 
-/// A cached context: served while fresh, kept after that (as the last good one) until
-/// `stale_if_error` past its TTL. One entry for both: a moka entry costs ~250 bytes of its own,
-/// and a second cache for the stale copies doubled that per user.
+/// A cached context: served while fresh, kept after that (as the last good one) and served
+/// while the IdP fails until `stale_if_error` past its TTL. One entry for both: a moka entry
+/// costs ~250 bytes of its own, and a second cache for the stale copies doubled that per user.
+///
+/// An entry goes once unused for `ttl + stale_if_error` (moka's time to idle): a context in
+/// use is loaded again when its TTL ends anyway, and whether a stale one may still be served
+/// is decided by its `loaded` time, not by its presence. A per-entry expiry (until
+/// `ttl + stale_if_error` after the load) cost each entry a timer-wheel node (~40 bytes per
+/// user) for the same outcome.
 #[derive(Clone)]
 struct Entry {
     /// `None` only for a grant whose first load failed (see `failure`).
@@ -69,38 +75,6 @@ struct Entry {
     failure: Option<Arc<(LoadError, Instant)>>,
 }
 
-/// Each entry lives until `ttl + stale_if_error` after its load, whenever it was (re)placed.
-struct PerEntry {
-    window: Duration,
-}
-
-impl PerEntry {
-    fn left(&self, entry: &Entry, now: Instant) -> Option<Duration> {
-        let until = match entry.user {
-            Some(_) => entry.loaded + self.window,
-            // Only there to share a failure with the callers already waiting.
-            None => entry.loaded + STALE_RECHECK,
-        };
-        Some(until.saturating_duration_since(now))
-    }
-}
-
-impl Expiry<Uuid, Entry> for PerEntry {
-    fn expire_after_create(&self, _: &Uuid, entry: &Entry, now: Instant) -> Option<Duration> {
-        self.left(entry, now)
-    }
-
-    fn expire_after_update(
-        &self,
-        _: &Uuid,
-        entry: &Entry,
-        now: Instant,
-        _: Option<Duration>,
-    ) -> Option<Duration> {
-        self.left(entry, now)
-    }
-}
-
 #[derive(Clone)]
 pub struct UserContexts {
     cache: Cache<Uuid, Entry>,
@@ -111,9 +85,7 @@ pub struct UserContexts {
 impl UserContexts {
     pub fn new(ttl: Duration, stale_if_error: Duration, capacity: u64) -> Self {
         let cache = Cache::builder()
-            .expire_after(PerEntry {
-                window: ttl.saturating_add(stale_if_error),
-            })
+            .time_to_idle(ttl.saturating_add(stale_if_error))
             .max_capacity(capacity)
             .eviction_listener(|_, _, cause| {
                 metrics::counter!("user_context_cache_evictions_total", "cause" => format!("{cause:?}")).increment(1);
@@ -308,6 +280,26 @@ mod tests {
             .get_or_load(grant, || async { Err(LoadError::NeedsReauth) })
             .await;
         assert!(matches!(refused, Err(LoadError::NeedsReauth)));
+    }
+
+    #[tokio::test]
+    async fn a_context_goes_once_unused_for_its_ttl_and_stale_window() {
+        let (ttl, stale) = (Duration::from_millis(100), Duration::from_millis(200));
+        let users = UserContexts::new(ttl, stale, 10);
+        let loads = std::sync::atomic::AtomicUsize::new(0);
+        let load = || async {
+            loads.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            Ok(user("a"))
+        };
+        let grant = Uuid::new_v4();
+        users.get_or_load(grant, load).await.unwrap();
+        tokio::time::sleep(ttl / 2).await;
+        users.get_or_load(grant, load).await.unwrap();
+        assert_eq!(loads.load(std::sync::atomic::Ordering::SeqCst), 1);
+
+        tokio::time::sleep((ttl + stale) * 2).await;
+        users.run_pending_tasks().await;
+        assert_eq!(users.entry_count(), 0, "dropped, not only stale");
     }
 
     #[tokio::test]

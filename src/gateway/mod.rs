@@ -11,6 +11,7 @@ pub mod auth;
 mod body;
 pub mod caches;
 pub mod challenge;
+mod clock;
 pub mod enforce;
 mod handler;
 mod headers;

@@ -24,11 +24,12 @@
 
 use std::{
     sync::atomic::{AtomicBool, AtomicU64, Ordering},
-    time::{Duration, Instant},
+    time::Duration,
 };
 
 use uuid::Uuid;
 
+use super::clock::Clock;
 use crate::{
     domain::GrantStatus,
     store::{access_tokens::AccessTokenState, notify::Heartbeat},
@@ -65,9 +66,9 @@ pub struct Entry {
 }
 
 /// Whether revocation events are currently reaching this replica, as times on one monotonic
-/// clock (nanoseconds since `base`; 0 means "never").
+/// clock (`clock.rs`; 0 means "never").
 pub struct Feed {
-    base: Instant,
+    clock: Clock,
     /// When the listener last subscribed; 0 while it is not subscribed.
     subscribed_since: AtomicU64,
     /// When token states were last invalidated.
@@ -83,8 +84,7 @@ pub struct Feed {
 impl Feed {
     pub(super) fn new(short: Duration, long: Duration) -> Self {
         Self {
-            // One nanosecond in the past, so that no instant taken later reads as 0.
-            base: Instant::now() - Duration::from_nanos(1),
+            clock: Clock::new(),
             subscribed_since: AtomicU64::new(0),
             invalidated_at: AtomicU64::new(0),
             late: AtomicBool::new(false),
@@ -94,7 +94,7 @@ impl Feed {
     }
 
     pub(super) fn now(&self) -> u64 {
-        u64::try_from(self.base.elapsed().as_nanos()).unwrap_or(u64::MAX)
+        self.clock.now()
     }
 
     /// The listener has (re)subscribed: states read from now on may be trusted long.
@@ -127,7 +127,7 @@ impl Feed {
         if entry.read_at <= self.invalidated_at.load(Ordering::SeqCst) {
             return false;
         }
-        let age = Duration::from_nanos(self.now().saturating_sub(entry.read_at));
+        let age = self.clock.since(entry.read_at);
         if age < self.short {
             return true;
         }

@@ -13,14 +13,12 @@
 //! email and the display name only, and the provider's raw claims (the whole userinfo answer,
 //! the larger part of a context) cost memory per user for nothing (issue 13, item 4).
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::{sync::Arc, time::Duration};
 
 use moka::{future::Cache, ops::compute::Op};
 use uuid::Uuid;
 
+use super::clock::{Clock, nanos};
 use crate::domain::{MappedClaims, UserContext};
 
 /// Why a user context could not be loaded: the same reasons as for an upstream token.
@@ -60,24 +58,28 @@ impl From<UserContext> for CachedUser {
 /// is decided by its `loaded` time, not by its presence. A per-entry expiry (until
 /// `ttl + stale_if_error` after the load) cost each entry a timer-wheel node (~40 bytes per
 /// user) for the same outcome.
+///
+/// Its times are readings of the cache's [`Clock`] (8 bytes each, not an `Instant`'s 16).
 #[derive(Clone)]
 struct Entry {
     /// `None` only for a grant whose first load failed (see `failure`).
     user: Option<Arc<CachedUser>>,
     /// Until when it is served without asking the IdP (the TTL, or a few seconds for a stale
     /// one served while the IdP fails).
-    fresh_until: Instant,
-    /// When it was loaded from the IdP: it is kept until `ttl + stale_if_error` after that.
-    loaded: Instant,
+    fresh_until: u64,
+    /// When it was loaded from the IdP: it may be served stale until `ttl + stale_if_error`
+    /// after that.
+    loaded: u64,
     /// The last load's failure and when: callers that were already waiting for that load get
     /// it too rather than asking the IdP again one after the other (as `try_get_with` shared
     /// a failure with every waiter).
-    failure: Option<Arc<(LoadError, Instant)>>,
+    failure: Option<Arc<(LoadError, u64)>>,
 }
 
 #[derive(Clone)]
 pub struct UserContexts {
     cache: Cache<Uuid, Entry>,
+    clock: Clock,
     ttl: Duration,
     stale_if_error: Duration,
 }
@@ -93,6 +95,7 @@ impl UserContexts {
             .build();
         Self {
             cache,
+            clock: Clock::new(),
             ttl,
             stale_if_error,
         }
@@ -111,21 +114,21 @@ impl UserContexts {
         Fut: Future<Output = Result<UserContext, LoadError>>,
     {
         if let Some(hit) = self.cache.get(&grant).await
-            && Instant::now() < hit.fresh_until
+            && self.clock.now() < hit.fresh_until
             && let Some(user) = hit.user
         {
             metrics::counter!("user_context_cache_hits_total").increment(1);
             return Ok(user);
         }
         metrics::counter!("user_context_cache_misses_total").increment(1);
-        let asked = Instant::now();
+        let asked = self.clock.now();
         let computed = self
             .cache
             .entry(grant)
             .and_try_compute_with(|current| async move {
                 let current = current.map(moka::Entry::into_value);
                 if let Some(c) = &current {
-                    if c.user.is_some() && Instant::now() < c.fresh_until {
+                    if c.user.is_some() && self.clock.now() < c.fresh_until {
                         return Ok(Op::Nop);
                     }
                     // A load that failed while this caller waited: its answer too.
@@ -163,10 +166,10 @@ impl UserContexts {
     }
 
     fn loaded(&self, user: UserContext) -> Entry {
-        let now = Instant::now();
+        let now = self.clock.now();
         Entry {
             user: Some(Arc::new(CachedUser::from(user))),
-            fresh_until: now + self.ttl,
+            fresh_until: now.saturating_add(nanos(self.ttl)),
             loaded: now,
             failure: None,
         }
@@ -175,13 +178,13 @@ impl UserContexts {
     /// The last good context, served for a few seconds, if the failure allows it and it
     /// expired less than `stale_if_error` ago; else the failure, kept with the last context.
     fn stale(&self, grant: Uuid, last: Option<Entry>, problem: LoadError) -> Entry {
-        let now = Instant::now();
+        let now = self.clock.now();
         let window = self.ttl.saturating_add(self.stale_if_error);
         let usable = last.as_ref().filter(|last| {
             !matches!(problem, LoadError::NeedsReauth)
                 && !self.stale_if_error.is_zero()
                 && last.user.is_some()
-                && last.loaded.elapsed() < window
+                && self.clock.since(last.loaded) < window
         });
         let Some(last) = usable else {
             return Entry {
@@ -195,7 +198,7 @@ impl UserContexts {
                 })
             };
         };
-        let age = last.loaded.elapsed();
+        let age = self.clock.since(last.loaded);
         let left = window.saturating_sub(age);
         metrics::counter!("user_context_stale_served_total").increment(1);
         tracing::warn!(
@@ -205,7 +208,7 @@ impl UserContexts {
             "the user context cannot be loaded; serving the last one (stale_if_error)"
         );
         Entry {
-            fresh_until: now + left.min(STALE_RECHECK),
+            fresh_until: now.saturating_add(nanos(left.min(STALE_RECHECK))),
             failure: None,
             ..last.clone()
         }

@@ -10,13 +10,13 @@
 //! keeps its own freshness inside the entry instead of its own cache's TTL:
 //!
 //! * the claims, for the entry's life (until an hour unused; each use still checks `exp`),
-//!   unless verified before the last key rotation or listener loss (`keys_epoch`): then the
+//!   unless verified before the last key rotation or listener loss (`Epochs::keys`): then the
 //!   token is verified again, and its state kept;
 //! * the state, by the trust rule of `token_states.rs` (minutes while revocations are pushed,
 //!   a second otherwise, never across an invalidation that started after its read);
 //! * the assertion's signature for half the assertion's lifetime, and only while signed over
 //!   the cached user context (the very one: the JWT is encoded again from it) and after the
-//!   last grant change (`identity_epoch`).
+//!   last grant change (`Epochs::identity`).
 //!
 //! A revocation therefore drops nothing: it makes every state untrusted at once, and the next
 //! request re-reads only the state, keeping the verified claims and the signed assertion.
@@ -25,7 +25,7 @@
 
 use std::sync::{
     Arc,
-    atomic::{AtomicU64, Ordering},
+    atomic::{AtomicU32, Ordering},
 };
 use std::time::Duration;
 
@@ -47,8 +47,8 @@ pub type TokenKey = [u8; 32];
 /// so a TTL counted from the last write never bounded the claims of a token in use either, and
 /// moka keeps each entry of a TTL cache in one more queue (a 24-byte node per token).
 const ENTRY_IDLE: Duration = Duration::from_secs(3600);
-/// How long an assertion is reused: half its lifetime.
-const IDENTITY_TTL: Duration = Duration::from_secs(super::assertion::LIFETIME_SECS as u64 / 2);
+/// How long an assertion is reused, in seconds since its `iat`: half its lifetime.
+const IDENTITY_TTL_SECS: i64 = super::assertion::LIFETIME_SECS / 2;
 
 /// One token's entry. Never changed in place: a refreshed part replaces the entry (`Arc`), so a
 /// request holding the old one reads a consistent snapshot.
@@ -56,8 +56,8 @@ const IDENTITY_TTL: Duration = Duration::from_secs(super::assertion::LIFETIME_SE
 pub struct PerToken {
     /// Converted once after verification: its repeating strings are shared (`token_claims.rs`).
     pub claims: Arc<TokenClaims>,
-    /// `TokenCache::keys_epoch` when verification started.
-    keys_epoch: u64,
+    /// `Epochs::keys` when verification started.
+    keys_epoch: u32,
     state: Option<token_states::Entry>,
     identity: Option<CachedIdentity>,
 }
@@ -68,11 +68,11 @@ struct CachedIdentity {
     /// The context it was signed over: another one (reloaded after its TTL or a change) gets
     /// a new signature, and this very one is what the JWT is encoded from again.
     user: Arc<CachedUser>,
+    /// Reused while younger than [`IDENTITY_TTL_SECS`] by its own `iat` (the wall clock its
+    /// expiry is checked by; a time of its own would cost 8 bytes per token).
     assertion: Signed,
-    /// When it was signed, on the feed's clock.
-    built_at: u64,
-    /// `TokenCache::identity_epoch` when building started.
-    epoch: u64,
+    /// `Epochs::identity` when building started.
+    epoch: u32,
 }
 
 /// The per-token cache (see the module documentation).
@@ -83,13 +83,17 @@ pub struct TokenCache {
     epochs: Arc<Epochs>,
 }
 
+/// Counters compared for equality only. A `u32` (4 bytes per token, not 8) cannot wrap back to
+/// a kept value in practice: that takes 2^32 bumps while one entry lives, and each bump is a
+/// key rotation, a lost listener or (for `identity`, whose kept values are trusted 30 s at
+/// most) a grant change.
 #[derive(Default)]
 struct Epochs {
     /// Bumped when keys rotate or events may have been missed: claims verified before are not
     /// trusted (a verification in flight must not re-insert them afterwards).
-    keys: AtomicU64,
+    keys: AtomicU32,
     /// Bumped when a grant changes: assertions signed before are signed again.
-    identity: AtomicU64,
+    identity: AtomicU32,
 }
 
 impl TokenCache {
@@ -123,10 +127,11 @@ impl TokenCache {
 
     fn identity_fresh(&self, entry: &PerToken, user: &Arc<CachedUser>) -> Option<Signed> {
         let built = entry.identity.as_ref()?;
-        let age = Duration::from_nanos(self.feed.now().saturating_sub(built.built_at));
+        // Negative after the wall clock went back: signed again.
+        let age = chrono::Utc::now().timestamp() - built.assertion.iat();
         let fresh = Arc::ptr_eq(&built.user, user)
             && built.epoch == self.epochs.identity.load(Ordering::SeqCst)
-            && age < IDENTITY_TTL;
+            && (0..IDENTITY_TTL_SECS).contains(&age);
         fresh.then(|| built.assertion.clone())
     }
 
@@ -248,12 +253,10 @@ impl TokenCache {
                     return Err(Unkept(Some(signed)));
                 }
                 let epoch = self.epochs.identity.load(Ordering::SeqCst);
-                let built_at = self.feed.now();
                 let assertion = sign().await.ok_or(Unkept(None))?;
                 let identity = CachedIdentity {
                     user: user.clone(),
                     assertion,
-                    built_at,
                     epoch,
                 };
                 Ok(Op::Put(Arc::new(PerToken {

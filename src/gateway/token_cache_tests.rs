@@ -41,6 +41,18 @@ async fn entry(tokens: &TokenCache, key: TokenKey) -> Arc<PerToken> {
         .unwrap()
 }
 
+/// Keeps `signed` as the token's assertion over `user`; what `assertion` answers next.
+async fn reuse_after(tokens: &TokenCache, user: &Arc<CachedUser>, signed: Signed) -> i64 {
+    let key = [9; 32];
+    let first = entry(tokens, key).await;
+    let keep = || async { Some(signed) };
+    tokens.assertion(key, &first, user, keep).await;
+    let kept = entry(tokens, key).await;
+    let fresh = || async { Some(Signed::for_tests(-1)) };
+    let answered = tokens.assertion(key, &kept, user, fresh).await.unwrap();
+    answered.iat()
+}
+
 /// Looks the token's state up, counting the reads that reached the "database".
 async fn lookup(tokens: &TokenCache, key: TokenKey, reads: &AtomicUsize) -> TokenState {
     let entry = entry(tokens, key).await;
@@ -211,6 +223,30 @@ async fn an_entry_goes_after_its_idle_time_and_stays_while_used() {
 }
 
 #[tokio::test]
+async fn an_assertion_is_reused_for_half_its_lifetime_by_its_own_iat() {
+    let (tokens, user) = (cache(), Arc::new(CachedUser::default()));
+    let now = chrono::Utc::now().timestamp();
+    let recent = now - IDENTITY_TTL_SECS + 5;
+    assert_eq!(
+        reuse_after(&tokens, &user, Signed::for_tests(recent)).await,
+        recent
+    );
+    let (tokens, old) = (cache(), now - IDENTITY_TTL_SECS - 1);
+    assert_eq!(
+        reuse_after(&tokens, &user, Signed::for_tests(old)).await,
+        -1,
+        "signed again"
+    );
+    // The wall clock went back since it was signed.
+    let (tokens, ahead) = (cache(), now + 120);
+    assert_eq!(
+        reuse_after(&tokens, &user, Signed::for_tests(ahead)).await,
+        -1,
+        "signed again"
+    );
+}
+
+#[tokio::test]
 async fn identity_headers_are_built_once_per_user_context_and_grant_change() {
     let (tokens, key) = (cache(), [7; 32]);
     let builds = AtomicUsize::new(0);
@@ -221,7 +257,7 @@ async fn identity_headers_are_built_once_per_user_context_and_grant_change() {
             let build = || async {
                 builds.fetch_add(1, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(20)).await;
-                Some(crate::gateway::assertion::Signed::for_tests())
+                Some(Signed::for_tests(chrono::Utc::now().timestamp()))
             };
             tokens.assertion(key, &entry, &user, build).await
         }

@@ -1,24 +1,21 @@
-//! Header values and claims that repeat across users (tenant slug, client id, scopes, issuer,
-//! audience), built once and shared: an `X-Auth-Tenant: acme` or a token's audience kept per
-//! access token would otherwise be one allocation per cached token for the same few bytes
-//! (issue 13, item 4: memory per cached user).
+//! Header values that repeat across users (tenant slug, client id, scopes), built once and
+//! shared: an `X-Auth-Tenant: acme` built per request or kept per access token would otherwise
+//! be one allocation for the same few bytes (issue 13, item 4: memory per cached user). The
+//! claims that repeat across tokens are interned the same way by `token_claims.rs`.
 //!
 //! A `HeaderValue` is a reference-counted `Bytes`, so a clone of an interned value shares its
-//! buffer; the claims are shared behind one `Arc`. Each table is bounded: past [`CAPACITY`]
-//! distinct values a value is built fresh and not kept, so a client sending ever new scope
-//! strings costs what it cost before, never an unbounded table.
+//! buffer. The table is bounded: past [`CAPACITY`] distinct values a value is built fresh and
+//! not kept, so a client sending ever new scope strings costs what it cost before, never an
+//! unbounded table.
 
 use std::{
-    collections::{HashMap, HashSet},
-    sync::{Arc, LazyLock, Mutex},
+    collections::HashMap,
+    sync::{LazyLock, Mutex},
 };
 
 use http::HeaderValue;
 
-use super::token_claims::SharedClaims;
-
-/// Distinct values kept at most, per table (tenants × MCP servers × clients × scope sets in use
-/// is far below).
+/// Distinct values kept at most (tenants × clients × scope sets in use is far below).
 const CAPACITY: usize = 4096;
 
 static VALUES: LazyLock<Mutex<HashMap<Box<str>, HeaderValue>>> =
@@ -39,23 +36,6 @@ pub(super) fn value(
         values.insert(raw.into(), value.clone());
     }
     Some(value)
-}
-
-static CLAIMS: LazyLock<Mutex<HashSet<Arc<SharedClaims>>>> =
-    LazyLock::new(|| Mutex::new(HashSet::new()));
-
-/// The shared copy of `claims`.
-pub(super) fn claims(claims: SharedClaims) -> Arc<SharedClaims> {
-    // A poisoned lock only means another thread panicked while inserting: the set is intact.
-    let mut shared = CLAIMS.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(known) = shared.get(&claims) {
-        return known.clone();
-    }
-    let claims = Arc::new(claims);
-    if shared.len() < CAPACITY {
-        shared.insert(claims.clone());
-    }
-    claims
 }
 
 #[cfg(test)]

@@ -5,14 +5,18 @@
 //! kept per cached token they were ~150 bytes of copies per user, and even as four shared
 //! `Arc<str>`s 64 bytes of pointers (issue 13, item 4: memory per cached user). Converted once
 //! after verification, those four are one shared [`SharedClaims`] (one pointer, interned by
-//! value, `interned.rs`); only the subject, the token id and the expiry are the token's own. The issue time
-//! is not kept: nothing reads it after verification.
+//! value in a bounded table, as `interned.rs` does for header values); only the subject, the
+//! token id and the expiry are the token's own. The issue time is not kept: nothing reads it
+//! after verification.
 
-use std::{ops::Deref, sync::Arc};
+use std::{
+    collections::HashSet,
+    ops::Deref,
+    sync::{Arc, LazyLock, Mutex},
+};
 
 use uuid::Uuid;
 
-use super::interned;
 use crate::tokens::AccessClaims;
 
 /// The claims of a verified access token (see the module documentation); the same fields and
@@ -53,12 +57,33 @@ impl From<AccessClaims> for TokenClaims {
             scope: claims.scope.into_boxed_str(),
         };
         Self {
-            shared: interned::claims(shared),
+            shared: interned(shared),
             sub: claims.sub.into_boxed_str(),
             jti: claims.jti,
             exp: claims.exp,
         }
     }
+}
+
+/// Distinct shared claims kept at most (tenants × MCP servers × clients × scope sets in use);
+/// past that a token's are its own, which costs what it cost before, never an unbounded table.
+const CAPACITY: usize = 4096;
+
+static SHARED: LazyLock<Mutex<HashSet<Arc<SharedClaims>>>> =
+    LazyLock::new(|| Mutex::new(HashSet::new()));
+
+/// The shared copy of `claims`.
+fn interned(claims: SharedClaims) -> Arc<SharedClaims> {
+    // A poisoned lock only means another thread panicked while inserting: the set is intact.
+    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(known) = shared.get(&claims) {
+        return known.clone();
+    }
+    let claims = Arc::new(claims);
+    if shared.len() < CAPACITY {
+        shared.insert(claims.clone());
+    }
+    claims
 }
 
 #[cfg(test)]

@@ -65,6 +65,14 @@ async fn lookup(tokens: &TokenCache, key: TokenKey, reads: &AtomicUsize) -> Toke
         .unwrap()
 }
 
+#[test]
+fn an_entry_stays_small() {
+    // A regression guard for issue 13, item 4 (memory per cached user): see the benchmark
+    // `examples/cache_memory.rs` for what the whole entry costs.
+    assert!(std::mem::size_of::<PerToken>() <= 136);
+    assert_eq!(std::mem::size_of::<Option<token_states::Entry>>(), 28);
+}
+
 #[tokio::test]
 async fn without_a_subscribed_listener_a_state_is_read_again_after_the_short_ttl() {
     let (tokens, reads) = (cache(), AtomicUsize::new(0));

@@ -73,10 +73,15 @@ mod python_report;
 mod setup;
 #[path = "gateway_bench/sse_backend.rs"]
 mod sse_backend;
-// The test suite's fake IdP, as is; the benchmark uses a part of its API.
-#[allow(unused_imports)]
-#[path = "../tests/support/mod.rs"]
-mod support;
+// The test suite's fake IdP, as is; the benchmark uses a part of its API. Only it, not the
+// whole `tests/support`, so that the example's own unit tests build (`cargo test --example
+// gateway_bench`): the rest of it needs the bridge binary, which only integration tests have.
+#[allow(unused_imports, dead_code)]
+#[path = "../tests/support/fake_idp/mod.rs"]
+mod fake_idp;
+mod support {
+    pub(crate) use super::fake_idp;
+}
 
 use std::time::{Duration, Instant};
 
@@ -112,7 +117,8 @@ struct Args {
     only: Option<Backend>,
 }
 
-fn args() -> anyhow::Result<Args> {
+/// The flags (the program's arguments without its name).
+fn args(flags: impl IntoIterator<Item = String>) -> anyhow::Result<Args> {
     let mut a = Args {
         duration: 5,
         warmup: 1,
@@ -123,7 +129,7 @@ fn args() -> anyhow::Result<Args> {
         skip_memory: false,
         only: None,
     };
-    let mut it = std::env::args().skip(1);
+    let mut it = flags.into_iter();
     while let Some(flag) = it.next() {
         if flag == "--skip-memory" {
             a.skip_memory = true;
@@ -197,7 +203,7 @@ impl Layout {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = args()?;
+    let args = args(std::env::args().skip(1))?;
     let threads = Threads {
         bridge: Group::default(),
         rest: Group::default(),
@@ -904,4 +910,32 @@ fn histogram(statuses: &[u16]) -> std::collections::BTreeMap<u16, usize> {
         *h.entry(*s).or_insert(0) += 1;
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(flags: &[&str]) -> anyhow::Result<Args> {
+        args(flags.iter().map(|f| (*f).to_owned()))
+    }
+
+    #[test]
+    fn skip_memory_takes_no_value_and_only_names_one_backend() {
+        let a = parse(&["--skip-memory", "--repeat", "2", "--only", "python"]).unwrap();
+        assert!(a.skip_memory);
+        assert_eq!(a.repeat, 2);
+        assert_eq!(a.only, Some(Backend::Python));
+        let a = parse(&[]).unwrap();
+        assert!(!a.skip_memory);
+        assert_eq!(a.only, None);
+        assert!(parse(&["--only", "nginx"]).is_err());
+        assert!(parse(&["--only"]).is_err());
+    }
+
+    #[test]
+    fn the_python_backend_is_measured_at_a_lower_high_concurrency() {
+        assert_eq!(Backend::Fast.concurrencies(), [1, HIGH]);
+        assert_eq!(Backend::Python.concurrencies(), [1, cases::PYTHON_HIGH]);
+    }
 }

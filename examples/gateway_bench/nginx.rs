@@ -234,3 +234,39 @@ http {{
 "#
     ))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_route_keeps_its_upstream_host_and_streams_unbuffered() {
+        let routes = [
+            Route {
+                name: "fast",
+                url: "http://127.0.0.1:7001/mcp",
+                streaming: false,
+            },
+            Route {
+                name: "python",
+                url: "http://127.0.0.1:7002/mcp",
+                streaming: true,
+            },
+        ];
+        let conf = config(Path::new("/tmp/x"), 9000, &routes).unwrap();
+        let location = |name: &str| {
+            let start = conf.find(&format!("location = /{name} {{")).unwrap();
+            conf[start..].split('}').next().unwrap().to_owned()
+        };
+        let (fast, python) = (location("fast"), location("python"));
+        // The Python SDK answers 421 to any Host but 127.0.0.1:* (its DNS-rebinding guard),
+        // and nginx would send the upstream block's name.
+        assert!(fast.contains("proxy_set_header Host 127.0.0.1:7001;"));
+        assert!(python.contains("proxy_set_header Host 127.0.0.1:7002;"));
+        assert!(python.contains("proxy_pass http://python/mcp;"));
+        assert!(python.contains("proxy_buffering off;"));
+        assert!(!fast.contains("proxy_buffering"));
+        assert!(conf.contains("upstream python { server 127.0.0.1:7002;"));
+        assert!(conf.contains("listen 127.0.0.1:9000;"));
+    }
+}

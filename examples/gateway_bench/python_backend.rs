@@ -36,7 +36,12 @@ const POLL: Duration = Duration::from_millis(50);
 
 /// The interpreter to run the server with, or why there is none.
 pub fn find() -> Result<PathBuf, String> {
-    let python = match std::env::var_os(PYTHON_VAR) {
+    find_in(std::env::var_os(PYTHON_VAR))
+}
+
+/// [`find`] with the variable's value given.
+fn find_in(var: Option<std::ffi::OsString>) -> Result<PathBuf, String> {
+    let python = match var {
         Some(v) if v.is_empty() => {
             return Err(format!(
                 "{PYTHON_VAR} is empty (bench/gateway.sh could not install bench/python/requirements.txt)"
@@ -183,5 +188,67 @@ impl Drop for PythonServer {
         let _ = self.child.kill();
         let _ = self.child.wait();
         let _ = std::fs::remove_file(&self.log);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::io::{Read, Write};
+
+    use super::*;
+
+    #[test]
+    fn an_empty_variable_or_a_missing_interpreter_skips_the_row() {
+        let empty = find_in(Some("".into())).unwrap_err();
+        assert!(empty.contains("is empty"), "{empty}");
+        let missing = find_in(Some("/nonexistent/python3".into())).unwrap_err();
+        assert!(missing.contains("cannot be run"), "{missing}");
+    }
+
+    /// Needs a Python with the SDK (`bash bench/gateway.sh` makes one; then
+    /// `GATEWAY_BENCH_PYTHON=target/bench-venv/bin/python cargo test --example gateway_bench`);
+    /// says so and passes without one, as the benchmark skips the row.
+    #[test]
+    fn the_server_answers_initialize_in_sse_and_is_gone_once_dropped() {
+        let python = match find() {
+            Ok(python) => python,
+            Err(why) => {
+                eprintln!("no Python MCP server to test: {why}");
+                return;
+            }
+        };
+        let server = PythonServer::start(&python).unwrap();
+        let pid = server.child.id();
+        let url = url::Url::parse(&server.url).unwrap();
+        let addr = format!("127.0.0.1:{}", url.port().unwrap());
+        let body = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+        let mut stream = TcpStream::connect(&addr).unwrap();
+        stream
+            .set_read_timeout(Some(Duration::from_secs(10)))
+            .unwrap();
+        write!(
+            stream,
+            "POST /mcp HTTP/1.1\r\nhost: {addr}\r\ncontent-type: application/json\r\naccept: application/json, text/event-stream\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .unwrap();
+        let mut answer = String::new();
+        stream.read_to_string(&mut answer).unwrap();
+        let lower = answer.to_ascii_lowercase();
+        assert!(lower.starts_with("http/1.1 200"), "{answer}");
+        assert!(
+            lower.contains("content-type: text/event-stream"),
+            "{answer}"
+        );
+        assert!(lower.contains("mcp-session-id: "), "{answer}");
+        assert!(
+            answer.contains(r#""protocolVersion":"2025-11-25""#),
+            "{answer}"
+        );
+        drop(server);
+        assert!(
+            !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+            "the server outlived its handle"
+        );
     }
 }

@@ -5,9 +5,10 @@
 //! can meet the goal here: the report says so rather than blame the gateway.
 
 use crate::{
-    Layout, NAGLE_SUSPECT_US, Row,
+    Layout, Row,
     cases::{Backend, PYTHON_HIGH, Path},
-    find, list, median, micros, over, verdict,
+    micros,
+    report::{NAGLE_SUSPECT_US, find, list, median, over, verdict},
 };
 
 /// The goal: gateway/direct req/s at c=1.

@@ -16,9 +16,13 @@
 //!    CPU with its clients or the MCP server; the direct path gets the same one CPU). In the
 //!    shared layout, the same for a **streaming backend** (`sse_backend`: SSE, three events
 //!    each in a write of its own, where a proxy without `TCP_NODELAY` stalls ~40 ms per
-//!    request), and, when `nginx` is installed, both backends through a private **nginx** as a
-//!    plain reverse proxy (the floor of one more hop; its workers' CPU read from `/proc`),
-//!    `--repeat N` times, interleaved; the ratios of issue 13 as medians over the repetitions;
+//!    request; in this process, ~50 µs a request, so its ratios are the proxy's own per-event
+//!    cost), for a **real Python MCP server** (`python_backend`: the official SDK's FastMCP,
+//!    SSE answers, a child process, at c=1 and 8, when a Python with `mcp` is there: issue 13's
+//!    goal, gateway ≥ 90 % of direct req/s at c=1, is judged on it), and, when `nginx` is
+//!    installed, every backend through a private **nginx** as a plain reverse proxy (the floor
+//!    of one more hop; its workers' CPU read from `/proc`), `--repeat N` times, interleaved;
+//!    the ratios of issue 13 as medians over the repetitions;
 //! 2. a cold-cache stampede: the user context of the login's grant is dropped, then `N`
 //!    concurrent requests (connections already open, released together) → userinfo calls seen
 //!    by the IdP (must be 1);
@@ -27,12 +31,17 @@
 //! 4. throughput at concurrency 64 round-robin over those `U` tokens (every request a different
 //!    user, the shape of a busy multi-user gateway).
 //!
-//! Drops the scratch database and stops nginx at the end. Writes nothing else (nginx's
-//! configuration lives in a temporary directory, removed with it).
+//! Drops the scratch database and stops nginx and the Python server at the end. Writes nothing
+//! else (nginx's configuration and the Python server's log live in the temporary directory and
+//! are removed with them).
 //!
 //! `cargo run --release --example gateway_bench -- [--duration S] [--warmup S] [--users N]
-//!  [--stampede N] [--userinfo-delay-ms MS] [--repeat N]`; `GATEWAY_BENCH_DATABASE_URL`
-//! (default `postgres://postgres@127.0.0.1:5432/postgres`) names the server, loopback only.
+//!  [--stampede N] [--userinfo-delay-ms MS] [--repeat N] [--skip-memory]
+//!  [--only fast|sse|python]`: `--skip-memory` leaves out parts 3 and 4 (minutes with 100,000
+//! users), `--only` measures one backend in part 1, for quick A/B runs.
+//! `GATEWAY_BENCH_DATABASE_URL` (default `postgres://postgres@127.0.0.1:5432/postgres`) names
+//! the server, loopback only; `GATEWAY_BENCH_PYTHON` the interpreter for the Python server
+//! (`bench/gateway.sh` sets it to its virtualenv's; default `python3`).
 
 #![allow(
     clippy::unwrap_used,
@@ -42,33 +51,47 @@
     reason = "a benchmark: a failed assumption should stop it loudly; the lint fence is for src/"
 )]
 
+#[path = "gateway_bench/cases.rs"]
+mod cases;
 #[path = "common/bridge.rs"]
 mod common;
 #[path = "gateway_bench/load.rs"]
 mod load;
+#[path = "gateway_bench/memory.rs"]
+mod memory;
 #[path = "gateway_bench/nginx.rs"]
 mod nginx;
 #[path = "gateway_bench/pinning.rs"]
 mod pinning;
 #[path = "gateway_bench/population.rs"]
 mod population;
+#[path = "gateway_bench/python_backend.rs"]
+mod python_backend;
+#[path = "gateway_bench/python_report.rs"]
+mod python_report;
+#[path = "gateway_bench/report.rs"]
+mod report;
 #[path = "gateway_bench/setup.rs"]
 mod setup;
 #[path = "gateway_bench/sse_backend.rs"]
 mod sse_backend;
-// The test suite's fake IdP, as is; the benchmark uses a part of its API.
-#[allow(unused_imports)]
-#[path = "../tests/support/mod.rs"]
-mod support;
+// The test suite's fake IdP, as is; the benchmark uses a part of its API. Only it, not the
+// whole `tests/support`, so that the example's own unit tests build (`cargo test --example
+// gateway_bench`): the rest of it needs the bridge binary, which only integration tests have.
+#[allow(unused_imports, dead_code)]
+#[path = "../tests/support/fake_idp/mod.rs"]
+mod fake_idp;
+mod support {
+    pub(crate) use super::fake_idp;
+}
 
-use std::{
-    sync::Arc,
-    time::{Duration, Instant},
-};
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use cases::{Backend, Case, Path, Upstream};
 use load::{Stats, Target};
 use pinning::Group;
+use report::{find, list, median, over, report_floor, verdict};
 use setup::{Scratch, World};
 use sqlx::PgPool;
 
@@ -88,11 +111,17 @@ struct Args {
     users: usize,
     stampede: usize,
     userinfo_delay_ms: u64,
-    /// Repetitions of the shared-layout comparison (direct, gateway, nginx; both backends).
+    /// Repetitions of the shared-layout comparison (direct, gateway, nginx; every backend).
     repeat: usize,
+    /// No memory and round-robin part (parts 3 and 4: minutes with 100,000 users), for quick
+    /// A/B runs of the comparison.
+    skip_memory: bool,
+    /// Only this backend in the comparison (the stampede still uses the fast one).
+    only: Option<Backend>,
 }
 
-fn args() -> anyhow::Result<Args> {
+/// The flags (the program's arguments without its name).
+fn args(flags: impl IntoIterator<Item = String>) -> anyhow::Result<Args> {
     let mut a = Args {
         duration: 5,
         warmup: 1,
@@ -100,10 +129,18 @@ fn args() -> anyhow::Result<Args> {
         stampede: 1_000,
         userinfo_delay_ms: 100,
         repeat: 1,
+        skip_memory: false,
+        only: None,
     };
-    let mut it = std::env::args().skip(1);
+    let mut it = flags.into_iter();
     while let Some(flag) = it.next() {
-        let value = it.next().context("every flag takes a value")?;
+        if flag == "--skip-memory" {
+            a.skip_memory = true;
+            continue;
+        }
+        let value = it
+            .next()
+            .context("every flag but --skip-memory takes a value")?;
         match flag.as_str() {
             "--duration" => a.duration = value.parse()?,
             "--warmup" => a.warmup = value.parse()?,
@@ -111,6 +148,7 @@ fn args() -> anyhow::Result<Args> {
             "--stampede" => a.stampede = value.parse()?,
             "--userinfo-delay-ms" => a.userinfo_delay_ms = value.parse()?,
             "--repeat" => a.repeat = value.parse()?,
+            "--only" => a.only = Some(Backend::parse(&value)?),
             other => bail!("unknown flag {other}"),
         }
     }
@@ -168,7 +206,7 @@ impl Layout {
 }
 
 fn main() -> anyhow::Result<()> {
-    let args = args()?;
+    let args = args(std::env::args().skip(1))?;
     let threads = Threads {
         bridge: Group::default(),
         rest: Group::default(),
@@ -233,49 +271,6 @@ async fn db_xacts(pool: &PgPool) -> anyhow::Result<i64> {
     .await?)
 }
 
-/// Which MCP server answers.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Backend {
-    /// The demo MCP server: a JSON answer in one write.
-    Fast,
-    /// [`sse_backend`]: three SSE events, each written on its own.
-    Sse,
-}
-
-impl Backend {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Fast => "fast",
-            Self::Sse => "sse",
-        }
-    }
-}
-
-/// How the requests reach it.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Path {
-    Direct,
-    Gateway,
-    Nginx,
-}
-
-impl Path {
-    fn name(self) -> &'static str {
-        match self {
-            Self::Direct => "direct",
-            Self::Gateway => "gateway",
-            Self::Nginx => "nginx",
-        }
-    }
-}
-
-/// One measured path to one backend.
-struct Case {
-    backend: Backend,
-    path: Path,
-    target: Target,
-}
-
 struct Row {
     layout: Layout,
     /// Which repetition of the comparison (0 for the single-run rows).
@@ -292,14 +287,36 @@ struct Row {
     proxy_cpu_per_req_us: Option<f64>,
     /// The part of it spent in the kernel (sockets, epoll, futexes).
     proxy_sys_per_req_us: Option<f64>,
+    /// The backend's own CPU per request when it runs in a process of its own (the Python
+    /// server), whatever the path.
+    backend_cpu_per_req_us: Option<f64>,
+}
+
+/// The processes started beside this one for the comparison, whose CPU time is read from
+/// `/proc` (none for the memory part, which runs after they are stopped).
+#[derive(Clone, Copy, Default)]
+struct Procs<'a> {
+    nginx: Option<&'a nginx::Nginx>,
+    python: Option<&'a python_backend::PythonServer>,
 }
 
 /// The CPU time (user, system; µs) of the proxy a case goes through, if any.
-fn proxy_cpu(threads: &Threads, nginx: Option<&nginx::Nginx>, path: Path) -> Option<(u64, u64)> {
+fn proxy_cpu(threads: &Threads, procs: Procs<'_>, path: Path) -> Option<(u64, u64)> {
     match path {
         Path::Direct => None,
         Path::Gateway => Some(threads.bridge.cpu_micros()),
-        Path::Nginx => nginx.map(nginx::Nginx::cpu_micros),
+        Path::Nginx => procs.nginx.map(nginx::Nginx::cpu_micros),
+    }
+}
+
+/// The CPU time (user + system, µs) of the backend, when it is a process of its own.
+fn backend_cpu(procs: Procs<'_>, backend: Backend) -> Option<u64> {
+    match backend {
+        Backend::Python => procs.python.map(|p| {
+            let (user, system) = p.cpu_micros();
+            user + system
+        }),
+        Backend::Fast | Backend::Sse => None,
     }
 }
 
@@ -309,7 +326,7 @@ async fn measure(
     client: &reqwest::Client,
     args: &Args,
     threads: &Threads,
-    nginx: Option<&nginx::Nginx>,
+    procs: Procs<'_>,
     (layout, rep): (Layout, usize),
     case: &Case,
     name: &str,
@@ -317,7 +334,8 @@ async fn measure(
 ) -> anyhow::Result<Row> {
     let before = db_xacts(&world.pool).await?;
     let cpu_before = cpu_micros();
-    let proxy_before = proxy_cpu(threads, nginx, case.path);
+    let proxy_before = proxy_cpu(threads, procs, case.path);
+    let backend_before = backend_cpu(procs, case.backend);
     let stats = load::run(
         client,
         &case.target,
@@ -327,7 +345,8 @@ async fn measure(
     )
     .await?;
     let cpu = cpu_micros() - cpu_before;
-    let proxy_after = proxy_cpu(threads, nginx, case.path);
+    let proxy_after = proxy_cpu(threads, procs, case.path);
+    let backend_after = backend_cpu(procs, case.backend);
     let after = db_xacts(&world.pool).await?;
     // The warm-up's requests ran too: spread the transactions and CPU over both windows.
     let sent = (stats.rps * (args.warmup + args.duration) as f64).max(1.0);
@@ -339,8 +358,12 @@ async fn measure(
         }
         _ => (None, None),
     };
+    let backend = match (backend_before, backend_after) {
+        (Some(b), Some(a)) => Some(a.saturating_sub(b) as f64 / sent),
+        _ => None,
+    };
     eprintln!(
-        "  {:<6} #{rep} {:<4} {name:<22} c={concurrency:<3} {:>8.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  errors {}  CPU {:.0} µs/req (proxy {}, kernel {})  load {}",
+        "  {:<6} #{rep} {:<6} {name:<22} c={concurrency:<3} {:>8.0} req/s  p50 {:>7.0} µs  p99 {:>7.0} µs  errors {}  CPU {:.0} µs/req (proxy {}, kernel {}; backend {})  load {}",
         layout.name(),
         case.backend.name(),
         stats.rps,
@@ -350,6 +373,7 @@ async fn measure(
         cpu as f64 / sent,
         micros(proxy),
         micros(proxy_sys),
+        micros(backend),
         load_average()
     );
     Ok(Row {
@@ -363,12 +387,65 @@ async fn measure(
         cpu_per_req_us: cpu as f64 / sent,
         proxy_cpu_per_req_us: proxy,
         proxy_sys_per_req_us: proxy_sys,
+        backend_cpu_per_req_us: backend,
         stats,
     })
 }
 
 fn micros(value: Option<f64>) -> String {
     value.map_or_else(|| "–".to_owned(), |v| format!("{v:.0}"))
+}
+
+/// The Python MCP server, unless `--only` leaves it out or no Python with the SDK is there
+/// (then a message says so, and its row is skipped).
+fn start_python(args: &Args) -> anyhow::Result<Option<python_backend::PythonServer>> {
+    if args.only.is_some_and(|b| b != Backend::Python) {
+        return Ok(None);
+    }
+    match python_backend::find() {
+        Ok(python) => {
+            let server = python_backend::PythonServer::start(&python)?;
+            eprintln!(
+                "Python MCP server (mcp {}, {}) started at {}",
+                server.version,
+                python.display(),
+                server.url
+            );
+            Ok(Some(server))
+        }
+        Err(why) => {
+            eprintln!(
+                "the Python MCP server row is SKIPPED: {why} (bash bench/gateway.sh installs bench/python/requirements.txt into target/bench-venv)"
+            );
+            Ok(None)
+        }
+    }
+}
+
+/// nginx in front of every upstream, when it is installed (a message otherwise).
+fn start_nginx(upstreams: &[Upstream<'_>]) -> anyhow::Result<Option<nginx::Nginx>> {
+    let Some(binary) = nginx::find() else {
+        eprintln!(
+            "nginx not found (PATH, /usr/sbin): the nginx floor is SKIPPED (Debian: apt-get install nginx)"
+        );
+        return Ok(None);
+    };
+    let routes: Vec<nginx::Route<'_>> = upstreams
+        .iter()
+        .map(|up| nginx::Route {
+            name: up.backend.name(),
+            url: up.url,
+            streaming: up.backend != Backend::Fast,
+        })
+        .collect();
+    let n = nginx::Nginx::start(&binary, &routes)?;
+    eprintln!(
+        "{} started ({} workers) at {}",
+        n.version,
+        n.workers(),
+        n.base
+    );
+    Ok(Some(n))
 }
 
 async fn run(
@@ -378,160 +455,92 @@ async fn run(
     threads: &Threads,
 ) -> anyhow::Result<()> {
     let started = Instant::now();
-    let world = setup::start(scratch, (args.users as u64 + 10_000).max(100_000), bridge).await?;
-    let token = setup::login(&world, setup::SERVER).await?;
-    let sse_token = setup::login(&world, setup::SSE_SERVER).await?;
-    let (claims, grant) = population::claims_of(&world, &token).await?;
+    // Before the bridge: the Python server's URL is in the bridge's configuration.
+    let python = start_python(args)?;
+    let python_url = python.as_ref().map(|p| p.url.as_str());
+    let capacity = (args.users as u64 + 10_000).max(100_000);
+    let world = setup::start(scratch, capacity, bridge, python_url).await?;
     let client = load::client()?;
-    let fast_url = world.gateway_url(setup::SERVER);
-    let sse_gateway_url = world.gateway_url(setup::SSE_SERVER);
-    let direct = Target {
-        url: world.demo_url.clone(),
-        session: setup::initialize(&client, &world.demo_url, None).await?,
-        tokens: Arc::new(Vec::new()),
-        body: load::ECHO,
-    };
-    let gateway = Target {
-        url: fast_url.clone(),
-        session: setup::initialize(&client, &fast_url, Some(&token)).await?,
-        tokens: Arc::new(vec![token.clone()]),
-        body: load::ECHO,
-    };
-    let sse_direct = Target {
-        url: world.sse_url.clone(),
-        session: setup::initialize(&client, &world.sse_url, None).await?,
-        tokens: Arc::new(Vec::new()),
-        body: load::ECHO,
-    };
-    let sse_gateway = Target {
-        url: sse_gateway_url.clone(),
-        session: setup::initialize(&client, &sse_gateway_url, Some(&sse_token)).await?,
-        tokens: Arc::new(vec![sse_token.clone()]),
-        body: load::ECHO,
-    };
-    // The floor: nginx in front of the same two backends, when it is installed.
-    let nginx = match nginx::find() {
-        Some(binary) => {
-            let n = nginx::Nginx::start(&binary, &world.demo_url, &world.sse_url)?;
-            eprintln!(
-                "{} started ({} workers) at {}",
-                n.version,
-                n.workers(),
-                n.base
-            );
-            Some(n)
-        }
-        None => {
-            eprintln!(
-                "nginx not found (PATH, /usr/sbin): the nginx floor is SKIPPED (Debian: apt-get install nginx)"
-            );
-            None
-        }
-    };
-    let mut cases = vec![
-        Case {
+    let mut upstreams = vec![
+        Upstream {
             backend: Backend::Fast,
-            path: Path::Direct,
-            target: direct.clone(),
+            url: &world.demo_url,
+            server: setup::SERVER,
         },
-        Case {
-            backend: Backend::Fast,
-            path: Path::Gateway,
-            target: gateway.clone(),
+        Upstream {
+            backend: Backend::Sse,
+            url: &world.sse_url,
+            server: setup::SSE_SERVER,
         },
     ];
-    if let Some(n) = &nginx {
-        cases.push(Case {
-            backend: Backend::Fast,
-            path: Path::Nginx,
-            // The demo server's session, opened directly: nginx passes the header through.
-            target: Target {
-                url: format!("{}/fast", n.base),
-                ..direct.clone()
-            },
+    if let Some(url) = python_url {
+        upstreams.push(Upstream {
+            backend: Backend::Python,
+            url,
+            server: setup::PYTHON_SERVER,
         });
     }
-    cases.push(Case {
-        backend: Backend::Sse,
-        path: Path::Direct,
-        target: sse_direct.clone(),
-    });
-    cases.push(Case {
-        backend: Backend::Sse,
-        path: Path::Gateway,
-        target: sse_gateway,
-    });
-    if let Some(n) = &nginx {
-        cases.push(Case {
-            backend: Backend::Sse,
-            path: Path::Nginx,
-            target: Target {
-                url: format!("{}/sse", n.base),
-                ..sse_direct
-            },
-        });
-    }
+    // The floor: nginx in front of the same backends, when it is installed.
+    let nginx = start_nginx(&upstreams)?;
+    let all = cases::build(&world, &client, &upstreams, nginx.as_ref()).await?;
+    let gateway = cases::find(&all, Backend::Fast, Path::Gateway)?
+        .target
+        .clone();
+    let token = gateway.tokens[0].clone();
+    let (claims, grant) = population::claims_of(&world, &token).await?;
+    let cases: Vec<&Case> = all
+        .iter()
+        .filter(|case| args.only.is_none_or(|b| b == case.backend))
+        .collect();
     eprintln!(
-        "setup done in {:.1}s (two logins through the fake IdP, sessions initialized)",
-        started.elapsed().as_secs_f64()
+        "setup done in {:.1}s ({} logins through the fake IdP, sessions initialized)",
+        started.elapsed().as_secs_f64(),
+        upstreams.len()
     );
 
     // 1. Direct vs gateway (vs nginx), warm caches: the shared layout with every case,
     //    `repeat` times, then the split layout with the fast backend's direct and gateway paths.
+    let procs = Procs {
+        nginx: nginx.as_ref(),
+        python: python.as_ref(),
+    };
     let mut rows = Vec::new();
     for rep in 0..args.repeat {
         Layout::Shared.apply(threads)?;
-        for c in [1, HIGH] {
+        for level in 0..2 {
             for case in &cases {
+                let c = case.backend.concurrencies()[level];
                 let name = case.path.name();
                 let at = (Layout::Shared, rep);
-                let row = measure(
-                    &world,
-                    &client,
-                    args,
-                    threads,
-                    nginx.as_ref(),
-                    at,
-                    case,
-                    name,
-                    c,
-                )
-                .await?;
+                let row = measure(&world, &client, args, threads, procs, at, case, name, c).await?;
                 rows.push(row);
             }
         }
     }
     let mut layouts = vec![Layout::Shared];
-    if threads.cpus.len() >= 2 {
+    let split: Vec<&&Case> = cases
+        .iter()
+        .filter(|case| case.backend == Backend::Fast && case.path != Path::Nginx)
+        .collect();
+    if threads.cpus.len() >= 2 && !split.is_empty() {
         layouts.push(Layout::Split);
         Layout::Split.apply(threads)?;
         for c in [1, HIGH] {
-            for case in cases
-                .iter()
-                .filter(|case| case.backend == Backend::Fast && case.path != Path::Nginx)
-            {
+            for case in &split {
                 let name = case.path.name();
                 let at = (Layout::Split, 0);
-                let row = measure(
-                    &world,
-                    &client,
-                    args,
-                    threads,
-                    nginx.as_ref(),
-                    at,
-                    case,
-                    name,
-                    c,
-                )
-                .await?;
+                let row = measure(&world, &client, args, threads, procs, at, case, name, c).await?;
                 rows.push(row);
             }
         }
     }
     Layout::Shared.apply(threads)?;
-    // nginx is not needed any more: stop it before the parts that measure the process alone.
+    // nginx and the Python server are not needed any more: stop them before the parts that
+    // measure the process alone.
     let nginx_version = nginx.as_ref().map(|n| n.version.clone());
+    let python_version = python.as_ref().map(|p| p.version.clone());
     drop(nginx);
+    drop(python);
 
     // 2. Cold-cache stampede for one grant.
     let burst_client = load::client()?;
@@ -558,46 +567,12 @@ async fn run(
     world.idp.set_userinfo_delay(Duration::ZERO);
     drop(burst_client);
 
-    // 3. Memory with `users` cached user contexts.
-    let t = Instant::now();
-    let tokens = population::populate(&world, &claims, grant, args.users).await?;
-    eprintln!(
-        "inserted {} grants + access tokens, signed their JWTs in {:.1}s",
-        tokens.len(),
-        t.elapsed().as_secs_f64()
-    );
-    let many = Target {
-        tokens: Arc::new(tokens),
-        ..ping.clone()
+    // 3. and 4. Memory with `users` cached user contexts, then round-robin over them.
+    let memory = if args.skip_memory {
+        None
+    } else {
+        Some(memory::run(&world, &client, args, threads, &claims, grant, &ping).await?)
     };
-    let gw = &world.state.gateway;
-    gw.tokens.run_pending_tasks().await;
-    let (users_before, verified_before) = (gw.users.entry_count(), gw.tokens.entry_count());
-    let rss_before = rss_kib();
-    let userinfo_before = world.idp.counters().userinfo;
-    let t = Instant::now();
-    let (sent, failed) = load::each_once(&client, &many, HIGH, WARM_LIMIT).await?;
-    let warm_secs = t.elapsed().as_secs_f64();
-    let warm_userinfo = world.idp.counters().userinfo - userinfo_before;
-    gw.tokens.run_pending_tasks().await;
-    let rss_after = rss_kib();
-    let (users_after, verified_after) = (gw.users.entry_count(), gw.tokens.entry_count());
-
-    // 4. Many users at concurrency 64 (caches warm; token states expire after 1 s).
-    let many_echo = Case {
-        backend: Backend::Fast,
-        path: Path::Gateway,
-        target: Target {
-            body: load::ECHO,
-            ..many.clone()
-        },
-    };
-    let name = format!("gateway, {} users", args.users);
-    let at = (Layout::Shared, 0);
-    let many_row = measure(
-        &world, &client, args, threads, None, at, &many_echo, &name, HIGH,
-    )
-    .await?;
 
     // 5. What one ES256 signature costs here (the gateway signs an `X-Auth-Assertion` per
     //    request; an access token is the same shape of JWT).
@@ -639,12 +614,21 @@ async fn run(
         ),
         None => println!("nginx floor: SKIPPED (nginx is not installed)"),
     }
+    match &python_version {
+        Some(v) => println!(
+            "python = the official MCP Python SDK's server (mcp {v}; FastMCP, MCPServer since mcp 2): bench/python/echo_server.py, streamable HTTP, stateful sessions, SSE answers; a process of its own, measured at c=1 and c={}",
+            cases::PYTHON_HIGH
+        ),
+        None => println!(
+            "python: SKIPPED (no Python with the mcp SDK, or --only; see the message at start)"
+        ),
+    }
     println!();
     println!(
         "| layout | rep | backend | path | concurrency | requests | req/s | p50 µs | p99 µs | errors | CPU µs/req, this process | proxy CPU µs/req (kernel) | DB xacts/req |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for r in rows.iter().chain(std::iter::once(&many_row)) {
+    for r in rows.iter().chain(memory.as_ref().map(|m| &m.row)) {
         println!(
             "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {} ({}) | {:.3} |",
             r.layout.name(),
@@ -706,6 +690,7 @@ async fn run(
         );
     }
     report_floor(&rows, args.repeat, nginx_version.is_some());
+    python_report::report(&rows, args.repeat, nginx_version.is_some());
     println!(
         "stampede: {} concurrent cold requests for one grant (userinfo delay {} ms): {} userinfo call(s) ({}), statuses {:?}, {:.2}s, {} DB xacts",
         args.stampede,
@@ -716,26 +701,10 @@ async fn run(
         burst_secs,
         stampede_xacts
     );
-    let delta_kib = rss_after.saturating_sub(rss_before);
-    println!(
-        "memory: {} user contexts loaded through the gateway ({} requests, {} failed, {} userinfo calls, {:.1}s, {:.0} req/s)",
-        args.users,
-        sent,
-        failed,
-        warm_userinfo,
-        warm_secs,
-        sent as f64 / warm_secs
-    );
-    println!(
-        "        cached user contexts {users_before} → {users_after}, verified tokens {verified_before} → {verified_after}"
-    );
-    println!(
-        "        VmRSS {:.1} MiB → {:.1} MiB: +{:.1} MiB, {:.0} bytes per user",
-        rss_before as f64 / 1024.0,
-        rss_after as f64 / 1024.0,
-        delta_kib as f64 / 1024.0,
-        (delta_kib * 1024) as f64 / args.users.max(1) as f64
-    );
+    match &memory {
+        Some(m) => m.report(args.users),
+        None => println!("memory and round-robin: SKIPPED (--skip-memory)"),
+    }
     println!(
         "one ES256 JWT signature: {sign_us:.0} µs with the key pair parsed once (the bridge's signer); reference, jsonwebtoken::encode parsing the PKCS#8 key on every call: {reference_sign_us:.0} µs; ratio {:.2}",
         sign_us / reference_sign_us
@@ -745,187 +714,38 @@ async fn run(
     Ok(())
 }
 
-/// A Nagle stall costs ~40 ms (the client's delayed ACK); anything near it at c=1 is one.
-const NAGLE_SUSPECT_US: f64 = 20_000.0;
-
-/// The ratios of issue 13's table (shared layout), each computed within one repetition, then
-/// the median over the repetitions.
-fn report_floor(rows: &[Row], reps: usize, with_nginx: bool) {
-    let row = |rep, backend, path, c| find(rows, Layout::Shared, rep, backend, path, c);
-    let rps = |rep, backend, path, c| row(rep, backend, path, c).map(|r: &Row| r.stats.rps);
-    let p50 = |rep, backend, path, c| row(rep, backend, path, c).map(|r: &Row| r.stats.p50_us);
-    let ratio = |backend, a, b, c| {
-        over(reps, move |rep| {
-            Some(rps(rep, backend, a, c)? / rps(rep, backend, b, c)?)
-        })
-    };
-    let (fast, sse) = (Backend::Fast, Backend::Sse);
-    let (direct, gateway, nginx) = (Path::Direct, Path::Gateway, Path::Nginx);
-
-    println!();
-    println!(
-        "Streaming backend (sse: {} events, each its own write), shared layout, median of {reps}:",
-        sse_backend::EVENTS
-    );
-    for c in [1, HIGH] {
-        let g = over(reps, |rep| p50(rep, sse, gateway, c));
-        let d = over(reps, |rep| p50(rep, sse, direct, c));
-        let gd = ratio(sse, gateway, direct, c);
-        println!(
-            "  c={c}: p50 direct {} µs, gateway {} µs; gateway/direct req/s {} %{}",
-            list(&d, 1.0),
-            list(&g, 1.0),
-            list(&gd, 100.0),
-            if c == 1 {
-                format!(
-                    " (goal ≥ 90 %: {})",
-                    verdict(median(&gd).is_some_and(|m| m >= 0.9))
-                )
-            } else {
-                String::new()
-            }
-        );
-        if with_nginx {
-            let n = over(reps, |rep| p50(rep, sse, nginx, c));
-            println!(
-                "        nginx: p50 {} µs, nginx/direct req/s {} %",
-                list(&n, 1.0),
-                list(&ratio(sse, nginx, direct, c), 100.0)
-            );
-        }
-    }
-    let stalled =
-        median(&over(reps, |rep| p50(rep, sse, gateway, 1))).is_some_and(|p| p >= NAGLE_SUSPECT_US);
-    if stalled {
-        println!(
-            "  NAGLE STALL: the gateway's median at c=1 is ≥ {} ms on a backend that answers in several writes: each later write waits for the client's delayed ACK (~40 ms). Is TCP_NODELAY set on accepted sockets (src/serve.rs)?",
-            NAGLE_SUSPECT_US / 1000.0
-        );
-    } else {
-        println!(
-            "  no Nagle stall (a response written in several pieces would wait ~40 ms for the client's delayed ACK without TCP_NODELAY)"
-        );
-    }
-
-    if !with_nginx {
-        println!("nginx floor: SKIPPED (nginx is not installed)");
-        return;
-    }
-    println!();
-    println!("Gateway vs nginx (the floor of one more hop), shared layout, median of {reps}:");
-    for backend in [fast, sse] {
-        let added = |path| {
-            over(reps, move |rep| {
-                Some(p50(rep, backend, path, 1)? - p50(rep, backend, direct, 1)?)
-            })
-        };
-        let (ga, na) = (added(gateway), added(nginx));
-        let times = over(reps, |rep| {
-            let g = p50(rep, backend, gateway, 1)? - p50(rep, backend, direct, 1)?;
-            let n = p50(rep, backend, nginx, 1)? - p50(rep, backend, direct, 1)?;
-            Some(g / n)
-        });
-        let gn = ratio(backend, gateway, nginx, HIGH);
-        let cpu = |path| {
-            over(reps, move |rep| {
-                row(rep, backend, path, HIGH)?.proxy_cpu_per_req_us
-            })
-        };
-        let (gc, nc) = (cpu(gateway), cpu(nginx));
-        let cpu_times = over(reps, |rep| {
-            Some(
-                row(rep, backend, gateway, HIGH)?.proxy_cpu_per_req_us?
-                    / row(rep, backend, nginx, HIGH)?.proxy_cpu_per_req_us?,
-            )
-        });
-        println!("  {} backend:", backend.name());
-        println!(
-            "    added p50 at c=1 over direct: gateway {} µs, nginx {} µs → gateway/nginx {}× (goal ≤ 2×: {})",
-            list(&ga, 1.0),
-            list(&na, 1.0),
-            list_f(&times),
-            verdict(median(&times).is_some_and(|m| m <= 2.0))
-        );
-        println!(
-            "    throughput at c=64: gateway/direct {} %, nginx/direct {} %, gateway/nginx {} % (goal ≥ 80 %: {})",
-            list(&ratio(backend, gateway, direct, HIGH), 100.0),
-            list(&ratio(backend, nginx, direct, HIGH), 100.0),
-            list(&gn, 100.0),
-            verdict(median(&gn).is_some_and(|m| m >= 0.8))
-        );
-        println!(
-            "    proxy CPU per request at c=64: gateway (the bridge's threads) {} µs, nginx (its workers) {} µs → {}× (goal ≤ 1.5×: {})",
-            list(&gc, 1.0),
-            list(&nc, 1.0),
-            list_f(&cpu_times),
-            verdict(median(&cpu_times).is_some_and(|m| m <= 1.5))
-        );
-    }
-}
-
-fn find(
-    rows: &[Row],
-    layout: Layout,
-    rep: usize,
-    backend: Backend,
-    path: Path,
-    c: usize,
-) -> Option<&Row> {
-    rows.iter().find(|r| {
-        r.layout == layout
-            && r.rep == rep
-            && r.backend == backend
-            && r.path == path
-            && r.concurrency == c
-            && r.name == path.name()
-    })
-}
-
-/// The values `f` gives for each repetition that has them.
-fn over(reps: usize, f: impl Fn(usize) -> Option<f64>) -> Vec<f64> {
-    (0..reps).filter_map(f).collect()
-}
-
-fn median(values: &[f64]) -> Option<f64> {
-    let mut v = values.to_vec();
-    v.sort_by(f64::total_cmp);
-    v.get(v.len() / 2).copied()
-}
-
-/// "median (each, …)" with `scale` applied, whole numbers.
-fn list(values: &[f64], scale: f64) -> String {
-    let Some(m) = median(values) else {
-        return "–".into();
-    };
-    let each: Vec<String> = values.iter().map(|v| format!("{:.0}", v * scale)).collect();
-    if values.len() > 1 {
-        format!("{:.0} ({})", m * scale, each.join(", "))
-    } else {
-        format!("{:.0}", m * scale)
-    }
-}
-
-/// Like [`list`], two decimals (ratios).
-fn list_f(values: &[f64]) -> String {
-    let Some(m) = median(values) else {
-        return "–".into();
-    };
-    let each: Vec<String> = values.iter().map(|v| format!("{v:.2}")).collect();
-    if values.len() > 1 {
-        format!("{m:.2} ({})", each.join(", "))
-    } else {
-        format!("{m:.2}")
-    }
-}
-
-fn verdict(ok: bool) -> &'static str {
-    if ok { "met" } else { "NOT met" }
-}
-
 fn histogram(statuses: &[u16]) -> std::collections::BTreeMap<u16, usize> {
     let mut h = std::collections::BTreeMap::new();
     for s in statuses {
         *h.entry(*s).or_insert(0) += 1;
     }
     h
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(flags: &[&str]) -> anyhow::Result<Args> {
+        args(flags.iter().map(|f| (*f).to_owned()))
+    }
+
+    #[test]
+    fn skip_memory_takes_no_value_and_only_names_one_backend() {
+        let a = parse(&["--skip-memory", "--repeat", "2", "--only", "python"]).unwrap();
+        assert!(a.skip_memory);
+        assert_eq!(a.repeat, 2);
+        assert_eq!(a.only, Some(Backend::Python));
+        let a = parse(&[]).unwrap();
+        assert!(!a.skip_memory);
+        assert_eq!(a.only, None);
+        assert!(parse(&["--only", "nginx"]).is_err());
+        assert!(parse(&["--only"]).is_err());
+    }
+
+    #[test]
+    fn the_python_backend_is_measured_at_a_lower_high_concurrency() {
+        assert_eq!(Backend::Fast.concurrencies(), [1, HIGH]);
+        assert_eq!(Backend::Python.concurrencies(), [1, cases::PYTHON_HIGH]);
+    }
 }

@@ -47,7 +47,7 @@ impl Target {
         h.insert("mcp-session-id", HeaderValue::from_str(&self.session)?);
         h.insert(
             "mcp-protocol-version",
-            HeaderValue::from_static("2025-11-25"),
+            HeaderValue::from_static(crate::setup::PROTOCOL_VERSION),
         );
         Ok(h)
     }

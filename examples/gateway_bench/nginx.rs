@@ -1,13 +1,14 @@
 //! The floor of "one more hop": a private nginx as a plain reverse proxy (no authentication)
-//! in front of the same two backends, so the gateway's cost is judged against a proxy that
+//! in front of the same backends, so the gateway's cost is judged against a proxy that
 //! checks nothing (issue 13).
 //!
 //! Its own prefix, configuration, pid file, logs and temp paths in a temporary directory;
 //! `daemon off`, so the master is this process's child; a loopback port; keep-alive to the
 //! client and to the upstreams (`keepalive` pool, HTTP/1.1, `Connection: ""`), `access_log off`,
 //! `worker_processes auto` (one worker per CPU, as the bridge has one tokio worker per CPU) and
-//! `proxy_buffering off` for the streaming backend (each event passed on as it arrives, as the
-//! gateway does). Stopped (SIGTERM, then SIGKILL for the master and its workers) when dropped.
+//! `proxy_buffering off` for the streaming backends (each event passed on as it arrives, as the
+//! gateway does), and the upstream's own `Host` (the Python SDK's DNS-rebinding guard accepts
+//! `127.0.0.1:*` only, not nginx's default, the upstream block's name). Stopped (SIGTERM, then SIGKILL for the master and its workers) when dropped.
 
 use std::{
     net::{SocketAddr, TcpStream},
@@ -35,26 +36,33 @@ pub fn find() -> Option<PathBuf> {
         .find(|candidate| candidate.is_file())
 }
 
+/// One backend behind nginx: `/{name}` proxies to `url` (`http://127.0.0.1:P/mcp`).
+pub struct Route<'a> {
+    pub name: &'a str,
+    pub url: &'a str,
+    /// Answers in SSE, several writes: passed on unbuffered.
+    pub streaming: bool,
+}
+
 pub struct Nginx {
     master: Child,
     workers: Vec<libc::pid_t>,
     dir: PathBuf,
-    /// `http://127.0.0.1:PORT`; `/fast` proxies to the demo MCP server, `/sse` to the streaming
-    /// backend.
+    /// `http://127.0.0.1:PORT`; each [`Route`] at `/{name}`.
     pub base: String,
     pub version: String,
 }
 
 impl Nginx {
-    /// Starts nginx in front of `fast` and `sse` (`http://127.0.0.1:P/mcp` URLs).
-    pub fn start(binary: &Path, fast: &str, sse: &str) -> anyhow::Result<Self> {
+    /// Starts nginx in front of `routes`.
+    pub fn start(binary: &Path, routes: &[Route<'_>]) -> anyhow::Result<Self> {
         let dir = std::env::temp_dir().join(format!("gateway_bench_nginx_{}", std::process::id()));
         std::fs::create_dir_all(&dir)?;
         // A free loopback port (released just before nginx binds it).
         let port = std::net::TcpListener::bind("127.0.0.1:0")?
             .local_addr()?
             .port();
-        let config = config(&dir, port, upstream(fast)?, upstream(sse)?);
+        let config = config(&dir, port, routes)?;
         let conf = dir.join("nginx.conf");
         std::fs::write(&conf, config)?;
         let version = Command::new(binary)
@@ -178,11 +186,32 @@ fn children(pid: libc::pid_t) -> Vec<libc::pid_t> {
         .collect()
 }
 
-fn config(dir: &Path, port: u16, fast: String, sse: String) -> String {
+fn config(dir: &Path, port: u16, routes: &[Route<'_>]) -> anyhow::Result<String> {
     let d = dir.display();
-    let proxied = r#"proxy_http_version 1.1;
-            proxy_set_header Connection "";"#;
-    format!(
+    let mut upstreams = String::new();
+    let mut locations = String::new();
+    for route in routes {
+        let (name, host) = (route.name, upstream(route.url)?);
+        let path = url::Url::parse(route.url)?.path().to_owned();
+        upstreams.push_str(&format!(
+            "    upstream {name} {{ server {host}; keepalive 128; keepalive_requests 10000000; }}\n"
+        ));
+        let buffering = if route.streaming {
+            "\n            proxy_buffering off;"
+        } else {
+            ""
+        };
+        locations.push_str(&format!(
+            r#"        location = /{name} {{
+            proxy_pass http://{name}{path};
+            proxy_http_version 1.1;
+            proxy_set_header Connection "";
+            proxy_set_header Host {host};{buffering}
+        }}
+"#
+        ));
+    }
+    Ok(format!(
         r#"daemon off;
 master_process on;
 worker_processes auto;
@@ -198,21 +227,46 @@ http {{
     scgi_temp_path {d}/scgi;
     keepalive_requests 10000000;
     keepalive_timeout 75s;
-    upstream fast {{ server {fast}; keepalive 128; keepalive_requests 10000000; }}
-    upstream sse {{ server {sse}; keepalive 128; keepalive_requests 10000000; }}
-    server {{
+{upstreams}    server {{
         listen 127.0.0.1:{port};
-        location = /fast {{
-            proxy_pass http://fast/mcp;
-            {proxied}
-        }}
-        location = /sse {{
-            proxy_pass http://sse/mcp;
-            {proxied}
-            proxy_buffering off;
-        }}
-    }}
+{locations}    }}
 }}
 "#
-    )
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_route_keeps_its_upstream_host_and_streams_unbuffered() {
+        let routes = [
+            Route {
+                name: "fast",
+                url: "http://127.0.0.1:7001/mcp",
+                streaming: false,
+            },
+            Route {
+                name: "python",
+                url: "http://127.0.0.1:7002/mcp",
+                streaming: true,
+            },
+        ];
+        let conf = config(Path::new("/tmp/x"), 9000, &routes).unwrap();
+        let location = |name: &str| {
+            let start = conf.find(&format!("location = /{name} {{")).unwrap();
+            conf[start..].split('}').next().unwrap().to_owned()
+        };
+        let (fast, python) = (location("fast"), location("python"));
+        // The Python SDK answers 421 to any Host but 127.0.0.1:* (its DNS-rebinding guard),
+        // and nginx would send the upstream block's name.
+        assert!(fast.contains("proxy_set_header Host 127.0.0.1:7001;"));
+        assert!(python.contains("proxy_set_header Host 127.0.0.1:7002;"));
+        assert!(python.contains("proxy_pass http://python/mcp;"));
+        assert!(python.contains("proxy_buffering off;"));
+        assert!(!fast.contains("proxy_buffering"));
+        assert!(conf.contains("upstream python { server 127.0.0.1:7002;"));
+        assert!(conf.contains("listen 127.0.0.1:9000;"));
+    }
 }

@@ -27,6 +27,8 @@ pub const TENANT: &str = "acme";
 pub const SERVER: &str = "demo";
 /// The streaming backend's name in the bridge's configuration.
 pub const SSE_SERVER: &str = "sse";
+/// The Python MCP server's name in the bridge's configuration.
+pub const PYTHON_SERVER: &str = "python";
 
 /// The scratch database: created on the loopback Postgres, dropped by [`Scratch::drop_now`].
 pub struct Scratch {
@@ -90,12 +92,14 @@ impl World {
     }
 }
 
-/// Starts the fake IdP, the demo MCP server, the streaming backend and the bridge (in this process, on loopback; the
-/// bridge on the `bridge` runtime, with its own pool).
+/// Starts the fake IdP, the demo MCP server, the streaming backend and the bridge (in this
+/// process, on loopback; the bridge on the `bridge` runtime, with its own pool). `python`: the
+/// Python MCP server's URL when it runs, configured as [`PYTHON_SERVER`].
 pub async fn start(
     scratch: &Scratch,
     cache_capacity: u64,
     bridge: &tokio::runtime::Handle,
+    python: Option<&str>,
 ) -> anyhow::Result<World> {
     let idp = FakeIdp::start(FakeIdpOptions::default()).await;
     let (mcp, _handle) = demo_mcp_server::spawn(DemoMcpOptions::default()).await?;
@@ -103,6 +107,9 @@ pub async fn start(
     let listener = TcpListener::bind("127.0.0.1:0").await?;
     let port = listener.local_addr()?.port();
     let public_url = format!("http://127.0.0.1:{port}");
+    let python_entry = python.map_or_else(String::new, |url| {
+        format!("[[tenants.mcp_servers]]\nname = \"{PYTHON_SERVER}\"\nurl = \"{url}\"\n")
+    });
     let toml = format!(
         r#"
 public_url = "{public_url}"
@@ -133,7 +140,7 @@ url = "http://{mcp}/mcp"
 [[tenants.mcp_servers]]
 name = "{SSE_SERVER}"
 url = "{sse_url}"
-"#,
+{python_entry}"#,
         db = scratch.url,
         issuer = idp.issuer(),
         client_id = idp.client_id(),
@@ -265,30 +272,56 @@ pub async fn login(world: &World, server: &str) -> anyhow::Result<String> {
         .to_owned())
 }
 
-/// `initialize` at `url` (directly or through the gateway with `token`); the session id.
+/// `initialize` at `url` (directly or through the gateway with `token`), then the
+/// `notifications/initialized` a client sends next (the Python SDK's sessions expect it); the
+/// session id.
 pub async fn initialize(
     client: &reqwest::Client,
     url: &str,
     token: Option<&str>,
 ) -> anyhow::Result<String> {
-    let mut r = client
-        .post(url)
-        .header("content-type", "application/json")
-        .header("accept", "application/json, text/event-stream")
-        .body(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"gateway-bench","version":"1"}}}"#);
-    if let Some(t) = token {
-        r = r.bearer_auth(t);
-    }
-    let response = r.send().await?;
+    let post = |body: &'static str, session: Option<&str>| {
+        let mut r = client
+            .post(url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .body(body);
+        if let Some(s) = session {
+            r = r
+                .header("mcp-session-id", s)
+                .header("mcp-protocol-version", PROTOCOL_VERSION);
+        }
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        r
+    };
+    let response = post(INITIALIZE, None).send().await?;
     ensure!(
         response.status() == 200,
         "initialize answered {}",
         response.status()
     );
-    Ok(response
+    let session = response
         .headers()
         .get("mcp-session-id")
         .context("no mcp-session-id")?
         .to_str()?
-        .to_owned())
+        .to_owned();
+    // The whole answer (JSON, or an SSE stream that ends after the result), so the connection
+    // goes back to the pool.
+    response.bytes().await?;
+    let initialized = post(INITIALIZED, Some(&session)).send().await?;
+    ensure!(
+        initialized.status().is_success(),
+        "notifications/initialized answered {}",
+        initialized.status()
+    );
+    initialized.bytes().await?;
+    Ok(session)
 }
+
+/// The protocol revision the benchmark speaks (the `mcp-protocol-version` header).
+pub const PROTOCOL_VERSION: &str = "2025-11-25";
+const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-11-25","capabilities":{},"clientInfo":{"name":"gateway-bench","version":"1"}}}"#;
+const INITIALIZED: &str = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;

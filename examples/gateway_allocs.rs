@@ -9,12 +9,15 @@
 //! one request at a time (the count is then the same from run to run), warm caches: a warm-up,
 //! then `--rounds` rounds of `--requests` requests, each round's count per request printed.
 //!
+//! `--backtraces N` then prints where each allocation of `N` more requests came from (the
+//! first frames of its backtrace), to find what to remove.
+//!
 //! `--subscriber info` installs a JSON log subscriber writing to a sink at that level (as the
 //! service runs: its request span is then recorded); without it no subscriber is installed, as
 //! in `gateway_bench`.
 //!
 //! `cargo run --release --example gateway_allocs -- [--requests N] [--rounds N]
-//!  [--subscriber LEVEL]`; `GATEWAY_BENCH_DATABASE_URL` names the Postgres server (loopback).
+//!  [--subscriber LEVEL] [--backtraces N]`; `GATEWAY_BENCH_DATABASE_URL` names the Postgres server (loopback).
 
 #![allow(
     clippy::unwrap_used,
@@ -35,7 +38,7 @@ mod setup;
 #[allow(dead_code)]
 #[path = "gateway_bench/sse_backend.rs"]
 mod sse_backend;
-#[allow(unused_imports, dead_code)]
+#[allow(unused_imports)]
 #[path = "../tests/support/mod.rs"]
 mod support;
 
@@ -62,10 +65,49 @@ static BYTES: AtomicU64 = AtomicU64::new(0);
 thread_local! {
     /// Whether this thread is one of the bridge's.
     static BRIDGE: Cell<bool> = const { Cell::new(false) };
+    /// Set while this thread records a backtrace (which allocates).
+    static TRACING: Cell<bool> = const { Cell::new(false) };
 }
 
+/// While set, each counted allocation's backtrace is kept (`--backtraces`).
+static RECORD: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+static RECORDED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
 fn counted() -> bool {
-    BRIDGE.try_with(Cell::get).unwrap_or(false)
+    let counted = BRIDGE.try_with(Cell::get).unwrap_or(false);
+    if counted && RECORD.load(Ordering::Relaxed) {
+        record_backtrace();
+    }
+    counted
+}
+
+/// Keeps the current backtrace, its allocator frames left out.
+fn record_backtrace() {
+    if TRACING.try_with(|t| t.replace(true)).unwrap_or(true) {
+        return;
+    }
+    let trace = std::backtrace::Backtrace::force_capture().to_string();
+    let frames: Vec<&str> = trace
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with("at "))
+        .filter(|l| {
+            ![
+                "backtrace",
+                "gateway_allocs::",
+                "alloc::",
+                "__rust",
+                "core::ops::function",
+            ]
+            .iter()
+            .any(|skip| l.contains(skip))
+        })
+        .take(8)
+        .collect();
+    if let Ok(mut recorded) = RECORDED.lock() {
+        recorded.push(frames.join("\n    "));
+    }
+    let _ = TRACING.try_with(|t| t.set(false));
 }
 
 // SAFETY: every call is passed to mimalloc unchanged; counting touches no allocation.
@@ -109,6 +151,8 @@ struct Args {
     requests: usize,
     rounds: usize,
     subscriber: Option<String>,
+    /// Print where the allocations of this many more requests come from.
+    backtraces: usize,
 }
 
 fn args() -> anyhow::Result<Args> {
@@ -116,6 +160,7 @@ fn args() -> anyhow::Result<Args> {
         requests: 5_000,
         rounds: 3,
         subscriber: None,
+        backtraces: 0,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -124,6 +169,7 @@ fn args() -> anyhow::Result<Args> {
             "--requests" => a.requests = value.parse()?,
             "--rounds" => a.rounds = value.parse()?,
             "--subscriber" => a.subscriber = Some(value),
+            "--backtraces" => a.backtraces = value.parse()?,
             other => bail!("unknown flag {other}"),
         }
     }
@@ -219,6 +265,20 @@ async fn run(
             per(2),
             elapsed.as_secs_f64() * 1e6 / args.requests as f64
         );
+    }
+    if args.backtraces > 0 {
+        RECORD.store(true, Ordering::SeqCst);
+        send(args.backtraces).await?;
+        RECORD.store(false, Ordering::SeqCst);
+        let recorded = std::mem::take(&mut *RECORDED.lock().unwrap());
+        println!(
+            "{} allocations in {} requests:",
+            recorded.len(),
+            args.backtraces
+        );
+        for trace in recorded {
+            println!("  {trace}");
+        }
     }
     Ok(())
 }

@@ -6,12 +6,12 @@
 //! server can percent-decode every `X-Auth-*` value without guessing, and plain ASCII values
 //! (the usual case) arrive unchanged.
 
-use std::sync::Arc;
+use std::{ops::Range, sync::Arc};
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-use super::token_claims::TokenClaims;
+use super::{assertion::Signed, token_claims::TokenClaims};
 use super::{spoofed::remove_identity_headers, user_cache::CachedUser};
 
 const SUBJECT: HeaderName = HeaderName::from_static("x-auth-subject");
@@ -108,60 +108,150 @@ impl Identity {
     /// The same identity with the user's mapped `groups` and `roles` (a server that opted in);
     /// a user without them gets no such header.
     pub fn with_claim_headers(self, user: &CachedUser) -> Self {
-        let list = |name: &str| {
-            let items = user.claims.get(name)?.as_list();
-            let encoded: Vec<String> = items
-                .iter()
-                .map(|item| utf8_percent_encode(item, UNSAFE_IN_LIST_ITEM).to_string())
-                .collect();
-            Some(encoded.join(","))
-        };
         Self {
-            groups: list("groups"),
-            roles: list("roles"),
+            groups: list(user, "groups"),
+            roles: list(user, "roles"),
             ..self
         }
     }
 
-    /// The `X-Auth-*` values, encoded for one request. The tenant, client id and scopes
-    /// repeat across users: their values are shared (`interned.rs`), a reference count each.
-    /// Nothing here is kept per access token (issue 13, item 4: memory per cached user): the
-    /// gateway keeps only the assertion's signature and builds these per request.
+    /// The `X-Auth-*` values, encoded for one request (see [`IdentityHeaders::of`], the
+    /// gateway's way to the same headers).
     pub fn headers(&self) -> IdentityHeaders {
-        let own = |name: &HeaderName, value: &str, sensitivity: Sensitivity| {
-            encode(name, value, sensitivity)
-        };
-        let shared = |name: &HeaderName, value: &str| {
-            super::interned::value(value, |raw| encode(name, raw, Sensitivity::Plain))
-        };
-        let optional = |name: &HeaderName, value: &Option<String>, sensitivity: Sensitivity| {
-            value
-                .as_deref()
-                .filter(|v| !v.is_empty())
-                .and_then(|v| own(name, v, sensitivity))
-        };
-        let values = [
-            own(&SUBJECT, &self.subject, Sensitivity::Plain),
-            shared(&TENANT, &self.tenant),
-            shared(&CLIENT_ID, &self.client_id),
-            shared(&SCOPES, &self.scopes.join(" ")),
-            optional(&EMAIL, &self.email, Sensitivity::Plain),
-            optional(&NAME, &self.name, Sensitivity::Plain),
-            optional(&ASSERTION, &self.assertion, Sensitivity::Sensitive),
-            // Already encoded item by item (`with_claim_headers`): set as they are.
-            raw(&GROUPS, &self.groups),
-            raw(&ROLES, &self.roles),
-        ];
-        let headers = IdentityHeaders {
-            values: Arc::new(values),
-            upstream_token: None,
-            bearer: None,
-        };
+        let scopes = self.scopes.join(" ");
+        let headers = Fields {
+            subject: &self.subject,
+            tenant: &self.tenant,
+            client_id: &self.client_id,
+            scopes: &scopes,
+            email: self.email.as_deref(),
+            name: self.name.as_deref(),
+            assertion: match self.assertion.as_deref() {
+                Some(text) => Assertion::Text(text),
+                None => Assertion::None,
+            },
+            groups: self.groups.as_deref(),
+            roles: self.roles.as_deref(),
+        }
+        .headers();
         match self.upstream_token.as_deref() {
             Some(token) => headers.with_upstream_token(token),
             None => headers,
         }
     }
+}
+
+/// The values of the `X-Auth-*` headers, borrowed from wherever they are kept.
+struct Fields<'a> {
+    subject: &'a str,
+    tenant: &'a str,
+    client_id: &'a str,
+    /// Space-separated, no empty item.
+    scopes: &'a str,
+    email: Option<&'a str>,
+    name: Option<&'a str>,
+    assertion: Assertion<'a>,
+    /// Already encoded item by item ([`Identity::with_claim_headers`]).
+    groups: Option<&'a str>,
+    roles: Option<&'a str>,
+}
+
+/// Where the `X-Auth-Assertion` comes from.
+enum Assertion<'a> {
+    None,
+    /// A JWT already encoded ([`Identity::assertion`]).
+    Text(&'a str),
+    /// Encoded now from its signature and what it was signed over (the gateway).
+    Signed {
+        signed: &'a Signed,
+        claims: &'a TokenClaims,
+        user: &'a CachedUser,
+    },
+}
+
+impl Fields<'_> {
+    /// The tenant, client id and scopes repeat across users: their values are shared
+    /// (`interned.rs`), a reference count each. The user's own values (subject, email, name)
+    /// and the assertion are written into one buffer that their header values share: one
+    /// allocation, where a value each cost two (its copy, then the shared handle its first
+    /// clone made; issue 13, item 2). Nothing here is kept per access token (issue 13, item 4:
+    /// memory per cached user): the gateway keeps only the assertion's signature and builds
+    /// these per request.
+    fn headers(self) -> IdentityHeaders {
+        let shared = |name: &HeaderName, value: &str| {
+            super::interned::value(value, |raw| encode(name, raw, Sensitivity::Plain))
+        };
+        let own = [
+            Some(self.subject),
+            nonempty(self.email),
+            nonempty(self.name),
+        ];
+        let spare = own.iter().flatten().map(|v| encoded_len(v)).sum::<usize>();
+        let mut buffer = Vec::new();
+        let assertion = match self.assertion {
+            Assertion::None => None,
+            Assertion::Text(text) => nonempty(Some(text)).map(|text| {
+                buffer.reserve(encoded_len(text) + spare);
+                push_encoded(&mut buffer, text)
+            }),
+            Assertion::Signed {
+                signed,
+                claims,
+                user,
+            } => signed
+                .encode_into(claims, user, &mut buffer, spare)
+                .map(|()| 0..buffer.len())
+                .map_err(|e| tracing::error!(error = %e, "cannot encode the identity assertion"))
+                .ok(),
+        };
+        buffer.reserve(spare);
+        let [subject, email, name] = own.map(|v| v.map(|v| push_encoded(&mut buffer, v)));
+        let buffer = bytes::Bytes::from(buffer);
+        let value = |header: &HeaderName, range: Option<Range<usize>>, sensitivity| {
+            let mut value = HeaderValue::from_maybe_shared(buffer.slice(range?))
+                .map_err(|_| tracing::warn!(%header, "identity header value dropped"))
+                .ok()?;
+            value.set_sensitive(sensitivity == Sensitivity::Sensitive);
+            Some(value)
+        };
+        let values = [
+            value(&SUBJECT, subject, Sensitivity::Plain),
+            shared(&TENANT, self.tenant),
+            shared(&CLIENT_ID, self.client_id),
+            shared(&SCOPES, self.scopes),
+            value(&EMAIL, email, Sensitivity::Plain),
+            value(&NAME, name, Sensitivity::Plain),
+            value(&ASSERTION, assertion, Sensitivity::Sensitive),
+            raw(&GROUPS, self.groups),
+            raw(&ROLES, self.roles),
+        ];
+        IdentityHeaders {
+            values: Arc::new(values),
+            upstream_token: None,
+            bearer: None,
+        }
+    }
+}
+
+/// `value` unless empty: an empty value sends no header.
+fn nonempty(value: Option<&str>) -> Option<&str> {
+    value.filter(|v| !v.is_empty())
+}
+
+/// The length of `value` percent-encoded (see [`encode`]).
+fn encoded_len(value: &str) -> usize {
+    utf8_percent_encode(value, UNSAFE_IN_VALUE)
+        .map(str::len)
+        .sum()
+}
+
+/// Appends `value` percent-encoded (see [`encode`]) to `buffer`; where it went.
+fn push_encoded(buffer: &mut Vec<u8>, value: &str) -> Range<usize> {
+    let start = buffer.len();
+    for part in utf8_percent_encode(value, UNSAFE_IN_VALUE) {
+        buffer.extend_from_slice(part.as_bytes());
+    }
+    start..buffer.len()
 }
 
 /// An [`Identity`] as header values, ready to add to a request. Cheap to clone: the values
@@ -188,6 +278,55 @@ impl std::fmt::Debug for IdentityHeaders {
 }
 
 impl IdentityHeaders {
+    /// The headers of `user` behind the access token `claims` in tenant `tenant`, with the
+    /// `X-Auth-Assertion` encoded from `signed` (none without) and, when `claim_headers`, the
+    /// mapped groups and roles: what [`Identity::of`] and [`Identity::headers`] give, without
+    /// copying every value into an `Identity` first (the gateway builds them per request).
+    pub fn of(
+        claims: &TokenClaims,
+        tenant: &str,
+        user: &CachedUser,
+        signed: Option<&Signed>,
+        claim_headers: bool,
+    ) -> Self {
+        let (groups, roles) = if claim_headers {
+            (list(user, "groups"), list(user, "roles"))
+        } else {
+            (None, None)
+        };
+        let normalized;
+        let scopes = if claims.scope.split(' ').any(str::is_empty) {
+            normalized = claims
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            &normalized
+        } else {
+            &*claims.scope
+        };
+        Fields {
+            subject: &claims.sub,
+            tenant,
+            client_id: &claims.client_id,
+            scopes,
+            email: user.email.as_deref(),
+            name: user.name.as_deref(),
+            assertion: match signed {
+                Some(signed) => Assertion::Signed {
+                    signed,
+                    claims,
+                    user,
+                },
+                None => Assertion::None,
+            },
+            groups: groups.as_deref(),
+            roles: roles.as_deref(),
+        }
+        .headers()
+    }
+
     /// The same identity with the user's upstream access token (a server that opted in), or
     /// another one after a refresh. An empty token sends none.
     pub fn with_upstream_token(&self, token: &str) -> Self {
@@ -245,9 +384,20 @@ impl IdentityHeaders {
     }
 }
 
+/// The user's mapped claim `name` as a list header's value: comma-separated, each item
+/// percent-encoded (`,` included).
+fn list(user: &CachedUser, name: &str) -> Option<String> {
+    let items = user.claims.get(name)?.as_list();
+    let encoded: Vec<String> = items
+        .iter()
+        .map(|item| utf8_percent_encode(item, UNSAFE_IN_LIST_ITEM).to_string())
+        .collect();
+    Some(encoded.join(","))
+}
+
 /// A value already percent-encoded (list headers); empty means no header.
-fn raw(name: &HeaderName, value: &Option<String>) -> Option<HeaderValue> {
-    let value = value.as_deref().filter(|v| !v.is_empty())?;
+fn raw(name: &HeaderName, value: Option<&str>) -> Option<HeaderValue> {
+    let value = value.filter(|v| !v.is_empty())?;
     HeaderValue::from_str(value)
         .map_err(|_| tracing::warn!(header = %name, "identity header value dropped"))
         .ok()
@@ -353,6 +503,57 @@ mod tests {
         assert!(headers.get("x-auth-anything").is_none());
         assert_eq!(headers[SCOPES], "mcp read");
         assert!(headers[UPSTREAM_TOKEN].is_sensitive());
+    }
+
+    /// The gateway's per-request path (`IdentityHeaders::of`) and the `Identity` one send the
+    /// same headers, byte for byte and sensitivity alike.
+    #[test]
+    fn headers_built_for_a_token_are_those_of_its_identity() {
+        use crate::domain::ClaimValue;
+        let claims = TokenClaims::from(crate::tokens::AccessClaims {
+            iss: "https://bridge.example.com/t/acme".into(),
+            sub: "user-1".into(),
+            aud: "https://bridge.example.com/t/acme/mcp/github".into(),
+            client_id: "client-1".into(),
+            scope: "mcp  read".into(),
+            jti: uuid::Uuid::nil(),
+            iat: 0,
+            exp: 1,
+        });
+        let user = CachedUser {
+            email: Some("".into()),
+            name: Some("José\r\n100%".into()),
+            claims: [(
+                "groups".to_owned(),
+                ClaimValue::List(vec!["eng".into(), "a,b".into()]),
+            )]
+            .into(),
+        };
+        let signed = Signed::for_tests();
+        let jwt = signed.encode(&claims, &user).unwrap();
+        for claim_headers in [false, true] {
+            let mut identity = Identity::of(&claims, "acme", &user, Some(jwt.clone()));
+            if claim_headers {
+                identity = identity.with_claim_headers(&user);
+            }
+            let (mut expected, mut built) = (HeaderMap::new(), HeaderMap::new());
+            identity.headers().replace_headers(&mut expected);
+            IdentityHeaders::of(&claims, "acme", &user, Some(&signed), claim_headers)
+                .replace_headers(&mut built);
+            assert_eq!(built, expected);
+            for (name, value) in &expected {
+                assert_eq!(built[name].is_sensitive(), value.is_sensitive(), "{name}");
+            }
+            assert_eq!(built[NAME], "Jos%C3%A9%0D%0A100%25");
+            assert_eq!(built[SCOPES], "mcp read");
+            assert!(built.get(EMAIL).is_none());
+            assert!(built[ASSERTION].is_sensitive());
+            assert_eq!(built.get(GROUPS).is_some(), claim_headers);
+        }
+        let mut unsigned = HeaderMap::new();
+        IdentityHeaders::of(&claims, "acme", &user, None, false).replace_headers(&mut unsigned);
+        assert!(unsigned.get(ASSERTION).is_none());
+        assert_eq!(unsigned[SUBJECT], "user-1");
     }
 
     #[test]

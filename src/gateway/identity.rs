@@ -6,13 +6,17 @@
 //! server can percent-decode every `X-Auth-*` value without guessing, and plain ASCII values
 //! (the usual case) arrive unchanged.
 
-use std::{ops::Range, sync::Arc};
+use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
 use super::{assertion::Signed, token_claims::TokenClaims};
 use super::{spoofed::remove_identity_headers, user_cache::CachedUser};
+
+#[path = "identity_fields.rs"]
+mod fields;
+use fields::{Assertion, Fields};
 
 const SUBJECT: HeaderName = HeaderName::from_static("x-auth-subject");
 const EMAIL: HeaderName = HeaderName::from_static("x-auth-email");
@@ -139,119 +143,6 @@ impl Identity {
             None => headers,
         }
     }
-}
-
-/// The values of the `X-Auth-*` headers, borrowed from wherever they are kept.
-struct Fields<'a> {
-    subject: &'a str,
-    tenant: &'a str,
-    client_id: &'a str,
-    /// Space-separated, no empty item.
-    scopes: &'a str,
-    email: Option<&'a str>,
-    name: Option<&'a str>,
-    assertion: Assertion<'a>,
-    /// Already encoded item by item ([`Identity::with_claim_headers`]).
-    groups: Option<&'a str>,
-    roles: Option<&'a str>,
-}
-
-/// Where the `X-Auth-Assertion` comes from.
-enum Assertion<'a> {
-    None,
-    /// A JWT already encoded ([`Identity::assertion`]).
-    Text(&'a str),
-    /// Encoded now from its signature and what it was signed over (the gateway).
-    Signed {
-        signed: &'a Signed,
-        claims: &'a TokenClaims,
-        user: &'a CachedUser,
-    },
-}
-
-impl Fields<'_> {
-    /// The tenant, client id and scopes repeat across users: their values are shared
-    /// (`interned.rs`), a reference count each. The user's own values (subject, email, name)
-    /// and the assertion are written into one buffer that their header values share: one
-    /// allocation, where a value each cost two (its copy, then the shared handle its first
-    /// clone made; issue 13, item 2). Nothing here is kept per access token (issue 13, item 4:
-    /// memory per cached user): the gateway keeps only the assertion's signature and builds
-    /// these per request.
-    fn headers(self) -> IdentityHeaders {
-        let shared = |name: &HeaderName, value: &str| {
-            super::interned::value(value, |raw| encode(name, raw, Sensitivity::Plain))
-        };
-        let own = [
-            Some(self.subject),
-            nonempty(self.email),
-            nonempty(self.name),
-        ];
-        let spare = own.iter().flatten().map(|v| encoded_len(v)).sum::<usize>();
-        let mut buffer = Vec::new();
-        let assertion = match self.assertion {
-            Assertion::None => None,
-            Assertion::Text(text) => nonempty(Some(text)).map(|text| {
-                buffer.reserve(encoded_len(text) + spare);
-                push_encoded(&mut buffer, text)
-            }),
-            Assertion::Signed {
-                signed,
-                claims,
-                user,
-            } => signed
-                .encode_into(claims, user, &mut buffer, spare)
-                .map(|()| 0..buffer.len())
-                .map_err(|e| tracing::error!(error = %e, "cannot encode the identity assertion"))
-                .ok(),
-        };
-        buffer.reserve(spare);
-        let [subject, email, name] = own.map(|v| v.map(|v| push_encoded(&mut buffer, v)));
-        let buffer = bytes::Bytes::from(buffer);
-        let value = |header: &HeaderName, range: Option<Range<usize>>, sensitivity| {
-            let mut value = HeaderValue::from_maybe_shared(buffer.slice(range?))
-                .map_err(|_| tracing::warn!(%header, "identity header value dropped"))
-                .ok()?;
-            value.set_sensitive(sensitivity == Sensitivity::Sensitive);
-            Some(value)
-        };
-        let values = [
-            value(&SUBJECT, subject, Sensitivity::Plain),
-            shared(&TENANT, self.tenant),
-            shared(&CLIENT_ID, self.client_id),
-            shared(&SCOPES, self.scopes),
-            value(&EMAIL, email, Sensitivity::Plain),
-            value(&NAME, name, Sensitivity::Plain),
-            value(&ASSERTION, assertion, Sensitivity::Sensitive),
-            raw(&GROUPS, self.groups),
-            raw(&ROLES, self.roles),
-        ];
-        IdentityHeaders {
-            values: Arc::new(values),
-            upstream_token: None,
-            bearer: None,
-        }
-    }
-}
-
-/// `value` unless empty: an empty value sends no header.
-fn nonempty(value: Option<&str>) -> Option<&str> {
-    value.filter(|v| !v.is_empty())
-}
-
-/// The length of `value` percent-encoded (see [`encode`]).
-fn encoded_len(value: &str) -> usize {
-    utf8_percent_encode(value, UNSAFE_IN_VALUE)
-        .map(str::len)
-        .sum()
-}
-
-/// Appends `value` percent-encoded (see [`encode`]) to `buffer`; where it went.
-fn push_encoded(buffer: &mut Vec<u8>, value: &str) -> Range<usize> {
-    let start = buffer.len();
-    for part in utf8_percent_encode(value, UNSAFE_IN_VALUE) {
-        buffer.extend_from_slice(part.as_bytes());
-    }
-    start..buffer.len()
 }
 
 /// An [`Identity`] as header values, ready to add to a request. Cheap to clone: the values
@@ -430,135 +321,5 @@ fn encode(name: &HeaderName, value: &str, sensitivity: Sensitivity) -> Option<He
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn identity() -> Identity {
-        Identity {
-            subject: "user-1".into(),
-            email: Some("ada@example.com".into()),
-            name: Some("Ada\r\nX-Auth-Subject: admin".into()),
-            tenant: "acme".into(),
-            client_id: "client-1".into(),
-            scopes: vec!["mcp".into(), "read".into()],
-            upstream_token: Some("upstream-secret".into()),
-            assertion: None,
-            groups: None,
-            roles: None,
-        }
-    }
-
-    #[test]
-    fn groups_and_roles_are_sent_only_when_opted_in_with_commas_encoded_inside_values() {
-        use crate::domain::ClaimValue;
-        let user = CachedUser {
-            claims: [
-                (
-                    "groups".to_owned(),
-                    ClaimValue::List(vec!["eng".into(), "a,b".into(), "Zoë".into()]),
-                ),
-                ("roles".to_owned(), ClaimValue::Text("admin".into())),
-            ]
-            .into(),
-            ..CachedUser::default()
-        };
-        let mut headers = HeaderMap::new();
-        identity().headers().replace_headers(&mut headers);
-        assert!(headers.get(GROUPS).is_none());
-        identity()
-            .with_claim_headers(&user)
-            .headers()
-            .replace_headers(&mut headers);
-        assert_eq!(headers[GROUPS], "eng,a%2Cb,Zo%C3%AB");
-        assert_eq!(headers[ROLES], "admin");
-    }
-
-    #[test]
-    fn a_value_with_a_newline_is_percent_encoded_not_split() {
-        let mut headers = HeaderMap::new();
-        identity().headers().replace_headers(&mut headers);
-        assert_eq!(headers[NAME], "Ada%0D%0AX-Auth-Subject: admin");
-        assert_eq!(headers[SUBJECT], "user-1");
-        assert_eq!(headers.get_all(SUBJECT).iter().count(), 1);
-    }
-
-    #[test]
-    fn non_ascii_and_percent_are_encoded() {
-        let mut headers = HeaderMap::new();
-        let mut identity = identity();
-        identity.name = Some("José 100%".into());
-        identity.headers().replace_headers(&mut headers);
-        assert_eq!(headers[NAME], "Jos%C3%A9 100%25");
-    }
-
-    #[test]
-    fn spoofed_identity_headers_are_replaced_and_absent_ones_removed() {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-auth-subject", HeaderValue::from_static("admin"));
-        headers.insert("x-auth-assertion", HeaderValue::from_static("forged"));
-        headers.insert("x-auth-anything", HeaderValue::from_static("forged"));
-        identity().headers().replace_headers(&mut headers);
-        assert_eq!(headers[SUBJECT], "user-1");
-        assert!(headers.get(ASSERTION).is_none());
-        assert!(headers.get("x-auth-anything").is_none());
-        assert_eq!(headers[SCOPES], "mcp read");
-        assert!(headers[UPSTREAM_TOKEN].is_sensitive());
-    }
-
-    /// The gateway's per-request path (`IdentityHeaders::of`) and the `Identity` one send the
-    /// same headers, byte for byte and sensitivity alike.
-    #[test]
-    fn headers_built_for_a_token_are_those_of_its_identity() {
-        use crate::domain::ClaimValue;
-        let claims = TokenClaims::from(crate::tokens::AccessClaims {
-            iss: "https://bridge.example.com/t/acme".into(),
-            sub: "user-1".into(),
-            aud: "https://bridge.example.com/t/acme/mcp/github".into(),
-            client_id: "client-1".into(),
-            scope: "mcp  read".into(),
-            jti: uuid::Uuid::nil(),
-            iat: 0,
-            exp: 1,
-        });
-        let user = CachedUser {
-            email: Some("".into()),
-            name: Some("José\r\n100%".into()),
-            claims: [(
-                "groups".to_owned(),
-                ClaimValue::List(vec!["eng".into(), "a,b".into()]),
-            )]
-            .into(),
-        };
-        let signed = Signed::for_tests();
-        let jwt = signed.encode(&claims, &user).unwrap();
-        for claim_headers in [false, true] {
-            let mut identity = Identity::of(&claims, "acme", &user, Some(jwt.clone()));
-            if claim_headers {
-                identity = identity.with_claim_headers(&user);
-            }
-            let (mut expected, mut built) = (HeaderMap::new(), HeaderMap::new());
-            identity.headers().replace_headers(&mut expected);
-            IdentityHeaders::of(&claims, "acme", &user, Some(&signed), claim_headers)
-                .replace_headers(&mut built);
-            assert_eq!(built, expected);
-            for (name, value) in &expected {
-                assert_eq!(built[name].is_sensitive(), value.is_sensitive(), "{name}");
-            }
-            assert_eq!(built[NAME], "Jos%C3%A9%0D%0A100%25");
-            assert_eq!(built[SCOPES], "mcp read");
-            assert!(built.get(EMAIL).is_none());
-            assert!(built[ASSERTION].is_sensitive());
-            assert_eq!(built.get(GROUPS).is_some(), claim_headers);
-        }
-        let mut unsigned = HeaderMap::new();
-        IdentityHeaders::of(&claims, "acme", &user, None, false).replace_headers(&mut unsigned);
-        assert!(unsigned.get(ASSERTION).is_none());
-        assert_eq!(unsigned[SUBJECT], "user-1");
-    }
-
-    #[test]
-    fn debug_leaves_the_credentials_out() {
-        let shown = format!("{:?}", identity());
-        assert!(!shown.contains("upstream-secret"));
-    }
-}
+#[path = "identity_tests.rs"]
+mod tests;

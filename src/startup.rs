@@ -2,14 +2,11 @@
 
 use std::{future::Future, net::SocketAddr, time::Duration};
 
-use axum::{Router, extract::Request, middleware, routing::get};
+use axum::{Router, routing::get};
 use sqlx::PgPool;
 use tokio::net::TcpListener;
 use tower::ServiceBuilder;
-use tower_http::{
-    catch_panic::CatchPanicLayer, sensitive_headers::SetSensitiveRequestHeadersLayer,
-    trace::TraceLayer,
-};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
 use crate::{
     bootstrap,
@@ -39,7 +36,9 @@ pub enum StartupError {
 ///
 /// Layer order, outermost first: request id (so every later layer and log line has it),
 /// sensitive-header marking (before tracing, so `Authorization` and cookies never reach a log),
-/// the trace span, metrics, then panic catching closest to the handlers.
+/// the trace span, metrics, then panic catching closest to the handlers. Each is a `tower`
+/// layer that names its future (`telemetry::*`): nothing boxed per request beyond what the
+/// router itself boxes (issue 13, item 2).
 pub fn router(state: AppState) -> Router {
     let max_body = state.config.server.max_body_bytes;
     let trusted_proxies: std::sync::Arc<[crate::net_guard::Cidr]> =
@@ -63,37 +62,17 @@ pub fn router(state: AppState) -> Router {
     }
     surfaces.with_state(state).layer(
         ServiceBuilder::new()
-            .layer(middleware::from_fn(request_id::layer))
+            .layer(request_id::RequestIdLayer)
             .layer(SetSensitiveRequestHeadersLayer::new([
                 http::header::AUTHORIZATION,
                 http::header::COOKIE,
                 http::header::PROXY_AUTHORIZATION,
             ]))
-            .layer(
-                TraceLayer::new_for_http().make_span_with(move |req: &Request| {
-                    // The path only: query strings carry codes and states.
-                    let request_id = req
-                        .extensions()
-                        .get::<request_id::RequestId>()
-                        .map(request_id::RequestId::as_str)
-                        .unwrap_or("-");
-                    // The tenant as the path names it; `tenancy` records the resolved one, and
-                    // `client_id` is filled in once known (`telemetry::record_*`).
-                    let tenant = telemetry::trace_context::tenant_of(req.uri().path());
-                    let span = tracing::info_span!(
-                        "request",
-                        %request_id,
-                        method = %req.method(),
-                        path = %req.uri().path(),
-                        tenant,
-                        client_id = tracing::field::Empty,
-                    );
-                    telemetry::trace_context::adopt_remote_parent(&span, req, &trusted_proxies);
-                    span
-                }),
-            )
-            .layer(middleware::from_fn(telemetry::http_metrics::record))
-            .layer(CatchPanicLayer::new()),
+            .layer(telemetry::request_span::RequestSpanLayer::new(
+                trusted_proxies,
+            ))
+            .layer(telemetry::http_metrics::HttpMetricsLayer)
+            .layer(telemetry::catch_panic::CatchPanicLayer),
     )
 }
 

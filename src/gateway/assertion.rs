@@ -162,6 +162,62 @@ fn header(kid: &str) -> Result<Arc<String>, jsonwebtoken::errors::Error> {
     Ok(encoded)
 }
 
+/// The encoded payload of an assertion being written, per thread: it is sized before the JWT's
+/// buffer is, and reused. Dropped when an unusually large one (mapped claims) leaves it big.
+const PAYLOAD_KEPT: usize = 16 * 1024;
+
+thread_local! {
+    static PAYLOAD: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+impl Signed {
+    /// Like [`Signed::encode`], appending the compact JWT to `out` after reserving its exact
+    /// length plus `spare` bytes (for what the caller appends next): the gateway encodes the
+    /// assertion on every request (issue 13, item 2), and `encode` grew a JSON buffer and a
+    /// `String` that the header value then copied. Here the identity headers of a request share
+    /// one buffer (`identity.rs`). On an error `out` is as it was.
+    pub fn encode_into(
+        &self,
+        access: &TokenClaims,
+        user: &CachedUser,
+        out: &mut Vec<u8>,
+        spare: usize,
+    ) -> Result<(), jsonwebtoken::errors::Error> {
+        PAYLOAD.with(|payload| {
+            let mut payload = payload.borrow_mut();
+            payload.clear();
+            serde_json::to_writer(&mut *payload, &claims(access, user, self.iat))?;
+            let encoded_payload = base64::encoded_len(payload.len(), false).unwrap_or(usize::MAX);
+            let encoded_signature = base64::encoded_len(self.signature.len(), false).unwrap_or(0);
+            let start = out.len();
+            out.reserve(self.header.len() + 1 + encoded_payload + 1 + encoded_signature + spare);
+            out.extend_from_slice(self.header.as_bytes());
+            out.push(b'.');
+            let payload_at = out.len();
+            out.resize(payload_at + encoded_payload, 0);
+            let written = out
+                .get_mut(payload_at..)
+                .map(|part| URL_SAFE_NO_PAD.encode_slice(&*payload, part));
+            out.push(b'.');
+            let signature_at = out.len();
+            out.resize(signature_at + encoded_signature, 0);
+            let signed = out
+                .get_mut(signature_at..)
+                .map(|part| URL_SAFE_NO_PAD.encode_slice(self.signature, part));
+            if payload.capacity() > PAYLOAD_KEPT {
+                *payload = Vec::new();
+            }
+            match (written, signed) {
+                (Some(Ok(_)), Some(Ok(_))) => Ok(()),
+                _ => {
+                    out.truncate(start);
+                    Err(jsonwebtoken::errors::ErrorKind::InvalidToken.into())
+                }
+            }
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +256,11 @@ mod tests {
         let signed = sign(&signer, &access, &user, Utc::now()).unwrap();
         let jwt = signed.encode(&access, &user).unwrap();
         assert_eq!(signed.encode(&access, &user).unwrap(), jwt);
+        let mut appended = b"before ".to_vec();
+        signed
+            .encode_into(&access, &user, &mut appended, 0)
+            .unwrap();
+        assert_eq!(appended, format!("before {jwt}").as_bytes());
 
         let mut validation = Validation::new(Algorithm::ES256);
         validation.set_audience(&[&*access.aud]);

@@ -1,5 +1,4 @@
-//! Bearer authentication of gateway requests, as a middleware layer, plus the extractor that
-//! hands the result to the proxy handler.
+//! Bearer authentication of gateway requests, the first thing the gateway's handler does.
 //!
 //! Checks, in order: the token's signature against the tenant's keys, issuer and expiry (small
 //! skew), the audience — exactly this server's resource URL, so a token for `/t/a/mcp/x` is
@@ -9,9 +8,8 @@
 use std::sync::Arc;
 
 use axum::{
-    extract::{FromRequestParts, RawPathParams, Request, State},
-    http::{StatusCode, request::Parts},
-    middleware::Next,
+    extract::{RawPathParams, Request},
+    http::StatusCode,
     response::{IntoResponse, Response},
 };
 use chrono::Utc;
@@ -19,6 +17,7 @@ use chrono::Utc;
 use super::{
     caches::Target,
     challenge::{self, Challenge, Resource},
+    target_key::{TargetKey, TargetName},
     token_cache::{PerToken, TokenKey},
     token_claims::TokenClaims,
     token_states::TokenState,
@@ -48,41 +47,44 @@ pub struct Authenticated {
     pub entry: Arc<PerToken>,
 }
 
-pub async fn layer(
-    State(state): State<GatewayState>,
-    params: RawPathParams,
-    mut request: Request,
-    next: Next,
-) -> Response {
+/// Authenticates a gateway request for the MCP server its path names; `Err` is the finished
+/// answer (404 for an unknown server, a 401/403 challenge, 503 while the database is down).
+///
+/// Called by the handler itself rather than run as a middleware layer: `from_fn_with_state`
+/// boxed the inner service, its future and the `Next` handle per request, and the result went
+/// through the request's extensions (one more allocation) to be cloned back out (issue 13,
+/// item 2).
+pub(super) async fn authenticate_request(
+    state: &GatewayState,
+    params: &RawPathParams,
+    request: Request,
+) -> Result<(Authenticated, Request), Response> {
     let param = |wanted: &str| {
         params
             .iter()
             .find_map(|(name, value)| (name == wanted).then_some(value))
     };
     let (Some(t), Some(s)) = (param("tenant"), param("server")) else {
-        return StatusCode::NOT_FOUND.into_response();
+        return Err(StatusCode::NOT_FOUND.into_response());
     };
-    let target = match target(&state, t, s).await {
+    let target = match target(state, t, s).await {
         Ok(Some(target)) => target,
         Ok(None) => {
-            return OAuthError::invalid_request("unknown MCP server")
+            return Err(OAuthError::invalid_request("unknown MCP server")
                 .with_status(StatusCode::NOT_FOUND)
-                .into_response();
+                .into_response());
         }
-        Err(Challenge::DatabaseUnavailable) => return database_unavailable(request).await,
-        Err(_) => return Challenge::Internal.into_response(&Resource::NONE),
+        Err(Challenge::DatabaseUnavailable) => return Err(database_unavailable(request).await),
+        Err(_) => return Err(Challenge::Internal.into_response(&Resource::NONE)),
     };
     let resource = Resource {
         metadata_url: &target.metadata_url,
         scopes: &target.scopes,
     };
-    match authenticate(&state, &target, request.headers()).await {
-        Ok(authenticated) => {
-            request.extensions_mut().insert(authenticated);
-            next.run(request).await
-        }
-        Err(Challenge::DatabaseUnavailable) => database_unavailable(request).await,
-        Err(challenge) => challenge.into_response(&resource),
+    match authenticate(state, &target, request.headers()).await {
+        Ok(authenticated) => Ok((authenticated, request)),
+        Err(Challenge::DatabaseUnavailable) => Err(database_unavailable(request).await),
+        Err(challenge) => Err(challenge.into_response(&resource)),
     }
 }
 
@@ -112,8 +114,8 @@ fn store_failure(context: &'static str, e: &store::StoreError) -> Challenge {
 }
 
 async fn target(state: &GatewayState, t: &str, s: &str) -> Result<Option<Arc<Target>>, Challenge> {
-    let key = (t.to_owned(), s.to_owned());
-    if let Some(hit) = state.gateway.targets.get(&key).await {
+    let name: &dyn TargetName = &(t, s);
+    if let Some(hit) = state.gateway.targets.get(name).await {
         return Ok(Some(hit));
     }
     let ctx = match state.tenancy.resolve(t).await {
@@ -153,6 +155,7 @@ async fn target(state: &GatewayState, t: &str, s: &str) -> Result<Option<Arc<Tar
         server,
         policy,
     });
+    let key = TargetKey::new(t, s);
     state.gateway.targets.insert(key, target.clone()).await;
     Ok(Some(target))
 }
@@ -259,18 +262,6 @@ async fn authenticate(
         token: key,
         entry,
     })
-}
-
-impl<S: Send + Sync> FromRequestParts<S> for Authenticated {
-    type Rejection = StatusCode;
-
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        parts
-            .extensions
-            .get::<Authenticated>()
-            .cloned()
-            .ok_or(StatusCode::UNAUTHORIZED)
-    }
 }
 
 #[cfg(test)]

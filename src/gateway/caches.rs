@@ -47,7 +47,8 @@ pub struct Target {
 #[derive(Clone)]
 pub struct Gateway {
     pub proxy: Proxy,
-    pub targets: Cache<(String, String), Arc<Target>>,
+    /// By tenant slug and server name, looked up without copying them (`target_key.rs`).
+    pub targets: Cache<super::target_key::TargetKey, Arc<Target>>,
     /// Claims, state and assertion signature per access token.
     pub tokens: TokenCache,
     pub users: UserContexts,

@@ -1,6 +1,6 @@
-//! The gateway route: authenticated (by [`super::auth::layer`]) requests to
-//! `/t/{tenant}/mcp/{server}/…` get the user's context (cached), identity headers, optionally
-//! the user's upstream token, and are forwarded. When a server that receives the upstream token
+//! The gateway route: requests to `/t/{tenant}/mcp/{server}/…`, once authenticated
+//! ([`super::auth::authenticate_request`]), get the user's context (cached), identity headers,
+//! optionally the user's upstream token, and are forwarded. When a server that receives the upstream token
 //! answers 401, the upstream token is refreshed once and the request replayed once.
 //!
 //! The server's policy (`enforce.rs`) is applied to every server, remote-OAuth ones included:
@@ -16,7 +16,7 @@ use axum::{
 use chrono::Utc;
 
 use super::{
-    Forwarded, Identity, IdentityHeaders, assertion,
+    Forwarded, IdentityHeaders, assertion,
     auth::Authenticated,
     challenge::{Challenge, Resource},
     enforce::Checked,
@@ -28,11 +28,14 @@ use crate::{domain::tenant::Source, gateway::GatewayState};
 
 pub async fn proxy(
     State(state): State<GatewayState>,
-    auth: Authenticated,
     params: RawPathParams,
-    mut request: Request,
+    request: Request,
 ) -> Response {
-    crate::telemetry::trace_context::record_client_id(&auth.claims.client_id);
+    let (auth, mut request) =
+        match super::auth::authenticate_request(&state, &params, request).await {
+            Ok(authenticated) => authenticated,
+            Err(refused) => return refused,
+        };
     let target = &auth.target;
     if target.ctx.tenant.source == Source::Api {
         request.extensions_mut().insert(AdminConfigured);
@@ -57,10 +60,15 @@ pub async fn proxy(
         }
         Err(problem) => return token_problem(&state, &auth, problem, &resource).await,
     };
-    // Per-tool policy (`enforce.rs`): decided before anything is forwarded.
-    let (request, lists) = match super::enforce::check(&state, &auth, user, request).await {
-        Checked::Forward(forward) => *forward,
-        Checked::Answered(response) => return response,
+    // Per-tool policy (`enforce.rs`): decided before anything is forwarded. A server without
+    // one skips it.
+    let (request, lists) = if target.policy.policy.is_none() {
+        (request, None)
+    } else {
+        match super::enforce::check(&state, &auth, user, request).await {
+            Checked::Forward(forward) => *forward,
+            Checked::Answered(response) => return response,
+        }
     };
     state
         .gateway
@@ -225,18 +233,13 @@ fn identity_headers(
     user: &CachedUser,
     signed: Option<&assertion::Signed>,
 ) -> IdentityHeaders {
-    let assertion = signed.and_then(|signed| {
-        signed
-            .encode(&auth.claims, user)
-            .map_err(|e| tracing::error!(error = %e, "cannot encode the identity assertion"))
-            .ok()
-    });
-    let tenant = auth.target.ctx.slug();
-    let identity = Identity::of(&auth.claims, tenant, user, assertion);
-    if auth.target.policy.claim_headers {
-        return identity.with_claim_headers(user).headers();
-    }
-    identity.headers()
+    IdentityHeaders::of(
+        &auth.claims,
+        auth.target.ctx.slug(),
+        user,
+        signed,
+        auth.target.policy.claim_headers,
+    )
 }
 
 /// The assertion of `user` behind this token, signed now; `None` (logged) when it cannot be.

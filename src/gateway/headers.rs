@@ -128,21 +128,18 @@ fn add_forwarding(
     host: Option<HeaderValue>,
     peer: Option<SocketAddr>,
 ) {
-    if let Some(peer) = peer {
-        let chain = headers
-            .get_all(&X_FORWARDED_FOR)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .chain(std::iter::once(peer.ip().to_string().as_str()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        if let Ok(value) = HeaderValue::from_str(&chain) {
-            headers.insert(X_FORWARDED_FOR, value);
-        }
+    if let Some(peer) = peer
+        && let Some(value) = forwarded_for(headers, peer)
+    {
+        headers.insert(X_FORWARDED_FOR, value);
     }
     if !headers.contains_key(&X_FORWARDED_PROTO) {
-        let scheme = uri.scheme_str().unwrap_or("http");
-        if let Ok(value) = HeaderValue::from_str(scheme) {
+        let value = match uri.scheme_str() {
+            None | Some("http") => Ok(HeaderValue::from_static("http")),
+            Some("https") => Ok(HeaderValue::from_static("https")),
+            Some(other) => HeaderValue::from_str(other),
+        };
+        if let Ok(value) = value {
             headers.insert(X_FORWARDED_PROTO, value);
         }
     }
@@ -152,6 +149,34 @@ fn add_forwarding(
             headers.insert(X_FORWARDED_HOST, host);
         }
     }
+}
+
+/// `X-Forwarded-For` with `peer` appended, written once into a buffer of exactly its length
+/// (this runs on every forwarded request).
+fn forwarded_for(headers: &HeaderMap, peer: SocketAddr) -> Option<HeaderValue> {
+    use std::io::Write as _;
+    let mut address = [0_u8; 64];
+    let free = {
+        let mut rest = address.as_mut_slice();
+        write!(rest, "{}", peer.ip()).ok()?;
+        rest.len()
+    };
+    let address = address.get(..address.len() - free)?;
+    let before = || {
+        headers
+            .get_all(&X_FORWARDED_FOR)
+            .iter()
+            .filter_map(|value| value.to_str().ok())
+    };
+    let length = before().map(|v| v.len() + 2).sum::<usize>() + address.len();
+    let mut chain = Vec::with_capacity(length);
+    for value in before() {
+        chain.extend_from_slice(value.as_bytes());
+        chain.extend_from_slice(b", ");
+    }
+    chain.extend_from_slice(address);
+    // Exactly its capacity: `Bytes` takes the buffer over without allocating again.
+    HeaderValue::from_maybe_shared(bytes::Bytes::from(chain)).ok()
 }
 
 /// An SSE stream of unknown length (one with a `Content-Length` is relayed as it is).

@@ -11,8 +11,12 @@ use std::sync::Arc;
 use http::{HeaderMap, HeaderName, HeaderValue};
 use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
 
-use super::token_claims::TokenClaims;
+use super::{assertion::Signed, token_claims::TokenClaims};
 use super::{spoofed::remove_identity_headers, user_cache::CachedUser};
+
+#[path = "identity_fields.rs"]
+mod fields;
+use fields::{Assertion, Fields};
 
 const SUBJECT: HeaderName = HeaderName::from_static("x-auth-subject");
 const EMAIL: HeaderName = HeaderName::from_static("x-auth-email");
@@ -108,55 +112,32 @@ impl Identity {
     /// The same identity with the user's mapped `groups` and `roles` (a server that opted in);
     /// a user without them gets no such header.
     pub fn with_claim_headers(self, user: &CachedUser) -> Self {
-        let list = |name: &str| {
-            let items = user.claims.get(name)?.as_list();
-            let encoded: Vec<String> = items
-                .iter()
-                .map(|item| utf8_percent_encode(item, UNSAFE_IN_LIST_ITEM).to_string())
-                .collect();
-            Some(encoded.join(","))
-        };
         Self {
-            groups: list("groups"),
-            roles: list("roles"),
+            groups: list(user, "groups"),
+            roles: list(user, "roles"),
             ..self
         }
     }
 
-    /// The `X-Auth-*` values, encoded for one request. The tenant, client id and scopes
-    /// repeat across users: their values are shared (`interned.rs`), a reference count each.
-    /// Nothing here is kept per access token (issue 13, item 4: memory per cached user): the
-    /// gateway keeps only the assertion's signature and builds these per request.
+    /// The `X-Auth-*` values, encoded for one request (see [`IdentityHeaders::of`], the
+    /// gateway's way to the same headers).
     pub fn headers(&self) -> IdentityHeaders {
-        let own = |name: &HeaderName, value: &str, sensitivity: Sensitivity| {
-            encode(name, value, sensitivity)
-        };
-        let shared = |name: &HeaderName, value: &str| {
-            super::interned::value(value, |raw| encode(name, raw, Sensitivity::Plain))
-        };
-        let optional = |name: &HeaderName, value: &Option<String>, sensitivity: Sensitivity| {
-            value
-                .as_deref()
-                .filter(|v| !v.is_empty())
-                .and_then(|v| own(name, v, sensitivity))
-        };
-        let values = [
-            own(&SUBJECT, &self.subject, Sensitivity::Plain),
-            shared(&TENANT, &self.tenant),
-            shared(&CLIENT_ID, &self.client_id),
-            shared(&SCOPES, &self.scopes.join(" ")),
-            optional(&EMAIL, &self.email, Sensitivity::Plain),
-            optional(&NAME, &self.name, Sensitivity::Plain),
-            optional(&ASSERTION, &self.assertion, Sensitivity::Sensitive),
-            // Already encoded item by item (`with_claim_headers`): set as they are.
-            raw(&GROUPS, &self.groups),
-            raw(&ROLES, &self.roles),
-        ];
-        let headers = IdentityHeaders {
-            values: Arc::new(values),
-            upstream_token: None,
-            bearer: None,
-        };
+        let scopes = self.scopes.join(" ");
+        let headers = Fields {
+            subject: &self.subject,
+            tenant: &self.tenant,
+            client_id: &self.client_id,
+            scopes: &scopes,
+            email: self.email.as_deref(),
+            name: self.name.as_deref(),
+            assertion: match self.assertion.as_deref() {
+                Some(text) => Assertion::Text(text),
+                None => Assertion::None,
+            },
+            groups: self.groups.as_deref(),
+            roles: self.roles.as_deref(),
+        }
+        .headers();
         match self.upstream_token.as_deref() {
             Some(token) => headers.with_upstream_token(token),
             None => headers,
@@ -188,6 +169,55 @@ impl std::fmt::Debug for IdentityHeaders {
 }
 
 impl IdentityHeaders {
+    /// The headers of `user` behind the access token `claims` in tenant `tenant`, with the
+    /// `X-Auth-Assertion` encoded from `signed` (none without) and, when `claim_headers`, the
+    /// mapped groups and roles: what [`Identity::of`] and [`Identity::headers`] give, without
+    /// copying every value into an `Identity` first (the gateway builds them per request).
+    pub fn of(
+        claims: &TokenClaims,
+        tenant: &str,
+        user: &CachedUser,
+        signed: Option<&Signed>,
+        claim_headers: bool,
+    ) -> Self {
+        let (groups, roles) = if claim_headers {
+            (list(user, "groups"), list(user, "roles"))
+        } else {
+            (None, None)
+        };
+        let normalized;
+        let scopes = if claims.scope.split(' ').any(str::is_empty) {
+            normalized = claims
+                .scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .collect::<Vec<_>>()
+                .join(" ");
+            &normalized
+        } else {
+            &*claims.scope
+        };
+        Fields {
+            subject: &claims.sub,
+            tenant,
+            client_id: &claims.client_id,
+            scopes,
+            email: user.email.as_deref(),
+            name: user.name.as_deref(),
+            assertion: match signed {
+                Some(signed) => Assertion::Signed {
+                    signed,
+                    claims,
+                    user,
+                },
+                None => Assertion::None,
+            },
+            groups: groups.as_deref(),
+            roles: roles.as_deref(),
+        }
+        .headers()
+    }
+
     /// The same identity with the user's upstream access token (a server that opted in), or
     /// another one after a refresh. An empty token sends none.
     pub fn with_upstream_token(&self, token: &str) -> Self {
@@ -245,9 +275,20 @@ impl IdentityHeaders {
     }
 }
 
+/// The user's mapped claim `name` as a list header's value: comma-separated, each item
+/// percent-encoded (`,` included).
+fn list(user: &CachedUser, name: &str) -> Option<String> {
+    let items = user.claims.get(name)?.as_list();
+    let encoded: Vec<String> = items
+        .iter()
+        .map(|item| utf8_percent_encode(item, UNSAFE_IN_LIST_ITEM).to_string())
+        .collect();
+    Some(encoded.join(","))
+}
+
 /// A value already percent-encoded (list headers); empty means no header.
-fn raw(name: &HeaderName, value: &Option<String>) -> Option<HeaderValue> {
-    let value = value.as_deref().filter(|v| !v.is_empty())?;
+fn raw(name: &HeaderName, value: Option<&str>) -> Option<HeaderValue> {
+    let value = value.filter(|v| !v.is_empty())?;
     HeaderValue::from_str(value)
         .map_err(|_| tracing::warn!(header = %name, "identity header value dropped"))
         .ok()
@@ -280,84 +321,5 @@ fn encode(name: &HeaderName, value: &str, sensitivity: Sensitivity) -> Option<He
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn identity() -> Identity {
-        Identity {
-            subject: "user-1".into(),
-            email: Some("ada@example.com".into()),
-            name: Some("Ada\r\nX-Auth-Subject: admin".into()),
-            tenant: "acme".into(),
-            client_id: "client-1".into(),
-            scopes: vec!["mcp".into(), "read".into()],
-            upstream_token: Some("upstream-secret".into()),
-            assertion: None,
-            groups: None,
-            roles: None,
-        }
-    }
-
-    #[test]
-    fn groups_and_roles_are_sent_only_when_opted_in_with_commas_encoded_inside_values() {
-        use crate::domain::ClaimValue;
-        let user = CachedUser {
-            claims: [
-                (
-                    "groups".to_owned(),
-                    ClaimValue::List(vec!["eng".into(), "a,b".into(), "Zoë".into()]),
-                ),
-                ("roles".to_owned(), ClaimValue::Text("admin".into())),
-            ]
-            .into(),
-            ..CachedUser::default()
-        };
-        let mut headers = HeaderMap::new();
-        identity().headers().replace_headers(&mut headers);
-        assert!(headers.get(GROUPS).is_none());
-        identity()
-            .with_claim_headers(&user)
-            .headers()
-            .replace_headers(&mut headers);
-        assert_eq!(headers[GROUPS], "eng,a%2Cb,Zo%C3%AB");
-        assert_eq!(headers[ROLES], "admin");
-    }
-
-    #[test]
-    fn a_value_with_a_newline_is_percent_encoded_not_split() {
-        let mut headers = HeaderMap::new();
-        identity().headers().replace_headers(&mut headers);
-        assert_eq!(headers[NAME], "Ada%0D%0AX-Auth-Subject: admin");
-        assert_eq!(headers[SUBJECT], "user-1");
-        assert_eq!(headers.get_all(SUBJECT).iter().count(), 1);
-    }
-
-    #[test]
-    fn non_ascii_and_percent_are_encoded() {
-        let mut headers = HeaderMap::new();
-        let mut identity = identity();
-        identity.name = Some("José 100%".into());
-        identity.headers().replace_headers(&mut headers);
-        assert_eq!(headers[NAME], "Jos%C3%A9 100%25");
-    }
-
-    #[test]
-    fn spoofed_identity_headers_are_replaced_and_absent_ones_removed() {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-auth-subject", HeaderValue::from_static("admin"));
-        headers.insert("x-auth-assertion", HeaderValue::from_static("forged"));
-        headers.insert("x-auth-anything", HeaderValue::from_static("forged"));
-        identity().headers().replace_headers(&mut headers);
-        assert_eq!(headers[SUBJECT], "user-1");
-        assert!(headers.get(ASSERTION).is_none());
-        assert!(headers.get("x-auth-anything").is_none());
-        assert_eq!(headers[SCOPES], "mcp read");
-        assert!(headers[UPSTREAM_TOKEN].is_sensitive());
-    }
-
-    #[test]
-    fn debug_leaves_the_credentials_out() {
-        let shown = format!("{:?}", identity());
-        assert!(!shown.contains("upstream-secret"));
-    }
-}
+#[path = "identity_tests.rs"]
+mod tests;

@@ -27,6 +27,7 @@ mod spoofed;
 mod state;
 pub mod stream_end;
 mod target;
+pub mod target_key;
 pub mod token_cache;
 pub mod token_claims;
 pub mod token_states;

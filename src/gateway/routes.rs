@@ -1,12 +1,13 @@
-//! Mounting the gateway: `/t/{tenant}/mcp/{server}` and everything below it, any method, behind
-//! the bearer layer. CORS (for browser-based MCP clients) sits outside the bearer layer so that
-//! preflights, which carry no token, are answered, and `WWW-Authenticate` is exposed.
+//! Mounting the gateway: `/t/{tenant}/mcp/{server}` and everything below it, any method, each
+//! request authenticated by the handler before anything else. CORS (for browser-based MCP
+//! clients) sits outside the handler so that preflights, which carry no token, are answered,
+//! and `WWW-Authenticate` is exposed.
 
-use axum::{Router, extract::FromRef, middleware, routing::any};
+use axum::{Router, extract::FromRef, routing::any};
 use http::{HeaderName, HeaderValue, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
-use super::{auth, handler};
+use super::handler;
 use crate::{config::GatewayConfig, gateway::GatewayState, urls::route};
 
 pub fn routes<S>(state: &GatewayState) -> Router<S>
@@ -14,10 +15,11 @@ where
     S: Clone + Send + Sync + 'static,
     GatewayState: FromRef<S>,
 {
+    // The handler authenticates first thing (`auth::authenticate_request`): a middleware
+    // layer would box the route once more per request.
     let protected = Router::new()
         .route(route::MCP, any(handler::proxy))
-        .route(route::MCP_BELOW, any(handler::proxy))
-        .route_layer(middleware::from_fn_with_state(state.clone(), auth::layer));
+        .route(route::MCP_BELOW, any(handler::proxy));
     match cors(&state.config.gateway) {
         Some(cors) => protected.layer(cors),
         None => protected,

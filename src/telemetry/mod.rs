@@ -1,8 +1,10 @@
 //! Logging (tracing), request ids, Prometheus metrics, and opt-in OpenTelemetry traces.
 
+pub mod catch_panic;
 pub mod http_metrics;
 pub mod metrics;
 pub mod request_id;
+pub mod request_span;
 pub mod trace_context;
 mod trace_export;
 pub mod traces;

@@ -211,7 +211,7 @@ async fn run(
     scratch: &setup::Scratch,
     bridge: &tokio::runtime::Handle,
 ) -> anyhow::Result<()> {
-    let world = setup::start(scratch, 10_000, bridge).await?;
+    let world = setup::start(scratch, 10_000, bridge, None).await?;
     let token = setup::login(&world, setup::SERVER).await?;
     let client = load::client()?;
     let url = world.gateway_url(setup::SERVER);

@@ -96,7 +96,7 @@ fn headers_built_for_a_token_are_those_of_its_identity() {
         )]
         .into(),
     };
-    let signed = Signed::for_tests();
+    let signed = Signed::for_tests(0);
     let jwt = signed.encode(&claims, &user).unwrap();
     for claim_headers in [false, true] {
         let mut identity = Identity::of(&claims, "acme", &user, Some(jwt.clone()));

@@ -78,6 +78,9 @@ async fn gateway_spans_are_exported_with_parent_links_and_the_mcp_server_joins_t
         .await
         .expect("sent");
     assert_eq!(response.status(), 200);
+    // The request span ends with the response body: read it whole before flushing, or a
+    // loaded machine flushes before the span has ended and it waits for the next batch.
+    response.bytes().await.expect("the whole answer");
     traces.flush().await;
 
     // Assert: the request span starts a trace of its own, with tenant and client id.

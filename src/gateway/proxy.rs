@@ -12,16 +12,14 @@ use axum::{
     extract::{ConnectInfo, Request},
     response::Response,
 };
-use http::{HeaderMap, Method, StatusCode, Uri};
-use http_body_util::BodyExt;
-use hyper::body::Incoming;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::{
-    Client,
-    connect::{HttpConnector, dns::GaiResolver},
+use http::{
+    HeaderMap, HeaderValue, Method, StatusCode, Uri, header,
+    uri::{Authority, PathAndQuery},
 };
+use http_body_util::BodyExt;
+use hyper_util::client::legacy::connect::{HttpConnector, dns::GaiResolver};
 use tokio::time::Instant;
-use url::Url;
+use url::{Position, Url};
 
 use super::{
     body::{self, Outbound, Plan},
@@ -29,7 +27,11 @@ use super::{
     proxy_client::{cause, classify, client},
     stream_end::Draining,
     target::{BadTarget, target},
+    upstream_body::UpstreamBody,
+    upstream_client::UpstreamClient,
     upstream_error::{Failure, rpc_id},
+    upstream_metrics::UpstreamMetrics,
+    upstream_pool::Key,
 };
 use crate::{
     config::GatewayConfig,
@@ -58,10 +60,11 @@ pub struct AdminConfigured;
 /// pool is shared).
 #[derive(Clone, Debug)]
 pub struct Proxy {
-    client: Client<HttpsConnector<HttpConnector>, Body>,
+    client: UpstreamClient<GaiResolver>,
     /// The same client for admin-API MCP servers, resolving through the guard.
-    guarded: Client<HttpsConnector<HttpConnector<GuardedResolver>>, Body>,
+    guarded: UpstreamClient<GuardedResolver>,
     guard: UpstreamGuard,
+    metrics: Arc<UpstreamMetrics>,
     trusted_proxies: Arc<[Cidr]>,
     first_byte_timeout: Duration,
     max_body_bytes: usize,
@@ -138,6 +141,7 @@ impl Proxy {
                 HttpConnector::new_with_resolver(GuardedResolver::new(guard.clone())),
             ),
             guard,
+            metrics: Arc::default(),
             trusted_proxies: Arc::from([]),
             first_byte_timeout: config.first_byte_timeout.get(),
             max_body_bytes: config.max_body_bytes,
@@ -300,7 +304,7 @@ impl Proxy {
         outgoing: Outgoing,
         body: Outbound,
         identity: &IdentityHeaders,
-    ) -> Result<http::Response<Incoming>, Failure> {
+    ) -> Result<http::Response<UpstreamBody>, Failure> {
         let Outgoing {
             method,
             url,
@@ -308,7 +312,7 @@ impl Proxy {
             guarded,
             ..
         } = outgoing;
-        let uri: Uri = url.as_str().parse().map_err(|_| Failure::BadUpstream)?;
+        let (key, uri, host) = addressed(&url).ok_or(Failure::BadUpstream)?;
         // A literal address never reaches the resolver: it is judged here (rows written
         // before the admin API checked them).
         if guarded
@@ -326,16 +330,19 @@ impl Proxy {
             status = tracing::field::Empty
         );
         crate::telemetry::trace_context::inject(&span, &mut headers);
+        headers.insert(header::HOST, host);
         let (body, fault) = body.into_body(&mut headers);
         let mut request = http::Request::new(body);
         *request.method_mut() = method;
         *request.uri_mut() = uri;
         *request.headers_mut() = headers;
         let started = Instant::now();
-        let sent = if guarded {
-            self.guarded.request(request)
-        } else {
-            self.client.request(request)
+        let sent = async {
+            if guarded {
+                self.guarded.send(key, request).await
+            } else {
+                self.client.send(key, request).await
+            }
         };
         let sent = tracing::Instrument::instrument(sent, span.clone());
         let result = match tokio::time::timeout(self.first_byte_timeout, sent).await {
@@ -349,9 +356,7 @@ impl Proxy {
             Err(failure) => failure.status(),
         };
         span.record("status", status.as_u16());
-        metrics::histogram!("gateway_upstream_duration_seconds").record(elapsed.as_secs_f64());
-        metrics::counter!("gateway_upstream_requests_total", "status" => status.as_u16().to_string())
-            .increment(1);
+        self.metrics.record(status, elapsed);
         tracing::debug!(
             upstream = url.host_str().unwrap_or_default(),
             status = status.as_u16(),
@@ -364,7 +369,7 @@ impl Proxy {
 
 /// The MCP server's answer for the client: status, cleaned headers, and the body passed on
 /// chunk by chunk (an SSE stream event by event, ending at an event boundary on shutdown).
-fn relay(upstream: http::Response<Incoming>, draining: &Draining) -> Response {
+fn relay(upstream: http::Response<UpstreamBody>, draining: &Draining) -> Response {
     let (mut parts, body) = upstream.into_parts();
     headers::incoming(&mut parts.headers);
     let body = body.map_err(|error| {
@@ -380,6 +385,24 @@ fn relay(upstream: http::Response<Incoming>, draining: &Draining) -> Response {
     *response.status_mut() = parts.status;
     *response.headers_mut() = parts.headers;
     response
+}
+
+/// The pool key, the origin-form target (what HTTP/1.1 sends in the request line) and the
+/// `Host` header of `url` (its port only when not the scheme's default), taken from `url`'s
+/// serialization rather than parsing it all again as a `Uri`.
+fn addressed(url: &Url) -> Option<(Key, Uri, HeaderValue)> {
+    let https = match url.scheme() {
+        "https" => true,
+        "http" => false,
+        _ => return None,
+    };
+    let authority =
+        Bytes::copy_from_slice(url[Position::BeforeHost..Position::AfterPort].as_bytes());
+    let host = HeaderValue::from_maybe_shared(authority.clone()).ok()?;
+    let authority = Authority::from_maybe_shared(authority).ok()?;
+    let target = url[Position::BeforePath..Position::AfterQuery].as_bytes();
+    let target = PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(target)).ok()?;
+    Some((Key { https, authority }, Uri::from(target), host))
 }
 
 /// A gateway error; answered as a JSON-RPC error when `json` is a JSON-RPC request.

@@ -4,14 +4,13 @@
 
 use std::{net::SocketAddr, sync::OnceLock, time::Duration};
 
-use axum::body::Body;
-use hyper_rustls::HttpsConnector;
-use hyper_util::{
-    client::legacy::{Client, connect::HttpConnector},
-    rt::TokioExecutor,
-};
+use hyper_util::client::legacy::connect::HttpConnector;
 
-use super::upstream_error::Failure;
+use super::{
+    upstream_client::{SendError, UpstreamClient},
+    upstream_error::Failure,
+    upstream_pool::Pool,
+};
 use crate::config::GatewayConfig;
 
 /// Idle pooled connections are closed after this; MCP clients often pause between calls.
@@ -24,10 +23,7 @@ const TCP_KEEPALIVE: Duration = Duration::from_secs(30);
 /// decides which addresses may be reached) that never follows redirects (a redirect is the MCP
 /// server's answer to the client), never decompresses (bodies pass as sent), and ignores
 /// `HTTP_PROXY`-style variables (MCP servers are reached directly).
-pub(super) fn client<R>(
-    config: &GatewayConfig,
-    mut http: HttpConnector<R>,
-) -> Client<HttpsConnector<HttpConnector<R>>, Body>
+pub(super) fn client<R>(config: &GatewayConfig, mut http: HttpConnector<R>) -> UpstreamClient<R>
 where
     R: tower::Service<hyper_util::client::legacy::connect::dns::Name>
         + Clone
@@ -51,26 +47,21 @@ where
             hyper_rustls::HttpsConnectorBuilder::new().with_webpki_roots()
         });
     let connector = tls.https_or_http().enable_http1().wrap_connector(http);
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .pool_max_idle_per_host(POOL_MAX_IDLE_PER_HOST)
-        .build(connector)
+    UpstreamClient::new(
+        connector,
+        Pool::new(POOL_MAX_IDLE_PER_HOST, POOL_IDLE_TIMEOUT),
+    )
 }
 
 /// Why the send failed: the body stream's own verdict first, then what hyper saw.
-pub(super) fn classify(
-    error: &hyper_util::client::legacy::Error,
-    fault: Option<&OnceLock<Failure>>,
-) -> Failure {
+pub(super) fn classify(error: &SendError, fault: Option<&OnceLock<Failure>>) -> Failure {
     if let Some(failure) = fault.and_then(OnceLock::get) {
         return *failure;
     }
-    let failure = if error.is_connect() && timed_out(error) {
-        Failure::ConnectTimeout
-    } else if error.is_connect() {
-        Failure::Unavailable
-    } else {
-        Failure::Protocol
+    let (failure, error): (_, &(dyn std::error::Error + 'static)) = match error {
+        SendError::Connect(error) if timed_out(&**error) => (Failure::ConnectTimeout, &**error),
+        SendError::Connect(error) => (Failure::Unavailable, &**error),
+        SendError::Http(error) => (Failure::Protocol, error),
     };
     tracing::warn!(kind = failure.kind(), cause = %cause(error), "MCP server request failed");
     failure

@@ -5,6 +5,7 @@
 mod failures;
 mod hygiene;
 mod identity;
+mod pooling;
 mod replay;
 mod streams;
 mod support;

@@ -15,33 +15,43 @@ use std::{
 use axum::body::{Bytes, HttpBody};
 use hyper::body::{Frame, Incoming, SizeHint};
 
-use super::upstream_pool::{Conn, Key, Pool};
+use super::{
+    upstream_pool::{Conn, Key, Pool},
+    upstream_waker::Driving,
+};
 
 pub(super) struct UpstreamBody {
     incoming: Incoming,
     /// The connection until the body is complete (then pooled) or failed (then closed).
     conn: Option<Conn>,
+    /// Absorbs the wake-ups the connection and `incoming` give each other.
+    driving: Driving,
     pool: Arc<Pool>,
     key: Key,
 }
 
 impl UpstreamBody {
-    pub(super) fn new(incoming: Incoming, conn: Conn, pool: Arc<Pool>, key: Key) -> Self {
+    pub(super) fn new(
+        incoming: Incoming,
+        conn: Conn,
+        driving: Driving,
+        pool: Arc<Pool>,
+        key: Key,
+    ) -> Self {
         Self {
             incoming,
             conn: Some(conn),
+            driving,
             pool,
             key,
         }
     }
 
-    /// The body is complete: the connection may serve another request.
-    fn release(&mut self, cx: Option<&mut Context<'_>>) {
-        let Some(conn) = self.conn.take() else { return };
-        let key = self.key.clone();
-        match cx {
-            Some(cx) => self.pool.put(key, conn, cx),
-            None => self.pool.put_now(key, conn),
+    /// The body is complete: the connection may serve another request. Idle, it wakes no
+    /// one (whoever takes it next drives it with their own waker).
+    fn release(&mut self) {
+        if let Some(conn) = self.conn.take() {
+            self.pool.put(self.key.clone(), conn);
         }
     }
 }
@@ -55,17 +65,25 @@ impl HttpBody for UpstreamBody {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, hyper::Error>>> {
         let this = self.get_mut();
-        if let Some(conn) = this.conn.as_mut() {
-            // What it read is in `incoming` now; `Ready` (closed) leaves that to be read too.
-            let _ = conn.drive(cx);
-        }
-        let frame = match Pin::new(&mut this.incoming).poll_frame(cx) {
+        let Self {
+            incoming,
+            conn,
+            driving,
+            ..
+        } = this;
+        let frame = match driving.poll(cx, |cx| {
+            if let Some(conn) = conn.as_mut() {
+                // What it read is in `incoming` now; `Ready` (closed) leaves that to be read.
+                let _ = conn.drive(cx);
+            }
+            Pin::new(&mut *incoming).poll_frame(cx)
+        }) {
             Poll::Ready(frame) => frame,
             Poll::Pending => return Poll::Pending,
         };
         match &frame {
-            None => this.release(Some(cx)),
-            Some(Ok(_)) if this.incoming.is_end_stream() => this.release(Some(cx)),
+            None => this.release(),
+            Some(Ok(_)) if this.incoming.is_end_stream() => this.release(),
             Some(Err(_)) => this.conn = None,
             Some(Ok(_)) => {}
         }
@@ -86,7 +104,7 @@ impl Drop for UpstreamBody {
     /// (`HEAD`, `204`) is never polled: complete, the connection is reusable all the same.
     fn drop(&mut self) {
         if self.conn.is_some() && self.incoming.is_end_stream() {
-            self.release(None);
+            self.release();
         }
     }
 }

@@ -25,6 +25,7 @@ use tower::ServiceExt as _;
 use super::{
     upstream_body::UpstreamBody,
     upstream_pool::{Conn, Key, Pool},
+    upstream_waker::Driving,
 };
 
 /// Why a request got no response head.
@@ -66,19 +67,21 @@ where
         key: Key,
         request: Request<Body>,
     ) -> Result<Response<UpstreamBody>, SendError> {
-        let pooled = poll_fn(|cx| Poll::Ready(self.pool.take(&key, cx))).await;
+        let driving = Driving::new();
+        let pooled =
+            poll_fn(|cx| driving.poll(cx, |cx| Poll::Ready(self.pool.take(&key, cx)))).await;
         let reused = pooled.is_some();
         let conn = match pooled {
             Some(conn) => conn,
             None => self.connect(&key).await?,
         };
-        let (response, conn) = match exchange(conn, request).await {
+        let (response, conn) = match exchange(conn, request, &driving).await {
             Ok(answered) => answered,
             Err(mut failed) => match failed.take_message() {
                 Some(request) if reused => {
                     tracing::debug!(error = %failed.error(), "pooled connection closed; retrying");
                     let conn = self.connect(&key).await?;
-                    exchange(conn, request)
+                    exchange(conn, request, &driving)
                         .await
                         .map_err(|failed| SendError::Http(failed.into_error()))?
                 }
@@ -86,7 +89,7 @@ where
             },
         };
         let pool = Arc::clone(&self.pool);
-        Ok(response.map(|incoming| UpstreamBody::new(incoming, conn, pool, key)))
+        Ok(response.map(|incoming| UpstreamBody::new(incoming, conn, driving, pool, key)))
     }
 
     /// A new connection to `key` (TCP, TLS for `https`) and its HTTP/1.1 handshake.
@@ -120,12 +123,15 @@ where
 async fn exchange(
     mut conn: Conn,
     request: Request<Body>,
+    driving: &Driving,
 ) -> Result<(Response<Incoming>, Conn), TrySendError<Request<Body>>> {
     let mut answer = pin!(conn.sender.try_send_request(request));
     let response = poll_fn(|cx| {
-        // `Ready` (closed) fails the request, which `answer` then reports.
-        let _ = conn.drive(cx);
-        answer.as_mut().poll(cx)
+        driving.poll(cx, |cx| {
+            // `Ready` (closed) fails the request, which `answer` then reports.
+            let _ = conn.drive(cx);
+            answer.as_mut().poll(cx)
+        })
     })
     .await?;
     Ok((response, conn))

@@ -131,8 +131,8 @@ impl Pool {
     }
 
     /// Keeps `conn` for the next request to `key`, if it can take one and there is room.
-    pub(super) fn put(self: &Arc<Self>, key: Key, mut conn: Conn, cx: &mut Context<'_>) {
-        if !conn.reusable(cx) {
+    pub(super) fn put(self: &Arc<Self>, key: Key, mut conn: Conn) {
+        if !conn.reusable_now() {
             return;
         }
         self.start_sweeping();
@@ -153,11 +153,6 @@ impl Pool {
         drop(idle);
         // Sockets are closed outside the lock.
         drop((expired, refused));
-    }
-
-    /// [`Pool::put`] from where no task is at hand (a body dropped once complete).
-    pub(super) fn put_now(self: &Arc<Self>, key: Key, conn: Conn) {
-        self.put(key, conn, &mut Context::from_waker(Waker::noop()));
     }
 
     /// Closes the idle connections the MCP server closed, and the expired ones.
@@ -281,7 +276,7 @@ mod tests {
     async fn an_idle_connection_past_the_timeout_is_closed_by_the_sweep() {
         let pool = Pool::new(4, Duration::from_millis(50));
         let (key, conn, closed, _close) = connection().await;
-        pool.put_now(key, conn);
+        pool.put(key, conn);
         assert_eq!(pool.idle_count(), 1);
 
         tokio::time::sleep(Duration::from_millis(60)).await;
@@ -295,7 +290,7 @@ mod tests {
     async fn an_idle_connection_the_server_closed_is_dropped_by_the_sweep() {
         let pool = Pool::new(4, Duration::from_secs(90));
         let (key, conn, closed, close) = connection().await;
-        pool.put_now(key.clone(), conn);
+        pool.put(key.clone(), conn);
 
         close.send(()).expect("the server runs");
         closed_once(&closed).await;
@@ -310,7 +305,7 @@ mod tests {
     async fn an_expired_connection_is_not_handed_out() {
         let pool = Pool::new(4, Duration::from_millis(20));
         let (key, conn, _closed, _close) = connection().await;
-        pool.put_now(key.clone(), conn);
+        pool.put(key.clone(), conn);
         tokio::time::sleep(Duration::from_millis(30)).await;
 
         let taken = pool.take(&key, &mut Context::from_waker(Waker::noop()));
@@ -323,7 +318,7 @@ mod tests {
     async fn a_live_connection_is_handed_out_once() {
         let pool = Pool::new(4, Duration::from_secs(90));
         let (key, conn, _closed, _close) = connection().await;
-        pool.put_now(key.clone(), conn);
+        pool.put(key.clone(), conn);
         let mut cx = Context::from_waker(Waker::noop());
 
         assert!(pool.take(&key, &mut cx).is_some());

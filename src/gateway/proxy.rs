@@ -12,14 +12,11 @@ use axum::{
     extract::{ConnectInfo, Request},
     response::Response,
 };
-use http::{
-    HeaderMap, HeaderValue, Method, StatusCode, Uri, header,
-    uri::{Authority, PathAndQuery},
-};
+use http::{HeaderMap, Method, StatusCode, header};
 use http_body_util::BodyExt;
 use hyper_util::client::legacy::connect::{HttpConnector, dns::GaiResolver};
 use tokio::time::Instant;
-use url::{Position, Url};
+use url::Url;
 
 use super::{
     body::{self, Outbound, Plan},
@@ -28,10 +25,9 @@ use super::{
     stream_end::Draining,
     target::{BadTarget, target},
     upstream_body::UpstreamBody,
-    upstream_client::UpstreamClient,
+    upstream_client::{UpstreamClient, addressed},
     upstream_error::{Failure, rpc_id},
     upstream_metrics::UpstreamMetrics,
-    upstream_pool::Key,
 };
 use crate::{
     config::GatewayConfig,
@@ -385,24 +381,6 @@ fn relay(upstream: http::Response<UpstreamBody>, draining: &Draining) -> Respons
     *response.status_mut() = parts.status;
     *response.headers_mut() = parts.headers;
     response
-}
-
-/// The pool key, the origin-form target (what HTTP/1.1 sends in the request line) and the
-/// `Host` header of `url` (its port only when not the scheme's default), taken from `url`'s
-/// serialization rather than parsing it all again as a `Uri`.
-fn addressed(url: &Url) -> Option<(Key, Uri, HeaderValue)> {
-    let https = match url.scheme() {
-        "https" => true,
-        "http" => false,
-        _ => return None,
-    };
-    let authority =
-        Bytes::copy_from_slice(url[Position::BeforeHost..Position::AfterPort].as_bytes());
-    let host = HeaderValue::from_maybe_shared(authority.clone()).ok()?;
-    let authority = Authority::from_maybe_shared(authority).ok()?;
-    let target = url[Position::BeforePath..Position::AfterQuery].as_bytes();
-    let target = PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(target)).ok()?;
-    Some((Key { https, authority }, Uri::from(target), host))
 }
 
 /// A gateway error; answered as a JSON-RPC error when `json` is a JSON-RPC request.

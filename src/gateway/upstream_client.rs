@@ -15,12 +15,16 @@ use std::{
     task::Poll,
 };
 
-use axum::body::Body;
-use http::{Request, Response, Uri, uri::Scheme};
+use axum::body::{Body, Bytes};
+use http::{
+    HeaderValue, Request, Response, Uri,
+    uri::{Authority, PathAndQuery, Scheme},
+};
 use hyper::{body::Incoming, client::conn::TrySendError};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::{HttpConnector, dns::Name};
 use tower::ServiceExt as _;
+use url::{Position, Url};
 
 use super::{
     upstream_body::UpstreamBody,
@@ -117,6 +121,24 @@ where
             .map_err(SendError::Http)?;
         Ok(Conn::new(sender, driver))
     }
+}
+
+/// The pool key, the origin-form target (what HTTP/1.1 sends in the request line) and the
+/// `Host` header of `url` (its port only when not the scheme's default), taken from `url`'s
+/// serialization rather than parsing it all again as a `Uri`.
+pub(super) fn addressed(url: &Url) -> Option<(Key, Uri, HeaderValue)> {
+    let https = match url.scheme() {
+        "https" => true,
+        "http" => false,
+        _ => return None,
+    };
+    let authority =
+        Bytes::copy_from_slice(url[Position::BeforeHost..Position::AfterPort].as_bytes());
+    let host = HeaderValue::from_maybe_shared(authority.clone()).ok()?;
+    let authority = Authority::from_maybe_shared(authority).ok()?;
+    let target = url[Position::BeforePath..Position::AfterQuery].as_bytes();
+    let target = PathAndQuery::from_maybe_shared(Bytes::copy_from_slice(target)).ok()?;
+    Some((Key { https, authority }, Uri::from(target), host))
 }
 
 /// Writes `request` on `conn` and reads the response head, driving the connection meanwhile.

@@ -21,7 +21,7 @@ SRC = os.environ.get(
 
 # Bottom first. A module may import from its own layer or any layer below.
 LAYERS = [
-    ["domain", "public_ip"],
+    ["domain", "public_ip", "self_wake"],
     ["crypto", "pages", "browser_session", "policy"],
     ["config", "telemetry"],
     ["store", "net_guard", "embedded_postgres", "coherent_cache"],

@@ -56,6 +56,9 @@ pub mod net_guard;
 pub mod pages;
 /// Whether an IP address is public (the SSRF guards' one judgement).
 pub mod public_ip;
+/// Polling a task again at once when it woke itself, instead of tokio's yield (a futex wake
+/// of another worker per request).
+pub mod self_wake;
 /// The shared services every surface's state is built on (config, pool, keys, caches...).
 pub mod services;
 /// Tracing, request ids, Prometheus metrics.

@@ -21,6 +21,11 @@
 //!   before the socket closes. The connection keeps its permit meanwhile: a slow client holds it
 //!   for `LINGER_TIME` at most.
 //!
+//! - **No yield per request.** A connection's task wakes itself while serving a request with a
+//!   body (hyper's dispatcher and the handler reading the body talk over a channel), which tokio
+//!   turns into a yield that wakes another worker to steal the connection; the task is polled
+//!   through `self_wake::absorbing`, which polls it again on the spot instead.
+//!
 //! Graceful shutdown: when `stop` turns true, the listener closes, every connection finishes its
 //! in-flight request and closes (an idle one at once), and the loop returns when all are done.
 //! Connections are tasks of a `JoinSet` owned by the loop, so dropping the loop's future (the
@@ -111,7 +116,7 @@ pub async fn serve(
             () = stopped(&mut stop) => break,
         };
         let connection = connection(&http, stream, peer, router.clone(), permit, stop.clone());
-        connections.spawn(connection);
+        connections.spawn(crate::self_wake::absorbing(connection));
     }
     drop(listener);
     while connections.join_next().await.is_some() {}

@@ -37,7 +37,6 @@ mod upstream_error;
 mod upstream_metrics;
 mod upstream_pool;
 pub mod upstream_token;
-mod upstream_waker;
 pub mod user_cache;
 mod user_loader;
 

@@ -15,17 +15,16 @@ use std::{
 use axum::body::{Bytes, HttpBody};
 use hyper::body::{Frame, Incoming, SizeHint};
 
-use super::{
-    upstream_pool::{Conn, Key, Pool},
-    upstream_waker::Driving,
-};
+use crate::self_wake::SelfWakes;
+
+use super::upstream_pool::{Conn, Key, Pool};
 
 pub(super) struct UpstreamBody {
     incoming: Incoming,
     /// The connection until the body is complete (then pooled) or failed (then closed).
     conn: Option<Conn>,
     /// Absorbs the wake-ups the connection and `incoming` give each other.
-    driving: Driving,
+    driving: SelfWakes,
     pool: Arc<Pool>,
     key: Key,
 }
@@ -34,7 +33,7 @@ impl UpstreamBody {
     pub(super) fn new(
         incoming: Incoming,
         conn: Conn,
-        driving: Driving,
+        driving: SelfWakes,
         pool: Arc<Pool>,
         key: Key,
     ) -> Self {

@@ -26,10 +26,11 @@ use hyper_util::client::legacy::connect::{HttpConnector, dns::Name};
 use tower::ServiceExt as _;
 use url::{Position, Url};
 
+use crate::self_wake::SelfWakes;
+
 use super::{
     upstream_body::UpstreamBody,
     upstream_pool::{Conn, Key, Pool},
-    upstream_waker::Driving,
 };
 
 /// Why a request got no response head.
@@ -71,7 +72,7 @@ where
         key: Key,
         request: Request<Body>,
     ) -> Result<Response<UpstreamBody>, SendError> {
-        let driving = Driving::new();
+        let driving = SelfWakes::new();
         let pooled =
             poll_fn(|cx| driving.poll(cx, |cx| Poll::Ready(self.pool.take(&key, cx)))).await;
         let reused = pooled.is_some();
@@ -145,7 +146,7 @@ pub(super) fn addressed(url: &Url) -> Option<(Key, Uri, HeaderValue)> {
 async fn exchange(
     mut conn: Conn,
     request: Request<Body>,
-    driving: &Driving,
+    driving: &SelfWakes,
 ) -> Result<(Response<Incoming>, Conn), TrySendError<Request<Body>>> {
     let mut answer = pin!(conn.sender.try_send_request(request));
     let response = poll_fn(|cx| {

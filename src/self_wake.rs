@@ -1,14 +1,27 @@
-//! Wake-ups a request's task gives itself while it drives its upstream connection, absorbed.
+//! Wake-ups a task gives itself while it is being polled, absorbed: polled again on the spot.
 //!
-//! hyper's connection talks to its `SendRequest`, response future and body over channels, and
-//! each hand-off wakes the other side. With both sides in one task (`upstream_client.rs`),
-//! those wake the very task that is running: tokio then re-queues it as a yield once the poll
-//! returns, and may wake a parked worker thread (a futex) to come and steal it, for nothing.
-//! Polled through a [`Driving`] context, a wake-up that arrives during the poll only asks for
-//! one more round of polling, on the spot; a wake-up between polls (the socket became
-//! readable) goes to the task's real waker as usual.
+//! tokio treats a task woken during its own poll as a yield: once the poll returns, the task
+//! goes to the back of its worker's queue, where another worker may steal it, and a parked
+//! worker is woken (a futex) to come and do so. Two places wake themselves on every request:
+//!
+//! - the gateway's upstream connection (`gateway/upstream_client.rs`): hyper's connection talks
+//!   to its `SendRequest`, response future and body over channels, and with both sides in the
+//!   request's task each hand-off wakes the very task that is running;
+//! - the accepted connection (`serve.rs`): hyper's server hands the request body to the handler
+//!   over a channel too, and a handler that reads it (the gateway forwarding it upstream)
+//!   signals the connection's dispatcher, i.e. its own task.
+//!
+//! On a 2-CPU machine at one request at a time, that was a futex wake of the other worker and a
+//! migration of the connection to it on most requests (`perf record -e sched:sched_wakeup` on
+//! the gateway benchmark: 99 % of the wakes between the bridge's workers came from tokio's
+//! `yield_now` after such a poll), each worker sleeping and waking once per request where nginx
+//! sleeps once. Polled through [`SelfWakes`], a wake-up that arrives during the poll only asks
+//! for one more round of polling; a wake-up between polls (a socket became readable) goes to
+//! the task's real waker as usual.
 
 use std::{
+    future::{Future, poll_fn},
+    pin::pin,
     sync::{
         Arc,
         atomic::{AtomicU8, Ordering},
@@ -49,14 +62,15 @@ impl Wake for Shared {
     }
 }
 
-/// The waker a request's upstream connection is polled with. One per request.
-pub(super) struct Driving {
+/// The waker a future is polled with so that its own wake-ups are absorbed. One per request's
+/// upstream exchange, one per accepted connection.
+pub(crate) struct SelfWakes {
     shared: Arc<Shared>,
     waker: Waker,
 }
 
-impl Driving {
-    pub(super) fn new() -> Self {
+impl SelfWakes {
+    pub(crate) fn new() -> Self {
         let shared = Arc::new(Shared {
             state: AtomicU8::new(IDLE),
             task: AtomicWaker::new(),
@@ -65,8 +79,9 @@ impl Driving {
         Self { shared, waker }
     }
 
-    /// Polls `f` on behalf of the task polling with `cx`, again at once if it woke the task.
-    pub(super) fn poll<T>(
+    /// Polls `f` on behalf of the task polling with `cx`, again at once if it woke the task
+    /// (at most [`MAX_ROUNDS`] times; then the task yields as any task that woke itself).
+    pub(crate) fn poll<T>(
         &self,
         cx: &mut Context<'_>,
         mut f: impl FnMut(&mut Context<'_>) -> Poll<T>,
@@ -84,6 +99,14 @@ impl Driving {
         cx.waker().wake_by_ref();
         Poll::Pending
     }
+}
+
+/// Runs `future` with its own wake-ups absorbed (see the module docs): for a task's whole
+/// future, such as an accepted connection.
+pub(crate) async fn absorbing<F: Future>(future: F) -> F::Output {
+    let wakes = SelfWakes::new();
+    let mut future = pin!(future);
+    poll_fn(|cx| wakes.poll(cx, |cx| future.as_mut().poll(cx))).await
 }
 
 #[cfg(test)]
@@ -104,10 +127,10 @@ mod tests {
     fn a_wake_during_the_poll_polls_again_instead_of_waking_the_task() {
         let task = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(Arc::clone(&task));
-        let driving = Driving::new();
+        let wakes = SelfWakes::new();
         let mut rounds = 0;
 
-        let polled = driving.poll(&mut Context::from_waker(&waker), |cx| {
+        let polled = wakes.poll(&mut Context::from_waker(&waker), |cx| {
             rounds += 1;
             if rounds < 3 {
                 cx.waker().wake_by_ref();
@@ -125,10 +148,10 @@ mod tests {
     fn a_wake_between_polls_wakes_the_task() {
         let task = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(Arc::clone(&task));
-        let driving = Driving::new();
+        let wakes = SelfWakes::new();
         let mut registered = None;
 
-        let polled: Poll<()> = driving.poll(&mut Context::from_waker(&waker), |cx| {
+        let polled: Poll<()> = wakes.poll(&mut Context::from_waker(&waker), |cx| {
             registered = Some(cx.waker().clone());
             Poll::Pending
         });
@@ -142,10 +165,10 @@ mod tests {
     fn a_task_that_always_wakes_itself_yields_after_a_few_rounds() {
         let task = Arc::new(Count(AtomicUsize::new(0)));
         let waker = Waker::from(Arc::clone(&task));
-        let driving = Driving::new();
+        let wakes = SelfWakes::new();
         let mut rounds = 0;
 
-        let polled: Poll<()> = driving.poll(&mut Context::from_waker(&waker), |cx| {
+        let polled: Poll<()> = wakes.poll(&mut Context::from_waker(&waker), |cx| {
             rounds += 1;
             cx.waker().wake_by_ref();
             Poll::Pending
@@ -154,5 +177,27 @@ mod tests {
         assert_eq!(polled, Poll::Pending);
         assert_eq!(rounds, MAX_ROUNDS);
         assert_eq!(task.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[test]
+    fn a_whole_future_that_wakes_itself_completes_in_one_poll_of_its_task() {
+        let task = Arc::new(Count(AtomicUsize::new(0)));
+        let waker = Waker::from(Arc::clone(&task));
+        let mut rounds = 0;
+        let future = std::future::poll_fn(|cx| {
+            rounds += 1;
+            if rounds < 3 {
+                cx.waker().wake_by_ref();
+                Poll::Pending
+            } else {
+                Poll::Ready(rounds)
+            }
+        });
+        let mut absorbed = pin!(absorbing(future));
+
+        let polled = absorbed.as_mut().poll(&mut Context::from_waker(&waker));
+
+        assert_eq!(polled, Poll::Ready(3));
+        assert_eq!(task.0.load(Ordering::SeqCst), 0);
     }
 }

@@ -218,6 +218,21 @@ impl ErrorPage {
 }
 
 impl ErrorPage {
+    /// The IdP cannot be reached to start a login (discovery failed, a bad endpoint): logged
+    /// with the provider and what was being done, a 502 page for the user.
+    pub fn idp_unreachable(
+        provider: &str,
+        during: &'static str,
+        error: &dyn std::fmt::Display,
+    ) -> Self {
+        tracing::warn!(%error, provider, during, "cannot reach upstream");
+        Self::new(
+            StatusCode::BAD_GATEWAY,
+            "Sign-in unavailable",
+            "The identity provider cannot be reached right now. Please try again.",
+        )
+    }
+
     /// A database failure: a 503 page with `Retry-After` when the database is unavailable,
     /// else a logged 500.
     pub fn database(context: &str, e: impl Into<crate::store::StoreError>) -> Self {

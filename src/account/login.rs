@@ -46,23 +46,11 @@ pub async fn start(
             "This organisation has no such identity provider.",
         )
     })?;
-    let unavailable = |e: crate::upstream::UpstreamError| {
-        tracing::warn!(error = %e, provider = %provider.name, "cannot reach upstream for an account login");
-        ErrorPage::new(
-            StatusCode::BAD_GATEWAY,
-            "Sign-in unavailable",
-            "The identity provider cannot be reached right now. Please try again.",
-        )
-    };
-    let endpoints = state
-        .upstream
-        .endpoints(ctx.slug(), provider)
-        .await
-        .map_err(unavailable)?;
     let upstream = state
         .upstream
-        .authorization_redirect(ctx.slug(), provider, &endpoints)
-        .map_err(unavailable)?;
+        .login_redirect(ctx.slug(), provider)
+        .await
+        .map_err(|e| ErrorPage::idp_unreachable(provider.name.as_str(), "account login", &e))?;
     let login = AccountLogin {
         tenant_id: ctx.tenant.id,
         provider_id: provider.id,

@@ -247,23 +247,11 @@ async fn approve(
                 "The identity provider was removed.",
             )
         })?;
-    let unavailable = |e: crate::upstream::UpstreamError| {
-        tracing::warn!(error = %e, provider = %provider.name, "cannot reach upstream for authorization");
-        ErrorPage::new(
-            StatusCode::BAD_GATEWAY,
-            "Sign-in unavailable",
-            "The identity provider cannot be reached right now. Please try again.",
-        )
-    };
-    let endpoints = state
-        .upstream
-        .endpoints(ctx.slug(), provider)
-        .await
-        .map_err(unavailable)?;
     let upstream = state
         .upstream
-        .authorization_redirect(ctx.slug(), provider, &endpoints)
-        .map_err(unavailable)?;
+        .login_redirect(ctx.slug(), provider)
+        .await
+        .map_err(|e| ErrorPage::idp_unreachable(provider.name.as_str(), "authorization", &e))?;
     let verifier = state.sealer.seal_str(
         upstream.pkce_verifier.expose(),
         &format!("pending:{}:pkce", pending.id),

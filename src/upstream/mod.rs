@@ -163,6 +163,18 @@ impl Upstream {
         })
     }
 
+    /// Where to send a browser to sign in with `p`: its endpoints (discovered when not
+    /// configured), then [`Self::authorization_redirect`]. The start of both logins, the MCP
+    /// client's (after consent) and the account page's.
+    pub async fn login_redirect(
+        &self,
+        tenant: &str,
+        p: &UpstreamProvider,
+    ) -> Result<AuthorizationRedirect, UpstreamError> {
+        let endpoints = self.endpoints(tenant, p).await?;
+        self.authorization_redirect(tenant, p, &endpoints)
+    }
+
     /// Builds the upstream authorization URL with PKCE (S256), a fresh `state` and a nonce.
     pub fn authorization_redirect(
         &self,

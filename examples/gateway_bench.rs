@@ -628,7 +628,10 @@ async fn run(
         "| layout | rep | backend | path | concurrency | requests | req/s | p50 µs | p99 µs | errors | CPU µs/req, this process | proxy CPU µs/req (kernel) | DB xacts/req |"
     );
     println!("|---|---|---|---|---|---|---|---|---|---|---|---|---|");
-    for r in rows.iter().chain(memory.as_ref().map(|m| &m.row)) {
+    for r in rows
+        .iter()
+        .chain(memory.iter().flat_map(|m| [&m.warm_row, &m.row]))
+    {
         println!(
             "| {} | {} | {} | {} | {} | {} | {:.0} | {:.0} | {:.0} | {} | {:.0} | {} ({}) | {:.3} |",
             r.layout.name(),

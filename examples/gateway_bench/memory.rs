@@ -26,6 +26,10 @@ pub struct Memory {
     rss_kib: (u64, u64),
     /// The round-robin throughput row.
     pub row: Row,
+    /// The same request on the single warm token, measured just before the round-robin row:
+    /// the reference of its ratio (goal ≥ 0.5), taken minutes after the comparison's rows, when
+    /// the machine may run faster or slower than it did then.
+    pub warm_row: Row,
 }
 
 /// `ping`: the gateway target (the fast backend, the login's token) the warming requests use.
@@ -71,9 +75,29 @@ pub async fn run(
             ..many
         },
     };
-    let name = format!("gateway, {} users", args.users);
     let at = (Layout::Shared, 0);
     let procs = Procs::default();
+    let warm_echo = Case {
+        backend: Backend::Fast,
+        path: Path::Gateway,
+        target: Target {
+            body: load::ECHO,
+            ..ping.clone()
+        },
+    };
+    let warm_row = crate::measure(
+        world,
+        client,
+        args,
+        threads,
+        procs,
+        at,
+        &warm_echo,
+        "gateway, 1 warm token",
+        HIGH,
+    )
+    .await?;
+    let name = format!("gateway, {} users", args.users);
     let row = crate::measure(
         world, client, args, threads, procs, at, &many_echo, &name, HIGH,
     )
@@ -87,6 +111,7 @@ pub async fn run(
         verified: (verified_before, verified_after),
         rss_kib: (rss_before, rss_after),
         row,
+        warm_row,
     })
 }
 
@@ -113,6 +138,14 @@ impl Memory {
             rss_after as f64 / 1024.0,
             delta_kib as f64 / 1024.0,
             (delta_kib * 1024) as f64 / users.max(1) as f64
+        );
+        let ratio = self.row.stats.rps / self.warm_row.stats.rps.max(1.0);
+        println!(
+            "round-robin over {users} tokens at c={}: {:.0} req/s, the single warm token just before: {:.0} req/s → {ratio:.2}× (goal ≥ 0.5×: {})",
+            self.row.concurrency,
+            self.row.stats.rps,
+            self.warm_row.stats.rps,
+            crate::verdict(ratio >= 0.5)
         );
     }
 }

@@ -115,22 +115,32 @@ mod tests {
 
     use super::*;
 
-    struct Count(AtomicUsize);
+    /// A task that counts how often it is woken.
+    #[derive(Default)]
+    struct Task(AtomicUsize);
 
-    impl Wake for Count {
+    impl Wake for Task {
         fn wake(self: Arc<Self>) {
             self.0.fetch_add(1, Ordering::SeqCst);
         }
     }
 
-    #[test]
-    fn a_wake_during_the_poll_polls_again_instead_of_waking_the_task() {
-        let task = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&task));
-        let wakes = SelfWakes::new();
-        let mut rounds = 0;
+    impl Task {
+        fn new() -> (Arc<Self>, Waker) {
+            let task = Arc::new(Self::default());
+            let waker = Waker::from(Arc::clone(&task));
+            (task, waker)
+        }
 
-        let polled = wakes.poll(&mut Context::from_waker(&waker), |cx| {
+        fn wakes(&self) -> usize {
+            self.0.load(Ordering::SeqCst)
+        }
+    }
+
+    /// A poll that wakes its task on its first two rounds and is ready on the third.
+    fn ready_on_the_third_round() -> impl FnMut(&mut Context<'_>) -> Poll<usize> {
+        let mut rounds = 0;
+        move |cx| {
             rounds += 1;
             if rounds < 3 {
                 cx.waker().wake_by_ref();
@@ -138,37 +148,41 @@ mod tests {
             } else {
                 Poll::Ready(rounds)
             }
-        });
+        }
+    }
+
+    #[test]
+    fn a_wake_during_the_poll_polls_again_instead_of_waking_the_task() {
+        let (task, waker) = Task::new();
+
+        let polled =
+            SelfWakes::new().poll(&mut Context::from_waker(&waker), ready_on_the_third_round());
 
         assert_eq!(polled, Poll::Ready(3));
-        assert_eq!(task.0.load(Ordering::SeqCst), 0);
+        assert_eq!(task.wakes(), 0);
     }
 
     #[test]
     fn a_wake_between_polls_wakes_the_task() {
-        let task = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&task));
-        let wakes = SelfWakes::new();
+        let (task, waker) = Task::new();
         let mut registered = None;
 
-        let polled: Poll<()> = wakes.poll(&mut Context::from_waker(&waker), |cx| {
+        let polled: Poll<()> = SelfWakes::new().poll(&mut Context::from_waker(&waker), |cx| {
             registered = Some(cx.waker().clone());
             Poll::Pending
         });
         registered.expect("polled once").wake();
 
         assert_eq!(polled, Poll::Pending);
-        assert_eq!(task.0.load(Ordering::SeqCst), 1);
+        assert_eq!(task.wakes(), 1);
     }
 
     #[test]
     fn a_task_that_always_wakes_itself_yields_after_a_few_rounds() {
-        let task = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&task));
-        let wakes = SelfWakes::new();
+        let (task, waker) = Task::new();
         let mut rounds = 0;
 
-        let polled: Poll<()> = wakes.poll(&mut Context::from_waker(&waker), |cx| {
+        let polled: Poll<()> = SelfWakes::new().poll(&mut Context::from_waker(&waker), |cx| {
             rounds += 1;
             cx.waker().wake_by_ref();
             Poll::Pending
@@ -176,28 +190,17 @@ mod tests {
 
         assert_eq!(polled, Poll::Pending);
         assert_eq!(rounds, MAX_ROUNDS);
-        assert_eq!(task.0.load(Ordering::SeqCst), 1);
+        assert_eq!(task.wakes(), 1);
     }
 
     #[test]
     fn a_whole_future_that_wakes_itself_completes_in_one_poll_of_its_task() {
-        let task = Arc::new(Count(AtomicUsize::new(0)));
-        let waker = Waker::from(Arc::clone(&task));
-        let mut rounds = 0;
-        let future = std::future::poll_fn(|cx| {
-            rounds += 1;
-            if rounds < 3 {
-                cx.waker().wake_by_ref();
-                Poll::Pending
-            } else {
-                Poll::Ready(rounds)
-            }
-        });
-        let mut absorbed = pin!(absorbing(future));
+        let (task, waker) = Task::new();
+        let mut absorbed = pin!(absorbing(poll_fn(ready_on_the_third_round())));
 
         let polled = absorbed.as_mut().poll(&mut Context::from_waker(&waker));
 
         assert_eq!(polled, Poll::Ready(3));
-        assert_eq!(task.0.load(Ordering::SeqCst), 0);
+        assert_eq!(task.wakes(), 0);
     }
 }
